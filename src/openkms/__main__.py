@@ -1,0 +1,5 @@
+import sys
+
+from openkms.cli.main import main
+
+sys.exit(main())

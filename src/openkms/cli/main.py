@@ -1,0 +1,128 @@
+"""The ``openkms`` command.
+
+    openkms serve [--host 127.0.0.1] [--port 8700] [--data-dir DIR] [--database URL]
+                  [--account-id ID] [--dev]
+
+Problems a user can fix end with one line on stderr and a non-zero exit, never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import sys
+
+import platformdirs
+
+from openkms import __version__
+
+DEFAULT_PORT = 8700
+DEFAULT_ACCOUNT = "111122223333"
+_DEV_WARNING = (
+    "WARNING: --dev mode: signatures are NOT verified and any credentials are accepted. "
+    "Never use it for real keys."
+)
+
+
+def _account_id(value: str) -> str:
+    if not re.fullmatch(r"\d{12}", value):
+        raise argparse.ArgumentTypeError(f"account id must be 12 digits, not {value!r}")
+    return value
+
+
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid port {value!r}") from None
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"port must be 1-65535, not {port}")
+    return port
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="openkms", description="A self-hosted AWS KMS.")
+    parser.add_argument("--version", action="version", version=f"openkms {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the KMS server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=_port, default=DEFAULT_PORT)
+    serve.add_argument(
+        "--data-dir",
+        help="state directory (root key, SQLite database); default: a per-user data directory",
+    )
+    serve.add_argument("--database", help="database URL, e.g. postgresql://user@host/db")
+    serve.add_argument(
+        "--account-id",
+        type=_account_id,
+        default=os.environ.get("OPENKMS_ACCOUNT_ID", DEFAULT_ACCOUNT),
+        help="the default account (env OPENKMS_ACCOUNT_ID)",
+    )
+    serve.add_argument(
+        "--dev",
+        action="store_true",
+        help="test-suite mode: no signature checks, in-memory state unless --data-dir",
+    )
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from openkms.server.app import OpenKMSApp
+    from openkms.server.bootstrap import Settings, StartupError, build
+
+    data_dir = args.data_dir
+    if data_dir is None and not args.dev:
+        data_dir = platformdirs.user_data_dir("openkms")
+    settings = Settings(
+        data_dir=data_dir, database=args.database, account_id=args.account_id, dev=args.dev
+    )
+    if args.dev:
+        print(_DEV_WARNING, file=sys.stderr, flush=True)
+    try:
+        runtime = build(settings)
+    except StartupError as exc:
+        print(f"openkms: error: {exc}", file=sys.stderr)
+        return 1
+    for line in runtime.banner:
+        print(line, flush=True)
+    where = args.database or (os.path.join(data_dir, "openkms.db") if data_dir else "memory")
+    print(
+        f"OpenKMS {__version__} listening on http://{args.host}:{args.port} "
+        f"(account {args.account_id}, storage {_redact(where)})",
+        flush=True,
+    )
+    uvicorn.run(
+        OpenKMSApp(runtime),
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        server_header=False,
+    )
+    runtime.store.close()
+    return 0
+
+
+def _redact(url: str) -> str:
+    """Hide a password in a database URL before printing it."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

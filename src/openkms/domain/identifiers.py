@@ -1,0 +1,63 @@
+"""Key identifiers as callers write them: key id, key ARN, alias name, alias ARN.
+
+AWS accepts all four for most operations ("Key identifiers (KeyId)",
+https://docs.aws.amazon.com/kms/latest/developerguide/concepts.html#key-id).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+from openkms.errors import NotFoundException
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_MRK = re.compile(r"mrk-[0-9a-f]{32}")
+_ARN = re.compile(r"arn:(aws[a-z-]*):kms:([a-z0-9-]+):(\d{12}):(key|alias)/(.+)")
+
+
+class RefKind(StrEnum):
+    KEY = "key"
+    ALIAS = "alias"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRef:
+    """A parsed identifier. ``account``/``region`` are None when the caller's own apply."""
+
+    kind: RefKind
+    name: str  # key id, or alias name including the 'alias/' prefix
+    account: str | None
+    region: str | None
+    raw: str
+
+    @property
+    def is_arn(self) -> bool:
+        return self.account is not None
+
+
+def is_key_id(value: str) -> bool:
+    return _UUID.fullmatch(value) is not None or _MRK.fullmatch(value) is not None
+
+
+def parse_key_ref(value: str) -> KeyRef:
+    """Parse any of the four forms; anything else is AWS's NotFoundException 'Invalid keyId'."""
+    if value.startswith("alias/"):
+        return KeyRef(RefKind.ALIAS, value, None, None, value)
+    if value.startswith("arn:"):
+        m = _ARN.fullmatch(value)
+        if m is not None:
+            _, region, account, kind, rest = m.groups()
+            if kind == "alias":
+                return KeyRef(RefKind.ALIAS, "alias/" + rest, account, region, value)
+            if is_key_id(rest):
+                return KeyRef(RefKind.KEY, rest, account, region, value)
+        raise NotFoundException(f"Invalid arn {value}")
+    if is_key_id(value):
+        return KeyRef(RefKind.KEY, value, None, None, value)
+    raise NotFoundException(f"Invalid keyId '{value}'")
+
+
+def alias_arn(region: str, account: str, alias_name: str) -> str:
+    return f"arn:aws:kms:{region}:{account}:{alias_name}"

@@ -1,0 +1,185 @@
+"""KMS keys: identity, specs, states and the state machine that AWS documents.
+
+A :class:`Key` is a frozen value; every change produces a new value through one of
+the transition functions below, which raise the AWS error a caller would get from
+the real service ("Key states of AWS KMS keys",
+https://docs.aws.amazon.com/kms/latest/developerguide/key-state.html).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from enum import StrEnum
+
+from openkms.errors import (
+    DisabledException,
+    KMSInvalidStateException,
+    ValidationException,
+)
+
+DAY_SECONDS = 86_400
+
+
+class KeyState(StrEnum):
+    CREATING = "Creating"
+    ENABLED = "Enabled"
+    DISABLED = "Disabled"
+    PENDING_DELETION = "PendingDeletion"
+    PENDING_IMPORT = "PendingImport"
+    PENDING_REPLICA_DELETION = "PendingReplicaDeletion"
+    UNAVAILABLE = "Unavailable"
+    UPDATING = "Updating"
+
+
+class KeySpec(StrEnum):
+    SYMMETRIC_DEFAULT = "SYMMETRIC_DEFAULT"
+
+
+class KeyUsage(StrEnum):
+    ENCRYPT_DECRYPT = "ENCRYPT_DECRYPT"
+    SIGN_VERIFY = "SIGN_VERIFY"
+    GENERATE_VERIFY_MAC = "GENERATE_VERIFY_MAC"
+    KEY_AGREEMENT = "KEY_AGREEMENT"
+
+
+class Origin(StrEnum):
+    AWS_KMS = "AWS_KMS"
+    EXTERNAL = "EXTERNAL"
+    AWS_CLOUDHSM = "AWS_CLOUDHSM"
+    EXTERNAL_KEY_STORE = "EXTERNAL_KEY_STORE"
+
+
+class KeyManager(StrEnum):
+    CUSTOMER = "CUSTOMER"
+    AWS = "AWS"
+
+
+#: What each key spec can do, as DescribeKey lists it.
+ENCRYPTION_ALGORITHMS: dict[KeySpec, tuple[str, ...]] = {
+    KeySpec.SYMMETRIC_DEFAULT: ("SYMMETRIC_DEFAULT",),
+}
+
+
+def key_arn(region: str, account: str, key_id: str) -> str:
+    return f"arn:aws:kms:{region}:{account}:key/{key_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """One KMS key (its metadata; material lives in :class:`KeyMaterial` versions)."""
+
+    key_id: str
+    account: str
+    region: str
+    spec: KeySpec
+    usage: KeyUsage
+    origin: Origin
+    manager: KeyManager
+    state: KeyState
+    description: str
+    policy: str
+    created_at: float
+    current_version: int
+    deletion_date: float | None = None
+    pending_window_days: int | None = None
+    multi_region: bool = False
+
+    @property
+    def arn(self) -> str:
+        return key_arn(self.region, self.account, self.key_id)
+
+    @property
+    def enabled(self) -> bool:
+        return self.state is KeyState.ENABLED
+
+
+@dataclass(frozen=True, slots=True)
+class KeyMaterial:
+    """One backing-key version of a key. ``wrapped`` is sealed under the root of trust."""
+
+    key_id: str
+    version: int
+    material_id: str
+    wrapped: bytes
+    created_at: float
+
+
+def require_usable(key: Key) -> None:
+    """Raise the AWS error for a cryptographic operation on a key that is not Enabled."""
+    if key.state is KeyState.ENABLED:
+        return
+    if key.state is KeyState.DISABLED:
+        raise DisabledException(f"{key.arn} is disabled.")
+    raise KMSInvalidStateException(_state_phrase(key))
+
+
+def require_manageable(key: Key) -> None:
+    """Management operations (describe, tag, alias, ...) work on every state but PendingDeletion
+    for the ones AWS refuses there; callers pick this check where AWS does."""
+    if key.state is KeyState.PENDING_DELETION:
+        raise KMSInvalidStateException(_state_phrase(key))
+
+
+def _state_phrase(key: Key) -> str:
+    phrases = {
+        KeyState.PENDING_DELETION: "is pending deletion",
+        KeyState.PENDING_IMPORT: "is pending import",
+        KeyState.DISABLED: "is disabled",
+        KeyState.UNAVAILABLE: "is unavailable",
+        KeyState.CREATING: "is being created",
+        KeyState.UPDATING: "is being updated",
+        KeyState.PENDING_REPLICA_DELETION: "is pending replica deletion",
+    }
+    return f"{key.arn} {phrases.get(key.state, 'is not in a valid state')}."
+
+
+def enable(key: Key) -> Key:
+    if key.state in (KeyState.ENABLED, KeyState.DISABLED):
+        return dataclasses.replace(key, state=KeyState.ENABLED)
+    raise KMSInvalidStateException(_state_phrase(key))
+
+
+def disable(key: Key) -> Key:
+    if key.state in (KeyState.ENABLED, KeyState.DISABLED):
+        return dataclasses.replace(key, state=KeyState.DISABLED)
+    raise KMSInvalidStateException(_state_phrase(key))
+
+
+MIN_PENDING_WINDOW_DAYS, MAX_PENDING_WINDOW_DAYS = 7, 30
+
+
+def schedule_deletion(key: Key, window_days: int, now: float) -> Key:
+    """AWS accepts a 7–30 day window (stricter than its API model's 1–365)."""
+    if not MIN_PENDING_WINDOW_DAYS <= window_days <= MAX_PENDING_WINDOW_DAYS:
+        raise ValidationException(
+            f"PendingWindowInDays must be between {MIN_PENDING_WINDOW_DAYS} "
+            f"and {MAX_PENDING_WINDOW_DAYS}"
+        )
+    if key.state is KeyState.PENDING_DELETION:
+        raise KMSInvalidStateException(_state_phrase(key))
+    if key.state not in (KeyState.ENABLED, KeyState.DISABLED, KeyState.PENDING_IMPORT):
+        raise KMSInvalidStateException(_state_phrase(key))
+    return dataclasses.replace(
+        key,
+        state=KeyState.PENDING_DELETION,
+        deletion_date=now + window_days * DAY_SECONDS,
+        pending_window_days=window_days,
+    )
+
+
+def cancel_deletion(key: Key) -> Key:
+    """CancelKeyDeletion leaves the key Disabled, as AWS does."""
+    if key.state is not KeyState.PENDING_DELETION:
+        raise KMSInvalidStateException(f"{key.arn} is not pending deletion.")
+    return dataclasses.replace(
+        key, state=KeyState.DISABLED, deletion_date=None, pending_window_days=None
+    )
+
+
+def with_description(key: Key, description: str) -> Key:
+    return dataclasses.replace(key, description=description)
+
+
+def with_policy(key: Key, policy: str) -> Key:
+    return dataclasses.replace(key, policy=policy)

@@ -1,0 +1,178 @@
+"""The ASGI application: one request in, one AWS JSON 1.1 answer out.
+
+Request path (one direction): read body → authenticate (SigV4) → find the operation
+(``X-Amz-Target``) → decode and validate against botocore's model → dispatch → encode.
+Every response carries ``x-amzn-RequestId``. Unexpected faults are logged with the
+request id and answered as ``KMSInternalException``; their details never reach the
+caller.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from openkms.auth.sigv4 import SigV4Verifier
+from openkms.domain.principals import Principal
+from openkms.errors import (
+    IncompleteSignatureException,
+    KMSError,
+    KMSInternalException,
+    SerializationException,
+    UnknownOperationException,
+    UnrecognizedClientException,
+)
+from openkms.server.bootstrap import Runtime
+from openkms.service.context import RequestContext
+from openkms.wire import codec
+from openkms.wire.model import operation_names
+from openkms.wire.validation import validate
+
+log = logging.getLogger("openkms.server")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+TARGET_PREFIX = "TrentService."
+MAX_BODY_BYTES = 1 << 20
+_JSON_HEADERS = [(b"content-type", codec.CONTENT_TYPE)]
+_UNRECOGNIZED = "The security token included in the request is invalid."
+
+
+class OpenKMSApp:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.dev = runtime.settings.dev
+        self.operations = operation_names()
+        self.verifier = SigV4Verifier(
+            runtime.credentials.secret,
+            service="kms",
+            required_signed_headers=("host", "x-amz-target"),
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        body, too_large = await _read_body(receive)
+        request_id = str(uuid.uuid4())
+        if too_large:
+            status, out = (
+                413,
+                codec.encode_error(
+                    SerializationException("Request body exceeds the maximum size of 1 MiB.")
+                ),
+            )
+        else:
+            status, out = self.handle(scope, body, request_id)
+        headers = [
+            *_JSON_HEADERS,
+            (b"x-amzn-requestid", request_id.encode()),
+            (b"content-length", str(len(out)).encode()),
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": out})
+
+    def handle(self, scope: Scope, body: bytes, request_id: str) -> tuple[int, bytes]:
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in scope["headers"]:
+            name = raw_name.decode("latin-1").lower()
+            value = raw_value.decode("latin-1")
+            headers[name] = f"{headers[name]},{value}" if name in headers else value
+        path = scope["path"]
+        try:
+            if path.startswith("/_openkms/"):
+                return self._admin(scope["method"], path)
+            if scope["method"] != "POST" or path != "/":
+                raise UnknownOperationException("Only POST / is served by the KMS API.")
+            return 200, self._kms(scope, headers, body, request_id)
+        except KMSError as err:
+            return err.status, codec.encode_error(err)
+        except Exception:
+            log.exception("internal error handling request %s", request_id)
+            internal = KMSInternalException(f"An internal error occurred. Request ID: {request_id}")
+            return internal.status, codec.encode_error(internal)
+
+    def _kms(self, scope: Scope, headers: dict[str, str], body: bytes, request_id: str) -> bytes:
+        principal, region = self._authenticate(scope, headers, body)
+        target = headers.get("x-amz-target", "")
+        name = target[len(TARGET_PREFIX) :] if target.startswith(TARGET_PREFIX) else ""
+        if name not in self.operations:
+            raise UnknownOperationException(f"Unknown operation {target!r}.")
+        params = codec.decode_request(body)
+        validate(name, params)
+        client = scope.get("client") or ("", 0)
+        ctx = RequestContext(
+            request_id=request_id,
+            principal=principal,
+            region=region,
+            now=time.time(),
+            source_ip=client[0] or "",
+            user_agent=headers.get("user-agent", ""),
+        )
+        return codec.encode_response(self.runtime.service.dispatch(ctx, name, params))
+
+    def _authenticate(
+        self, scope: Scope, headers: dict[str, str], body: bytes
+    ) -> tuple[Principal, str]:
+        account = self.runtime.settings.account_id
+        if self.dev:
+            # Dev mode: any credentials, no signature check; the scope still picks the region.
+            try:
+                parsed = self.verifier.parse(headers)
+            except (IncompleteSignatureException, KMSError):
+                return Principal.root(account, "dev"), self.runtime.settings.region
+            return Principal.root(account, parsed.access_key_id), parsed.region
+        query = scope.get("query_string", b"").decode("latin-1")
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        identity = self.verifier.verify(
+            scope["method"], raw_path.decode("latin-1"), query, headers, body
+        )
+        if identity.session_token is not None:
+            # No STS sessions exist yet, so no session token can be valid.
+            raise UnrecognizedClientException(_UNRECOGNIZED)
+        principal = self.runtime.credentials.principal(identity.access_key_id)
+        if principal is None:
+            raise UnrecognizedClientException(_UNRECOGNIZED)
+        return principal, identity.region
+
+    def _admin(self, method: str, path: str) -> tuple[int, bytes]:
+        if path == "/_openkms/health" and method in ("GET", "HEAD"):
+            return 200, b'{"status":"ok"}'
+        if path == "/_openkms/reset" and method == "POST" and self.dev:
+            with self.runtime.store.transaction(write=True) as tx:
+                tx.wipe_kms_state()
+            self.runtime.service.materials.clear()
+            return 200, b'{"reset":true}'
+        return 404, b'{"__type":"NotFound","message":"Not found"}'
+
+
+async def _read_body(receive: Receive) -> tuple[bytes, bool]:
+    chunks: list[bytes] = []
+    size = 0
+    more = True
+    while more:
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size <= MAX_BODY_BYTES:
+            chunks.append(chunk)
+        more = message.get("more_body", False)
+    return b"".join(chunks), size > MAX_BODY_BYTES
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

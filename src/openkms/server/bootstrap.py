@@ -1,0 +1,187 @@
+"""Composition root: turn command-line settings into a running service.
+
+Startup problems a user can fix are raised as :class:`StartupError` with a one-line
+message; the CLI prints it and exits non-zero.
+
+Root of trust, in order of precedence:
+
+1. ``OPENKMS_ROOT_KEY``: 32 bytes, base64 (standard alphabet).
+2. ``OPENKMS_ROOT_PASSPHRASE``: the root key is derived with scrypt and a random salt
+   kept in the database.
+3. ``<data dir>/root.key``: generated on first start (mode 0600), read afterwards.
+
+A check value sealed under the root key is kept in the database, so a wrong root key
+is detected at startup, before any request is served.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import time
+from dataclasses import dataclass
+
+from openkms.crypto.keyring import (
+    ROOT_KEY_LEN,
+    SoftwareKeyring,
+    UnwrapError,
+    new_root_key,
+    root_key_from_passphrase,
+)
+from openkms.server.credentials import (
+    CredentialStore,
+    new_access_key_id,
+    new_secret_access_key,
+)
+from openkms.service.kms import KMSService
+from openkms.storage.engine import StorageConfigError, make_engine, sqlite_url
+from openkms.storage.repository import Store
+
+ROOT_KEY_FILE = "root.key"
+_CHECK_NAME = "root_check"
+_CHECK_CONTEXT = b"openkms-root-key-check"
+_CHECK_PLAINTEXT = b"openkms root key check v1"
+_SALT_NAME = "root_kdf_salt"
+
+
+class StartupError(Exception):
+    """The server cannot start; the message says why in one line."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: str | None
+    database: str | None
+    account_id: str
+    dev: bool = False
+    region: str = "us-east-1"
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: Store
+    service: KMSService
+    credentials: CredentialStore
+    banner: list[str]
+
+
+def _prepare_data_dir(path: str) -> None:
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+    except OSError as exc:
+        raise StartupError(f"cannot create data directory {path}: {exc.strerror}") from None
+    if not os.access(path, os.R_OK | os.W_OK | os.X_OK):
+        raise StartupError(f"data directory {path} is not readable and writable by this user")
+
+
+def _open_store(settings: Settings) -> Store:
+    if settings.database:
+        url = settings.database
+    elif settings.data_dir:
+        url = sqlite_url(settings.data_dir)
+    else:
+        url = "sqlite://"  # dev mode without a data directory: memory only
+    try:
+        return Store(make_engine(url))
+    except StorageConfigError as exc:
+        raise StartupError(str(exc)) from None
+
+
+def _root_key(settings: Settings, store: Store, fresh: bool) -> bytes:
+    env_key = os.environ.get("OPENKMS_ROOT_KEY")
+    if env_key:
+        try:
+            key = base64.b64decode(env_key, validate=True)
+        except (binascii.Error, ValueError):
+            key = b""
+        if len(key) != ROOT_KEY_LEN:
+            raise StartupError("OPENKMS_ROOT_KEY must be 32 bytes encoded in base64")
+        return key
+    passphrase = os.environ.get("OPENKMS_ROOT_PASSPHRASE")
+    if passphrase:
+        with store.transaction(write=True) as tx:
+            salt = tx.get_meta(_SALT_NAME)
+            if salt is None:
+                salt = os.urandom(16)
+                tx.set_meta(_SALT_NAME, salt)
+        return root_key_from_passphrase(passphrase, salt)
+    if settings.data_dir is None:
+        if settings.dev:
+            return new_root_key()  # memory-only dev state: the key lives and dies with it
+        raise StartupError(
+            "no root key: set OPENKMS_ROOT_KEY or OPENKMS_ROOT_PASSPHRASE, or give --data-dir"
+        )
+    path = os.path.join(settings.data_dir, ROOT_KEY_FILE)
+    if os.path.exists(path):
+        try:
+            with open(path, "rb") as fh:
+                key = base64.b64decode(fh.read().strip(), validate=True)
+        except (OSError, binascii.Error, ValueError) as exc:
+            raise StartupError(f"cannot read root key {path}: {exc}") from None
+        if len(key) != ROOT_KEY_LEN:
+            raise StartupError(f"root key {path} is not 32 bytes of base64")
+        return key
+    if not fresh:
+        raise StartupError(
+            f"root key {path} is missing but the database already holds keys sealed under one"
+        )
+    key = new_root_key()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(base64.b64encode(key) + b"\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    return key
+
+
+def _open_keyring(settings: Settings, store: Store) -> SoftwareKeyring:
+    with store.transaction() as tx:
+        check = tx.get_meta(_CHECK_NAME)
+    keyring = SoftwareKeyring(_root_key(settings, store, fresh=check is None))
+    if check is None:
+        with store.transaction(write=True) as tx:
+            tx.set_meta(_CHECK_NAME, keyring.wrap(_CHECK_PLAINTEXT, _CHECK_CONTEXT))
+    else:
+        try:
+            keyring.unwrap(check, _CHECK_CONTEXT)
+        except UnwrapError:
+            raise StartupError(
+                "the root key does not open this database (wrong OPENKMS_ROOT_KEY, "
+                "OPENKMS_ROOT_PASSPHRASE or root.key file)"
+            ) from None
+    return keyring
+
+
+def _root_credentials(settings: Settings, credentials: CredentialStore) -> list[str]:
+    account = settings.account_id
+    akid = os.environ.get("OPENKMS_ROOT_ACCESS_KEY_ID")
+    secret = os.environ.get("OPENKMS_ROOT_SECRET_ACCESS_KEY")
+    if bool(akid) != bool(secret):
+        raise StartupError(
+            "set both OPENKMS_ROOT_ACCESS_KEY_ID and OPENKMS_ROOT_SECRET_ACCESS_KEY, or neither"
+        )
+    if akid and secret:
+        credentials.put_root(account, akid, secret, time.time())
+        return [f"root credentials for account {account}: access key {akid} (from environment)"]
+    existing = credentials.root_access_key_ids(account)
+    if existing:
+        return [f"root credentials for account {account}: access key {existing[0]} (stored)"]
+    akid, secret = new_access_key_id(), new_secret_access_key()
+    credentials.put_root(account, akid, secret, time.time())
+    return [
+        f"generated root credentials for account {account} (shown once, keep them safe):",
+        f"  AWS_ACCESS_KEY_ID={akid}",
+        f"  AWS_SECRET_ACCESS_KEY={secret}",
+    ]
+
+
+def build(settings: Settings) -> Runtime:
+    if settings.data_dir is not None:
+        _prepare_data_dir(settings.data_dir)
+    store = _open_store(settings)
+    keyring = _open_keyring(settings, store)
+    credentials = CredentialStore(store, keyring)
+    banner = [] if settings.dev else _root_credentials(settings, credentials)
+    return Runtime(settings, store, KMSService(store, keyring), credentials, banner)

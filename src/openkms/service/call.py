@@ -1,0 +1,49 @@
+"""What a handler receives: the request, its open transaction, and the resolved keys."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from openkms.domain.keys import Key
+from openkms.errors import KMSInternalException, SerializationException
+from openkms.service.context import RequestContext
+from openkms.storage.repository import Tx
+
+if TYPE_CHECKING:
+    from openkms.service.kms import KMSService
+
+
+@dataclass(slots=True)
+class Call:
+    ctx: RequestContext
+    params: dict[str, Any]
+    tx: Tx
+    keys: list[Key | None]
+    service: KMSService
+
+    @property
+    def key(self) -> Key:
+        """The first (usually only) key the operation acts on."""
+        key = self.keys[0]
+        if key is None:
+            raise KMSInternalException("operation declared no key")
+        return key
+
+    def blob(self, name: str) -> bytes:
+        """A blob member, base64-decoded (validation already checked it decodes)."""
+        try:
+            return base64.b64decode(self.params[name], validate=True)
+        except (binascii.Error, ValueError):
+            raise SerializationException(f"'{name}' is not valid base64") from None
+
+    def backing_key(self, key: Key, version: int) -> bytes | None:
+        """Unwrapped material of one key version (cached), or None if there is no such version."""
+        entry = self.service.materials.get(self.tx, key, version)
+        return None if entry is None else entry[0]
+
+    def material_id(self, key: Key, version: int) -> str | None:
+        entry = self.service.materials.get(self.tx, key, version)
+        return None if entry is None else entry[1]

@@ -1,0 +1,21 @@
+"""Who is calling, from where, and when: the context every operation runs in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from openkms.domain.principals import Principal
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    request_id: str
+    principal: Principal
+    region: str
+    now: float
+    source_ip: str = ""
+    user_agent: str = ""
+
+    @property
+    def account(self) -> str:
+        return self.principal.account

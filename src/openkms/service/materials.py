@@ -1,0 +1,48 @@
+"""In-memory cache of unwrapped backing keys.
+
+Material of a key version never changes once written, so entries need no
+invalidation for correctness: every request still reads the key's current state
+from the store, and a disabled or deleted key is refused before its material is
+used. The cache is bounded and lives only in process memory.
+"""
+
+from __future__ import annotations
+
+from openkms.crypto.keyring import Keyring, UnwrapError
+from openkms.domain.keys import Key
+from openkms.errors import KMSInternalException
+from openkms.storage.repository import Tx
+
+MAX_ENTRIES = 50_000
+
+
+def material_context(key_id: str, version: int) -> bytes:
+    """AAD that binds a wrapped backing key to its key and version."""
+    return f"kms-key-material:{key_id}:{version}".encode()
+
+
+class MaterialCache:
+    def __init__(self, keyring: Keyring) -> None:
+        self._keyring = keyring
+        self._entries: dict[tuple[str, int], tuple[bytes, str]] = {}
+
+    def get(self, tx: Tx, key: Key, version: int) -> tuple[bytes, str] | None:
+        """``(backing key, material id)`` of one key version, or None if it does not exist."""
+        slot = (key.key_id, version)
+        found = self._entries.get(slot)
+        if found is not None:
+            return found
+        material = tx.get_material(key.key_id, version)
+        if material is None:
+            return None
+        try:
+            plain = self._keyring.unwrap(material.wrapped, material_context(key.key_id, version))
+        except UnwrapError:
+            raise KMSInternalException("stored key material failed to unwrap") from None
+        if len(self._entries) >= MAX_ENTRIES:
+            self._entries.clear()
+        entry = self._entries[slot] = (plain, material.material_id)
+        return entry
+
+    def clear(self) -> None:
+        self._entries.clear()

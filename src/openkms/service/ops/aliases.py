@@ -1,0 +1,121 @@
+"""Aliases: CreateAlias, UpdateAlias, DeleteAlias, ListAliases."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from openkms.domain.aliases import Alias, check_customer_alias_name
+from openkms.domain.identifiers import RefKind, alias_arn, parse_key_ref
+from openkms.domain.keys import Key, KeyState
+from openkms.errors import (
+    AlreadyExistsException,
+    KMSInvalidStateException,
+    NotFoundException,
+    ValidationException,
+)
+from openkms.service.call import Call
+from openkms.service.ops.keys import decode_marker, page
+from openkms.service.registry import KeyArg, operation, param
+from openkms.service.resolve import resolve_key
+from openkms.storage.repository import DuplicateError
+
+
+def _check_target(key: Key, target: str) -> None:
+    if parse_key_ref(target).kind is RefKind.ALIAS:
+        raise ValidationException("Aliases must refer to keys. Not aliases")
+    if key.state is KeyState.PENDING_DELETION:
+        raise KMSInvalidStateException(f"{key.arn} is pending deletion.")
+
+
+def _existing(call: Call, name: str) -> Alias:
+    ctx = call.ctx
+    alias = call.tx.get_alias(ctx.account, ctx.region, name)
+    if alias is None:
+        raise NotFoundException(f"Alias {alias_arn(ctx.region, ctx.account, name)} is not found.")
+    return alias
+
+
+@operation(
+    "CreateAlias",
+    keys=(KeyArg("kms:CreateAlias", param("TargetKeyId"), allow_alias=True),),
+    writes=True,
+)
+def create_alias(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateAlias.html"""
+    name = call.params["AliasName"]
+    check_customer_alias_name(name)
+    _check_target(call.key, call.params["TargetKeyId"])
+    ctx = call.ctx
+    alias = Alias(ctx.account, ctx.region, name, call.key.key_id, ctx.now, ctx.now)
+    try:
+        call.tx.insert_alias(alias)
+    except DuplicateError:
+        raise AlreadyExistsException(f"An alias with the name {alias.arn} already exists") from None
+    return {}
+
+
+@operation(
+    "UpdateAlias",
+    keys=(KeyArg("kms:UpdateAlias", param("TargetKeyId"), allow_alias=True),),
+    writes=True,
+)
+def update_alias(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_UpdateAlias.html
+
+    The new key must have the same type and usage as the current one."""
+    name = call.params["AliasName"]
+    check_customer_alias_name(name)
+    new_key = call.key
+    _check_target(new_key, call.params["TargetKeyId"])
+    alias = _existing(call, name)
+    current = resolve_key(call.tx, call.ctx, alias.target_key_id)
+    if (current.spec, current.usage) != (new_key.spec, new_key.usage):
+        raise ValidationException(
+            f"{new_key.arn} key usage or key spec does not match the alias's current key "
+            f"{current.arn}: an alias can only be moved between keys of the same type and usage."
+        )
+    call.tx.update_alias(
+        Alias(alias.account, alias.region, name, new_key.key_id, alias.created_at, call.ctx.now)
+    )
+    return {}
+
+
+@operation(
+    "DeleteAlias",
+    keys=(KeyArg("kms:DeleteAlias", param("AliasName"), allow_alias=True),),
+    writes=True,
+)
+def delete_alias(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_DeleteAlias.html"""
+    name = call.params["AliasName"]
+    check_customer_alias_name(name)
+    call.tx.delete_alias(_existing(call, name))
+    return {}
+
+
+def _is_alias_name(value: str) -> bool:
+    return value.startswith("alias/")
+
+
+@operation("ListAliases", keys=(KeyArg("kms:ListAliases", param("KeyId"), required=False),))
+def list_aliases(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_ListAliases.html"""
+    limit = call.params.get("Limit", 50)
+    after = decode_marker(call.params.get("Marker"), _is_alias_name)
+    key = call.keys[0]
+    ctx = call.ctx
+    found = call.tx.list_aliases(
+        ctx.account, ctx.region, None if key is None else key.key_id, after, limit + 1
+    )
+    aliases, paging = page(found, limit, lambda a: a.name)
+    entries = [
+        {
+            "AliasName": a.name,
+            "AliasArn": a.arn,
+            "TargetKeyId": a.target_key_id,
+            "CreationDate": a.created_at,
+            "LastUpdatedDate": a.updated_at,
+        }
+        for a in aliases
+    ]
+    return {"Aliases": entries, **paging}

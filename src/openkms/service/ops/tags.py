@@ -1,0 +1,45 @@
+"""Tags: TagResource, UntagResource, ListResourceTags."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from openkms.domain import tags
+from openkms.domain.keys import require_manageable
+from openkms.service.call import Call
+from openkms.service.ops.keys import decode_marker, page
+from openkms.service.registry import operation
+
+
+@operation("TagResource", writes=True)
+def tag_resource(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_TagResource.html"""
+    key = call.key
+    require_manageable(key)
+    new = tags.check_new_tags([(t["TagKey"], t["TagValue"]) for t in call.params["Tags"]])
+    call.tx.replace_tags(key.key_id, tags.merged(call.tx.get_tags(key.key_id), new))
+    return {}
+
+
+@operation("UntagResource", writes=True)
+def untag_resource(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_UntagResource.html"""
+    key = call.key
+    require_manageable(key)
+    names = call.params["TagKeys"]
+    tags.check_untag_keys(names)
+    current = call.tx.get_tags(key.key_id)
+    call.tx.replace_tags(key.key_id, {k: v for k, v in current.items() if k not in names})
+    return {}
+
+
+@operation("ListResourceTags")
+def list_resource_tags(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_ListResourceTags.html"""
+    limit = call.params.get("Limit", 50)
+    current = sorted(call.tx.get_tags(call.key.key_id).items())
+    after = decode_marker(call.params.get("Marker"), lambda m: m in dict(current))
+    if after is not None:
+        current = [item for item in current if item[0] > after]
+    items, paging = page(current, limit, lambda item: item[0])
+    return {"Tags": [{"TagKey": k, "TagValue": v} for k, v in items], **paging}

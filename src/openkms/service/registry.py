@@ -1,0 +1,87 @@
+"""The operation registry: for every KMS operation, its IAM action, the keys it acts on,
+whether it writes, and its handler.
+
+Handlers never authorize: :mod:`openkms.service.dispatch` resolves the keys named
+here, authorizes the declared action on each and only then calls the handler.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from openkms.service.call import Call
+
+Handler = Callable[["Call"], dict[str, Any]]
+#: Pulls the key identifier a request names out of its parameters (None: not named).
+KeySource = Callable[[dict[str, Any]], str | None]
+
+
+def param(name: str) -> KeySource:
+    def source(params: dict[str, Any]) -> str | None:
+        value = params.get(name)
+        return value if isinstance(value, str) else None
+
+    source.__name__ = f"param_{name}"
+    return source
+
+
+@dataclass(frozen=True, slots=True)
+class KeyArg:
+    """A key the operation acts on, and the action the caller needs on it."""
+
+    action: str
+    source: KeySource
+    required: bool = True
+    #: Alias names and alias ARNs are accepted (AWS allows them for cryptographic
+    #: operations and DescribeKey; management operations want a key id or key ARN).
+    allow_alias: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    name: str
+    handler: Handler
+    keys: tuple[KeyArg, ...] = ()
+    writes: bool = False
+    dry_run: bool = False  # DryRun parameter honoured
+
+    @property
+    def action(self) -> str:
+        return "kms:" + self.name
+
+
+def from_ciphertext(params: dict[str, Any]) -> str | None:
+    """Key source marker: the key is the one named inside ``CiphertextBlob``.
+
+    The dispatcher recognises this marker and reads the key id from the blob's
+    header, so that Decrypt and ReEncrypt are authorized on the key that will
+    actually be used.
+    """
+    raise AssertionError("from_ciphertext is resolved by the dispatcher")
+
+
+REGISTRY: dict[str, Operation] = {}
+
+
+def operation(
+    name: str,
+    *,
+    keys: tuple[KeyArg, ...] | None = None,
+    writes: bool = False,
+    dry_run: bool = False,
+    allow_alias: bool = False,
+) -> Callable[[Handler], Handler]:
+    """Register a handler. By default the operation acts on the key named by ``KeyId``."""
+
+    def register(handler: Handler) -> Handler:
+        if name in REGISTRY:
+            raise RuntimeError(f"operation {name} registered twice")
+        default = (KeyArg("kms:" + name, param("KeyId"), allow_alias=allow_alias),)
+        key_args = keys if keys is not None else default
+        REGISTRY[name] = Operation(name, handler, key_args, writes, dry_run)
+        return handler
+
+    return register
