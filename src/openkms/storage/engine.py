@@ -50,7 +50,15 @@ def _postgres_engine(url: str) -> Engine:
         raise StorageConfigError(
             "PostgreSQL support is not installed: pip install 'openkms[postgres]'"
         ) from None
-    return create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True)
+    engine = create_engine(url, pool_size=8, max_overflow=8)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Statements run in autocommit unless the repository opens a transaction with an
+        # explicit BEGIN: a read costs one round trip.
+        dbapi_conn.autocommit = True
+
+    return engine
 
 
 def _sqlite_engine(url: str) -> Engine:
@@ -62,8 +70,9 @@ def _sqlite_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own is deferred
-        # and late); WAL for concurrent readers; FULL so an acknowledged write is durable.
+        # Autocommit unless the repository issues BEGIN itself (pysqlite's implicit
+        # transactions start late); WAL for concurrent readers; FULL so that an
+        # acknowledged write is durable.
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         if not memory:
@@ -71,9 +80,5 @@ def _sqlite_engine(url: str) -> Engine:
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA busy_timeout=10000")
         cur.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("write") else "BEGIN")
 
     return engine

@@ -1,7 +1,10 @@
-"""Repositories over SQLAlchemy Core, used through one unit of work per request.
+"""Repositories used through one unit of work per request.
 
-``Store.transaction(write=...)`` yields a :class:`Tx` bound to one database
-transaction: everything a request changes commits together or not at all.
+``Store.transaction(write=True)`` yields a :class:`Tx` bound to one database
+transaction: everything a request changes commits together or not at all
+(``BEGIN IMMEDIATE`` on SQLite, ``SELECT ... FOR UPDATE`` on the keys it changes on
+PostgreSQL). ``write=False`` runs each statement on its own against the latest
+committed state, which is what a read-only request needs and costs one round trip.
 Rows are converted to frozen domain values here; nothing above this module sees a row.
 """
 
@@ -11,46 +14,51 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine
 
 from openkms.domain.aliases import Alias
 from openkms.domain.keys import Key, KeyManager, KeyMaterial, KeySpec, KeyState, KeyUsage, Origin
-from openkms.storage import tables as t
+from openkms.storage import statements
+from openkms.storage.sql import StatementCache
 
 
 class DuplicateError(Exception):
     """A row with the same primary key exists already."""
 
 
+class StorageError(Exception):
+    """The database failed (connection lost, server gone); the request cannot complete."""
+
+
 class StoredAccessKey:
-    __slots__ = ("access_key_id", "account_id", "principal_arn", "wrapped_secret", "status")
+    __slots__ = ("access_key_id", "account_id", "principal_arn", "status", "wrapped_secret")
 
-    def __init__(self, row: Any) -> None:
-        self.access_key_id: str = row.access_key_id
-        self.account_id: str = row.account_id
-        self.principal_arn: str = row.principal_arn
-        self.wrapped_secret: bytes = bytes(row.wrapped_secret)
-        self.status: str = row.status
+    def __init__(self, row: tuple[Any, ...]) -> None:
+        self.access_key_id: str = row[0]
+        self.account_id: str = row[1]
+        self.principal_arn: str = row[2]
+        self.wrapped_secret: bytes = bytes(row[3])
+        self.status: str = row[4]
 
 
-def _key_from_row(row: Any) -> Key:
+def _key_from_row(r: tuple[Any, ...]) -> Key:
+    # Column order: statements.KEY_COLUMNS.
     return Key(
-        key_id=row.key_id,
-        account=row.account_id,
-        region=row.region,
-        spec=KeySpec(row.key_spec),
-        usage=KeyUsage(row.key_usage),
-        origin=Origin(row.origin),
-        manager=KeyManager(row.key_manager),
-        state=KeyState(row.key_state),
-        description=row.description,
-        policy=row.policy,
-        created_at=row.created_at,
-        current_version=row.current_version,
-        deletion_date=row.deletion_date,
-        pending_window_days=row.pending_window_days,
-        multi_region=bool(row.multi_region),
+        key_id=r[0],
+        account=r[1],
+        region=r[2],
+        spec=KeySpec(r[3]),
+        usage=KeyUsage(r[4]),
+        origin=Origin(r[5]),
+        manager=KeyManager(r[6]),
+        state=KeyState(r[7]),
+        description=r[8],
+        policy=r[9],
+        created_at=r[10],
+        current_version=r[11],
+        deletion_date=r[12],
+        pending_window_days=r[13],
+        multi_region=bool(r[14]),
     )
 
 
@@ -74,199 +82,182 @@ def _key_values(key: Key) -> dict[str, Any]:
     }
 
 
-def _alias_from_row(row: Any) -> Alias:
+def _alias_from_row(r: tuple[Any, ...]) -> Alias:
     return Alias(
-        account=row.account_id,
-        region=row.region,
-        name=row.name,
-        target_key_id=row.target_key_id,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
+        account=r[0], region=r[1], name=r[2], target_key_id=r[3], created_at=r[4], updated_at=r[5]
     )
 
 
 class Tx:
-    """Data access inside one transaction."""
+    """Data access on one DBAPI connection (inside a transaction when writing)."""
 
-    __slots__ = ("conn",)
+    __slots__ = ("_cursor", "_integrity_error", "_sql", "write")
 
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
+    def __init__(self, cursor: Any, sql: StatementCache, integrity_error: Any, write: bool) -> None:
+        self._cursor = cursor
+        self._sql = sql
+        self._integrity_error = integrity_error
+        self.write = write
+
+    def _run(self, name: str, values: Mapping[str, Any]) -> Any:
+        statement = self._sql[name]
+        self._cursor.execute(statement.sql, statement.params(values))
+        return self._cursor
+
+    def _one(self, name: str, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        row: tuple[Any, ...] | None = self._run(name, values).fetchone()
+        return row
+
+    def _all(self, name: str, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] = self._run(name, values).fetchall()
+        return rows
 
     # keys -----------------------------------------------------------------
     def get_key(self, key_id: str, *, for_update: bool = False) -> Key | None:
-        stmt = select(t.keys).where(t.keys.c.key_id == key_id)
-        if for_update:
-            stmt = stmt.with_for_update()
-        row = self.conn.execute(stmt).first()
+        name = "key_get_for_update" if for_update and self.write else "key_get"
+        row = self._one(name, {"key_id": key_id})
         return None if row is None else _key_from_row(row)
 
     def insert_key(self, key: Key, material: KeyMaterial, tags: Mapping[str, str]) -> None:
-        self.conn.execute(insert(t.keys).values(**_key_values(key)))
+        self._run("key_insert", _key_values(key))
         self.insert_material(material)
         self.replace_tags(key.key_id, tags)
 
     def update_key(self, key: Key) -> None:
-        values = _key_values(key)
-        del values["key_id"]
-        self.conn.execute(update(t.keys).where(t.keys.c.key_id == key.key_id).values(**values))
+        self._run("key_update", {f"v_{k}": v for k, v in _key_values(key).items()})
 
     def list_keys(self, account: str, region: str, after: str | None, limit: int) -> list[Key]:
-        cond = and_(t.keys.c.account_id == account, t.keys.c.region == region)
-        if after is not None:
-            cond = and_(cond, t.keys.c.key_id > after)
-        stmt = select(t.keys).where(cond).order_by(t.keys.c.key_id).limit(limit)
-        return [_key_from_row(r) for r in self.conn.execute(stmt)]
+        values = {"account_id": account, "region": region, "lim": limit}
+        if after is None:
+            rows = self._all("keys_list", values)
+        else:
+            rows = self._all("keys_list_after", {**values, "after": after})
+        return [_key_from_row(r) for r in rows]
 
     # key material ---------------------------------------------------------
     def insert_material(self, material: KeyMaterial) -> None:
-        self.conn.execute(
-            insert(t.key_materials).values(
-                key_id=material.key_id,
-                version=material.version,
-                material_id=material.material_id,
-                wrapped_material=material.wrapped,
-                created_at=material.created_at,
-            )
+        self._run(
+            "material_insert",
+            {
+                "key_id": material.key_id,
+                "version": material.version,
+                "material_id": material.material_id,
+                "wrapped_material": material.wrapped,
+                "created_at": material.created_at,
+            },
         )
 
     def get_material(self, key_id: str, version: int) -> KeyMaterial | None:
-        c = t.key_materials.c
-        row = self.conn.execute(
-            select(t.key_materials).where(and_(c.key_id == key_id, c.version == version))
-        ).first()
+        row = self._one("material_get", {"key_id": key_id, "version": version})
         if row is None:
             return None
         return KeyMaterial(
-            key_id=row.key_id,
-            version=row.version,
-            material_id=row.material_id,
-            wrapped=bytes(row.wrapped_material),
-            created_at=row.created_at,
+            key_id=row[0], version=row[1], material_id=row[2], wrapped=bytes(row[3]),
+            created_at=row[4],
         )
 
     # aliases --------------------------------------------------------------
     def get_alias(self, account: str, region: str, name: str) -> Alias | None:
-        c = t.aliases.c
-        row = self.conn.execute(
-            select(t.aliases).where(
-                and_(c.account_id == account, c.region == region, c.name == name)
-            )
-        ).first()
+        row = self._one("alias_get", {"account_id": account, "region": region, "name": name})
         return None if row is None else _alias_from_row(row)
 
     def insert_alias(self, alias: Alias) -> None:
         try:
-            with self.conn.begin_nested():
-                self.conn.execute(
-                    insert(t.aliases).values(
-                        account_id=alias.account,
-                        region=alias.region,
-                        name=alias.name,
-                        target_key_id=alias.target_key_id,
-                        created_at=alias.created_at,
-                        updated_at=alias.updated_at,
-                    )
-                )
-        except IntegrityError:
+            self._run(
+                "alias_insert",
+                {
+                    "account_id": alias.account,
+                    "region": alias.region,
+                    "name": alias.name,
+                    "target_key_id": alias.target_key_id,
+                    "created_at": alias.created_at,
+                    "updated_at": alias.updated_at,
+                },
+            )
+        except self._integrity_error:
             raise DuplicateError(alias.name) from None
 
     def update_alias(self, alias: Alias) -> None:
-        c = t.aliases.c
-        self.conn.execute(
-            update(t.aliases)
-            .where(
-                and_(c.account_id == alias.account, c.region == alias.region, c.name == alias.name)
-            )
-            .values(target_key_id=alias.target_key_id, updated_at=alias.updated_at)
+        self._run(
+            "alias_update",
+            {
+                "w_account_id": alias.account,
+                "w_region": alias.region,
+                "w_name": alias.name,
+                "v_target_key_id": alias.target_key_id,
+                "v_updated_at": alias.updated_at,
+            },
         )
 
     def delete_alias(self, alias: Alias) -> None:
-        c = t.aliases.c
-        self.conn.execute(
-            delete(t.aliases).where(
-                and_(c.account_id == alias.account, c.region == alias.region, c.name == alias.name)
-            )
+        self._run(
+            "alias_delete",
+            {"account_id": alias.account, "region": alias.region, "name": alias.name},
         )
 
     def list_aliases(
         self, account: str, region: str, key_id: str | None, after: str | None, limit: int
     ) -> list[Alias]:
-        c = t.aliases.c
-        cond = and_(c.account_id == account, c.region == region)
+        values: dict[str, Any] = {"account_id": account, "region": region, "lim": limit}
+        name = "aliases_list"
         if key_id is not None:
-            cond = and_(cond, c.target_key_id == key_id)
+            name += "_for_key"
+            values["target_key_id"] = key_id
         if after is not None:
-            cond = and_(cond, c.name > after)
-        stmt = select(t.aliases).where(cond).order_by(c.name).limit(limit)
-        return [_alias_from_row(r) for r in self.conn.execute(stmt)]
+            name += "_after"
+            values["after"] = after
+        return [_alias_from_row(r) for r in self._all(name, values)]
 
     # tags -----------------------------------------------------------------
     def get_tags(self, key_id: str) -> dict[str, str]:
-        c = t.tags.c
-        rows = self.conn.execute(
-            select(c.tag_key, c.tag_value).where(c.key_id == key_id).order_by(c.tag_key)
-        )
-        return {r.tag_key: r.tag_value for r in rows}
+        return {r[0]: r[1] for r in self._all("tags_get", {"key_id": key_id})}
 
     def replace_tags(self, key_id: str, tags: Mapping[str, str]) -> None:
-        self.conn.execute(delete(t.tags).where(t.tags.c.key_id == key_id))
-        if tags:
-            self.conn.execute(
-                insert(t.tags),
-                [{"key_id": key_id, "tag_key": k, "tag_value": v} for k, v in tags.items()],
-            )
+        self._run("tags_delete", {"key_id": key_id})
+        for tag_key, tag_value in tags.items():
+            self._run("tag_insert", {"key_id": key_id, "tag_key": tag_key, "tag_value": tag_value})
 
     # access keys and settings --------------------------------------------
     def get_access_key(self, access_key_id: str) -> StoredAccessKey | None:
-        row = self.conn.execute(
-            select(t.access_keys).where(t.access_keys.c.access_key_id == access_key_id)
-        ).first()
+        row = self._one("access_key_get", {"access_key_id": access_key_id})
         return None if row is None else StoredAccessKey(row)
 
     def put_access_key(
-        self,
-        access_key_id: str,
-        account: str,
-        principal_arn: str,
-        wrapped_secret: bytes,
+        self, access_key_id: str, account: str, principal_arn: str, wrapped_secret: bytes,
         now: float,
     ) -> None:
-        self.conn.execute(
-            delete(t.access_keys).where(t.access_keys.c.access_key_id == access_key_id)
-        )
-        self.conn.execute(
-            insert(t.access_keys).values(
-                access_key_id=access_key_id,
-                account_id=account,
-                principal_arn=principal_arn,
-                wrapped_secret=wrapped_secret,
-                status="Active",
-                created_at=now,
-            )
+        self._run("access_key_delete", {"access_key_id": access_key_id})
+        self._run(
+            "access_key_insert",
+            {
+                "access_key_id": access_key_id,
+                "account_id": account,
+                "principal_arn": principal_arn,
+                "wrapped_secret": wrapped_secret,
+                "status": "Active",
+                "created_at": now,
+            },
         )
 
     def root_access_key_ids(self, account: str) -> list[str]:
-        c = t.access_keys.c
-        rows = self.conn.execute(
-            select(c.access_key_id).where(
-                and_(c.account_id == account, c.principal_arn == f"arn:aws:iam::{account}:root")
-            )
+        rows = self._all(
+            "access_keys_for_principal",
+            {"account_id": account, "principal_arn": f"arn:aws:iam::{account}:root"},
         )
-        return [r.access_key_id for r in rows]
+        return [r[0] for r in rows]
 
     def get_meta(self, name: str) -> bytes | None:
-        row = self.conn.execute(select(t.meta.c.value).where(t.meta.c.name == name)).first()
-        return None if row is None else bytes(row.value)
+        row = self._one("meta_get", {"name": name})
+        return None if row is None else bytes(row[0])
 
     def set_meta(self, name: str, value: bytes) -> None:
-        self.conn.execute(delete(t.meta).where(t.meta.c.name == name))
-        self.conn.execute(insert(t.meta).values(name=name, value=value))
+        self._run("meta_delete", {"name": name})
+        self._run("meta_insert", {"name": name, "value": value})
 
     def wipe_kms_state(self) -> None:
         """Delete every key, alias, tag and material (dev-mode reset)."""
-        for table in (t.tags, t.aliases, t.key_materials, t.keys):
-            self.conn.execute(delete(table))
+        for name in ("wipe_tags", "wipe_aliases", "wipe_materials", "wipe_keys"):
+            self._run(name, {})
 
 
 class Store:
@@ -274,13 +265,38 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._sql = StatementCache(engine, statements.BUILDERS)
+        dbapi = engine.dialect.dbapi
+        self._integrity_error = dbapi.IntegrityError if dbapi is not None else Exception
+        self._database_error = dbapi.Error if dbapi is not None else Exception
 
     @contextmanager
     def transaction(self, *, write: bool = False) -> Iterator[Tx]:
-        with self.engine.connect() as conn:
-            conn.info["write"] = write
-            with conn.begin():
-                yield Tx(conn)
+        raw = self.engine.raw_connection()
+        cursor = None
+        try:
+            cursor = raw.cursor()
+            if write:
+                cursor.execute("BEGIN IMMEDIATE" if self.engine.name == "sqlite" else "BEGIN")
+            try:
+                yield Tx(cursor, self._sql, self._integrity_error, write)
+            except BaseException:
+                if write:
+                    cursor.execute("ROLLBACK")
+                raise
+            if write:
+                cursor.execute("COMMIT")
+        except self._database_error as exc:
+            if not isinstance(exc, self._integrity_error):
+                raw.invalidate()
+            raise StorageError(str(exc).strip().splitlines()[0] if str(exc) else repr(exc)) from exc
+        finally:
+            if cursor is not None:
+                try:
+                    cursor.close()
+                except self._database_error:
+                    pass
+            raw.close()
 
     def close(self) -> None:
         self.engine.dispose()
