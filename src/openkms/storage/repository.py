@@ -152,7 +152,10 @@ class Tx:
         if row is None:
             return None
         return KeyMaterial(
-            key_id=row[0], version=row[1], material_id=row[2], wrapped=bytes(row[3]),
+            key_id=row[0],
+            version=row[1],
+            material_id=row[2],
+            wrapped=bytes(row[3]),
             created_at=row[4],
         )
 
@@ -223,7 +226,11 @@ class Tx:
         return None if row is None else StoredAccessKey(row)
 
     def put_access_key(
-        self, access_key_id: str, account: str, principal_arn: str, wrapped_secret: bytes,
+        self,
+        access_key_id: str,
+        account: str,
+        principal_arn: str,
+        wrapped_secret: bytes,
         now: float,
     ) -> None:
         self._run("access_key_delete", {"access_key_id": access_key_id})

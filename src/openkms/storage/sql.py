@@ -26,9 +26,7 @@ class CompiledStatement:
         self.positional: bool = bool(compiled.positional)
         self.names: Sequence[str] = tuple(compiled.positiontup or ()) if self.positional else ()
         # Parameters the compiler added itself, e.g. SQLite's "OFFSET ?" after a LIMIT.
-        self.defaults: dict[str, Any] = {
-            k: v for k, v in compiled.params.items() if v is not None
-        }
+        self.defaults: dict[str, Any] = {k: v for k, v in compiled.params.items() if v is not None}
 
     def params(self, values: Mapping[str, Any]) -> Sequence[Any] | Mapping[str, Any]:
         if self.positional:

@@ -7,7 +7,6 @@ compiles it once per dialect.
 from __future__ import annotations
 
 from collections.abc import Callable
-
 from typing import Any
 
 from sqlalchemy import ColumnElement, Table, and_, bindparam, delete, insert, select, update
@@ -67,9 +66,7 @@ def _alias_update() -> ClauseElement:
                 c.name == bindparam("w_name"),
             )
         )
-        .values(
-            target_key_id=bindparam("v_target_key_id"), updated_at=bindparam("v_updated_at")
-        )
+        .values(target_key_id=bindparam("v_target_key_id"), updated_at=bindparam("v_updated_at"))
     )
 
 
@@ -87,16 +84,16 @@ BUILDERS: dict[str, Callable[[], Any]] = {
     "alias_get": lambda: select(t.aliases).where(_eq(t.aliases, "account_id", "region", "name")),
     "alias_insert": lambda: _insert_all(t.aliases),
     "alias_update": _alias_update,
-    "alias_delete": lambda: delete(t.aliases).where(
-        _eq(t.aliases, "account_id", "region", "name")
-    ),
+    "alias_delete": lambda: delete(t.aliases).where(_eq(t.aliases, "account_id", "region", "name")),
     "aliases_list": lambda: _aliases_list(False, False),
     "aliases_list_after": lambda: _aliases_list(False, True),
     "aliases_list_for_key": lambda: _aliases_list(True, False),
     "aliases_list_for_key_after": lambda: _aliases_list(True, True),
-    "tags_get": lambda: select(t.tags.c.tag_key, t.tags.c.tag_value)
-    .where(_eq(t.tags, "key_id"))
-    .order_by(t.tags.c.tag_key),
+    "tags_get": lambda: (
+        select(t.tags.c.tag_key, t.tags.c.tag_value)
+        .where(_eq(t.tags, "key_id"))
+        .order_by(t.tags.c.tag_key)
+    ),
     "tags_delete": lambda: delete(t.tags).where(_eq(t.tags, "key_id")),
     "tag_insert": lambda: _insert_all(t.tags),
     "access_key_get": lambda: select(
@@ -108,9 +105,11 @@ BUILDERS: dict[str, Callable[[], Any]] = {
     ).where(_eq(t.access_keys, "access_key_id")),
     "access_key_delete": lambda: delete(t.access_keys).where(_eq(t.access_keys, "access_key_id")),
     "access_key_insert": lambda: _insert_all(t.access_keys),
-    "access_keys_for_principal": lambda: select(t.access_keys.c.access_key_id)
-    .where(_eq(t.access_keys, "account_id", "principal_arn"))
-    .order_by(t.access_keys.c.created_at),
+    "access_keys_for_principal": lambda: (
+        select(t.access_keys.c.access_key_id)
+        .where(_eq(t.access_keys, "account_id", "principal_arn"))
+        .order_by(t.access_keys.c.created_at)
+    ),
     "meta_get": lambda: select(t.meta.c.value).where(_eq(t.meta, "name")),
     "meta_delete": lambda: delete(t.meta).where(_eq(t.meta, "name")),
     "meta_insert": lambda: _insert_all(t.meta),
