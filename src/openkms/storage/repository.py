@@ -10,8 +10,9 @@ Rows are converted to frozen domain values here; nothing above this module sees 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from sqlalchemy import Engine
@@ -268,7 +269,12 @@ class Tx:
 
 
 class Store:
-    """Opens units of work on one engine."""
+    """Opens units of work on one engine.
+
+    Write transactions take a pooled connection. Reads run in autocommit on a
+    connection each thread keeps for itself, which saves the pool's checkout and
+    reset on the hot path; a connection that fails is discarded.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -276,15 +282,21 @@ class Store:
         dbapi = engine.dialect.dbapi
         self._integrity_error = dbapi.IntegrityError if dbapi is not None else Exception
         self._database_error = dbapi.Error if dbapi is not None else Exception
+        self._begin = "BEGIN IMMEDIATE" if engine.name == "sqlite" else "BEGIN"
+        self._local = threading.local()
 
     @contextmanager
     def transaction(self, *, write: bool = False) -> Iterator[Tx]:
-        raw = self.engine.raw_connection()
+        raw: Any = None if write else getattr(self._local, "reader", None)
+        if raw is None:
+            raw = self.engine.raw_connection()
+            if not write:
+                self._local.reader = raw
         cursor = None
         try:
             cursor = raw.cursor()
             if write:
-                cursor.execute("BEGIN IMMEDIATE" if self.engine.name == "sqlite" else "BEGIN")
+                cursor.execute(self._begin)
             try:
                 yield Tx(cursor, self._sql, self._integrity_error, write)
             except BaseException:
@@ -296,14 +308,20 @@ class Store:
         except self._database_error as exc:
             if not isinstance(exc, self._integrity_error):
                 raw.invalidate()
-            raise StorageError(str(exc).strip().splitlines()[0] if str(exc) else repr(exc)) from exc
+                if not write:
+                    self._local.reader = None
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            raise StorageError(message) from exc
         finally:
             if cursor is not None:
-                try:
+                with suppress(self._database_error):
                     cursor.close()
-                except self._database_error:
-                    pass
-            raw.close()
+            if write:
+                raw.close()
 
     def close(self) -> None:
+        reader = getattr(self._local, "reader", None)
+        if reader is not None:
+            reader.close()
+            self._local.reader = None
         self.engine.dispose()
