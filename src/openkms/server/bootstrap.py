@@ -36,7 +36,7 @@ from openkms.server.credentials import (
 )
 from openkms.service.kms import KMSService
 from openkms.storage.engine import StorageConfigError, make_engine, sqlite_url
-from openkms.storage.repository import Store
+from openkms.storage.repository import StorageError, Store
 
 ROOT_KEY_FILE = "root.key"
 _CHECK_NAME = "root_check"
@@ -181,7 +181,14 @@ def build(settings: Settings) -> Runtime:
     if settings.data_dir is not None:
         _prepare_data_dir(settings.data_dir)
     store = _open_store(settings)
-    keyring = _open_keyring(settings, store)
-    credentials = CredentialStore(store, keyring)
-    banner = [] if settings.dev else _root_credentials(settings, credentials)
+    try:
+        keyring = _open_keyring(settings, store)
+        credentials = CredentialStore(store, keyring)
+        banner = [] if settings.dev else _root_credentials(settings, credentials)
+    except StorageError as exc:
+        store.close()
+        raise StartupError(f"database error during startup: {exc}") from None
+    except StartupError:
+        store.close()
+        raise
     return Runtime(settings, store, KMSService(store, keyring), credentials, banner)

@@ -11,7 +11,7 @@ import string
 
 from openkms.crypto.keyring import Keyring, UnwrapError
 from openkms.domain.principals import Principal
-from openkms.storage.repository import Store
+from openkms.storage.repository import StorageError, Store
 
 _AKID_ALPHABET = string.ascii_uppercase + "234567"
 
@@ -60,9 +60,21 @@ class CredentialStore:
         return None if entry is None else entry[1]
 
     def put_root(self, account: str, access_key_id: str, secret: str, now: float) -> None:
+        """Store an account's root access key; a no-op when it is stored already."""
+        arn = f"arn:aws:iam::{account}:root"
+        known = self._load(access_key_id)
+        if known is not None and known[0] == secret and known[1].arn == arn:
+            return
         wrapped = self._keyring.wrap(secret.encode(), secret_context(access_key_id))
-        with self._store.transaction(write=True) as tx:
-            tx.put_access_key(access_key_id, account, f"arn:aws:iam::{account}:root", wrapped, now)
+        for attempt in range(3):
+            try:
+                with self._store.transaction(write=True) as tx:
+                    tx.put_access_key(access_key_id, account, arn, wrapped, now)
+                break
+            except StorageError:
+                # Another node stored the same key at the same moment: try again.
+                if attempt == 2:
+                    raise
         self._cache.pop(access_key_id, None)
 
     def root_access_key_ids(self, account: str) -> list[str]:

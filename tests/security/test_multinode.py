@@ -1,0 +1,83 @@
+"""Several server nodes on one PostgreSQL database: state changes are seen everywhere at once."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import ACCESS_KEY, ACCOUNT, SECRET_KEY, make_client
+from servers import PostgresCluster, ServerProcess
+
+ROOT_KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="  # 32 bytes, shared by the nodes
+
+
+@pytest.fixture()
+def nodes(postgres: PostgresCluster, tmp_path) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    database = postgres.create_database("openkms_multinode")
+    started = []
+    try:
+        for name in ("a", "b"):
+            data_dir = tmp_path / name
+            data_dir.mkdir()
+            started.append(
+                ServerProcess.start(
+                    data_dir=str(data_dir), database=database, account=ACCOUNT,
+                    access_key=ACCESS_KEY, secret_key=SECRET_KEY,
+                    extra_env={"OPENKMS_ROOT_KEY": ROOT_KEY},
+                )
+            )
+        yield started[0], started[1]
+    finally:
+        for node in started:
+            node.stop()
+
+
+def test_disable_on_one_node_stops_decrypt_on_the_other(nodes) -> None:
+    a, b = (make_client(n.endpoint) for n in nodes)
+    key = a.create_key()["KeyMetadata"]["Arn"]
+    blob = a.encrypt(KeyId=key, Plaintext=b"shared")["CiphertextBlob"]
+    assert b.decrypt(CiphertextBlob=blob)["Plaintext"] == b"shared"  # b caches the material
+    a.disable_key(KeyId=key)
+    with pytest.raises(ClientError) as exc:
+        b.decrypt(CiphertextBlob=blob)
+    assert exc.value.response["Error"]["Code"] == "DisabledException"
+    b.enable_key(KeyId=key)
+    assert a.decrypt(CiphertextBlob=blob)["Plaintext"] == b"shared"
+    b.schedule_key_deletion(KeyId=key, PendingWindowInDays=7)
+    with pytest.raises(ClientError) as exc:
+        a.encrypt(KeyId=key, Plaintext=b"x")
+    assert exc.value.response["Error"]["Code"] == "KMSInvalidStateException"
+
+
+def test_alias_moves_are_seen_by_every_node(nodes) -> None:
+    a, b = (make_client(n.endpoint) for n in nodes)
+    first = a.create_key()["KeyMetadata"]["KeyId"]
+    second = a.create_key()["KeyMetadata"]["KeyId"]
+    name = "alias/multinode-" + os.urandom(4).hex()
+    a.create_alias(AliasName=name, TargetKeyId=first)
+    assert b.encrypt(KeyId=name, Plaintext=b"x")["KeyId"].endswith(first)
+    a.update_alias(AliasName=name, TargetKeyId=second)
+    assert b.encrypt(KeyId=name, Plaintext=b"x")["KeyId"].endswith(second)
+
+
+def test_concurrent_alias_creation_has_one_winner(nodes) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    clients = [make_client(n.endpoint) for n in nodes]
+    key = clients[0].create_key()["KeyMetadata"]["KeyId"]
+    name = "alias/race-" + os.urandom(4).hex()
+
+    def attempt(i: int) -> str:
+        try:
+            clients[i % 2].create_alias(AliasName=name, TargetKeyId=key)
+            return "ok"
+        except ClientError as err:
+            return err.response["Error"]["Code"]
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(attempt, range(8)))
+    assert results.count("ok") == 1
+    assert set(results) - {"ok"} == {"AlreadyExistsException"}
