@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 from botocore.exceptions import ClientError
+from servers import PostgresCluster, ServerProcess
 
 from conftest import ACCESS_KEY, ACCOUNT, SECRET_KEY, make_client
-from servers import PostgresCluster, ServerProcess
 
 ROOT_KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="  # 32 bytes, shared by the nodes
 
