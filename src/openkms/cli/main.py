@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import sys
+from typing import NoReturn
 
 import platformdirs
 
@@ -43,10 +44,17 @@ def _port(value: str) -> int:
     return port
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line on stderr (exit status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="openkms", description="A self-hosted AWS KMS.")
+    parser = _Parser(prog="openkms", description="A self-hosted AWS KMS.")
     parser.add_argument("--version", action="version", version=f"openkms {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     serve = commands.add_parser("serve", help="run the KMS server")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=_port, default=DEFAULT_PORT)

@@ -50,7 +50,9 @@ def _postgres_engine(url: str) -> Engine:
         raise StorageConfigError(
             "PostgreSQL support is not installed: pip install 'openkms[postgres]'"
         ) from None
-    engine = create_engine(url, pool_size=8, max_overflow=8)
+    engine = create_engine(
+        url, pool_size=8, max_overflow=8, connect_args={"connect_timeout": 10}
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
