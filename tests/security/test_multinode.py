@@ -81,3 +81,26 @@ def test_concurrent_alias_creation_has_one_winner(nodes) -> None:
         results = list(pool.map(attempt, range(8)))
     assert results.count("ok") == 1
     assert set(results) - {"ok"} == {"AlreadyExistsException"}
+
+
+def test_worker_processes_share_sqlite_state(tmp_path) -> None:
+    """`serve --workers 2` on SQLite: a disable through one process holds in every process."""
+    server = ServerProcess.start(
+        data_dir=str(tmp_path), account=ACCOUNT, access_key=ACCESS_KEY, secret_key=SECRET_KEY,
+        extra_args=["--workers", "2"],
+    )
+    try:
+        kms = make_client(server.endpoint)
+        key = kms.create_key()["KeyMetadata"]["Arn"]
+        blobs = [kms.encrypt(KeyId=key, Plaintext=b"w")["CiphertextBlob"] for _ in range(20)]
+        assert all(kms.decrypt(CiphertextBlob=b)["Plaintext"] == b"w" for b in blobs)
+        kms.disable_key(KeyId=key)
+        codes = set()
+        for blob in blobs:  # new connections spread over both processes
+            fresh = make_client(server.endpoint)
+            with pytest.raises(ClientError) as exc:
+                fresh.decrypt(CiphertextBlob=blob)
+            codes.add(exc.value.response["Error"]["Code"])
+        assert codes == {"DisabledException"}
+    finally:
+        server.stop()

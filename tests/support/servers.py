@@ -62,6 +62,7 @@ class ServerProcess:
         dev: bool = False,
         port: int | None = None,
         extra_env: dict[str, str] | None = None,
+        extra_args: list[str] | None = None,
     ) -> ServerProcess:
         port = port or free_port()
         args = [
@@ -80,6 +81,7 @@ class ServerProcess:
             args += ["--database", database]
         if dev:
             args.append("--dev")
+        args += extra_args or []
         env = {k: v for k, v in os.environ.items() if not k.startswith("OPENKMS_")}
         if access_key and secret_key:
             env["OPENKMS_ROOT_ACCESS_KEY_ID"] = access_key

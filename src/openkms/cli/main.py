@@ -1,7 +1,7 @@
 """The ``openkms`` command.
 
     openkms serve [--host 127.0.0.1] [--port 8700] [--data-dir DIR] [--database URL]
-                  [--account-id ID] [--dev]
+                  [--account-id ID] [--dev] [--workers N]
 
 Problems a user can fix end with one line on stderr and a non-zero exit, never a
 traceback.
@@ -10,11 +10,13 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import logging
 import os
 import re
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import platformdirs
 
@@ -74,7 +76,23 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="test-suite mode: no signature checks, in-memory state unless --data-dir",
     )
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        help="server processes sharing the port and the database (default 1)",
+    )
     return parser
+
+
+def _workers(value: str) -> int:
+    try:
+        count = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid worker count {value!r}") from None
+    if not 1 <= count <= 64:
+        raise argparse.ArgumentTypeError(f"workers must be 1-64, not {count}")
+    return count
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -82,6 +100,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from openkms.server.app import OpenKMSApp
     from openkms.server.bootstrap import Settings, StartupError, build
+    from openkms.server.worker import SETTINGS_ENV
 
     data_dir = args.data_dir
     if data_dir is None and not args.dev:
@@ -91,6 +110,13 @@ def _serve(args: argparse.Namespace) -> int:
     )
     if args.dev:
         print(_DEV_WARNING, file=sys.stderr, flush=True)
+    if args.workers > 1 and data_dir is None and args.database is None:
+        print(
+            "openkms: error: --workers needs state the processes can share: "
+            "give --data-dir or --database",
+            file=sys.stderr,
+        )
+        return 1
     try:
         runtime = build(settings)
     except StartupError as exc:
@@ -104,16 +130,24 @@ def _serve(args: argparse.Namespace) -> int:
         f"(account {args.account_id}, storage {_redact(where)})",
         flush=True,
     )
-    uvicorn.run(
-        OpenKMSApp(runtime),
-        host=args.host,
-        port=args.port,
-        log_level="warning",
-        access_log=False,
-        lifespan="on",
-        server_header=False,
-    )
+    options: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "log_level": "warning",
+        "access_log": False,
+        "lifespan": "on",
+        "server_header": False,
+    }
+    if args.workers == 1:
+        uvicorn.run(OpenKMSApp(runtime), **options)
+        return 0
+    # Each worker process builds its own runtime from the same settings; the first-start
+    # work (root key, credentials) is done above, once.
     runtime.store.close()
+    os.environ[SETTINGS_ENV] = json.dumps(dataclasses.asdict(settings))
+    uvicorn.run(
+        "openkms.server.worker:create_app", factory=True, workers=args.workers, **options
+    )
     return 0
 
 

@@ -58,6 +58,9 @@ class OpenKMSApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await _lifespan(receive, send)
+            # Shut down: close connections so SQLite checkpoints its WAL. Done here rather
+            # than after uvicorn.run() returns, because uvicorn re-raises SIGTERM.
+            self.runtime.store.close()
             return
         if scope["type"] != "http":
             return

@@ -163,8 +163,13 @@ def _root_credentials(settings: Settings, credentials: CredentialStore) -> list[
             "set both OPENKMS_ROOT_ACCESS_KEY_ID and OPENKMS_ROOT_SECRET_ACCESS_KEY, or neither"
         )
     if akid and secret:
+        # The environment is authoritative: other root keys of the account stop working.
         credentials.put_root(account, akid, secret, time.time())
-        return [f"root credentials for account {account}: access key {akid} (from environment)"]
+        lines = [f"root credentials for account {account}: access key {akid} (from environment)"]
+        revoked = credentials.revoke_other_roots(account, keep=akid)
+        if revoked:
+            lines.append(f"revoked earlier root access key(s): {', '.join(revoked)}")
+        return lines
     existing = credentials.root_access_key_ids(account)
     if existing:
         return [f"root credentials for account {account}: access key {existing[0]} (stored)"]

@@ -77,6 +77,16 @@ class CredentialStore:
                     raise
         self._cache.pop(access_key_id, None)
 
+    def revoke_other_roots(self, account: str, keep: str) -> list[str]:
+        """Delete every root access key of ``account`` but ``keep``; return the ones deleted."""
+        with self._store.transaction(write=True) as tx:
+            revoked = [a for a in tx.root_access_key_ids(account) if a != keep]
+            for access_key_id in revoked:
+                tx.delete_access_key(access_key_id)
+        for access_key_id in revoked:
+            self._cache.pop(access_key_id, None)
+        return revoked
+
     def root_access_key_ids(self, account: str) -> list[str]:
         with self._store.transaction() as tx:
             return tx.root_access_key_ids(account)

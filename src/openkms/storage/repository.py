@@ -247,6 +247,9 @@ class Tx:
             },
         )
 
+    def delete_access_key(self, access_key_id: str) -> None:
+        self._run("access_key_delete", {"access_key_id": access_key_id})
+
     def root_access_key_ids(self, account: str) -> list[str]:
         rows = self._all(
             "access_keys_for_principal",
