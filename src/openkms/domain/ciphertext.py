@@ -21,6 +21,7 @@ AAD; "AWS KMS cryptographic details: customer data operations").
 
 from __future__ import annotations
 
+import functools
 import struct
 import uuid
 from collections.abc import Mapping
@@ -50,10 +51,15 @@ class ParsedCiphertext:
     sealed: bytes  # ciphertext || tag
 
 
+@functools.lru_cache(maxsize=65_536)
+def _key_id_bytes(key_id: str) -> bytes:
+    return uuid.UUID(key_id).bytes
+
+
 def build_header(key_id: str, key_version: int, nonce: bytes, iv: bytes) -> bytes:
     if len(nonce) != NONCE_LEN or len(iv) != IV_LEN:
         raise ValueError("nonce and IV have fixed sizes")
-    return b"".join((_PREFIX, uuid.UUID(key_id).bytes, _U32.pack(key_version), nonce, iv))
+    return b"".join((_PREFIX, _key_id_bytes(key_id), _U32.pack(key_version), nonce, iv))
 
 
 def parse(blob: bytes) -> ParsedCiphertext:

@@ -89,16 +89,27 @@ def _alias_from_row(r: tuple[Any, ...]) -> Alias:
     )
 
 
+_MAX_CONVERTED_KEYS = 10_000
+
+
 class Tx:
     """Data access on one DBAPI connection (inside a transaction when writing)."""
 
-    __slots__ = ("_cursor", "_integrity_error", "_sql", "write")
+    __slots__ = ("_cursor", "_integrity_error", "_keys", "_sql", "write")
 
-    def __init__(self, cursor: Any, sql: StatementCache, integrity_error: Any, write: bool) -> None:
+    def __init__(
+        self,
+        cursor: Any,
+        sql: StatementCache,
+        integrity_error: Any,
+        write: bool,
+        key_values: dict[str, tuple[tuple[Any, ...], Key]],
+    ) -> None:
         self._cursor = cursor
         self._sql = sql
         self._integrity_error = integrity_error
         self.write = write
+        self._keys = key_values
 
     def _run(self, name: str, values: Mapping[str, Any]) -> Any:
         statement = self._sql[name]
@@ -117,7 +128,17 @@ class Tx:
     def get_key(self, key_id: str, *, for_update: bool = False) -> Key | None:
         name = "key_get_for_update" if for_update and self.write else "key_get"
         row = self._one(name, {"key_id": key_id})
-        return None if row is None else _key_from_row(row)
+        if row is None:
+            return None
+        # The row is always read; only its conversion is reused while the row is unchanged.
+        seen = self._keys.get(key_id)
+        if seen is not None and seen[0] == row:
+            return seen[1]
+        key = _key_from_row(row)
+        if len(self._keys) >= _MAX_CONVERTED_KEYS:
+            self._keys.clear()
+        self._keys[key_id] = (tuple(row), key)
+        return key
 
     def insert_key(self, key: Key, material: KeyMaterial, tags: Mapping[str, str]) -> None:
         self._run("key_insert", _key_values(key))
@@ -287,6 +308,7 @@ class Store:
         self._database_error = dbapi.Error if dbapi is not None else Exception
         self._begin = "BEGIN IMMEDIATE" if engine.name == "sqlite" else "BEGIN"
         self._local = threading.local()
+        self._key_values: dict[str, tuple[tuple[Any, ...], Key]] = {}
 
     @contextmanager
     def transaction(self, *, write: bool = False) -> Iterator[Tx]:
@@ -301,7 +323,7 @@ class Store:
             if write:
                 cursor.execute(self._begin)
             try:
-                yield Tx(cursor, self._sql, self._integrity_error, write)
+                yield Tx(cursor, self._sql, self._integrity_error, write, self._key_values)
             except BaseException:
                 if write:
                     cursor.execute("ROLLBACK")
