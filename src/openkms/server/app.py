@@ -10,8 +10,8 @@ caller.
 from __future__ import annotations
 
 import logging
+import os
 import time
-import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -65,7 +65,7 @@ class OpenKMSApp:
         if scope["type"] != "http":
             return
         body, too_large = await _read_body(receive)
-        request_id = str(uuid.uuid4())
+        request_id = new_request_id()
         if too_large:
             status, out = (
                 413,
@@ -86,7 +86,7 @@ class OpenKMSApp:
     def handle(self, scope: Scope, body: bytes, request_id: str) -> tuple[int, bytes]:
         headers: dict[str, str] = {}
         for raw_name, raw_value in scope["headers"]:
-            name = raw_name.decode("latin-1").lower()
+            name = raw_name.decode("latin-1")  # ASGI servers send names lower-cased
             value = raw_value.decode("latin-1")
             headers[name] = f"{headers[name]},{value}" if name in headers else value
         path = scope["path"]
@@ -155,6 +155,15 @@ class OpenKMSApp:
             self.runtime.service.materials.clear()
             return 200, b'{"reset":true}'
         return 404, b'{"__type":"NotFound","message":"Not found"}'
+
+
+def new_request_id() -> str:
+    """A random (version 4) UUID string, made without the uuid module's overhead."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 async def _read_body(receive: Receive) -> tuple[bytes, bool]:
