@@ -149,3 +149,11 @@ class DependencyTimeoutException(KMSError):
 class KeyUnavailableException(KMSError):
     status = 500
     sender_fault = False
+
+
+class KMSInvalidSignatureException(KMSError):
+    pass
+
+
+class KMSInvalidMacException(KMSError):
+    pass
