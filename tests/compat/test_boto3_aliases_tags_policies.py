@@ -166,7 +166,9 @@ def test_create_key_with_policy_and_bad_policy(kms) -> None:
 
 def test_create_key_refuses_what_is_not_built(kms) -> None:
     for kwargs, code in (
-        ({"KeySpec": "RSA_2048", "KeyUsage": "SIGN_VERIFY"}, "UnsupportedOperationException"),
+        ({"KeySpec": "SM2", "KeyUsage": "SIGN_VERIFY"}, "UnsupportedOperationException"),
+        ({"KeySpec": "RSA_2048", "KeyUsage": "GENERATE_VERIFY_MAC"}, "ValidationException"),
+        ({"KeySpec": "RSA_2048"}, "ValidationException"),
         ({"Origin": "EXTERNAL"}, "UnsupportedOperationException"),
         ({"MultiRegion": True}, "UnsupportedOperationException"),
         ({"KeyUsage": "SIGN_VERIFY"}, "ValidationException"),

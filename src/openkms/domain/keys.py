@@ -34,6 +34,25 @@ class KeyState(StrEnum):
 
 class KeySpec(StrEnum):
     SYMMETRIC_DEFAULT = "SYMMETRIC_DEFAULT"
+    RSA_2048 = "RSA_2048"
+    RSA_3072 = "RSA_3072"
+    RSA_4096 = "RSA_4096"
+    ECC_NIST_P256 = "ECC_NIST_P256"
+    ECC_NIST_P384 = "ECC_NIST_P384"
+    ECC_NIST_P521 = "ECC_NIST_P521"
+    ECC_SECG_P256K1 = "ECC_SECG_P256K1"
+    ECC_NIST_EDWARDS25519 = "ECC_NIST_EDWARDS25519"
+    ML_DSA_44 = "ML_DSA_44"
+    ML_DSA_65 = "ML_DSA_65"
+    ML_DSA_87 = "ML_DSA_87"
+    HMAC_224 = "HMAC_224"
+    HMAC_256 = "HMAC_256"
+    HMAC_384 = "HMAC_384"
+    HMAC_512 = "HMAC_512"
+    SM2 = "SM2"
+    ML_KEM_512 = "ML_KEM_512"
+    ML_KEM_768 = "ML_KEM_768"
+    ML_KEM_1024 = "ML_KEM_1024"
 
 
 class KeyUsage(StrEnum):
@@ -41,6 +60,7 @@ class KeyUsage(StrEnum):
     SIGN_VERIFY = "SIGN_VERIFY"
     GENERATE_VERIFY_MAC = "GENERATE_VERIFY_MAC"
     KEY_AGREEMENT = "KEY_AGREEMENT"
+    ENCAPSULATE_DECAPSULATE = "ENCAPSULATE_DECAPSULATE"
 
 
 class Origin(StrEnum):
@@ -53,12 +73,6 @@ class Origin(StrEnum):
 class KeyManager(StrEnum):
     CUSTOMER = "CUSTOMER"
     AWS = "AWS"
-
-
-#: What each key spec can do, as DescribeKey lists it.
-ENCRYPTION_ALGORITHMS: dict[KeySpec, tuple[str, ...]] = {
-    KeySpec.SYMMETRIC_DEFAULT: ("SYMMETRIC_DEFAULT",),
-}
 
 
 def key_arn(region: str, account: str, key_id: str) -> str:

@@ -7,7 +7,7 @@ import binascii
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from openkms.domain.keys import Key
+from openkms.domain.keys import Key, KeySpec
 from openkms.errors import KMSInternalException, SerializationException
 from openkms.service.context import RequestContext
 from openkms.storage.repository import Tx
@@ -39,11 +39,15 @@ class Call:
         except (binascii.Error, ValueError):
             raise SerializationException(f"'{name}' is not valid base64") from None
 
-    def backing_key(self, key: Key, version: int) -> bytes | None:
-        """Unwrapped material of one key version (cached), or None if there is no such version."""
+    def backing_key(self, key: Key, version: int) -> Any:
+        """Ready-to-use material of one key version (cached): ``bytes`` for symmetric keys,
+        a loaded key object for the others; None if there is no such version."""
         entry = self.service.materials.get(self.tx, key, version)
         return None if entry is None else entry[0]
 
     def material_id(self, key: Key, version: int) -> str | None:
+        """The KeyMaterialId AWS reports for symmetric encryption keys (None for others)."""
+        if key.spec is not KeySpec.SYMMETRIC_DEFAULT:
+            return None
         entry = self.service.materials.get(self.tx, key, version)
         return None if entry is None else entry[1]

@@ -26,7 +26,7 @@ from openkms.service.authorize import authorize
 from openkms.service.call import Call
 from openkms.service.context import RequestContext
 from openkms.service.materials import MaterialCache
-from openkms.service.registry import REGISTRY, KeyArg, from_ciphertext
+from openkms.service.registry import FROM_CIPHERTEXT, REGISTRY, KeyArg
 from openkms.service.resolve import resolve_key
 from openkms.storage.repository import Store, Tx
 
@@ -57,11 +57,11 @@ class KMSService:
     def _resolve(
         self, tx: Tx, ctx: RequestContext, arg: KeyArg, params: dict[str, Any], writes: bool
     ) -> Any:
-        if arg.source is from_ciphertext:
+        identifier = arg.source(params)
+        if identifier is FROM_CIPHERTEXT:
             key = _key_of_blob(tx, ctx, params)
         else:
-            identifier = arg.source(params)
-            if identifier is None:
+            if not isinstance(identifier, str):
                 if arg.required:
                     raise NotFoundException("No key identifier was given.")
                 return None

@@ -1,4 +1,8 @@
-"""In-memory cache of unwrapped backing keys.
+"""In-memory cache of unwrapped, ready-to-use key material.
+
+Symmetric backing keys are cached as bytes; asymmetric and HMAC keys as loaded key
+objects, so that private keys are parsed once and not on every request (parsing an
+RSA key costs more than signing with it).
 
 Material of a key version never changes once written, so entries need no
 invalidation for correctness: every request still reads the key's current state
@@ -8,8 +12,11 @@ used. The cache is bounded and lives only in process memory.
 
 from __future__ import annotations
 
+from typing import Any
+
+from openkms.crypto import asymmetric
 from openkms.crypto.keyring import Keyring, UnwrapError
-from openkms.domain.keys import Key
+from openkms.domain.keys import Key, KeySpec
 from openkms.errors import KMSInternalException
 from openkms.storage.repository import Tx
 
@@ -24,10 +31,13 @@ def material_context(key_id: str, version: int) -> bytes:
 class MaterialCache:
     def __init__(self, keyring: Keyring) -> None:
         self._keyring = keyring
-        self._entries: dict[tuple[str, int], tuple[bytes, str]] = {}
+        self._entries: dict[tuple[str, int], tuple[Any, str]] = {}
 
-    def get(self, tx: Tx, key: Key, version: int) -> tuple[bytes, str] | None:
-        """``(backing key, material id)`` of one key version, or None if it does not exist."""
+    def get(self, tx: Tx, key: Key, version: int) -> tuple[Any, str] | None:
+        """``(material, material id)`` of one key version, or None if it does not exist.
+
+        The material is ``bytes`` for SYMMETRIC_DEFAULT keys and an
+        :class:`openkms.crypto.asymmetric.LoadedKey` for every other spec."""
         slot = (key.key_id, version)
         found = self._entries.get(slot)
         if found is not None:
@@ -39,9 +49,13 @@ class MaterialCache:
             plain = self._keyring.unwrap(material.wrapped, material_context(key.key_id, version))
         except UnwrapError:
             raise KMSInternalException("stored key material failed to unwrap") from None
+        loaded: Any = plain
+        if key.spec is not KeySpec.SYMMETRIC_DEFAULT:
+            # trusted: the material was made by us and authenticated by the keyring's unwrap.
+            loaded = asymmetric.load_private_key(key.spec.value, plain, trusted=True)
         if len(self._entries) >= MAX_ENTRIES:
             self._entries.clear()
-        entry = self._entries[slot] = (plain, material.material_id)
+        entry = self._entries[slot] = (loaded, material.material_id)
         return entry
 
     def clear(self) -> None:

@@ -11,12 +11,27 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from openkms.errors import ValidationException
+
 if TYPE_CHECKING:
     from openkms.service.call import Call
 
 Handler = Callable[["Call"], dict[str, Any]]
+
+
+class _FromCiphertext:
+    """Marker: the key is the one named inside ``CiphertextBlob``."""
+
+    def __repr__(self) -> str:
+        return "FROM_CIPHERTEXT"
+
+
+#: A key source returns this when the dispatcher must read the key id from the blob's
+#: header, so that Decrypt and ReEncrypt are authorized on the key that will be used.
+FROM_CIPHERTEXT = _FromCiphertext()
+
 #: Pulls the key identifier a request names out of its parameters (None: not named).
-KeySource = Callable[[dict[str, Any]], str | None]
+KeySource = Callable[[dict[str, Any]], "str | _FromCiphertext | None"]
 
 
 def param(name: str) -> KeySource:
@@ -53,14 +68,21 @@ class Operation:
         return "kms:" + self.name
 
 
-def from_ciphertext(params: dict[str, Any]) -> str | None:
-    """Key source marker: the key is the one named inside ``CiphertextBlob``.
+def ciphertext_or(name: str, algorithm_param: str) -> KeySource:
+    """Symmetric ciphertexts name their key; asymmetric (RSA) ones do not, so for any
+    other algorithm the key is the one the request names in ``name``."""
 
-    The dispatcher recognises this marker and reads the key id from the blob's
-    header, so that Decrypt and ReEncrypt are authorized on the key that will
-    actually be used.
-    """
-    raise AssertionError("from_ciphertext is resolved by the dispatcher")
+    def source(params: dict[str, Any]) -> str | _FromCiphertext | None:
+        if params.get(algorithm_param, "SYMMETRIC_DEFAULT") == "SYMMETRIC_DEFAULT":
+            return FROM_CIPHERTEXT
+        value = params.get(name)
+        if not isinstance(value, str):
+            raise ValidationException(
+                f"{name} is required when {algorithm_param} is not SYMMETRIC_DEFAULT."
+            )
+        return value
+
+    return source
 
 
 REGISTRY: dict[str, Operation] = {}

@@ -1,14 +1,20 @@
-"""Symmetric cryptographic operations: Encrypt, Decrypt, ReEncrypt, GenerateDataKey,
-GenerateDataKeyWithoutPlaintext, GenerateRandom."""
+"""Encryption operations: Encrypt, Decrypt, ReEncrypt, GenerateDataKey,
+GenerateDataKeyWithoutPlaintext, GenerateRandom.
+
+SYMMETRIC_DEFAULT ciphertexts carry a header naming their key and key version
+(:mod:`openkms.domain.ciphertext`); RSAES_OAEP ciphertexts are plain RSA-OAEP, as AWS
+makes them, so that anyone holding the public key can produce one, and decrypting
+them needs the KeyId.
+"""
 
 from __future__ import annotations
 
 import os
 from typing import Any
 
-from openkms.crypto import symmetric
-from openkms.domain import ciphertext
-from openkms.domain.keys import ENCRYPTION_ALGORITHMS, Key, require_usable
+from openkms.crypto import asymmetric, symmetric
+from openkms.domain import ciphertext, keyspecs
+from openkms.domain.keys import Key, KeySpec, KeyUsage, require_usable
 from openkms.errors import (
     IncorrectKeyException,
     InvalidCiphertextException,
@@ -18,38 +24,69 @@ from openkms.errors import (
     ValidationException,
 )
 from openkms.service.call import Call
-from openkms.service.registry import KeyArg, from_ciphertext, operation, param
+from openkms.service.registry import KeyArg, ciphertext_or, operation, param
 from openkms.service.resolve import resolve_key
 
+SYMMETRIC = "SYMMETRIC_DEFAULT"
 _DATA_KEY_SPEC_BYTES = {"AES_256": 32, "AES_128": 16}
 INCORRECT_KEY = "The key ID in the request does not identify a CMK that can perform this operation."
 
 
-def _check_algorithm(key: Key, algorithm: str | None, operation_name: str) -> str:
-    allowed = ENCRYPTION_ALGORITHMS.get(key.spec, ())
-    algorithm = algorithm or "SYMMETRIC_DEFAULT"
-    if algorithm not in allowed:
-        raise InvalidKeyUsageException(
-            f"Algorithm {algorithm} is incompatible with key spec {key.spec.value}."
-        )
+def encryption_algorithm(key: Key, algorithm: str | None, operation_name: str) -> str:
+    """Check that ``key`` can run ``operation_name`` with ``algorithm``; return the algorithm."""
+    keyspecs.require_usage(key, KeyUsage.ENCRYPT_DECRYPT, operation_name)
+    algorithm = algorithm or SYMMETRIC
+    keyspecs.require_algorithm(
+        key, algorithm, keyspecs.capabilities(key.spec, key.usage).encryption
+    )
     return algorithm
 
 
-def _refuse_recipient(call: Call) -> None:
+def refuse_recipient(call: Call) -> None:
     if call.params.get("Recipient") is not None:
         raise UnsupportedOperationException(
             "Recipient (Nitro Enclaves attestation) is not supported by this OpenKMS server."
         )
 
 
-def _seal(call: Call, key: Key, plaintext: bytes, context: dict[str, str] | None) -> bytes:
-    backing = call.backing_key(key, key.current_version)
-    if backing is None:
+def _material(call: Call, key: Key, version: int) -> Any:
+    material = call.backing_key(key, version)
+    if material is None:
         raise KMSInternalException("the key's current material is missing")
-    return symmetric.encrypt(backing, key.key_id, key.current_version, plaintext, context)
+    return material
 
 
-def _open(call: Call, key: Key, blob: bytes, context: dict[str, str] | None) -> tuple[bytes, int]:
+def seal(
+    call: Call, key: Key, algorithm: str, plaintext: bytes, context: dict[str, str] | None
+) -> bytes:
+    material = _material(call, key, key.current_version)
+    if algorithm == SYMMETRIC:
+        return symmetric.encrypt(material, key.key_id, key.current_version, plaintext, context)
+    if context:
+        raise ValidationException(
+            "EncryptionContext is supported only on operations with symmetric encryption KMS keys."
+        )
+    limit = asymmetric.max_rsa_plaintext(key.spec.value, algorithm)
+    if len(plaintext) > limit:
+        raise ValidationException(
+            f"Algorithm {algorithm} and key spec {key.spec.value} cannot encrypt data larger "
+            f"than {limit} bytes."
+        )
+    return asymmetric.rsa_encrypt(material, algorithm, plaintext)
+
+
+def open_blob(
+    call: Call, key: Key, algorithm: str, blob: bytes, context: dict[str, str] | None
+) -> tuple[bytes, int]:
+    """Decrypt; return the plaintext and the key-material version that was used."""
+    if algorithm != SYMMETRIC:
+        if context:
+            raise ValidationException(
+                "EncryptionContext is supported only on operations with symmetric encryption "
+                "KMS keys."
+            )
+        material = _material(call, key, key.current_version)
+        return asymmetric.rsa_decrypt(material, algorithm, blob), key.current_version
     parsed = ciphertext.parse(blob)
     if parsed.key_id != key.key_id:
         raise InvalidCiphertextException()
@@ -59,10 +96,12 @@ def _open(call: Call, key: Key, blob: bytes, context: dict[str, str] | None) -> 
     return symmetric.decrypt(backing, parsed, context), parsed.key_version
 
 
-def _check_named_key(call: Call, name: str, blob_key: Key) -> None:
-    """When the caller names the key a ciphertext should use, it must be that key."""
+def _check_named_key(call: Call, name: str, algorithm: str, blob_key: Key) -> None:
+    """When the caller names the key a symmetric ciphertext should use, it must be that key."""
     named = call.params.get(name)
-    if named is not None and resolve_key(call.tx, call.ctx, named).key_id != blob_key.key_id:
+    if algorithm != SYMMETRIC or named is None:
+        return
+    if resolve_key(call.tx, call.ctx, named).key_id != blob_key.key_id:
         raise IncorrectKeyException(INCORRECT_KEY)
 
 
@@ -71,21 +110,26 @@ def encrypt(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_Encrypt.html"""
     key = call.key
     require_usable(key)
-    algorithm = _check_algorithm(key, call.params.get("EncryptionAlgorithm"), "Encrypt")
-    blob = _seal(call, key, call.blob("Plaintext"), call.params.get("EncryptionContext"))
+    algorithm = encryption_algorithm(key, call.params.get("EncryptionAlgorithm"), "Encrypt")
+    blob = seal(call, key, algorithm, call.blob("Plaintext"), call.params.get("EncryptionContext"))
     return {"CiphertextBlob": blob, "KeyId": key.arn, "EncryptionAlgorithm": algorithm}
 
 
-@operation("Decrypt", keys=(KeyArg("kms:Decrypt", from_ciphertext),), dry_run=True)
+@operation(
+    "Decrypt",
+    keys=(KeyArg("kms:Decrypt", ciphertext_or("KeyId", "EncryptionAlgorithm"), allow_alias=True),),
+    dry_run=True,
+)
 def decrypt(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_Decrypt.html"""
-    _refuse_recipient(call)
+    refuse_recipient(call)
     key = call.key
-    _check_named_key(call, "KeyId", key)
+    requested = call.params.get("EncryptionAlgorithm") or SYMMETRIC
+    _check_named_key(call, "KeyId", requested, key)
     require_usable(key)
-    algorithm = _check_algorithm(key, call.params.get("EncryptionAlgorithm"), "Decrypt")
-    plaintext, version = _open(
-        call, key, call.blob("CiphertextBlob"), call.params.get("EncryptionContext")
+    algorithm = encryption_algorithm(key, requested, "Decrypt")
+    plaintext, version = open_blob(
+        call, key, algorithm, call.blob("CiphertextBlob"), call.params.get("EncryptionContext")
     )
     result = {"KeyId": key.arn, "Plaintext": plaintext, "EncryptionAlgorithm": algorithm}
     material_id = call.material_id(key, version)
@@ -97,7 +141,11 @@ def decrypt(call: Call) -> dict[str, Any]:
 @operation(
     "ReEncrypt",
     keys=(
-        KeyArg("kms:ReEncryptFrom", from_ciphertext),
+        KeyArg(
+            "kms:ReEncryptFrom",
+            ciphertext_or("SourceKeyId", "SourceEncryptionAlgorithm"),
+            allow_alias=True,
+        ),
         KeyArg("kms:ReEncryptTo", param("DestinationKeyId"), allow_alias=True),
     ),
     dry_run=True,
@@ -106,18 +154,23 @@ def re_encrypt(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ReEncrypt.html"""
     source, destination = call.keys
     assert source is not None and destination is not None
-    _check_named_key(call, "SourceKeyId", source)
+    p = call.params
+    requested = p.get("SourceEncryptionAlgorithm") or SYMMETRIC
+    _check_named_key(call, "SourceKeyId", requested, source)
     require_usable(source)
     require_usable(destination)
-    p = call.params
-    source_algorithm = _check_algorithm(source, p.get("SourceEncryptionAlgorithm"), "ReEncrypt")
-    dest_algorithm = _check_algorithm(
+    source_algorithm = encryption_algorithm(source, requested, "ReEncrypt")
+    dest_algorithm = encryption_algorithm(
         destination, p.get("DestinationEncryptionAlgorithm"), "ReEncrypt"
     )
-    plaintext, version = _open(
-        call, source, call.blob("CiphertextBlob"), p.get("SourceEncryptionContext")
+    plaintext, version = open_blob(
+        call,
+        source,
+        source_algorithm,
+        call.blob("CiphertextBlob"),
+        p.get("SourceEncryptionContext"),
     )
-    blob = _seal(call, destination, plaintext, p.get("DestinationEncryptionContext"))
+    blob = seal(call, destination, dest_algorithm, plaintext, p.get("DestinationEncryptionContext"))
     result: dict[str, Any] = {
         "CiphertextBlob": blob,
         "SourceKeyId": source.arn,
@@ -135,6 +188,15 @@ def re_encrypt(call: Call) -> dict[str, Any]:
     return result
 
 
+def require_symmetric(key: Key, operation_name: str) -> None:
+    """Data keys are made only under symmetric encryption keys."""
+    keyspecs.require_usage(key, KeyUsage.ENCRYPT_DECRYPT, operation_name)
+    if key.spec is not KeySpec.SYMMETRIC_DEFAULT:
+        raise InvalidKeyUsageException(
+            f"{key.arn} key spec is {key.spec.value} which is not valid for {operation_name}."
+        )
+
+
 def _data_key_length(call: Call) -> int:
     spec = call.params.get("KeySpec")
     count = call.params.get("NumberOfBytes")
@@ -143,12 +205,12 @@ def _data_key_length(call: Call) -> int:
     return _DATA_KEY_SPEC_BYTES[spec] if spec is not None else int(count or 0)
 
 
-def _generate_data_key(call: Call, with_plaintext: bool) -> dict[str, Any]:
+def _generate_data_key(call: Call, operation_name: str, with_plaintext: bool) -> dict[str, Any]:
     key = call.key
     require_usable(key)
-    _check_algorithm(key, None, "GenerateDataKey")
+    require_symmetric(key, operation_name)
     data_key = os.urandom(_data_key_length(call))
-    blob = _seal(call, key, data_key, call.params.get("EncryptionContext"))
+    blob = seal(call, key, SYMMETRIC, data_key, call.params.get("EncryptionContext"))
     result: dict[str, Any] = {"CiphertextBlob": blob, "KeyId": key.arn}
     if with_plaintext:
         result["Plaintext"] = data_key
@@ -161,20 +223,20 @@ def _generate_data_key(call: Call, with_plaintext: bool) -> dict[str, Any]:
 @operation("GenerateDataKey", dry_run=True, allow_alias=True)
 def generate_data_key(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_GenerateDataKey.html"""
-    _refuse_recipient(call)
-    return _generate_data_key(call, with_plaintext=True)
+    refuse_recipient(call)
+    return _generate_data_key(call, "GenerateDataKey", with_plaintext=True)
 
 
 @operation("GenerateDataKeyWithoutPlaintext", dry_run=True, allow_alias=True)
 def generate_data_key_without_plaintext(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_GenerateDataKeyWithoutPlaintext.html"""
-    return _generate_data_key(call, with_plaintext=False)
+    return _generate_data_key(call, "GenerateDataKeyWithoutPlaintext", with_plaintext=False)
 
 
 @operation("GenerateRandom", keys=())
 def generate_random(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_GenerateRandom.html"""
-    _refuse_recipient(call)
+    refuse_recipient(call)
     if call.params.get("CustomKeyStoreId") is not None:
         raise UnsupportedOperationException(
             "CustomKeyStoreId (custom key stores) is not supported by this OpenKMS server yet."

@@ -9,9 +9,9 @@ import os
 import uuid
 from typing import Any
 
-from openkms.crypto import symmetric
+from openkms.crypto import asymmetric, symmetric
 from openkms.domain import keys as k
-from openkms.domain import policy, tags
+from openkms.domain import keyspecs, policy, tags
 from openkms.domain.identifiers import is_key_id
 from openkms.domain.keys import Key, KeyManager, KeyMaterial, KeySpec, KeyState, KeyUsage, Origin
 from openkms.errors import (
@@ -24,6 +24,18 @@ from openkms.service.materials import material_context
 from openkms.service.registry import operation
 
 DEFAULT_PENDING_WINDOW_DAYS = 30
+
+
+def algorithm_lists(key: Key) -> dict[str, list[str]]:
+    """The non-empty algorithm lists of a key, named as KeyMetadata names them."""
+    caps = keyspecs.capabilities(key.spec, key.usage)
+    lists = {
+        "EncryptionAlgorithms": caps.encryption,
+        "SigningAlgorithms": caps.signing,
+        "MacAlgorithms": caps.mac,
+        "KeyAgreementAlgorithms": caps.key_agreement,
+    }
+    return {name: list(values) for name, values in lists.items() if values}
 
 
 def key_metadata(call: Call, key: Key) -> dict[str, Any]:
@@ -41,15 +53,16 @@ def key_metadata(call: Call, key: Key) -> dict[str, Any]:
         "KeyManager": key.manager.value,
         "CustomerMasterKeySpec": key.spec.value,
         "KeySpec": key.spec.value,
-        "EncryptionAlgorithms": list(k.ENCRYPTION_ALGORITHMS.get(key.spec, ())),
+        **algorithm_lists(key),
         "MultiRegion": key.multi_region,
     }
     if key.deletion_date is not None:
         meta["DeletionDate"] = key.deletion_date
         meta["PendingDeletionWindowInDays"] = key.pending_window_days
-    material_id = call.material_id(key, key.current_version)
-    if material_id is not None:
-        meta["CurrentKeyMaterialId"] = material_id
+    if key.spec is KeySpec.SYMMETRIC_DEFAULT:  # AWS shows it for symmetric keys only
+        material_id = call.material_id(key, key.current_version)
+        if material_id is not None:
+            meta["CurrentKeyMaterialId"] = material_id
     return meta
 
 
@@ -62,18 +75,8 @@ def create_key(call: Call) -> dict[str, Any]:
             "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. "
             "CustomerMasterKeySpec is deprecated."
         )
-    spec_name = p.get("KeySpec") or p.get("CustomerMasterKeySpec") or "SYMMETRIC_DEFAULT"
-    if spec_name != KeySpec.SYMMETRIC_DEFAULT:
-        raise UnsupportedOperationException(
-            f"KeySpec {spec_name} is not supported by this OpenKMS server yet; "
-            "only SYMMETRIC_DEFAULT keys can be created."
-        )
-    usage = p.get("KeyUsage", KeyUsage.ENCRYPT_DECRYPT.value)
-    if usage != KeyUsage.ENCRYPT_DECRYPT:
-        raise ValidationException(
-            f"KeyUsage {usage} is not compatible with KeySpec {spec_name}. "
-            "Symmetric encryption keys must have KeyUsage ENCRYPT_DECRYPT."
-        )
+    spec = KeySpec(p.get("KeySpec") or p.get("CustomerMasterKeySpec") or "SYMMETRIC_DEFAULT")
+    usage = _key_usage(spec, p.get("KeyUsage"))
     origin = p.get("Origin", Origin.AWS_KMS.value)
     if origin != Origin.AWS_KMS:
         raise UnsupportedOperationException(
@@ -100,8 +103,8 @@ def create_key(call: Call) -> dict[str, Any]:
         key_id=str(uuid.uuid4()),
         account=ctx.account,
         region=ctx.region,
-        spec=KeySpec.SYMMETRIC_DEFAULT,
-        usage=KeyUsage.ENCRYPT_DECRYPT,
+        spec=spec,
+        usage=usage,
         origin=Origin.AWS_KMS,
         manager=KeyManager.CUSTOMER,
         state=KeyState.ENABLED,
@@ -114,13 +117,46 @@ def create_key(call: Call) -> dict[str, Any]:
         key_id=key.key_id,
         version=1,
         material_id=os.urandom(32).hex(),
-        wrapped=call.service.keyring.wrap(
-            symmetric.new_backing_key(), material_context(key.key_id, 1)
-        ),
+        wrapped=call.service.keyring.wrap(new_material(spec), material_context(key.key_id, 1)),
         created_at=ctx.now,
     )
     call.tx.insert_key(key, material, new_tags)
     return {"KeyMetadata": key_metadata(call, key)}
+
+
+_UNSUPPORTED_SPECS = {
+    KeySpec.SM2: "SM2 keys are not supported by OpenKMS: no well-kept Python library implements "
+    "SM2 signatures and encryption (see README).",
+    KeySpec.ML_KEM_512: "ML-KEM keys are not supported by this OpenKMS server yet.",
+    KeySpec.ML_KEM_768: "ML-KEM keys are not supported by this OpenKMS server yet.",
+    KeySpec.ML_KEM_1024: "ML-KEM keys are not supported by this OpenKMS server yet.",
+}
+
+
+def _key_usage(spec: KeySpec, requested: str | None) -> KeyUsage:
+    """The key usage of a new key, checked against what AWS allows for the spec."""
+    if spec in _UNSUPPORTED_SPECS:
+        raise UnsupportedOperationException(_UNSUPPORTED_SPECS[spec])
+    if requested is None:
+        if spec is not KeySpec.SYMMETRIC_DEFAULT:
+            raise ValidationException(
+                "You must specify a KeyUsage value for all KMS keys except for symmetric "
+                "encryption keys."
+            )
+        return KeyUsage.ENCRYPT_DECRYPT
+    usage = KeyUsage(requested)
+    if usage not in keyspecs.usages(spec):
+        raise ValidationException(
+            f"KeyUsage {usage.value} is not compatible with KeySpec {spec.value}."
+        )
+    return usage
+
+
+def new_material(spec: KeySpec) -> bytes:
+    """Fresh key material: a symmetric backing key or a PKCS#8 private key / HMAC key."""
+    if spec is KeySpec.SYMMETRIC_DEFAULT:
+        return symmetric.new_backing_key()
+    return asymmetric.generate_private_key(spec.value)
 
 
 @operation("DescribeKey", allow_alias=True)
