@@ -111,18 +111,33 @@ class Tx:
         self.write = write
         self._keys = key_values
 
-    def _run(self, name: str, values: Mapping[str, Any]) -> Any:
+    def execute(self, name: str, values: Mapping[str, Any]) -> Any:
+        """Run the named statement of :data:`openkms.storage.statements.BUILDERS`.
+
+        Repositories of other record families (identities, grants, ...) are plain
+        functions over a Tx that call this, ``fetch_one`` and ``fetch_all``."""
         statement = self._sql[name]
         self._cursor.execute(statement.sql, statement.params(values))
         return self._cursor
 
-    def _one(self, name: str, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
-        row: tuple[Any, ...] | None = self._run(name, values).fetchone()
+    def fetch_one(self, name: str, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        row: tuple[Any, ...] | None = self.execute(name, values).fetchone()
         return row
 
-    def _all(self, name: str, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        rows: list[tuple[Any, ...]] = self._run(name, values).fetchall()
+    def fetch_all(self, name: str, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] = self.execute(name, values).fetchall()
         return rows
+
+    def insert_unique(self, name: str, values: Mapping[str, Any], what: str) -> None:
+        """Insert a row; a primary-key clash raises :class:`DuplicateError`."""
+        try:
+            self.execute(name, values)
+        except self._integrity_error:
+            raise DuplicateError(what) from None
+
+    _run = execute
+    _one = fetch_one
+    _all = fetch_all
 
     # keys -----------------------------------------------------------------
     def get_key(self, key_id: str, *, for_update: bool = False) -> Key | None:
