@@ -10,7 +10,7 @@ from openkms.domain import keyspecs
 from openkms.domain.keys import Key, KeyUsage, require_usable
 from openkms.errors import KMSInternalException, UnsupportedOperationException
 from openkms.service.call import Call
-from openkms.service.ops.crypto import SYMMETRIC, refuse_recipient, require_symmetric, seal
+from openkms.service.ops.crypto import refuse_recipient, require_symmetric, seal_data_key
 from openkms.service.ops.keys import algorithm_lists
 from openkms.service.registry import operation
 
@@ -121,27 +121,20 @@ _UNSUPPORTED_PAIRS = {"SM2", "ML_KEM_512", "ML_KEM_768", "ML_KEM_1024"}
 
 
 def _data_key_pair(call: Call, operation_name: str, with_plaintext: bool) -> dict[str, Any]:
-    key = call.key
-    require_usable(key)
-    require_symmetric(key, operation_name)
     pair_spec = call.params["KeyPairSpec"]
     if pair_spec in _UNSUPPORTED_PAIRS:
         raise UnsupportedOperationException(
             f"KeyPairSpec {pair_spec} is not supported by this OpenKMS server."
         )
+    require_usable(call.key)
+    require_symmetric(call.key, operation_name)
     private_der, public_der = asymmetric.generate_data_key_pair(pair_spec)
-    blob = seal(call, key, SYMMETRIC, private_der, call.params.get("EncryptionContext"))
-    result: dict[str, Any] = {
-        "PrivateKeyCiphertextBlob": blob,
-        "PublicKey": public_der,
-        "KeyId": key.arn,
-        "KeyPairSpec": pair_spec,
-    }
+    result = seal_data_key(call, operation_name, private_der)
+    result["PrivateKeyCiphertextBlob"] = result.pop("CiphertextBlob")
+    result["PublicKey"] = public_der
+    result["KeyPairSpec"] = pair_spec
     if with_plaintext:
         result["PrivateKeyPlaintext"] = private_der
-    material_id = call.material_id(key, key.current_version)
-    if material_id is not None:
-        result["KeyMaterialId"] = material_id
     return result
 
 

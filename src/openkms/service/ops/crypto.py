@@ -205,18 +205,25 @@ def _data_key_length(call: Call) -> int:
     return _DATA_KEY_SPEC_BYTES[spec] if spec is not None else int(count or 0)
 
 
-def _generate_data_key(call: Call, operation_name: str, with_plaintext: bool) -> dict[str, Any]:
+def seal_data_key(call: Call, operation_name: str, secret: bytes) -> dict[str, Any]:
+    """Encrypt a freshly made secret under the request's symmetric key, as the data-key
+    operations do; return the common response members (blob, KeyId, KeyMaterialId)."""
     key = call.key
     require_usable(key)
     require_symmetric(key, operation_name)
-    data_key = os.urandom(_data_key_length(call))
-    blob = seal(call, key, SYMMETRIC, data_key, call.params.get("EncryptionContext"))
+    blob = seal(call, key, SYMMETRIC, secret, call.params.get("EncryptionContext"))
     result: dict[str, Any] = {"CiphertextBlob": blob, "KeyId": key.arn}
-    if with_plaintext:
-        result["Plaintext"] = data_key
     material_id = call.material_id(key, key.current_version)
     if material_id is not None:
         result["KeyMaterialId"] = material_id
+    return result
+
+
+def _generate_data_key(call: Call, operation_name: str, with_plaintext: bool) -> dict[str, Any]:
+    data_key = os.urandom(_data_key_length(call))
+    result = seal_data_key(call, operation_name, data_key)
+    if with_plaintext:
+        result["Plaintext"] = data_key
     return result
 
 
