@@ -177,13 +177,9 @@ def test_generate_random(kms) -> None:
 
 def test_unsupported_and_unknown_operations(kms, server) -> None:
     with pytest.raises(ClientError) as exc:
-        kms.create_grant(
-            KeyId="0b1b5e8f-2a0b-4d3c-9a55-1f1f1f1f1f1f",
-            GranteePrincipal="arn:aws:iam::111122223333:root",
-            Operations=["Decrypt"],
-        )
+        kms.connect_custom_key_store(CustomKeyStoreId="cks-1234567890abcdef0")
     code, message = error_of(exc)
-    assert code == "UnsupportedOperationException" and "CreateGrant" in message
+    assert code == "UnsupportedOperationException" and "ConnectCustomKeyStore" in message
     from test_protocol import signed_request
 
     status, _, body = signed_request(server.endpoint, "TrentService.NoSuchThing", b"{}")

@@ -14,7 +14,6 @@ from openkms.errors import (
     DisabledException,
     InvalidAliasNameException,
     KMSInvalidStateException,
-    MalformedPolicyDocumentException,
     NotFoundException,
     TagException,
     ValidationException,
@@ -130,34 +129,11 @@ def test_tag_rules() -> None:
 
 def test_default_policy_is_valid_and_names_the_account() -> None:
     text = policy.default_policy("444455556666")
-    doc = policy.check_policy_document(text)
-    statement = doc["Statement"][0]
+    import json
+
+    from openkms.authz import parse_policy
+
+    parse_policy(text, "resource")
+    statement = json.loads(text)["Statement"][0]
     assert statement["Principal"] == {"AWS": "arn:aws:iam::444455556666:root"}
     assert statement["Action"] == "kms:*" and statement["Effect"] == "Allow"
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "not json",
-        "[]",
-        '{"Version": "2012-10-17"}',
-        '{"Statement": [{"Effect": "Maybe", "Principal": "*", "Action": "kms:*"}]}',
-        '{"Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]}',
-        '{"Statement": [{"Effect": "Allow", "Principal": "*", "Resource": "*"}]}',
-        '{"Version": "2019-01-01", "Statement": {"Effect": "Allow", "Principal": "*", '
-        '"Action": "kms:*"}}',
-        '{"Statement": {"Effect": "Allow", "Principal": "*", "Action": 5}}',
-        '{"Statement": {"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Bogus": 1}}',
-        '{"Statement": {"Effect": "Allow", "Principal": "*", "Action": "kms:*", '
-        '"Resource": "*", "NotResource": "*"}}',
-        '{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "kms:*", '
-        '"Condition": []}]}',
-        '{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Sid": "'
-        + "x" * 40000
-        + '"}]}',
-    ],
-)
-def test_malformed_policies(text: str) -> None:
-    with pytest.raises(MalformedPolicyDocumentException):
-        policy.check_policy_document(text)

@@ -10,10 +10,13 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from openkms.crypto.keyring import Keyring
 from openkms.domain import ciphertext
+from openkms.domain.keys import Key
+from openkms.domain.principals import Principal
 from openkms.errors import (
     DryRunOperationException,
     InvalidCiphertextException,
@@ -21,8 +24,11 @@ from openkms.errors import (
     UnsupportedOperationException,
     ValidationException,
 )
-from openkms.service import ops  # noqa: F401  (registers the handlers)
-from openkms.service.authorize import authorize
+from openkms.service import (
+    conditions,
+    ops,  # noqa: F401  (registers the handlers)
+)
+from openkms.service.authorize import authorize, authorize_account, is_account_root
 from openkms.service.call import Call
 from openkms.service.context import RequestContext
 from openkms.service.materials import MaterialCache
@@ -35,11 +41,36 @@ log = logging.getLogger("openkms.service")
 DRY_RUN_MESSAGE = "The request would have succeeded, but the DryRun option is set."
 
 
+#: Identity policies (JSON texts) attached to a principal, read inside the request's unit
+#: of work. Accounts' root users have none (they are allowed everything in their account).
+IdentityPolicySource = Callable[[Tx, Principal], Sequence[str]]
+#: Whether a grant on the key allows an operation (key, principal, operation, context).
+GrantSource = Callable[[Tx, Key, Principal, str, Mapping[str, object]], bool]
+
+
+def _no_identity_policies(tx: Tx, principal: Principal) -> Sequence[str]:
+    return ()
+
+
+def _no_grants(
+    tx: Tx, key: Key, principal: Principal, operation: str, context: Mapping[str, object]
+) -> bool:
+    return False
+
+
 class KMSService:
-    def __init__(self, store: Store, keyring: Keyring) -> None:
+    def __init__(
+        self,
+        store: Store,
+        keyring: Keyring,
+        identity_policies: IdentityPolicySource = _no_identity_policies,
+        grants: GrantSource = _no_grants,
+    ) -> None:
         self.store = store
         self.keyring = keyring
         self.materials = MaterialCache(keyring)
+        self.identity_policies = identity_policies
+        self.grants = grants
 
     def dispatch(self, ctx: RequestContext, name: str, params: dict[str, Any]) -> dict[str, Any]:
         op = REGISTRY.get(name)
@@ -48,14 +79,26 @@ class KMSService:
                 f"{name} is not supported by this OpenKMS server yet."
             )
         with self.store.transaction(write=op.writes) as tx:
-            keys = [self._resolve(tx, ctx, arg, params, op.writes) for arg in op.keys]
+            base = conditions.base_context(ctx, params)
+            if not op.keys:
+                authorize_account(ctx, op.action, base, self._policies_of(tx))
+            keys = [self._resolve(tx, ctx, arg, params, op.writes, base) for arg in op.keys]
             result = op.handler(Call(ctx, params, tx, keys, self))
             if op.dry_run and params.get("DryRun") is True:
                 raise DryRunOperationException(DRY_RUN_MESSAGE)
         return result
 
+    def _policies_of(self, tx: Tx) -> Callable[[Principal], Sequence[str]]:
+        return lambda principal: self.identity_policies(tx, principal)
+
     def _resolve(
-        self, tx: Tx, ctx: RequestContext, arg: KeyArg, params: dict[str, Any], writes: bool
+        self,
+        tx: Tx,
+        ctx: RequestContext,
+        arg: KeyArg,
+        params: dict[str, Any],
+        writes: bool,
+        base: dict[str, object],
     ) -> Any:
         identifier = arg.source(params)
         if identifier is FROM_CIPHERTEXT:
@@ -66,7 +109,19 @@ class KMSService:
                     raise NotFoundException("No key identifier was given.")
                 return None
             key = resolve_key(tx, ctx, identifier, for_update=writes, allow_alias=arg.allow_alias)
-        authorize(ctx, arg.action, key)
+        policies = self._policies_of(tx)
+        requested = identifier if isinstance(identifier, str) else None
+        texts = [key.policy]
+        if not is_account_root(ctx.principal):
+            texts += policies(ctx.principal)
+        context = conditions.key_context(base, key, tx, requested, texts)
+
+        def grant_allows(
+            key: Key, principal: Principal, operation: str, context: Mapping[str, object]
+        ) -> bool:
+            return self.grants(tx, key, principal, operation, context)
+
+        authorize(ctx, arg.action, key, context, policies, grant_allows)
         return key
 
 

@@ -21,6 +21,7 @@ from openkms.errors import (
 )
 from openkms.service.call import Call
 from openkms.service.materials import material_context
+from openkms.service.ops.policies import check_new_policy
 from openkms.service.registry import operation
 
 DEFAULT_PENDING_WINDOW_DAYS = 30
@@ -92,15 +93,16 @@ def create_key(call: Call) -> dict[str, Any]:
             "Multi-Region keys are not supported by this OpenKMS server yet."
         )
     ctx = call.ctx
+    key_id = str(uuid.uuid4())
     text = p.get("Policy")
     if text is None:
         text = policy.default_policy(ctx.account)
     else:
-        policy.check_policy_document(text)
+        check_new_policy(call, text, k.key_arn(ctx.region, ctx.account, key_id))
     new_tags = tags.check_new_tags([(t["TagKey"], t["TagValue"]) for t in p.get("Tags", [])])
     tags.merged({}, new_tags)
     key = Key(
-        key_id=str(uuid.uuid4()),
+        key_id=key_id,
         account=ctx.account,
         region=ctx.region,
         spec=spec,

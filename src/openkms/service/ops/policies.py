@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from openkms.domain import policy
+from openkms.authz import parse_policy
 from openkms.domain.keys import require_manageable, with_policy
-from openkms.errors import NotFoundException
+from openkms.errors import MalformedPolicyDocumentException, NotFoundException
+from openkms.service.authorize import allows_policy_updates
 from openkms.service.call import Call
 from openkms.service.registry import operation
 
@@ -36,9 +37,22 @@ def put_key_policy(call: Call) -> dict[str, Any]:
     _check_name(call)
     require_manageable(call.key)
     text = call.params["Policy"]
-    policy.check_policy_document(text)
+    check_new_policy(call, text, call.key.arn)
     call.tx.update_key(with_policy(call.key, text))
     return {}
+
+
+LOCKOUT_MESSAGE = "The new key policy will not allow you to update the key policy in the future."
+
+
+def check_new_policy(call: Call, text: str, key_arn: str) -> None:
+    """Validate a key policy and, unless BypassPolicyLockoutSafetyCheck, make sure the caller
+    could still change it afterwards ("Default key policy: policy lockout safety check")."""
+    parse_policy(text, "resource")
+    if call.params.get("BypassPolicyLockoutSafetyCheck") is True:
+        return
+    if not allows_policy_updates(text, call.ctx, key_arn):
+        raise MalformedPolicyDocumentException(LOCKOUT_MESSAGE)
 
 
 @operation("ListKeyPolicies")

@@ -1,0 +1,115 @@
+"""The request context a policy's Condition block sees: global and KMS condition keys.
+
+Keys and meanings: "AWS global condition context keys" and "AWS KMS condition keys"
+(https://docs.aws.amazon.com/kms/latest/developerguide/policy-conditions.html). Keys
+that cost a database read (resource tags, resource aliases) are computed only when a
+policy that will be evaluated mentions them.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Sequence
+from typing import Any
+
+from openkms.domain.keys import Key
+from openkms.domain.principals import Principal
+from openkms.service.context import RequestContext
+from openkms.storage.repository import Tx
+
+#: Request parameters that become kms:* condition keys as they are.
+_PARAMETER_KEYS = {
+    "EncryptionAlgorithm": "kms:EncryptionAlgorithm",
+    "SigningAlgorithm": "kms:SigningAlgorithm",
+    "MacAlgorithm": "kms:MacAlgorithm",
+    "KeyAgreementAlgorithm": "kms:KeyAgreementAlgorithm",
+    "KeyPairSpec": "kms:DataKeyPairSpec",
+    "PendingWindowInDays": "kms:ScheduleKeyDeletionPendingWindowInDays",
+    "BypassPolicyLockoutSafetyCheck": "kms:BypassPolicyLockoutSafetyCheck",
+    "GranteePrincipal": "kms:GranteePrincipal",
+    "RetiringPrincipal": "kms:RetiringPrincipal",
+    "Operations": "kms:GrantOperations",
+    "RotationPeriodInDays": "kms:RotationPeriodInDays",
+    "WrappingAlgorithm": "kms:WrappingAlgorithm",
+    "WrappingKeySpec": "kms:WrappingKeySpec",
+    "ExpirationModel": "kms:ExpirationModel",
+}
+
+
+def principal_type(principal: Principal) -> str:
+    if principal.arn.endswith(":root"):
+        return "Account"
+    if ":assumed-role/" in principal.arn:
+        return "AssumedRole"
+    return "User"
+
+
+def base_context(ctx: RequestContext, params: dict[str, Any]) -> dict[str, object]:
+    """Keys that do not depend on a key: the caller, the time, the request parameters."""
+    principal = ctx.principal
+    now = datetime.datetime.fromtimestamp(ctx.now, datetime.UTC)
+    values: dict[str, object] = {
+        "aws:PrincipalArn": principal.arn,
+        "aws:PrincipalAccount": principal.account,
+        "aws:PrincipalType": principal_type(principal),
+        "aws:userid": principal.account if principal.arn.endswith(":root") else principal.arn,
+        "aws:CurrentTime": now,
+        "aws:EpochTime": int(ctx.now),
+        "aws:SecureTransport": False,
+        "aws:RequestedRegion": ctx.region,
+        "kms:CallerAccount": principal.account,
+        "kms:GrantIsForAWSResource": False,
+    }
+    if ctx.source_ip:
+        values["aws:SourceIp"] = ctx.source_ip
+    if "/user/" in principal.arn:
+        values["aws:username"] = principal.arn.rsplit("/", 1)[1]
+    for param, key in _PARAMETER_KEYS.items():
+        if param in params:
+            values[key] = params[param]
+    context = params.get("EncryptionContext")
+    if context is None:
+        context = params.get("SourceEncryptionContext")
+    if isinstance(context, dict):
+        for name, value in context.items():
+            values[f"kms:EncryptionContext:{name}"] = value
+        values["kms:EncryptionContextKeys"] = list(context)
+    constraints = params.get("Constraints")
+    if isinstance(constraints, dict) and constraints:
+        values["kms:GrantConstraintType"] = next(iter(constraints))
+    tags = params.get("Tags")
+    if isinstance(tags, list):
+        keys = [t.get("TagKey") for t in tags if isinstance(t, dict)]
+        for tag in tags:
+            if isinstance(tag, dict) and "TagKey" in tag:
+                values[f"aws:RequestTag/{tag['TagKey']}"] = tag.get("TagValue", "")
+        values["aws:TagKeys"] = keys
+    elif isinstance(params.get("TagKeys"), list):
+        values["aws:TagKeys"] = params["TagKeys"]
+    return values
+
+
+def key_context(
+    base: dict[str, object],
+    key: Key,
+    tx: Tx,
+    requested: str | None,
+    policy_texts: Sequence[str],
+) -> dict[str, object]:
+    """``base`` plus the keys that describe ``key`` and how the request named it."""
+    values = dict(base)
+    values["kms:KeySpec"] = key.spec.value
+    values["kms:KeyUsage"] = key.usage.value
+    values["kms:KeyOrigin"] = key.origin.value
+    values["kms:MultiRegion"] = key.multi_region
+    if requested is not None and "alias/" in requested:
+        values["kms:RequestAlias"] = "alias/" + requested.split("alias/", 1)[1]
+    wanted = " ".join(policy_texts).lower()
+    if "resourcetag" in wanted:
+        for name, value in tx.get_tags(key.key_id).items():
+            values[f"aws:ResourceTag/{name}"] = value
+    if "resourcealiases" in wanted:
+        values["kms:ResourceAliases"] = [
+            a.name for a in tx.list_aliases(key.account, key.region, key.key_id, None, 1000)
+        ]
+    return values
