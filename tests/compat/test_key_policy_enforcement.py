@@ -6,7 +6,6 @@ import json
 
 import pytest
 from botocore.exceptions import ClientError
-
 from test_boto3_keys import error_of
 
 ROOT = "arn:aws:iam::111122223333:root"
