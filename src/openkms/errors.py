@@ -141,6 +141,10 @@ class InvalidGrantTokenException(KMSError):
     pass
 
 
+class InvalidGrantIdException(KMSError):
+    pass
+
+
 class DependencyTimeoutException(KMSError):
     status = 500
     sender_fault = False

@@ -2,6 +2,8 @@
 
     openkms serve [--host 127.0.0.1] [--port 8700] [--data-dir DIR] [--database URL]
                   [--account-id ID] [--dev] [--workers N]
+    openkms admin create-account ACCOUNT_ID [--data-dir DIR] [--database URL]
+    openkms admin list-accounts [--data-dir DIR] [--database URL]
 
 Problems a user can fix end with one line on stderr and a non-zero exit, never a
 traceback.
@@ -21,6 +23,7 @@ from typing import Any, NoReturn
 import platformdirs
 
 from openkms import __version__
+from openkms.cli import admin
 
 DEFAULT_PORT = 8700
 DEFAULT_ACCOUNT = "111122223333"
@@ -82,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="server processes sharing the port and the database (default 1)",
     )
+    admin.add_parser(commands)
     return parser
 
 
@@ -163,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "admin":
+        return admin.run(args)
     return 2
 
 

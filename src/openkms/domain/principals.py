@@ -1,18 +1,102 @@
-"""Authenticated callers."""
+"""Authenticated callers: an account root, an IAM user, or an assumed-role session.
+
+The kinds are CloudTrail's ``userIdentity.type`` values ("CloudTrail userIdentity
+element", https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-user-identity.html).
+``principal_id`` is what ``sts:GetCallerIdentity`` reports as ``UserId``: the account id
+for the root user, the user's unique id (``AIDA...``) for an IAM user, and
+``<role id>:<session name>`` for a role session.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
+
+
+class PrincipalKind(StrEnum):
+    ROOT = "Root"
+    IAM_USER = "IAMUser"
+    ASSUMED_ROLE = "AssumedRole"
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """An authenticated caller. Until IAM identities exist every caller is an account root."""
+    """An authenticated caller.
+
+    ``account``, ``arn`` and ``access_key_id`` are always set; ``kind`` defaults to the
+    account root, which is what ``Principal(account, arn, key)`` meant before IAM
+    identities existed (use the named constructors for the other kinds).
+    """
 
     account: str
     arn: str
     access_key_id: str
+    kind: PrincipalKind = PrincipalKind.ROOT
+    principal_id: str = ""
+    user_name: str | None = None  # IAM users only
+    tags: tuple[tuple[str, str], ...] = ()  # aws:PrincipalTag/<key>
+    role_arn: str | None = None  # sessions: the assumed role's ARN, with its path
+    session_name: str | None = None
+    expiration: float | None = None  # sessions: epoch seconds
+    session_policy: str | None = None  # sessions: the inline session policy, if any
 
     @classmethod
     def root(cls, account: str, access_key_id: str) -> Principal:
-        return cls(account=account, arn=f"arn:aws:iam::{account}:root", access_key_id=access_key_id)
+        return cls(
+            account=account,
+            arn=f"arn:aws:iam::{account}:root",
+            access_key_id=access_key_id,
+            principal_id=account,
+        )
+
+    @classmethod
+    def user(
+        cls,
+        account: str,
+        arn: str,
+        access_key_id: str,
+        *,
+        user_id: str,
+        user_name: str,
+        tags: tuple[tuple[str, str], ...] = (),
+    ) -> Principal:
+        return cls(
+            account=account,
+            arn=arn,
+            access_key_id=access_key_id,
+            kind=PrincipalKind.IAM_USER,
+            principal_id=user_id,
+            user_name=user_name,
+            tags=tags,
+        )
+
+    @classmethod
+    def assumed_role(
+        cls,
+        account: str,
+        access_key_id: str,
+        *,
+        role_arn: str,
+        role_id: str,
+        session_name: str,
+        expiration: float,
+        tags: tuple[tuple[str, str], ...] = (),
+        session_policy: str | None = None,
+    ) -> Principal:
+        role_name = role_arn.rsplit("/", 1)[-1]
+        return cls(
+            account=account,
+            arn=f"arn:aws:sts::{account}:assumed-role/{role_name}/{session_name}",
+            access_key_id=access_key_id,
+            kind=PrincipalKind.ASSUMED_ROLE,
+            principal_id=f"{role_id}:{session_name}",
+            tags=tags,
+            role_arn=role_arn,
+            session_name=session_name,
+            expiration=expiration,
+            session_policy=session_policy,
+        )
+
+    @property
+    def is_root(self) -> bool:
+        return self.kind is PrincipalKind.ROOT

@@ -2,6 +2,8 @@
 
 Request path (one direction): read body → authenticate (SigV4) → find the operation
 (``X-Amz-Target``) → decode and validate against botocore's model → dispatch → encode.
+IAM and STS requests (no ``X-Amz-Target``; credential scope ``iam``/``sts``) go to
+:mod:`openkms.server.identity_api` instead and are answered in XML (query protocol).
 Every response carries ``x-amzn-RequestId``. Unexpected faults are logged with the
 request id and answered as ``KMSInternalException``; their details never reach the
 caller.
@@ -23,9 +25,9 @@ from openkms.errors import (
     KMSInternalException,
     SerializationException,
     UnknownOperationException,
-    UnrecognizedClientException,
 )
 from openkms.server.bootstrap import Runtime
+from openkms.server.identity_api import IdentityAPI
 from openkms.service.context import RequestContext
 from openkms.wire import codec
 from openkms.wire.model import operation_names
@@ -41,7 +43,7 @@ Send = Callable[[Message], Awaitable[None]]
 TARGET_PREFIX = "TrentService."
 MAX_BODY_BYTES = 1 << 20
 _JSON_HEADERS = [(b"content-type", codec.CONTENT_TYPE)]
-_UNRECOGNIZED = "The security token included in the request is invalid."
+_XML_HEADERS = [(b"content-type", b"text/xml")]
 
 
 class OpenKMSApp:
@@ -54,6 +56,7 @@ class OpenKMSApp:
             service="kms",
             required_signed_headers=("host", "x-amz-target"),
         )
+        self.identity = IdentityAPI(runtime)  # IAM and STS (query protocol)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -76,7 +79,7 @@ class OpenKMSApp:
         else:
             status, out = self.handle(scope, body, request_id)
         headers = [
-            *_JSON_HEADERS,
+            *(_XML_HEADERS if out[:1] == b"<" else _JSON_HEADERS),
             (b"x-amzn-requestid", request_id.encode()),
             (b"content-length", str(len(out)).encode()),
         ]
@@ -95,6 +98,10 @@ class OpenKMSApp:
                 return self._admin(scope["method"], path)
             if scope["method"] != "POST" or path != "/":
                 raise UnknownOperationException("Only POST / is served by the KMS API.")
+            if "x-amz-target" not in headers:
+                service = self.identity.route(headers, body)
+                if service is not None:
+                    return self.identity.handle(service, scope, headers, body, request_id)
             return 200, self._kms(scope, headers, body, request_id)
         except KMSError as err:
             return err.status, codec.encode_error(err)
@@ -138,12 +145,8 @@ class OpenKMSApp:
         identity = self.verifier.verify(
             scope["method"], raw_path.decode("latin-1"), query, headers, body
         )
-        if identity.session_token is not None:
-            # No STS sessions exist yet, so no session token can be valid.
-            raise UnrecognizedClientException(_UNRECOGNIZED)
-        principal = self.runtime.credentials.principal(identity.access_key_id)
-        if principal is None:
-            raise UnrecognizedClientException(_UNRECOGNIZED)
+        credentials = self.runtime.credentials
+        principal = credentials.principal_for(identity.access_key_id, identity.session_token)
         return principal, identity.region
 
     def _admin(self, method: str, path: str) -> tuple[int, bytes]:

@@ -34,6 +34,7 @@ from openkms.server.credentials import (
     new_access_key_id,
     new_secret_access_key,
 )
+from openkms.service.identity.authorize import identity_policies
 from openkms.service.kms import KMSService
 from openkms.storage.engine import StorageConfigError, make_engine, sqlite_url
 from openkms.storage.repository import StorageError, Store
@@ -182,12 +183,25 @@ def _root_credentials(settings: Settings, credentials: CredentialStore) -> list[
     ]
 
 
-def build(settings: Settings) -> Runtime:
+def open_state(settings: Settings) -> tuple[Store, SoftwareKeyring]:
+    """Open the database and the root keyring, creating them on first use (the server
+    and the admin commands share this)."""
     if settings.data_dir is not None:
         _prepare_data_dir(settings.data_dir)
     store = _open_store(settings)
     try:
-        keyring = _open_keyring(settings, store)
+        return store, _open_keyring(settings, store)
+    except StorageError as exc:
+        store.close()
+        raise StartupError(f"database error during startup: {exc}") from None
+    except StartupError:
+        store.close()
+        raise
+
+
+def build(settings: Settings) -> Runtime:
+    store, keyring = open_state(settings)
+    try:
         credentials = CredentialStore(store, keyring)
         banner = [] if settings.dev else _root_credentials(settings, credentials)
     except StorageError as exc:
@@ -196,4 +210,5 @@ def build(settings: Settings) -> Runtime:
     except StartupError:
         store.close()
         raise
-    return Runtime(settings, store, KMSService(store, keyring), credentials, banner)
+    service = KMSService(store, keyring, identity_policies=identity_policies)
+    return Runtime(settings, store, service, credentials, banner)

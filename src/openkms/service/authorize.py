@@ -26,7 +26,7 @@ from openkms.authz import Decision, Request, evaluate, parse_policy
 from openkms.authz.document import Policy
 from openkms.domain.keys import Key
 from openkms.domain.principals import Principal
-from openkms.errors import AccessDeniedException
+from openkms.errors import AccessDeniedException, MalformedPolicyDocumentException
 from openkms.service.context import RequestContext
 
 #: Identity policies of a principal (JSON texts), looked up per request when needed.
@@ -42,23 +42,52 @@ def _deny(ctx: RequestContext, action: str, resource: str, why: str) -> AccessDe
     )
 
 
+def _request(
+    principal: Principal, action: str, resource: str, context: Mapping[str, object]
+) -> Request:
+    aliases = (principal.role_arn,) if principal.role_arn else ()
+    return Request(principal.arn, principal.account, action, resource, context, aliases)
+
+
 def is_account_root(principal: Principal) -> bool:
     return principal.arn == f"arn:aws:iam::{principal.account}:root"
+
+
+def _identity_policy(text: str) -> Policy:
+    """A stored identity policy; one that no longer parses denies everything (fail closed)."""
+    try:
+        return parse_policy(text, "identity")
+    except MalformedPolicyDocumentException:
+        return _DENY_ALL
+
+
+_DENY_ALL = parse_policy(
+    '{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}',
+    "identity",
+)
 
 
 def _identity_decision(
     ctx: RequestContext, request: Request, identity_policies: IdentityPolicies
 ) -> Decision:
-    """EXPLICIT_DENY / ALLOW / NO_MATCH over all identity policies of the caller."""
-    if is_account_root(ctx.principal):
+    """EXPLICIT_DENY / ALLOW / NO_MATCH over the caller's identity policies, narrowed by the
+    session policy of a role session (which can only take permissions away)."""
+    principal = ctx.principal
+    if is_account_root(principal):
         return Decision.ALLOW
     decision = Decision.NO_MATCH
-    for text in identity_policies(ctx.principal):
-        result = evaluate(parse_policy(text, "identity"), request)
+    for text in identity_policies(principal):
+        result = evaluate(_identity_policy(text), request)
         if result.decision is Decision.EXPLICIT_DENY:
             return Decision.EXPLICIT_DENY
         if result.allowed:
             decision = Decision.ALLOW
+    if principal.session_policy is not None:
+        result = evaluate(_identity_policy(principal.session_policy), request)
+        if result.decision is Decision.EXPLICIT_DENY:
+            return Decision.EXPLICIT_DENY
+        if not result.allowed:
+            return Decision.NO_MATCH
     return decision
 
 
@@ -72,7 +101,7 @@ def authorize(
 ) -> None:
     """Allow ``ctx.principal`` to perform ``action`` on ``key`` or raise AccessDenied."""
     principal = ctx.principal
-    request = Request(principal.arn, principal.account, action, key.arn, context)
+    request = _request(principal, action, key.arn, context)
     by_key = evaluate(key_policy(key), request)
     if by_key.decision is Decision.EXPLICIT_DENY:
         raise _deny(ctx, action, key.arn, "with an explicit deny in a resource-based policy")
@@ -105,7 +134,7 @@ def authorize_account(
     """Operations on no particular key (CreateKey, ListKeys, ...): IAM alone decides,
     for the caller's own account."""
     principal = ctx.principal
-    request = Request(principal.arn, principal.account, action, "*", context)
+    request = _request(principal, action, "*", context)
     decision = _identity_decision(ctx, request, identity_policies)
     if decision is Decision.ALLOW:
         return
@@ -120,7 +149,6 @@ def key_policy(key: Key) -> Policy:
 
 def allows_policy_updates(policy_text: str, ctx: RequestContext, key_arn: str) -> bool:
     """The policy lockout safety check: would the caller still be allowed PutKeyPolicy?"""
-    principal = ctx.principal
-    request = Request(principal.arn, principal.account, "kms:PutKeyPolicy", key_arn, {})
+    request = _request(ctx.principal, "kms:PutKeyPolicy", key_arn, {})
     result = evaluate(parse_policy(policy_text, "resource"), request)
     return result.allowed

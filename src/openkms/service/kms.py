@@ -31,6 +31,7 @@ from openkms.service import (
 from openkms.service.authorize import authorize, authorize_account, is_account_root
 from openkms.service.call import Call
 from openkms.service.context import RequestContext
+from openkms.service.grant_check import check_grants
 from openkms.service.materials import MaterialCache
 from openkms.service.registry import FROM_CIPHERTEXT, REGISTRY, KeyArg
 from openkms.service.resolve import resolve_key
@@ -44,18 +45,12 @@ DRY_RUN_MESSAGE = "The request would have succeeded, but the DryRun option is se
 #: Identity policies (JSON texts) attached to a principal, read inside the request's unit
 #: of work. Accounts' root users have none (they are allowed everything in their account).
 IdentityPolicySource = Callable[[Tx, Principal], Sequence[str]]
-#: Whether a grant on the key allows an operation (key, principal, operation, context).
-GrantSource = Callable[[Tx, Key, Principal, str, Mapping[str, object]], bool]
+#: Whether a grant on the key allows an operation (key, principal, operation, parameters).
+GrantSource = Callable[[Tx, Key, Principal, str, Mapping[str, Any]], bool]
 
 
 def _no_identity_policies(tx: Tx, principal: Principal) -> Sequence[str]:
     return ()
-
-
-def _no_grants(
-    tx: Tx, key: Key, principal: Principal, operation: str, context: Mapping[str, object]
-) -> bool:
-    return False
 
 
 class KMSService:
@@ -64,7 +59,7 @@ class KMSService:
         store: Store,
         keyring: Keyring,
         identity_policies: IdentityPolicySource = _no_identity_policies,
-        grants: GrantSource = _no_grants,
+        grants: GrantSource = check_grants,
     ) -> None:
         self.store = store
         self.keyring = keyring
@@ -80,16 +75,28 @@ class KMSService:
             )
         with self.store.transaction(write=op.writes) as tx:
             base = conditions.base_context(ctx, params)
-            if not op.keys:
-                authorize_account(ctx, op.action, base, self._policies_of(tx))
-            keys = [self._resolve(tx, ctx, arg, params, op.writes, base) for arg in op.keys]
+            policies = self._policies_of(tx)
+            if not op.keys and op.account_check:
+                authorize_account(ctx, op.action, base, policies)
+            keys = [
+                self._resolve(tx, ctx, arg, params, op.writes, base, policies) for arg in op.keys
+            ]
             result = op.handler(Call(ctx, params, tx, keys, self))
             if op.dry_run and params.get("DryRun") is True:
                 raise DryRunOperationException(DRY_RUN_MESSAGE)
         return result
 
     def _policies_of(self, tx: Tx) -> Callable[[Principal], Sequence[str]]:
-        return lambda principal: self.identity_policies(tx, principal)
+        """The identity-policy lookup for one request, read at most once per principal."""
+        seen: dict[str, Sequence[str]] = {}
+
+        def lookup(principal: Principal) -> Sequence[str]:
+            found = seen.get(principal.arn)
+            if found is None:
+                found = seen[principal.arn] = tuple(self.identity_policies(tx, principal))
+            return found
+
+        return lookup
 
     def _resolve(
         self,
@@ -99,6 +106,7 @@ class KMSService:
         params: dict[str, Any],
         writes: bool,
         base: dict[str, object],
+        policies: Callable[[Principal], Sequence[str]],
     ) -> Any:
         identifier = arg.source(params)
         if identifier is FROM_CIPHERTEXT:
@@ -109,7 +117,6 @@ class KMSService:
                     raise NotFoundException("No key identifier was given.")
                 return None
             key = resolve_key(tx, ctx, identifier, for_update=writes, allow_alias=arg.allow_alias)
-        policies = self._policies_of(tx)
         requested = identifier if isinstance(identifier, str) else None
         texts = [key.policy]
         if not is_account_root(ctx.principal):
@@ -119,7 +126,7 @@ class KMSService:
         def grant_allows(
             key: Key, principal: Principal, operation: str, context: Mapping[str, object]
         ) -> bool:
-            return self.grants(tx, key, principal, operation, context)
+            return self.grants(tx, key, principal, operation, params)
 
         authorize(ctx, arg.action, key, context, policies, grant_allows)
         return key

@@ -62,6 +62,9 @@ class Operation:
     keys: tuple[KeyArg, ...] = ()
     writes: bool = False
     dry_run: bool = False  # DryRun parameter honoured
+    #: Operations on no key are authorized by IAM alone; the rare ones whose handler
+    #: decides by other rules (RetireGrant: the grant names who may retire it) opt out.
+    account_check: bool = True
 
     @property
     def action(self) -> str:
@@ -95,6 +98,7 @@ def operation(
     writes: bool = False,
     dry_run: bool = False,
     allow_alias: bool = False,
+    account_check: bool = True,
 ) -> Callable[[Handler], Handler]:
     """Register a handler. By default the operation acts on the key named by ``KeyId``."""
 
@@ -103,7 +107,7 @@ def operation(
             raise RuntimeError(f"operation {name} registered twice")
         default = (KeyArg("kms:" + name, param("KeyId"), allow_alias=allow_alias),)
         key_args = keys if keys is not None else default
-        REGISTRY[name] = Operation(name, handler, key_args, writes, dry_run)
+        REGISTRY[name] = Operation(name, handler, key_args, writes, dry_run, account_check)
         return handler
 
     return register

@@ -13,7 +13,11 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
-from openkms.storage import tables
+from openkms.storage import (
+    grant_tables,  # noqa: F401  (its tables join the metadata)
+    identity_tables,  # noqa: F401  (its tables join the metadata)
+    tables,
+)
 
 
 class StorageConfigError(Exception):

@@ -303,7 +303,7 @@ class Tx:
 
     def wipe_kms_state(self) -> None:
         """Delete every key, alias, tag and material (dev-mode reset)."""
-        for name in ("wipe_tags", "wipe_aliases", "wipe_materials", "wipe_keys"):
+        for name in ("wipe_grants", "wipe_tags", "wipe_aliases", "wipe_materials", "wipe_keys"):
             self._run(name, {})
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, and_, bindparam, delete, insert, select, update
 from sqlalchemy.sql.expression import ClauseElement
 
+from openkms.storage import grant_statements, identity_statements
 from openkms.storage import tables as t
 
 KEY_COLUMNS = tuple(c.name for c in t.keys.c)
@@ -118,3 +119,6 @@ BUILDERS: dict[str, Callable[[], Any]] = {
     "wipe_materials": lambda: delete(t.key_materials),
     "wipe_keys": lambda: delete(t.keys),
 }
+
+BUILDERS.update(grant_statements.BUILDERS)
+BUILDERS.update(identity_statements.BUILDERS)

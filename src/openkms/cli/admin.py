@@ -1,0 +1,117 @@
+"""``openkms admin``: account administration on the server's database.
+
+    openkms admin create-account ACCOUNT_ID [--data-dir DIR] [--database URL]
+    openkms admin list-accounts [--data-dir DIR] [--database URL]
+
+``create-account`` registers an account and creates its root user's access key; it
+prints ``{"AccountId", "AccessKeyId", "SecretAccessKey"}`` as JSON (the secret is shown
+once; it is stored only wrapped under the root key). ``list-accounts`` prints every
+account (registered here, or the server's own through its root key) as a JSON list.
+Both open the database and root key exactly as ``openkms serve`` does (so a server on
+PostgreSQL whose root key file is in ``--data-dir`` needs both options here too), and
+work next to a running server: it sees a new account's key on its first request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import platformdirs
+
+
+def _account_id(value: str) -> str:
+    if not re.fullmatch(r"\d{12}", value):
+        raise argparse.ArgumentTypeError(f"account id must be 12 digits, not {value!r}")
+    return value
+
+
+def _storage_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", help="state directory (root key, SQLite database), as "
+                        "for serve; default: the per-user data directory")
+    parser.add_argument("--database", help="database URL, e.g. postgresql://user@host/db")
+
+
+def add_parser(commands: Any) -> None:
+    """Register ``admin`` and its subcommands on the top-level subparsers."""
+    admin = commands.add_parser("admin", help="administer accounts")
+    actions = admin.add_subparsers(
+        dest="admin_command", metavar="COMMAND", required=True, parser_class=type(admin)
+    )
+    create = actions.add_parser("create-account", help="create an account and its root key")
+    create.add_argument("account_id", metavar="ACCOUNT_ID", type=_account_id)
+    _storage_options(create)
+    listing = actions.add_parser("list-accounts", help="list the accounts (JSON)")
+    _storage_options(listing)
+
+
+def run(args: argparse.Namespace) -> int:
+    from openkms.server.bootstrap import Settings, StartupError, open_state
+    from openkms.storage.repository import StorageError
+
+    data_dir = args.data_dir
+    if data_dir is None and args.database is None:
+        data_dir = platformdirs.user_data_dir("openkms")
+    account = getattr(args, "account_id", "000000000000")
+    settings = Settings(data_dir=data_dir, database=args.database, account_id=account)
+    try:
+        store, keyring = open_state(settings)
+    except StartupError as exc:
+        return _fail(str(exc))
+    try:
+        if args.admin_command == "create-account":
+            return _create_account(store, keyring, account)
+        return _list_accounts(store)
+    except StorageError as exc:
+        return _fail(f"database error: {exc}")
+    finally:
+        store.close()
+
+
+def _fail(message: str) -> int:
+    print(f"openkms: error: {message}", file=sys.stderr)
+    return 1
+
+
+def _create_account(store: Any, keyring: Any, account: str) -> int:
+    from openkms.domain import identities as ids
+    from openkms.storage import identities as records
+    from openkms.storage.repository import DuplicateError
+
+    access_key_id, secret = ids.new_access_key_id(), ids.new_secret_access_key()
+    wrapped = keyring.wrap(secret.encode(), ids.access_key_secret_context(access_key_id))
+    now = time.time()
+    try:
+        with store.transaction(write=True) as tx:
+            if records.root_key_ids(tx, account):
+                raise DuplicateError(account)
+            records.insert_account(tx, account, now)
+            tx.put_access_key(access_key_id, account, ids.root_arn(account), wrapped, now)
+    except DuplicateError:
+        return _fail(f"account {account} already exists")
+    result = {"AccountId": account, "AccessKeyId": access_key_id, "SecretAccessKey": secret}
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def _list_accounts(store: Any) -> int:
+    from openkms.storage import identities as records
+
+    with store.transaction() as tx:
+        accounts = records.list_accounts(tx)
+        listed = [
+            {
+                "AccountId": account,
+                "CreatedAt": None if created is None
+                else datetime.fromtimestamp(created, UTC).isoformat(),
+                "RootAccessKeyIds": records.root_key_ids(tx, account),
+            }
+            for account, created in accounts.items()
+        ]
+    print(json.dumps(listed, indent=2))
+    return 0

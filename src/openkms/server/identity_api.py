@@ -1,0 +1,125 @@
+"""IAM and STS on the KMS endpoint: routing, authentication and the query-protocol edge.
+
+A request goes here instead of to KMS when it has no ``X-Amz-Target`` and either its
+SigV4 credential scope names ``iam`` or ``sts``, or (unsigned) it is a form whose
+``Version`` is IAM's or STS's, so that an unsigned IAM call is refused in IAM's own
+XML. Each service has its own :class:`SigV4Verifier` (the scope must name it).
+
+Path: verify SigV4 → resolve the principal (long-term key or session, token and expiry
+checked) → decode and validate the form against botocore's model →
+:meth:`IdentityService.dispatch` → XML. Errors are query-protocol XML; unexpected
+faults are logged with the request id and answered as ``ServiceFailure`` /
+``InternalFailure`` without details.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+from openkms.auth.sigv4 import SigV4Verifier
+from openkms.domain.principals import Principal
+from openkms.errors import (
+    IncompleteSignatureException,
+    KMSError,
+    KMSInternalException,
+    UnrecognizedClientException,
+)
+from openkms.server.bootstrap import Runtime
+from openkms.service.context import RequestContext
+from openkms.service.identity.dispatch import IdentityService
+from openkms.wire.query import FORM_TYPE, VERSIONS, QueryProtocol, parse_form
+
+log = logging.getLogger("openkms.server")
+
+SERVICES = ("iam", "sts")
+Scope = MutableMapping[str, Any]
+
+
+def scope_service(authorization: str) -> str | None:
+    """The service named by an ``Authorization`` header's credential scope (not verified)."""
+    start = authorization.find("Credential=")
+    if start < 0:
+        return None
+    parts = authorization[start + 11 :].split(",", 1)[0].split("/")
+    return parts[3].strip() if len(parts) >= 5 else None
+
+
+class IdentityAPI:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        credentials = runtime.credentials
+        self.protocols = {name: QueryProtocol(name) for name in SERVICES}
+        self.verifiers = {name: SigV4Verifier(credentials.secret, service=name)
+                          for name in SERVICES}
+        self.service = IdentityService(
+            runtime.store, credentials.keyring, on_key_change=credentials.forget
+        )
+
+    def route(self, headers: Mapping[str, str], body: bytes) -> str | None:
+        """``"iam"`` or ``"sts"`` when the request is for one of them, else None (KMS)."""
+        service = scope_service(headers.get("authorization", ""))
+        if service is not None:
+            return service if service in self.protocols else None
+        if headers.get("content-type", "").startswith(FORM_TYPE):
+            try:
+                version = dict(parse_qsl(body.decode("utf-8"))).get("Version", "")
+            except UnicodeDecodeError:
+                return None
+            return VERSIONS.get(version)
+        return None
+
+    def handle(
+        self, service: str, scope: Scope, headers: Mapping[str, str], body: bytes,
+        request_id: str,
+    ) -> tuple[int, bytes]:
+        protocol = self.protocols[service]
+        try:
+            principal, region = self._authenticate(service, scope, headers, body)
+            name, params = protocol.decode_request(parse_form(body))
+            client = scope.get("client") or ("", 0)
+            ctx = RequestContext(
+                request_id=request_id,
+                principal=principal,
+                region=region,
+                now=time.time(),
+                source_ip=client[0] or "",
+                user_agent=headers.get("user-agent", ""),
+            )
+            result = self.service.dispatch(service, ctx, name, params)
+            return 200, protocol.encode_response(name, result, request_id)
+        except KMSError as err:
+            return protocol.encode_error(err, request_id)
+        except Exception:
+            log.exception("internal error handling %s request %s", service, request_id)
+            internal = KMSInternalException(f"An internal error occurred. Request ID: {request_id}")
+            return protocol.encode_error(internal, request_id)
+
+    def _authenticate(
+        self, service: str, scope: Scope, headers: Mapping[str, str], body: bytes
+    ) -> tuple[Principal, str]:
+        verifier = self.verifiers[service]
+        settings = self.runtime.settings
+        credentials = self.runtime.credentials
+        if settings.dev:
+            # Dev mode: no signature check. Known keys still mean their owner (so users
+            # and sessions can be tried out); anything else is the default account root.
+            try:
+                parsed = verifier.parse(headers)
+            except (IncompleteSignatureException, KMSError):
+                return Principal.root(settings.account_id, "dev"), settings.region
+            token = headers.get("x-amz-security-token")
+            try:
+                return credentials.principal_for(parsed.access_key_id, token), parsed.region
+            except UnrecognizedClientException:
+                return Principal.root(settings.account_id, parsed.access_key_id), parsed.region
+        query = scope.get("query_string", b"").decode("latin-1")
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        identity = verifier.verify(
+            scope["method"], raw_path.decode("latin-1"), query, headers, body
+        )
+        principal = credentials.principal_for(identity.access_key_id, identity.session_token)
+        return principal, identity.region

@@ -1,0 +1,1 @@
+"""The IAM and STS APIs: users, roles, access keys, inline policies, role sessions."""

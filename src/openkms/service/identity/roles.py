@@ -1,0 +1,150 @@
+"""IAM roles and their inline policies: CreateRole, GetRole, ListRoles, DeleteRole, TagRole,
+PutRolePolicy, GetRolePolicy, ListRolePolicies, DeleteRolePolicy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from openkms.authz import parse_policy
+from openkms.domain.iam_errors import (
+    DeleteConflict,
+    EntityAlreadyExists,
+    NoSuchEntity,
+    UnsupportedOperation,
+)
+from openkms.domain.identities import (
+    DEFAULT_MAX_SESSION_SECONDS,
+    Role,
+    check_inline_policies,
+    check_request_tags,
+    check_trust_policy_size,
+    merge_tags,
+    new_role_id,
+)
+from openkms.service.identity import targets
+from openkms.service.identity.common import (
+    check_identity_policy,
+    page,
+    require_role,
+    role_view,
+)
+from openkms.service.identity.registry import IdentityCall, operation
+from openkms.storage import identities as store
+from openkms.storage.repository import DuplicateError
+
+IAM = "iam"
+
+
+@operation(IAM, "CreateRole", resolve=targets.new_role, writes=True)
+def create_role(call: IdentityCall) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html"""
+    p = call.params
+    for unsupported in ("PermissionsBoundary", "MaxSigninSessionDuration"):
+        if p.get(unsupported) is not None:
+            raise UnsupportedOperation(f"{unsupported} is not supported by this OpenKMS server.")
+    trust = p["AssumeRolePolicyDocument"]
+    parse_policy(trust, "trust")
+    check_trust_policy_size(trust)
+    role = Role(
+        account=call.account,
+        name=p["RoleName"],
+        role_id=new_role_id(),
+        path=p.get("Path") or "/",
+        created_at=call.ctx.now,
+        trust_policy=trust,
+        description=p.get("Description"),
+        max_session_duration=p.get("MaxSessionDuration") or DEFAULT_MAX_SESSION_SECONDS,
+        tags=check_request_tags((t["Key"], t["Value"]) for t in p.get("Tags") or ()),
+    )
+    try:
+        store.insert_role(call.tx, role)
+    except DuplicateError:
+        raise EntityAlreadyExists(f"Role with name {role.name} already exists.") from None
+    return {"Role": role_view(role)}
+
+
+@operation(IAM, "GetRole", resolve=targets.role())
+def get_role(call: IdentityCall) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/IAM/latest/APIReference/API_GetRole.html"""
+    return {"Role": role_view(require_role(call))}
+
+
+@operation(IAM, "ListRoles", resolve=targets.listing("role"))
+def list_roles(call: IdentityCall) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/IAM/latest/APIReference/API_ListRoles.html
+
+    Like AWS, the listing leaves out tags ("use GetRole")."""
+    prefix = call.params.get("PathPrefix") or "/"
+    roles = [r for r in store.list_roles(call.tx, call.account) if r.path.startswith(prefix)]
+    chosen, paging = page(roles, call.params, lambda r: r.name.lower())
+    return {"Roles": [role_view(r, tags=False) for r in chosen], **paging}
+
+
+@operation(IAM, "DeleteRole", resolve=targets.role(), writes=True)
+def delete_role(call: IdentityCall) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/IAM/latest/APIReference/API_DeleteRole.html
+
+    Inline policies must be deleted first. Sessions already issued keep authenticating
+    until they expire, but lose every permission the role's policies gave them."""
+    role = require_role(call)
+    if store.list_policies(call.tx, role.account, "role", role.name):
+        raise DeleteConflict("Cannot delete entity, must delete policies first.")
+    store.delete_role(call.tx, role)
+    return {}
+
+
+@operation(IAM, "TagRole", resolve=targets.role(tags=True), writes=True)
+def tag_role(call: IdentityCall) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/IAM/latest/APIReference/API_TagRole.html"""
+    role = require_role(call)
+    new = check_request_tags((t["Key"], t["Value"]) for t in call.params["Tags"])
+    store.set_role_tags(call.tx, role, merge_tags(role.tags, new, "TagsPerRole"))
+    return {}
+
+
+@operation(IAM, "PutRolePolicy", resolve=targets.role(), writes=True)
+def put_role_policy(call: IdentityCall) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/IAM/latest/APIReference/API_PutRolePolicy.html"""
+    role = require_role(call)
+    name, document = call.params["PolicyName"], call.params["PolicyDocument"]
+    check_identity_policy(document)
+    others = [
+        d for n, d in store.list_policies(call.tx, role.account, "role", role.name) if n != name
+    ]
+    check_inline_policies("role", role.name, [*others, document])
+    store.put_policy(call.tx, role.account, "role", role.name, name, document)
+    return {}
+
+
+def _policy(call: IdentityCall, role: Role) -> tuple[str, str]:
+    name = call.params["PolicyName"]
+    document = store.get_policy(call.tx, role.account, "role", role.name, name)
+    if document is None:
+        raise NoSuchEntity(f"The role policy with name {name} cannot be found.")
+    return name, document
+
+
+@operation(IAM, "GetRolePolicy", resolve=targets.role())
+def get_role_policy(call: IdentityCall) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/IAM/latest/APIReference/API_GetRolePolicy.html"""
+    role = require_role(call)
+    name, document = _policy(call, role)
+    return {"RoleName": role.name, "PolicyName": name, "PolicyDocument": document}
+
+
+@operation(IAM, "ListRolePolicies", resolve=targets.role())
+def list_role_policies(call: IdentityCall) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/IAM/latest/APIReference/API_ListRolePolicies.html"""
+    role = require_role(call)
+    names = [n for n, _ in store.list_policies(call.tx, role.account, "role", role.name)]
+    chosen, paging = page(names, call.params, lambda n: n)
+    return {"PolicyNames": chosen, **paging}
+
+
+@operation(IAM, "DeleteRolePolicy", resolve=targets.role(), writes=True)
+def delete_role_policy(call: IdentityCall) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/IAM/latest/APIReference/API_DeleteRolePolicy.html"""
+    role = require_role(call)
+    name, _ = _policy(call, role)
+    store.delete_policy(call.tx, role.account, "role", role.name, name)
+    return {}

@@ -1,0 +1,152 @@
+"""IAM users and their inline policies: CreateUser, GetUser, ListUsers, DeleteUser,
+TagUser, PutUserPolicy, GetUserPolicy, ListUserPolicies, DeleteUserPolicy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from openkms.domain.iam_errors import (
+    DeleteConflict,
+    EntityAlreadyExists,
+    NoSuchEntity,
+    UnsupportedOperation,
+)
+from openkms.domain.identities import (
+    User,
+    check_inline_policies,
+    check_request_tags,
+    merge_tags,
+    new_user_id,
+    root_arn,
+)
+from openkms.service.identity import targets
+from openkms.service.identity.common import (
+    check_identity_policy,
+    page,
+    require_user,
+    user_view,
+)
+from openkms.service.identity.registry import IdentityCall, operation
+from openkms.storage import identities as store
+from openkms.storage.repository import DuplicateError
+
+IAM = "iam"
+
+
+@operation(IAM, "CreateUser", resolve=targets.new_user, writes=True)
+def create_user(call: IdentityCall) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateUser.html"""
+    p = call.params
+    if p.get("PermissionsBoundary") is not None:
+        raise UnsupportedOperation("PermissionsBoundary is not supported by this OpenKMS server.")
+    tags = check_request_tags((t["Key"], t["Value"]) for t in p.get("Tags") or ())
+    user = User(
+        account=call.account,
+        name=p["UserName"],
+        user_id=new_user_id(),
+        path=p.get("Path") or "/",
+        created_at=call.ctx.now,
+        tags=tags,
+    )
+    try:
+        store.insert_user(call.tx, user)
+    except DuplicateError:
+        raise EntityAlreadyExists(f"User with name {user.name} already exists.") from None
+    return {"User": user_view(user)}
+
+
+@operation(IAM, "GetUser", resolve=targets.user(implicit=True))
+def get_user(call: IdentityCall) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/IAM/latest/APIReference/API_GetUser.html
+
+    Without UserName the caller is meant; for an account's root user AWS answers with
+    its account id as UserId and the root ARN (no UserName or Path)."""
+    if call.target.name is None:
+        account = call.account
+        keys = store.access_keys_of(call.tx, account, root_arn(account))
+        created = min((k.created_at for k in keys), default=call.ctx.now)
+        return {"User": {"UserId": account, "Arn": root_arn(account), "CreateDate": created}}
+    return {"User": user_view(require_user(call))}
+
+
+@operation(IAM, "ListUsers", resolve=targets.listing("user"))
+def list_users(call: IdentityCall) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/IAM/latest/APIReference/API_ListUsers.html
+
+    Like AWS, the listing leaves out tags ("use GetUser")."""
+    prefix = call.params.get("PathPrefix") or "/"
+    users = [u for u in store.list_users(call.tx, call.account) if u.path.startswith(prefix)]
+    chosen, paging = page(users, call.params, lambda u: u.name.lower())
+    return {"Users": [user_view(u, tags=False) for u in chosen], **paging}
+
+
+@operation(IAM, "DeleteUser", resolve=targets.user(), writes=True)
+def delete_user(call: IdentityCall) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/IAM/latest/APIReference/API_DeleteUser.html
+
+    "you must delete the items attached to the user manually": access keys and inline
+    policies first, else DeleteConflict."""
+    user = require_user(call)
+    if store.access_keys_of(call.tx, user.account, user.arn):
+        raise DeleteConflict("Cannot delete entity, must delete access keys first.")
+    if store.list_policies(call.tx, user.account, "user", user.name):
+        raise DeleteConflict("Cannot delete entity, must delete policies first.")
+    store.delete_user(call.tx, user)
+    return {}
+
+
+@operation(IAM, "TagUser", resolve=targets.user(tags=True), writes=True)
+def tag_user(call: IdentityCall) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/IAM/latest/APIReference/API_TagUser.html"""
+    user = require_user(call)
+    new = check_request_tags((t["Key"], t["Value"]) for t in call.params["Tags"])
+    store.set_user_tags(call.tx, user, merge_tags(user.tags, new, "TagsPerUser"))
+    return {}
+
+
+@operation(IAM, "PutUserPolicy", resolve=targets.user(), writes=True)
+def put_user_policy(call: IdentityCall) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/IAM/latest/APIReference/API_PutUserPolicy.html"""
+    user = require_user(call)
+    name, document = call.params["PolicyName"], call.params["PolicyDocument"]
+    check_identity_policy(document)
+    others = [
+        d for n, d in store.list_policies(call.tx, user.account, "user", user.name) if n != name
+    ]
+    check_inline_policies("user", user.name, [*others, document])
+    store.put_policy(call.tx, user.account, "user", user.name, name, document)
+    return {}
+
+
+def _policy(call: IdentityCall, user: User) -> tuple[str, str]:
+    name = call.params["PolicyName"]
+    document = store.get_policy(call.tx, user.account, "user", user.name, name)
+    if document is None:
+        raise NoSuchEntity(f"The user policy with name {name} cannot be found.")
+    return name, document
+
+
+@operation(IAM, "GetUserPolicy", resolve=targets.user())
+def get_user_policy(call: IdentityCall) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/IAM/latest/APIReference/API_GetUserPolicy.html"""
+    user = require_user(call)
+    name, document = _policy(call, user)
+    return {"UserName": user.name, "PolicyName": name, "PolicyDocument": document}
+
+
+@operation(IAM, "ListUserPolicies", resolve=targets.user())
+def list_user_policies(call: IdentityCall) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/IAM/latest/APIReference/API_ListUserPolicies.html"""
+    user = require_user(call)
+    names = [n for n, _ in store.list_policies(call.tx, user.account, "user", user.name)]
+    chosen, paging = page(names, call.params, lambda n: n)
+    return {"PolicyNames": chosen, **paging}
+
+
+@operation(IAM, "DeleteUserPolicy", resolve=targets.user(), writes=True)
+def delete_user_policy(call: IdentityCall) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/IAM/latest/APIReference/API_DeleteUserPolicy.html"""
+    user = require_user(call)
+    name, _ = _policy(call, user)
+    store.delete_policy(call.tx, user.account, "user", user.name, name)
+    return {}

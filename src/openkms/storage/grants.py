@@ -1,0 +1,123 @@
+"""Grant records over a :class:`~openkms.storage.repository.Tx`.
+
+Rows become frozen :class:`~openkms.domain.grants.Grant` values here; nothing above this
+module sees a row. :func:`grants_for_grantee` and :func:`grants_for_key` are what the
+authorizer reads on cryptographic requests: one indexed query each.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from openkms.domain.grants import ConstraintKind, Grant, GrantConstraints, GrantOperation
+from openkms.storage.repository import Tx
+
+
+def _grant_from_row(r: Sequence[Any]) -> Grant:
+    # Column order: grant_tables.GRANT_COLUMNS.
+    constraints = None
+    if r[8] is not None:
+        constraints = GrantConstraints.of(ConstraintKind(r[8]), json.loads(r[9]))
+    return Grant(
+        grant_id=r[0],
+        key_id=r[1],
+        account=r[2],
+        region=r[3],
+        name=r[4],
+        grantee_principal=r[5],
+        retiring_principal=r[6],
+        operations=tuple(GrantOperation(op) for op in r[7].split(",")),
+        constraints=constraints,
+        issuing_account=r[10],
+        creation_date=r[11],
+    )
+
+
+def _grant_values(grant: Grant) -> dict[str, Any]:
+    constraints = grant.constraints
+    return {
+        "grant_id": grant.grant_id,
+        "key_id": grant.key_id,
+        "account_id": grant.account,
+        "region": grant.region,
+        "name": grant.name,
+        "grantee_principal": grant.grantee_principal,
+        "retiring_principal": grant.retiring_principal,
+        "operations": ",".join(op.value for op in grant.operations),
+        "constraint_kind": None if constraints is None else constraints.kind.value,
+        "constraint_context": (
+            None if constraints is None else json.dumps(constraints.context, sort_keys=True)
+        ),
+        "issuing_account": grant.issuing_account,
+        "created_at": grant.creation_date,
+    }
+
+
+def insert_grant(tx: Tx, grant: Grant) -> None:
+    """Store a new grant (a clashing grant id raises DuplicateError)."""
+    tx.insert_unique("grant_insert", _grant_values(grant), grant.grant_id)
+
+
+def get_grant(tx: Tx, grant_id: str) -> Grant | None:
+    row = tx.fetch_one("grant_get", {"grant_id": grant_id})
+    return None if row is None else _grant_from_row(row)
+
+
+def delete_grant(tx: Tx, grant_id: str) -> None:
+    tx.execute("grant_delete", {"grant_id": grant_id})
+
+
+def count_grants_for_key(tx: Tx, key_id: str) -> int:
+    row = tx.fetch_one("grants_count_for_key", {"key_id": key_id})
+    return 0 if row is None else int(row[0])
+
+
+def grants_by_name(tx: Tx, key_id: str, name: str) -> list[Grant]:
+    """The key's grants with this name (names need not be unique)."""
+    rows = tx.fetch_all("grants_by_name", {"key_id": key_id, "name": name})
+    return [_grant_from_row(r) for r in rows]
+
+
+def list_grants(
+    tx: Tx, key_id: str, grantee_principal: str | None, after: str | None, limit: int
+) -> list[Grant]:
+    """A page of the key's grants in grant id order, after the grant id ``after``."""
+    values: dict[str, Any] = {"key_id": key_id, "lim": limit}
+    name = "grants_list"
+    if grantee_principal is not None:
+        name += "_grantee"
+        values["grantee_principal"] = grantee_principal
+    if after is not None:
+        name += "_after"
+        values["after"] = after
+    return [_grant_from_row(r) for r in tx.fetch_all(name, values)]
+
+
+def list_retirable_grants(
+    tx: Tx, region: str, retiring_principal: str, after: str | None, limit: int
+) -> list[Grant]:
+    """A page of the region's grants (on any account's keys) with this retiring principal."""
+    values: dict[str, Any] = {"region": region, "retiring_principal": retiring_principal}
+    values["lim"] = limit
+    if after is None:
+        rows = tx.fetch_all("grants_retirable", values)
+    else:
+        rows = tx.fetch_all("grants_retirable_after", {**values, "after": after})
+    return [_grant_from_row(r) for r in rows]
+
+
+def grants_for_key(tx: Tx, key_id: str) -> list[Grant]:
+    """Every grant on the key (up to 50,000)."""
+    return [_grant_from_row(r) for r in tx.fetch_all("grants_all_for_key", {"key_id": key_id})]
+
+
+def grants_for_grantee(tx: Tx, key_id: str, principal_arns: Sequence[str]) -> list[Grant]:
+    """The key's grants whose grantee is one of ``principal_arns``: the selective read for
+    :func:`openkms.domain.grants.grant_allows` (one indexed query per identity)."""
+    found: list[Grant] = []
+    for arn in dict.fromkeys(principal_arns):
+        rows = tx.fetch_all("grants_for_grantee", {"key_id": key_id, "grantee_principal": arn})
+        found.extend(_grant_from_row(r) for r in rows)
+    return found

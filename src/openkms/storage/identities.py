@@ -1,0 +1,297 @@
+"""IAM identity and STS session records over a :class:`~openkms.storage.repository.Tx`.
+
+Rows become frozen values of :mod:`openkms.domain.identities` here. Long-term access
+keys of IAM users live in the ``access_keys`` table next to account roots' keys;
+:func:`long_term_key` reads a key and its user in one query, which is what
+authenticating a user's request costs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from openkms.domain.identities import (
+    AccessKeyInfo,
+    KeyStatus,
+    Role,
+    Session,
+    Tags,
+    User,
+    name_key,
+)
+from openkms.storage.repository import Tx
+
+
+def _tags_json(tags: Tags) -> str:
+    return json.dumps([list(pair) for pair in tags])
+
+
+def _tags(raw: str | None) -> Tags:
+    return tuple((k, v) for k, v in json.loads(raw)) if raw else ()
+
+
+# --- accounts -------------------------------------------------------------------------
+
+
+def insert_account(tx: Tx, account: str, now: float) -> None:
+    """Register an account (a known account raises DuplicateError)."""
+    tx.insert_unique("iam_account_insert", {"account_id": account, "created_at": now}, account)
+
+
+def account_exists(tx: Tx, account: str) -> bool:
+    return tx.fetch_one("iam_account_get", {"account_id": account}) is not None
+
+
+def list_accounts(tx: Tx) -> dict[str, float | None]:
+    """Registered accounts and accounts with root keys; value: registration time or None."""
+    found: dict[str, float | None] = {r[0]: r[1] for r in tx.fetch_all("iam_accounts_list", {})}
+    for account, principal_arn, _ in tx.fetch_all("iam_root_keys_all", {}):
+        if principal_arn == f"arn:aws:iam::{account}:root":
+            found.setdefault(account, None)
+    return dict(sorted(found.items()))
+
+
+def root_key_ids(tx: Tx, account: str) -> list[str]:
+    return [
+        r[2]
+        for r in tx.fetch_all("iam_root_keys_all", {})
+        if r[0] == account and r[1] == f"arn:aws:iam::{account}:root"
+    ]
+
+
+# --- users ----------------------------------------------------------------------------
+
+
+def _user(r: Sequence[Any]) -> User:
+    # Column order: identity_statements.USER_COLUMNS.
+    return User(account=r[0], name=r[2], user_id=r[3], path=r[4], created_at=r[6], tags=_tags(r[7]))
+
+
+def get_user(tx: Tx, account: str, name: str, *, for_update: bool = False) -> User | None:
+    stmt = "iam_user_get_for_update" if for_update and tx.write else "iam_user_get"
+    row = tx.fetch_one(stmt, {"account_id": account, "name_key": name_key(name)})
+    return None if row is None else _user(row)
+
+
+def insert_user(tx: Tx, user: User) -> None:
+    """Store a new user; a user of the same name (in any case) raises DuplicateError."""
+    values = {
+        "account_id": user.account,
+        "name_key": name_key(user.name),
+        "user_name": user.name,
+        "user_id": user.user_id,
+        "path": user.path,
+        "arn": user.arn,
+        "created_at": user.created_at,
+        "tags": _tags_json(user.tags),
+    }
+    tx.insert_unique("iam_user_insert", values, user.name)
+
+
+def set_user_tags(tx: Tx, user: User, tags: Tags) -> None:
+    values = {"account_id": user.account, "name_key": name_key(user.name)}
+    tx.execute("iam_user_set_tags", {**values, "v_tags": _tags_json(tags)})
+
+
+def delete_user(tx: Tx, user: User) -> None:
+    tx.execute("iam_user_delete", {"account_id": user.account, "name_key": name_key(user.name)})
+
+
+def list_users(tx: Tx, account: str) -> list[User]:
+    return [_user(r) for r in tx.fetch_all("iam_users_list", {"account_id": account})]
+
+
+# --- roles ----------------------------------------------------------------------------
+
+
+def _role(r: Sequence[Any]) -> Role:
+    # Column order: identity_statements.ROLE_COLUMNS.
+    return Role(
+        account=r[0],
+        name=r[2],
+        role_id=r[3],
+        path=r[4],
+        created_at=r[6],
+        trust_policy=r[7],
+        description=r[8],
+        max_session_duration=r[9],
+        tags=_tags(r[10]),
+    )
+
+
+def get_role(tx: Tx, account: str, name: str, *, for_update: bool = False) -> Role | None:
+    stmt = "iam_role_get_for_update" if for_update and tx.write else "iam_role_get"
+    row = tx.fetch_one(stmt, {"account_id": account, "name_key": name_key(name)})
+    return None if row is None else _role(row)
+
+
+def insert_role(tx: Tx, role: Role) -> None:
+    values = {
+        "account_id": role.account,
+        "name_key": name_key(role.name),
+        "role_name": role.name,
+        "role_id": role.role_id,
+        "path": role.path,
+        "arn": role.arn,
+        "created_at": role.created_at,
+        "trust_policy": role.trust_policy,
+        "description": role.description,
+        "max_session_duration": role.max_session_duration,
+        "tags": _tags_json(role.tags),
+    }
+    tx.insert_unique("iam_role_insert", values, role.name)
+
+
+def set_role_tags(tx: Tx, role: Role, tags: Tags) -> None:
+    values = {"account_id": role.account, "name_key": name_key(role.name)}
+    tx.execute("iam_role_set_tags", {**values, "v_tags": _tags_json(tags)})
+
+
+def delete_role(tx: Tx, role: Role) -> None:
+    tx.execute("iam_role_delete", {"account_id": role.account, "name_key": name_key(role.name)})
+
+
+def list_roles(tx: Tx, account: str) -> list[Role]:
+    return [_role(r) for r in tx.fetch_all("iam_roles_list", {"account_id": account})]
+
+
+# --- inline policies ------------------------------------------------------------------
+
+
+def _owner(account: str, owner_type: str, owner_name: str) -> dict[str, str]:
+    return {"account_id": account, "owner_type": owner_type, "owner_key": name_key(owner_name)}
+
+
+def get_policy(tx: Tx, account: str, owner_type: str, owner: str, name: str) -> str | None:
+    row = tx.fetch_one(
+        "iam_policy_get", {**_owner(account, owner_type, owner), "policy_name": name}
+    )
+    return None if row is None else str(row[0])
+
+
+def put_policy(tx: Tx, account: str, owner_type: str, owner: str, name: str, doc: str) -> None:
+    values = {**_owner(account, owner_type, owner), "policy_name": name}
+    tx.execute("iam_policy_delete", values)
+    tx.execute("iam_policy_insert", {**values, "document": doc})
+
+
+def delete_policy(tx: Tx, account: str, owner_type: str, owner: str, name: str) -> None:
+    tx.execute("iam_policy_delete", {**_owner(account, owner_type, owner), "policy_name": name})
+
+
+def list_policies(tx: Tx, account: str, owner_type: str, owner: str) -> list[tuple[str, str]]:
+    """(name, document) of every inline policy of a user or role, by name."""
+    rows = tx.fetch_all("iam_policies_list", _owner(account, owner_type, owner))
+    return [(r[0], r[1]) for r in rows]
+
+
+# --- long-term access keys ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LongTermKey:
+    """An access key row and, for an IAM user's key, the user's name, id and tags."""
+
+    access_key_id: str
+    account: str
+    principal_arn: str
+    wrapped_secret: bytes
+    status: KeyStatus
+    user_name: str | None
+    user_id: str | None
+    tags: Tags
+
+
+def long_term_key(tx: Tx, access_key_id: str) -> LongTermKey | None:
+    row = tx.fetch_one("iam_access_key_with_user", {"access_key_id": access_key_id})
+    if row is None:
+        return None
+    return LongTermKey(
+        access_key_id=row[0],
+        account=row[1],
+        principal_arn=row[2],
+        wrapped_secret=bytes(row[3]),
+        status=KeyStatus(row[4]),
+        user_name=row[5],
+        user_id=row[6],
+        tags=_tags(row[7]),
+    )
+
+
+def access_keys_of(tx: Tx, account: str, owner_arn: str) -> list[AccessKeyInfo]:
+    rows = tx.fetch_all("iam_access_keys_of", {"account_id": account, "principal_arn": owner_arn})
+    return [AccessKeyInfo(r[0], r[1], r[2], KeyStatus(r[3]), r[4]) for r in rows]
+
+
+def insert_access_key(tx: Tx, key: AccessKeyInfo, wrapped_secret: bytes) -> None:
+    values = {
+        "access_key_id": key.access_key_id,
+        "account_id": key.account,
+        "principal_arn": key.owner_arn,
+        "wrapped_secret": wrapped_secret,
+        "status": key.status.value,
+        "created_at": key.created_at,
+    }
+    tx.insert_unique("access_key_insert", values, key.access_key_id)
+
+
+def set_access_key_status(tx: Tx, access_key_id: str, status: KeyStatus) -> None:
+    tx.execute(
+        "iam_access_key_set_status", {"w_access_key_id": access_key_id, "v_status": status.value}
+    )
+
+
+def delete_access_key(tx: Tx, access_key_id: str) -> None:
+    tx.execute("access_key_delete", {"access_key_id": access_key_id})
+
+
+# --- sessions -------------------------------------------------------------------------
+
+
+def insert_session(tx: Tx, session: Session, token_hash: str, wrapped_secret: bytes) -> None:
+    values = {
+        "access_key_id": session.access_key_id,
+        "account_id": session.account,
+        "token_hash": token_hash,
+        "wrapped_secret": wrapped_secret,
+        "role_arn": session.role_arn,
+        "role_id": session.role_id,
+        "session_name": session.session_name,
+        "source_arn": session.source_arn,
+        "tags": _tags_json(session.tags),
+        "session_policy": session.session_policy,
+        "chained": session.chained,
+        "created_at": session.created_at,
+        "expires_at": session.expires_at,
+    }
+    tx.insert_unique("sts_session_insert", values, session.access_key_id)
+
+
+def get_session(tx: Tx, access_key_id: str) -> tuple[Session, str, bytes] | None:
+    """A session, its token hash and its wrapped secret."""
+    r = tx.fetch_one("sts_session_get", {"access_key_id": access_key_id})
+    if r is None:
+        return None
+    # Column order: identity_statements.SESSION_COLUMNS, then wrapped_secret.
+    session = Session(
+        access_key_id=r[0],
+        account=r[1],
+        role_arn=r[3],
+        role_id=r[4],
+        session_name=r[5],
+        source_arn=r[6],
+        tags=_tags(r[7]),
+        session_policy=r[8],
+        chained=bool(r[9]),
+        created_at=r[10],
+        expires_at=r[11],
+    )
+    return session, r[2], bytes(r[12])
+
+
+def purge_sessions(tx: Tx, before: float) -> None:
+    """Forget sessions that expired before ``before``."""
+    tx.execute("sts_sessions_purge", {"before": before})

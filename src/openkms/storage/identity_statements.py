@@ -1,0 +1,122 @@
+"""Statements of the identity repositories (:mod:`openkms.storage.identities`).
+
+Merged into :data:`openkms.storage.statements.BUILDERS`; each is compiled once per
+dialect by :class:`openkms.storage.sql.StatementCache`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import ColumnElement, Table, and_, bindparam, delete, insert, select, update
+from sqlalchemy.sql.expression import ClauseElement
+
+from openkms.storage import identity_tables as it
+from openkms.storage import tables as t
+
+USER_COLUMNS = tuple(c.name for c in it.users.c)
+ROLE_COLUMNS = tuple(c.name for c in it.roles.c)
+SESSION_COLUMNS = tuple(c.name for c in it.sessions.c if c.name != "wrapped_secret")
+
+
+def _insert_all(table: Table) -> ClauseElement:
+    return insert(table).values({c.name: bindparam(c.name) for c in table.c})
+
+
+def _eq(table: Table, *names: str) -> ColumnElement[bool]:
+    return and_(*(table.c[n] == bindparam(n) for n in names))
+
+
+def _get(table: Table, for_update: bool) -> ClauseElement:
+    stmt = select(table).where(_eq(table, "account_id", "name_key"))
+    return stmt.with_for_update() if for_update else stmt
+
+
+def _set(table: Table, column: str) -> ClauseElement:
+    return (
+        update(table)
+        .where(_eq(table, "account_id", "name_key"))
+        .values({column: bindparam(f"v_{column}")})
+    )
+
+
+def _access_key_with_user() -> ClauseElement:
+    """One read authenticates a long-term key: the key row and, for a user's key, the user."""
+    ak, u = t.access_keys, it.users
+    joined = ak.outerjoin(u, and_(u.c.account_id == ak.c.account_id, u.c.arn == ak.c.principal_arn))
+    return (
+        select(
+            ak.c.access_key_id,
+            ak.c.account_id,
+            ak.c.principal_arn,
+            ak.c.wrapped_secret,
+            ak.c.status,
+            u.c.user_name,
+            u.c.user_id,
+            u.c.tags,
+        )
+        .select_from(joined)
+        .where(ak.c.access_key_id == bindparam("access_key_id"))
+    )
+
+
+_POLICY_OWNER = ("account_id", "owner_type", "owner_key")
+_ip = it.inline_policies
+
+BUILDERS: dict[str, Callable[[], Any]] = {
+    "iam_account_insert": lambda: _insert_all(it.accounts),
+    "iam_account_get": lambda: select(it.accounts).where(_eq(it.accounts, "account_id")),
+    "iam_accounts_list": lambda: select(it.accounts).order_by(it.accounts.c.account_id),
+    "iam_root_keys_all": lambda: select(
+        t.access_keys.c.account_id, t.access_keys.c.principal_arn, t.access_keys.c.access_key_id
+    ).order_by(t.access_keys.c.account_id, t.access_keys.c.created_at),
+    "iam_user_get": lambda: _get(it.users, False),
+    "iam_user_get_for_update": lambda: _get(it.users, True),
+    "iam_user_insert": lambda: _insert_all(it.users),
+    "iam_user_set_tags": lambda: _set(it.users, "tags"),
+    "iam_user_delete": lambda: delete(it.users).where(_eq(it.users, "account_id", "name_key")),
+    "iam_users_list": lambda: (
+        select(it.users).where(_eq(it.users, "account_id")).order_by(it.users.c.name_key)
+    ),
+    "iam_role_get": lambda: _get(it.roles, False),
+    "iam_role_get_for_update": lambda: _get(it.roles, True),
+    "iam_role_insert": lambda: _insert_all(it.roles),
+    "iam_role_set_tags": lambda: _set(it.roles, "tags"),
+    "iam_role_delete": lambda: delete(it.roles).where(_eq(it.roles, "account_id", "name_key")),
+    "iam_roles_list": lambda: (
+        select(it.roles).where(_eq(it.roles, "account_id")).order_by(it.roles.c.name_key)
+    ),
+    "iam_policy_get": lambda: select(_ip.c.document).where(_eq(_ip, *_POLICY_OWNER, "policy_name")),
+    "iam_policy_insert": lambda: _insert_all(_ip),
+    "iam_policy_delete": lambda: delete(_ip).where(_eq(_ip, *_POLICY_OWNER, "policy_name")),
+    "iam_policies_list": lambda: (
+        select(_ip.c.policy_name, _ip.c.document)
+        .where(_eq(_ip, *_POLICY_OWNER))
+        .order_by(_ip.c.policy_name)
+    ),
+    "iam_access_keys_of": lambda: (
+        select(
+            t.access_keys.c.access_key_id,
+            t.access_keys.c.account_id,
+            t.access_keys.c.principal_arn,
+            t.access_keys.c.status,
+            t.access_keys.c.created_at,
+        )
+        .where(_eq(t.access_keys, "account_id", "principal_arn"))
+        .order_by(t.access_keys.c.created_at, t.access_keys.c.access_key_id)
+    ),
+    "iam_access_key_set_status": lambda: (
+        update(t.access_keys)
+        .where(t.access_keys.c.access_key_id == bindparam("w_access_key_id"))
+        .values(status=bindparam("v_status"))
+    ),
+    "iam_access_key_with_user": _access_key_with_user,
+    "sts_session_insert": lambda: _insert_all(it.sessions),
+    "sts_session_get": lambda: select(
+        *(it.sessions.c[n] for n in SESSION_COLUMNS), it.sessions.c.wrapped_secret
+    ).where(_eq(it.sessions, "access_key_id")),
+    "sts_sessions_purge": lambda: delete(it.sessions).where(
+        it.sessions.c.expires_at < bindparam("before")
+    ),
+}
