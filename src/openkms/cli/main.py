@@ -4,6 +4,7 @@
                   [--account-id ID] [--dev] [--workers N]
     openkms admin create-account ACCOUNT_ID [--data-dir DIR] [--database URL]
     openkms admin list-accounts [--data-dir DIR] [--database URL]
+    openkms authz explain --principal ARN --action kms:Decrypt --key KEY [--context k=v ...]
 
 Problems a user can fix end with one line on stderr and a non-zero exit, never a
 traceback.
@@ -23,7 +24,7 @@ from typing import Any, NoReturn
 import platformdirs
 
 from openkms import __version__
-from openkms.cli import admin
+from openkms.cli import admin, authz
 
 DEFAULT_PORT = 8700
 DEFAULT_ACCOUNT = "111122223333"
@@ -86,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="server processes sharing the port and the database (default 1)",
     )
     admin.add_parser(commands)
+    authz.add_parser(commands)
     return parser
 
 
@@ -169,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(args)
     if args.command == "admin":
         return admin.run(args)
+    if args.command == "authz":
+        return authz.run(args)
     return 2
 
 

@@ -1,0 +1,75 @@
+"""``openkms authz explain``: which statements and grants allow or deny a request, and why.
+
+    openkms authz explain --principal ARN --action kms:Decrypt --key KEY
+                          [--context k=v ...] [--region us-east-1]
+                          [--data-dir DIR] [--database URL]
+
+Exit status 0 when the request would be allowed, 1 when it would be denied, 2 for
+usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import platformdirs
+
+
+def _pair(value: str) -> tuple[str, str]:
+    name, sep, rest = value.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, not {value!r}")
+    return name, rest
+
+
+def add_parser(commands: Any) -> None:
+    authz = commands.add_parser("authz", help="inspect authorization decisions")
+    actions = authz.add_subparsers(
+        dest="authz_command", metavar="COMMAND", required=True, parser_class=type(authz)
+    )
+    ex = actions.add_parser("explain", help="explain why a request is allowed or denied")
+    ex.add_argument("--principal", required=True, help="caller ARN (root, user, assumed role)")
+    ex.add_argument("--action", required=True, help="e.g. kms:Decrypt")
+    ex.add_argument("--key", required=True, help="key id, key ARN, alias name or alias ARN")
+    ex.add_argument(
+        "--context",
+        type=_pair,
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="encryption context pair (repeatable)",
+    )
+    ex.add_argument("--region", default="us-east-1")
+    ex.add_argument("--data-dir", help="state directory, as for serve")
+    ex.add_argument("--database", help="database URL, e.g. postgresql://user@host/db")
+
+
+def run(args: argparse.Namespace) -> int:
+    from openkms.errors import KMSError
+    from openkms.server.bootstrap import Settings, StartupError, open_state
+    from openkms.service.explain import explain_access, principal_from_arn
+
+    data_dir = args.data_dir
+    if data_dir is None and args.database is None:
+        data_dir = platformdirs.user_data_dir("openkms")
+    settings = Settings(data_dir=data_dir, database=args.database, account_id="000000000000")
+    try:
+        store, _ = open_state(settings)
+    except StartupError as exc:
+        print(f"openkms: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        principal = principal_from_arn(store, args.principal)
+        allowed, text = explain_access(
+            store, principal, args.action, args.key, args.region, dict(args.context)
+        )
+    except (ValueError, KMSError) as exc:
+        message = exc.message if isinstance(exc, KMSError) else str(exc)
+        print(f"openkms: error: {message}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    print(text)
+    return 0 if allowed else 1
