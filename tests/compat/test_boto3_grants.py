@@ -345,3 +345,15 @@ def test_dry_run_changes_nothing(kms) -> None:
     with pytest.raises(ClientError) as exc:
         kms.revoke_grant(KeyId=key_id, GrantId="0" * 64, DryRun=True)
     assert error_of(exc)[0] == "NotFoundException"
+
+
+def test_malformed_grant_tokens_are_refused_on_any_operation(kms) -> None:
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    for call in (
+        lambda: kms.encrypt(KeyId=key, Plaintext=b"x", GrantTokens=["not-a-token"]),
+        lambda: kms.describe_key(KeyId=key, GrantTokens=["AAAA"]),
+    ):
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert exc.value.response["Error"]["Code"] == "InvalidGrantTokenException"
+    assert kms.encrypt(KeyId=key, Plaintext=b"x", GrantTokens=[])["KeyId"].endswith(key)

@@ -15,6 +15,7 @@ from typing import Any
 
 from openkms.crypto.keyring import Keyring
 from openkms.domain import ciphertext
+from openkms.domain.grant_tokens import check_tokens
 from openkms.domain.keys import Key
 from openkms.domain.principals import Principal
 from openkms.errors import (
@@ -73,6 +74,9 @@ class KMSService:
             raise UnsupportedOperationException(
                 f"{name} is not supported by this OpenKMS server yet."
             )
+        grant_tokens = params.get("GrantTokens")
+        if grant_tokens:
+            check_tokens(grant_tokens)  # grants are visible at once; tokens must be ours
         with self.store.transaction(write=op.writes) as tx:
             base = conditions.base_context(ctx, params)
             policies = self._policies_of(tx)
