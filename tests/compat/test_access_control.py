@@ -180,3 +180,38 @@ def test_cross_account_needs_both_sides(server, kms) -> None:
     their_iam.put_user_policy(UserName=name, PolicyName="p",
                               PolicyDocument=json.dumps(allow("kms:Encrypt", resource=key_arn)))
     assert as_their_user.encrypt(KeyId=key_arn, Plaintext=b"x")["KeyId"] == key_arn
+
+
+def test_principal_tags_and_policy_variables(server, iam, kms) -> None:
+    """aws:PrincipalTag and ${aws:username} reach conditions in key and identity policies."""
+    name, key = new_user(iam)
+    iam.tag_user(UserName=name, Tags=[{"Key": "team", "Value": "blue"}])
+    key_arn = kms.create_key(Tags=[{"TagKey": "owner", "TagValue": name}])["KeyMetadata"]["Arn"]
+    iam.put_user_policy(UserName=name, PolicyName="own", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": "kms:Encrypt", "Resource": "*",
+            "Condition": {"StringEquals": {"aws:ResourceTag/owner": "${aws:username}",
+                                           "aws:PrincipalTag/team": "blue"}}}]}))
+    as_user = client(server, "kms", key)
+    assert as_user.encrypt(KeyId=key_arn, Plaintext=b"mine")["KeyId"] == key_arn
+    other = kms.create_key(Tags=[{"TagKey": "owner", "TagValue": "someone-else"}])
+    with pytest.raises(ClientError):
+        as_user.encrypt(KeyId=other["KeyMetadata"]["Arn"], Plaintext=b"theirs")
+    iam.tag_user(UserName=name, Tags=[{"Key": "team", "Value": "red"}])
+    with pytest.raises(ClientError):
+        as_user.encrypt(KeyId=key_arn, Plaintext=b"mine")
+
+
+def test_re_encrypt_on_same_key_condition(kms) -> None:
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    kms.put_key_policy(KeyId=key, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "kms:*", "Resource": "*"},
+        {"Effect": "Deny", "Principal": {"AWS": ROOT}, "Action": "kms:ReEncrypt*",
+         "Resource": "*", "Condition": {"Bool": {"kms:ReEncryptOnSameKey": "true"}}}]}))
+    other = kms.create_key()["KeyMetadata"]["KeyId"]
+    blob = kms.encrypt(KeyId=key, Plaintext=b"r")["CiphertextBlob"]
+    with pytest.raises(ClientError) as exc:
+        kms.re_encrypt(CiphertextBlob=blob, DestinationKeyId=key)
+    assert code_and_message(exc)[0] == "AccessDeniedException"
+    moved = kms.re_encrypt(CiphertextBlob=blob, DestinationKeyId=other)
+    assert kms.decrypt(CiphertextBlob=moved["CiphertextBlob"])["Plaintext"] == b"r"

@@ -33,10 +33,12 @@ _PARAMETER_KEYS = {
     "WrappingAlgorithm": "kms:WrappingAlgorithm",
     "WrappingKeySpec": "kms:WrappingKeySpec",
     "ExpirationModel": "kms:ExpirationModel",
+    "ValidTo": "kms:ValidTo",
 }
 
 
 def principal_type(principal: Principal) -> str:
+    """aws:PrincipalType: Account (root user), User (IAM user) or AssumedRole."""
     if principal.arn.endswith(":root"):
         return "Account"
     if ":assumed-role/" in principal.arn:
@@ -52,7 +54,7 @@ def base_context(ctx: RequestContext, params: dict[str, Any]) -> dict[str, objec
         "aws:PrincipalArn": principal.arn,
         "aws:PrincipalAccount": principal.account,
         "aws:PrincipalType": principal_type(principal),
-        "aws:userid": principal.account if principal.arn.endswith(":root") else principal.arn,
+        "aws:userid": principal.principal_id or principal.account,
         "aws:CurrentTime": now,
         "aws:EpochTime": int(ctx.now),
         "aws:SecureTransport": False,
@@ -62,8 +64,10 @@ def base_context(ctx: RequestContext, params: dict[str, Any]) -> dict[str, objec
     }
     if ctx.source_ip:
         values["aws:SourceIp"] = ctx.source_ip
-    if "/user/" in principal.arn:
-        values["aws:username"] = principal.arn.rsplit("/", 1)[1]
+    if principal.user_name is not None:
+        values["aws:username"] = principal.user_name
+    for tag_key, tag_value in principal.tags:
+        values[f"aws:PrincipalTag/{tag_key}"] = tag_value
     for param, key in _PARAMETER_KEYS.items():
         if param in params:
             values[key] = params[param]

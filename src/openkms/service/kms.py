@@ -82,9 +82,16 @@ class KMSService:
             policies = self._policies_of(tx)
             if not op.keys and op.account_check:
                 authorize_account(ctx, op.action, base, policies)
-            keys = [
-                self._resolve(tx, ctx, arg, params, op.writes, base, policies) for arg in op.keys
-            ]
+            found = [self._find(tx, ctx, arg, params, op.writes) for arg in op.keys]
+            if op.name == "ReEncrypt" and all(key is not None for key, _ in found):
+                (source, _), (destination, _) = found
+                assert source is not None and destination is not None
+                base["kms:ReEncryptOnSameKey"] = source.key_id == destination.key_id
+            keys: list[Key | None] = []
+            for arg, (key, requested) in zip(op.keys, found, strict=True):
+                if key is not None:
+                    self._authorize(tx, ctx, arg, key, requested, params, base, policies)
+                keys.append(key)
             result = op.handler(Call(ctx, params, tx, keys, self))
             if op.dry_run and params.get("DryRun") is True:
                 raise DryRunOperationException(DRY_RUN_MESSAGE)
@@ -102,26 +109,31 @@ class KMSService:
 
         return lookup
 
-    def _resolve(
+    def _find(
+        self, tx: Tx, ctx: RequestContext, arg: KeyArg, params: dict[str, Any], writes: bool
+    ) -> tuple[Key | None, str | None]:
+        """The key an argument names (and the identifier the caller used), not yet authorized."""
+        identifier = arg.source(params)
+        if identifier is FROM_CIPHERTEXT:
+            return _key_of_blob(tx, ctx, params), None
+        if not isinstance(identifier, str):
+            if arg.required:
+                raise NotFoundException("No key identifier was given.")
+            return None, None
+        key = resolve_key(tx, ctx, identifier, for_update=writes, allow_alias=arg.allow_alias)
+        return key, identifier
+
+    def _authorize(
         self,
         tx: Tx,
         ctx: RequestContext,
         arg: KeyArg,
+        key: Key,
+        requested: str | None,
         params: dict[str, Any],
-        writes: bool,
         base: dict[str, object],
         policies: Callable[[Principal], Sequence[str]],
-    ) -> Any:
-        identifier = arg.source(params)
-        if identifier is FROM_CIPHERTEXT:
-            key = _key_of_blob(tx, ctx, params)
-        else:
-            if not isinstance(identifier, str):
-                if arg.required:
-                    raise NotFoundException("No key identifier was given.")
-                return None
-            key = resolve_key(tx, ctx, identifier, for_update=writes, allow_alias=arg.allow_alias)
-        requested = identifier if isinstance(identifier, str) else None
+    ) -> None:
         texts = [key.policy]
         if not is_account_root(ctx.principal):
             texts += policies(ctx.principal)
@@ -133,10 +145,9 @@ class KMSService:
             return self.grants(tx, key, principal, operation, params)
 
         authorize(ctx, arg.action, key, context, policies, grant_allows)
-        return key
 
 
-def _key_of_blob(tx: Tx, ctx: RequestContext, params: dict[str, Any]) -> Any:
+def _key_of_blob(tx: Tx, ctx: RequestContext, params: dict[str, Any]) -> Key:
     """The key a ciphertext names. An unknown or foreign-region key is an invalid ciphertext:
     the caller learns nothing about which part of the blob was wrong."""
     raw = params.get("CiphertextBlob")
