@@ -11,10 +11,12 @@ caller.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from concurrent.futures import Future
 from typing import Any
 
 from openkms.auth.sigv4 import SigV4Verifier
@@ -28,6 +30,7 @@ from openkms.errors import (
 )
 from openkms.server.bootstrap import Runtime
 from openkms.server.identity_api import IdentityAPI
+from openkms.service.audit_trail import RequestTrail
 from openkms.service.context import RequestContext
 from openkms.wire import codec
 from openkms.wire.model import operation_names
@@ -77,7 +80,15 @@ class OpenKMSApp:
                 ),
             )
         else:
-            status, out = self.handle(scope, body, request_id)
+            status, out, durable = self.handle(scope, body, request_id)
+            if durable is not None:
+                try:
+                    await asyncio.wrap_future(durable)
+                except Exception:
+                    internal = KMSInternalException(
+                        f"An internal error occurred. Request ID: {request_id}"
+                    )
+                    status, out = internal.status, codec.encode_error(internal)
         headers = [
             *(_XML_HEADERS if out[:1] == b"<" else _JSON_HEADERS),
             (b"x-amzn-requestid", request_id.encode()),
@@ -86,37 +97,79 @@ class OpenKMSApp:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": out})
 
-    def handle(self, scope: Scope, body: bytes, request_id: str) -> tuple[int, bytes]:
+    def handle(
+        self, scope: Scope, body: bytes, request_id: str
+    ) -> tuple[int, bytes, Future[None] | None]:
+        """Answer one request; the future, when given, completes once its audit records are
+        durable, and the answer must not be sent before."""
         headers: dict[str, str] = {}
         for raw_name, raw_value in scope["headers"]:
             name = raw_name.decode("latin-1")  # ASGI servers send names lower-cased
             value = raw_value.decode("latin-1")
             headers[name] = f"{headers[name]},{value}" if name in headers else value
         path = scope["path"]
+        trail: RequestTrail | None = None
         try:
             if path.startswith("/_openkms/"):
-                return self._admin(scope["method"], path)
+                return (*self._admin(scope["method"], path), None)
             if scope["method"] != "POST" or path != "/":
                 raise UnknownOperationException("Only POST / is served by the KMS API.")
             if "x-amz-target" not in headers:
                 service = self.identity.route(headers, body)
                 if service is not None:
-                    return self.identity.handle(service, scope, headers, body, request_id)
-            return 200, self._kms(scope, headers, body, request_id)
+                    status, out = self.identity.handle(service, scope, headers, body, request_id)
+                    return status, out, None
+            trail = self._trail(scope, headers, request_id)
+            result = self._kms(scope, headers, body, trail)
+            return 200, codec.encode_response(result), self._durable(trail, result, None)
         except KMSError as err:
-            return err.status, codec.encode_error(err)
+            return err.status, codec.encode_error(err), self._durable(trail, None, err)
         except Exception:
             log.exception("internal error handling request %s", request_id)
             internal = KMSInternalException(f"An internal error occurred. Request ID: {request_id}")
-            return internal.status, codec.encode_error(internal)
+            durable = self._durable(trail, None, internal)
+            return internal.status, codec.encode_error(internal), durable
 
-    def _kms(self, scope: Scope, headers: dict[str, str], body: bytes, request_id: str) -> bytes:
-        principal, region = self._authenticate(scope, headers, body)
+    def _trail(self, scope: Scope, headers: dict[str, str], request_id: str) -> RequestTrail:
+        target = headers.get("x-amz-target", "")
+        client = scope.get("client") or ("", 0)
+        return RequestTrail(
+            request_id=request_id,
+            event_source="kms.amazonaws.com",
+            event_name=target[len(TARGET_PREFIX) :] if target.startswith(TARGET_PREFIX) else target,
+            region=self.runtime.settings.region,
+            source_ip=client[0] or "",
+            user_agent=headers.get("user-agent", ""),
+            now=time.time(),
+        )
+
+    def _durable(
+        self, trail: RequestTrail | None, result: dict[str, Any] | None, error: KMSError | None
+    ) -> Future[None] | None:
+        """Queue the call's records unless they were committed with its change."""
+        writer = self.runtime.audit
+        if writer is None or trail is None or trail.appended or trail.principal is None:
+            return None
+        if result is not None and "KeyMaterialId" in result:
+            trail.additional["keyMaterialId"] = result["KeyMaterialId"]
+        return writer.submit(trail.entries(result, error))
+
+    def _kms(
+        self, scope: Scope, headers: dict[str, str], body: bytes, trail: RequestTrail
+    ) -> dict[str, Any]:
+        request_id = trail.request_id
+        try:
+            principal, region = self._authenticate(scope, headers, body)
+        except KMSError:
+            trail.principal = self._claimed_principal(headers)
+            raise
+        trail.principal, trail.region = principal, region
         target = headers.get("x-amz-target", "")
         name = target[len(TARGET_PREFIX) :] if target.startswith(TARGET_PREFIX) else ""
         if name not in self.operations:
             raise UnknownOperationException(f"Unknown operation {target!r}.")
         params = codec.decode_request(body)
+        trail.request = params
         validate(name, params)
         client = scope.get("client") or ("", 0)
         ctx = RequestContext(
@@ -127,7 +180,16 @@ class OpenKMSApp:
             source_ip=client[0] or "",
             user_agent=headers.get("user-agent", ""),
         )
-        return codec.encode_response(self.runtime.service.dispatch(ctx, name, params))
+        return self.runtime.service.dispatch(ctx, name, params, trail)
+
+    def _claimed_principal(self, headers: dict[str, str]) -> Principal | None:
+        """Whose access key a request that failed authentication names, so that the
+        failure is recorded in that account's trail (None: unknown key, nobody's trail)."""
+        try:
+            parsed = self.verifier.parse(headers)
+        except KMSError:
+            return None
+        return self.runtime.credentials.principal(parsed.access_key_id)
 
     def _authenticate(
         self, scope: Scope, headers: dict[str, str], body: bytes

@@ -34,6 +34,7 @@ from openkms.server.credentials import (
     new_access_key_id,
     new_secret_access_key,
 )
+from openkms.service.audit_trail import AuditWriter
 from openkms.service.identity.authorize import identity_policies
 from openkms.service.kms import KMSService
 from openkms.storage.engine import StorageConfigError, make_engine, sqlite_url
@@ -66,6 +67,7 @@ class Runtime:
     service: KMSService
     credentials: CredentialStore
     banner: list[str]
+    audit: AuditWriter | None = None
 
 
 def _prepare_data_dir(path: str) -> None:

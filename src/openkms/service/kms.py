@@ -29,6 +29,7 @@ from openkms.service import (
     conditions,
     ops,  # noqa: F401  (registers the handlers)
 )
+from openkms.service.audit_trail import Appender, RequestTrail
 from openkms.service.authorize import authorize, authorize_account, is_account_root
 from openkms.service.call import Call
 from openkms.service.context import RequestContext
@@ -61,14 +62,23 @@ class KMSService:
         keyring: Keyring,
         identity_policies: IdentityPolicySource = _no_identity_policies,
         grants: GrantSource = check_grants,
+        audit_appender: Appender | None = None,
     ) -> None:
         self.store = store
         self.keyring = keyring
         self.materials = MaterialCache(keyring)
         self.identity_policies = identity_policies
         self.grants = grants
+        #: Appends audit records inside a write transaction (None: no audit trail, tests).
+        self.audit_appender = audit_appender
 
-    def dispatch(self, ctx: RequestContext, name: str, params: dict[str, Any]) -> dict[str, Any]:
+    def dispatch(
+        self,
+        ctx: RequestContext,
+        name: str,
+        params: dict[str, Any],
+        trail: RequestTrail | None = None,
+    ) -> dict[str, Any]:
         op = REGISTRY.get(name)
         if op is None:
             raise UnsupportedOperationException(
@@ -90,11 +100,16 @@ class KMSService:
             keys: list[Key | None] = []
             for arg, (key, requested) in zip(op.keys, found, strict=True):
                 if key is not None:
+                    if trail is not None:
+                        trail.keys.append(key)
                     self._authorize(tx, ctx, arg, key, requested, params, base, policies)
                 keys.append(key)
             result = op.handler(Call(ctx, params, tx, keys, self))
             if op.dry_run and params.get("DryRun") is True:
                 raise DryRunOperationException(DRY_RUN_MESSAGE)
+            if op.writes and trail is not None and self.audit_appender is not None:
+                # The record commits with the change it describes, or neither does.
+                trail.append_in(tx, self.audit_appender, result)
         return result
 
     def _policies_of(self, tx: Tx) -> Callable[[Principal], Sequence[str]]:

@@ -1,0 +1,172 @@
+"""Every call leaves a CloudTrail record, committed before its response is sent.
+
+* State changes (write operations): the record is appended in the same transaction as
+  the change, so a change without its record cannot exist.
+* Everything else (reads, cryptographic operations, failed calls): the record is handed
+  to :class:`AuditWriter`, whose one thread appends whatever has queued up in a single
+  transaction (group commit: a burst of Encrypt calls costs few fsyncs) and only then
+  releases the waiting responses. If the append fails, every waiting request fails with
+  KMSInternalException: there is no unaudited operation.
+
+A call on a key of another account is recorded for both accounts (same
+``sharedEventID``), as CloudTrail does; a denied one only for the caller's.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from openkms.audit.records import Call, cloudtrail_record
+from openkms.domain.keys import Key
+from openkms.domain.principals import Principal
+from openkms.errors import AccessDeniedException, KMSError
+from openkms.storage.repository import Store, Tx
+
+log = logging.getLogger("openkms.audit")
+
+#: Appends records (CloudTrail dicts with their recipient account) inside a transaction.
+Appender = Callable[[Tx, Sequence["Entry"]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One record to store: the CloudTrail record and the facts it is indexed by."""
+
+    record: dict[str, Any]
+    call: Call
+    recipient_account: str
+
+
+@dataclass
+class RequestTrail:
+    """What one request's records need; the dispatcher fills in the keys it acted on."""
+
+    request_id: str
+    event_source: str
+    event_name: str
+    region: str
+    source_ip: str
+    user_agent: str
+    now: float
+    principal: Principal | None = None
+    request: Mapping[str, Any] = field(default_factory=dict)
+    keys: list[Key] = field(default_factory=list)
+    appended: bool = False
+    additional: dict[str, Any] = field(default_factory=dict)
+
+    def entries(
+        self, response: Mapping[str, Any] | None, error: KMSError | None = None
+    ) -> list[Entry]:
+        if self.principal is None:
+            return []
+        call = Call(
+            request_id=self.request_id,
+            event_id=str(uuid.uuid4()),
+            event_time=self.now,
+            event_source=self.event_source,
+            event_name=self.event_name,
+            region=self.region,
+            source_ip=self.source_ip,
+            user_agent=self.user_agent,
+            principal=self.principal,
+            request=self.request,
+            response=response,
+            error_code=None if error is None else error.type_name,
+            error_message=None if error is None else error.message,
+            resources=tuple((key.account, key.arn) for key in self.keys),
+            additional=self.additional or None,
+        )
+        caller = self.principal.account
+        owners = {key.account for key in self.keys} - {caller}
+        if isinstance(error, AccessDeniedException):
+            owners = set()  # denied cross-account calls are logged only for the caller
+        shared = str(uuid.uuid4()) if owners else None
+        entries = [Entry(cloudtrail_record(call, caller, shared), call, caller)]
+        for owner in sorted(owners):
+            other = Call(**{**_fields(call), "event_id": str(uuid.uuid4())})
+            entries.append(Entry(cloudtrail_record(other, owner, shared), other, owner))
+        return entries
+
+    def append_in(self, tx: Tx, appender: Appender, response: Mapping[str, Any]) -> None:
+        """Append this call's records inside the transaction that makes its change."""
+        appender(tx, self.entries(response))
+        self.appended = True
+
+
+def _fields(call: Call) -> dict[str, Any]:
+    return {name: getattr(call, name) for name in Call.__slots__}
+
+
+class AuditWriter:
+    """Group commit of audit records on one background thread."""
+
+    def __init__(self, store: Store, appender: Appender, max_batch: int = 1024) -> None:
+        self._store = store
+        self._appender = appender
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[tuple[Sequence[Entry], Future[None]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, entries: Sequence[Entry]) -> Future[None]:
+        """Queue records; the future completes when they are durably stored."""
+        done: Future[None] = Future()
+        if not entries:
+            done.set_result(None)
+            return done
+        self._start()
+        self._queue.put((entries, done))
+        return done
+
+    def _start(self) -> None:
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._run, name="openkms-audit-writer", daemon=True
+                    )
+                    self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            batch = [item]
+            while len(batch) < self._max_batch:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._queue.put(None)
+                    break
+                batch.append(more)
+            self._commit(batch)
+
+    def _commit(self, batch: list[tuple[Sequence[Entry], Future[None]]]) -> None:
+        try:
+            with self._store.transaction(write=True) as tx:
+                self._appender(tx, [entry for entries, _ in batch for entry in entries])
+        except Exception as exc:
+            log.exception("audit records could not be stored; failing %d requests", len(batch))
+            for _, done in batch:
+                done.set_exception(exc)
+            return
+        for _, done in batch:
+            done.set_result(None)
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=10)
+            self._thread = None
