@@ -4,6 +4,7 @@
                   [--account-id ID] [--dev] [--workers N]
     openkms admin create-account ACCOUNT_ID [--data-dir DIR] [--database URL]
     openkms admin list-accounts [--data-dir DIR] [--database URL]
+    openkms audit verify|seal|export ...   (see openkms.cli.audit)
     openkms authz explain --principal ARN --action kms:Decrypt --key KEY [--context k=v ...]
 
 Problems a user can fix end with one line on stderr and a non-zero exit, never a
@@ -24,7 +25,7 @@ from typing import Any, NoReturn
 import platformdirs
 
 from openkms import __version__
-from openkms.cli import admin, authz
+from openkms.cli import admin, audit, authz
 
 DEFAULT_PORT = 8700
 DEFAULT_ACCOUNT = "111122223333"
@@ -88,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     admin.add_parser(commands)
     authz.add_parser(commands)
+    audit.add_parser(commands)
     return parser
 
 
@@ -173,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         return admin.run(args)
     if args.command == "authz":
         return authz.run(args)
+    if args.command == "audit":
+        return audit.run(args)
     return 2
 
 

@@ -64,8 +64,11 @@ class OpenKMSApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await _lifespan(receive, send)
-            # Shut down: close connections so SQLite checkpoints its WAL. Done here rather
-            # than after uvicorn.run() returns, because uvicorn re-raises SIGTERM.
+            # Shut down: flush and seal the audit trail, then close connections so SQLite
+            # checkpoints its WAL. Done here rather than after uvicorn.run() returns,
+            # because uvicorn re-raises SIGTERM.
+            if self.runtime.audit is not None:
+                self.runtime.audit.close()
             self.runtime.store.close()
             return
         if scope["type"] != "http":

@@ -20,6 +20,7 @@ import base64
 import binascii
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from openkms.crypto.keyring import (
@@ -29,16 +30,19 @@ from openkms.crypto.keyring import (
     new_root_key,
     root_key_from_passphrase,
 )
+from openkms.crypto.signing import load_audit_signer
+from openkms.domain.audit import PendingRecord
 from openkms.server.credentials import (
     CredentialStore,
     new_access_key_id,
     new_secret_access_key,
 )
-from openkms.service.audit_trail import AuditWriter
+from openkms.service.audit_trail import AuditWriter, Entry
 from openkms.service.identity.authorize import identity_policies
 from openkms.service.kms import KMSService
+from openkms.storage import audit as audit_store
 from openkms.storage.engine import StorageConfigError, make_engine, sqlite_url
-from openkms.storage.repository import StorageError, Store
+from openkms.storage.repository import StorageError, Store, Tx
 
 ROOT_KEY_FILE = "root.key"
 _CHECK_NAME = "root_check"
@@ -212,5 +216,27 @@ def build(settings: Settings) -> Runtime:
     except StartupError:
         store.close()
         raise
-    service = KMSService(store, keyring, identity_policies=identity_policies)
-    return Runtime(settings, store, service, credentials, banner)
+    in_memory = settings.database is None and settings.data_dir is None
+    audit = AuditWriter(
+        store, append_audit_entries, sealer=_audit_sealer(store, keyring), inline=in_memory
+    )
+    service = KMSService(
+        store, keyring, identity_policies=identity_policies, audit_appender=append_audit_entries
+    )
+    return Runtime(settings, store, service, credentials, banner, audit)
+
+
+def append_audit_entries(tx: Tx, entries: Sequence[Entry]) -> None:
+    """Store audit records, chained, inside ``tx``."""
+    audit_store.append_records(
+        tx,
+        [PendingRecord.from_record(e.record, event_time=e.call.event_time) for e in entries],
+    )
+
+
+def _audit_sealer(store: Store, keyring: SoftwareKeyring) -> Callable[[], None]:
+    def seal() -> None:
+        with store.transaction(write=True) as tx:
+            audit_store.seal_digest(tx, load_audit_signer(tx, keyring), time.time())
+
+    return seal

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
@@ -107,10 +108,26 @@ def _fields(call: Call) -> dict[str, Any]:
 class AuditWriter:
     """Group commit of audit records on one background thread."""
 
-    def __init__(self, store: Store, appender: Appender, max_batch: int = 1024) -> None:
+    def __init__(
+        self,
+        store: Store,
+        appender: Appender,
+        *,
+        sealer: Callable[[], None] | None = None,
+        seal_interval: float = 300.0,
+        inline: bool = False,
+        max_batch: int = 1024,
+    ) -> None:
+        """``inline``: commit in the caller's thread (an in-memory database has one
+        connection, which two threads must not share). ``sealer`` signs a digest over the
+        records since the last one; it runs every ``seal_interval`` seconds and at close."""
         self._store = store
         self._appender = appender
+        self._sealer = sealer
+        self._seal_interval = seal_interval
+        self._inline = inline
         self._max_batch = max_batch
+        self._last_seal = time.monotonic()
         self._queue: queue.SimpleQueue[tuple[Sequence[Entry], Future[None]] | None] = (
             queue.SimpleQueue()
         )
@@ -122,6 +139,9 @@ class AuditWriter:
         done: Future[None] = Future()
         if not entries:
             done.set_result(None)
+            return done
+        if self._inline:
+            self._commit([(entries, done)])
             return done
         self._start()
         self._queue.put((entries, done))
@@ -138,7 +158,11 @@ class AuditWriter:
 
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=self._seal_interval / 4)
+            except queue.Empty:
+                self._seal_if_due()
+                continue
             if item is None:
                 return
             batch = [item]
@@ -152,6 +176,18 @@ class AuditWriter:
                     break
                 batch.append(more)
             self._commit(batch)
+            self._seal_if_due()
+
+    def _seal_if_due(self, force: bool = False) -> None:
+        if self._sealer is None:
+            return
+        if not force and time.monotonic() - self._last_seal < self._seal_interval:
+            return
+        self._last_seal = time.monotonic()
+        try:
+            self._sealer()
+        except Exception:
+            log.exception("could not seal an audit digest")
 
     def _commit(self, batch: list[tuple[Sequence[Entry], Future[None]]]) -> None:
         try:
@@ -170,3 +206,4 @@ class AuditWriter:
             self._queue.put(None)
             self._thread.join(timeout=10)
             self._thread = None
+        self._seal_if_due(force=True)

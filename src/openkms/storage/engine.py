@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from openkms.storage import (
+    audit_tables,  # noqa: F401  (its tables join the metadata)
     grant_tables,  # noqa: F401  (its tables join the metadata)
     identity_tables,  # noqa: F401  (its tables join the metadata)
     tables,

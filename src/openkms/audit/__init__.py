@@ -1,0 +1,2 @@
+"""Audit trail: CloudTrail-format records, hash chain, signed digests, verification,
+export."""

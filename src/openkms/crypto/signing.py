@@ -1,0 +1,128 @@
+"""SHA256withRSA (RSA-3072, PKCS#1 v1.5) for the audit trail's digests.
+
+The signing key is kept only wrapped under the root keyring (``openkms_meta`` row
+``audit_signing_key``, context ``b"audit-signing-key"``); its public key is stored in
+clear (row ``audit_signing_public_key``, DER SubjectPublicKeyInfo) so that anyone can
+verify a digest without the root key. :func:`verify` raises
+:class:`~openkms.domain.audit.SignatureError`; it never returns a bool.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from openkms.domain.audit import SignatureError
+
+__all__ = [
+    "PRIVATE_KEY_META",
+    "PUBLIC_KEY_META",
+    "AuditSigner",
+    "SignatureError",
+    "generate_signing_key",
+    "load_audit_signer",
+    "public_key_of",
+    "sign",
+    "verify",
+]
+
+PRIVATE_KEY_META = "audit_signing_key"
+PUBLIC_KEY_META = "audit_signing_public_key"
+WRAP_CONTEXT = b"audit-signing-key"
+KEY_BITS = 3072
+
+
+def generate_signing_key() -> tuple[bytes, bytes]:
+    """A new RSA-3072 key pair: (PKCS#8 DER private key, DER SubjectPublicKeyInfo)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=KEY_BITS)
+    private = key.private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private, public
+
+
+def sign(pkcs8_der: bytes, data: bytes) -> bytes:
+    key = serialization.load_der_private_key(pkcs8_der, password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ValueError("the audit signing key is not an RSA key")
+    return key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+
+
+def verify(spki_der: bytes, data: bytes, signature: bytes) -> None:
+    """Raise :class:`SignatureError` unless ``signature`` is a valid SHA256withRSA
+    signature of ``data`` under ``spki_der``."""
+    try:
+        key = serialization.load_der_public_key(spki_der)
+    except ValueError:
+        raise SignatureError("the public key is not a DER SubjectPublicKeyInfo") from None
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise SignatureError("the public key is not an RSA key")
+    try:
+        key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
+    except InvalidSignature:
+        raise SignatureError("signature does not verify") from None
+
+
+class _Meta(Protocol):
+    """What the signer needs of a storage transaction (a ``Tx`` fits)."""
+
+    def get_meta(self, name: str) -> bytes | None: ...
+
+    def set_meta(self, name: str, value: bytes) -> None: ...
+
+
+class _Wrapper(Protocol):
+    def wrap(self, secret: bytes, context: bytes) -> bytes: ...
+
+    def unwrap(self, wrapped: bytes, context: bytes) -> bytes: ...
+
+
+class AuditSigner:
+    """Signs digest messages with the unwrapped audit key (a DigestSigner)."""
+
+    __slots__ = ("_private", "_public")
+
+    def __init__(self, private_pkcs8: bytes, public_spki: bytes) -> None:
+        self._private = private_pkcs8
+        self._public = public_spki
+
+    @property
+    def public_key(self) -> bytes:
+        return self._public
+
+    def sign(self, message: bytes) -> bytes:
+        return sign(self._private, message)
+
+
+def load_audit_signer(meta: _Meta, keyring: _Wrapper) -> AuditSigner:
+    """The audit signing key, generated and stored (wrapped) on first use.
+
+    Call it inside a write transaction so that the new key commits with its first
+    digest; an :class:`~openkms.crypto.keyring.UnwrapError` means the stored key was
+    not sealed by this root key."""
+    wrapped = meta.get_meta(PRIVATE_KEY_META)
+    public = meta.get_meta(PUBLIC_KEY_META)
+    if wrapped is None or public is None:
+        private, public = generate_signing_key()
+        meta.set_meta(PRIVATE_KEY_META, keyring.wrap(private, WRAP_CONTEXT))
+        meta.set_meta(PUBLIC_KEY_META, public)
+        return AuditSigner(private, public)
+    private = keyring.unwrap(wrapped, WRAP_CONTEXT)
+    if public_key_of(private) != public:
+        raise SignatureError("the stored audit public key does not match the signing key")
+    return AuditSigner(private, public)
+
+
+def public_key_of(pkcs8_der: bytes) -> bytes:
+    key = serialization.load_der_private_key(pkcs8_der, password=None)
+    return key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )

@@ -1,0 +1,216 @@
+"""The audit trail over a :class:`~openkms.storage.repository.Tx`.
+
+:func:`append_records` runs inside the caller's write transaction: it locks the chain
+head (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite write transactions are ``BEGIN
+IMMEDIATE`` already), numbers the records consecutively, links their hashes and moves
+the head, so the records commit with whatever else the transaction changes, or not at
+all, and appends from several server nodes form one chain.
+:func:`seal_digest` signs everything appended since the previous digest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from openkms.domain.audit import (
+    GENESIS,
+    Digest,
+    DigestSigner,
+    PendingRecord,
+    StoredEvent,
+    canonical_json,
+    check_pending,
+    digest_message,
+    link_hash,
+)
+from openkms.storage.repository import Tx
+
+#: meta row holding the audit public key (DER SPKI), readable without the root key.
+PUBLIC_KEY_META = "audit_signing_public_key"
+DEFAULT_PAGE = 1000
+
+
+def _require_write(tx: Tx) -> None:
+    if not tx.write:
+        raise RuntimeError("the audit trail is written only in a write transaction")
+
+
+def lock_head(tx: Tx) -> tuple[int, str]:
+    """Lock the chain head (creating it at GENESIS) and return ``(seq, hash)``."""
+    _require_write(tx)
+    row = tx.fetch_one("audit_head_lock", {})
+    if row is None:
+        tx.execute("audit_head_create", {"hash": GENESIS})
+        row = tx.fetch_one("audit_head_lock", {})
+        if row is None:  # pragma: no cover - the row was just created
+            raise RuntimeError("audit chain head missing")
+    return int(row[0]), str(row[1])
+
+
+def read_head(tx: Tx) -> tuple[int, str]:
+    """The chain tip ``(seq, hash)`` without locking; ``(0, GENESIS)`` when empty."""
+    row = tx.fetch_one("audit_head_get", {})
+    return (0, GENESIS) if row is None else (int(row[0]), str(row[1]))
+
+
+def append_records(
+    tx: Tx, records: Sequence[PendingRecord], keyring: object = None
+) -> list[int]:
+    """Append ``records`` to the chain in order and return their sequence numbers.
+
+    Columns that contradict their record raise
+    :class:`~openkms.domain.audit.RecordIndexError` before anything is written;
+    ``keyring`` is accepted for symmetry with :func:`seal_digest` and unused."""
+    del keyring
+    if not records:
+        return []
+    for pending in records:
+        check_pending(pending)
+    seq, prev = lock_head(tx)
+    seqs: list[int] = []
+    for pending in records:
+        seq += 1
+        text = canonical_json(pending.record)
+        digest = link_hash(prev, seq, text)
+        tx.execute(
+            "audit_event_insert",
+            {
+                "seq": seq,
+                "event_id": pending.event_id,
+                "event_time": pending.event_time,
+                "account_id": pending.account_id,
+                "region": pending.region,
+                "event_source": pending.event_source,
+                "event_name": pending.event_name,
+                "username": pending.username,
+                "access_key_id": pending.access_key_id,
+                "read_only": pending.read_only,
+                "error_code": pending.error_code,
+                "record": text.decode(),
+                "prev_hash": prev,
+                "hash": digest,
+            },
+        )
+        for name, kind in dict(pending.resources).items():
+            tx.execute(
+                "audit_resource_insert",
+                {"seq": seq, "resource_name": name, "resource_type": kind},
+            )
+        seqs.append(seq)
+        prev = digest
+    tx.execute("audit_head_update", {"v_seq": seq, "v_hash": prev})
+    return seqs
+
+
+def _event(r: Sequence[Any], resources: tuple[tuple[str, str], ...]) -> StoredEvent:
+    # Column order: audit_tables.EVENT_COLUMNS.
+    return StoredEvent(
+        seq=int(r[0]),
+        event_id=r[1],
+        event_time=float(r[2]),
+        account_id=r[3],
+        region=r[4],
+        event_source=r[5],
+        event_name=r[6],
+        username=r[7],
+        access_key_id=r[8],
+        read_only=bool(r[9]),
+        error_code=r[10],
+        record=r[11],
+        prev_hash=r[12],
+        hash=r[13],
+        resources=resources,
+    )
+
+
+def read_chain(tx: Tx, after_seq: int = 0, limit: int = DEFAULT_PAGE) -> list[StoredEvent]:
+    """Up to ``limit`` stored records with ``seq > after_seq``, in seq order, with their
+    indexed resources."""
+    rows = tx.fetch_all("audit_events_after", {"after": after_seq, "lim": limit})
+    if not rows:
+        return []
+    found: dict[int, list[tuple[str, str]]] = {}
+    for seq, name, kind in tx.fetch_all(
+        "audit_resources_between", {"after": after_seq, "upto": int(rows[-1][0])}
+    ):
+        found.setdefault(int(seq), []).append((name, kind))
+    return [_event(r, tuple(found.get(int(r[0]), ()))) for r in rows]
+
+
+def seq_range(tx: Tx, since: float | None, until: float | None) -> tuple[int, int] | None:
+    """The smallest seq range holding every record with ``since <= event_time <= until``
+    (it may hold a few records outside the window: times come from many nodes)."""
+    head, _ = read_head(tx)
+    first, last = 1, head
+    if since is not None:
+        row = tx.fetch_one("audit_first_seq_since", {"since": since})
+        if row is None or row[0] is None:
+            return None
+        first = int(row[0])
+    if until is not None:
+        row = tx.fetch_one("audit_last_seq_until", {"until": until})
+        if row is None or row[0] is None:
+            return None
+        last = int(row[0])
+    return (first, last) if 0 < first <= last else None
+
+
+def _digest(r: Sequence[Any]) -> Digest:
+    # Column order: audit_tables.DIGEST_COLUMNS.
+    return Digest(
+        seq_to=int(r[0]),
+        seq_from=int(r[1]),
+        end_time=float(r[2]),
+        last_hash=r[3],
+        previous_signature=r[4],
+        signature=r[5],
+        created_at=float(r[6]),
+    )
+
+
+def read_digests(tx: Tx) -> list[Digest]:
+    """Every digest, oldest first."""
+    return [_digest(r) for r in tx.fetch_all("audit_digests_all", {})]
+
+
+def read_public_key(tx: Tx) -> bytes | None:
+    """The audit signing public key (DER SPKI), or None before the first digest."""
+    return tx.get_meta(PUBLIC_KEY_META)
+
+
+def seal_digest(tx: Tx, signer: DigestSigner, now: float) -> Digest | None:
+    """Sign the records appended since the last digest; None when there are none.
+
+    Locks the chain head first, so a seal never races an append or another seal.
+    ``signer`` is :func:`openkms.crypto.signing.load_audit_signer` ``(tx, keyring)``."""
+    seq, last_hash = lock_head(tx)
+    row = tx.fetch_one("audit_digest_last", {})
+    previous = None if row is None else _digest(row)
+    seq_from = 1 if previous is None else previous.seq_to + 1
+    if seq < seq_from:
+        return None
+    previous_signature = None if previous is None else previous.signature
+    message = digest_message(seq_from, seq, now, last_hash, previous_signature)
+    digest = Digest(
+        seq_from=seq_from,
+        seq_to=seq,
+        end_time=now,
+        last_hash=last_hash,
+        previous_signature=previous_signature,
+        signature=signer.sign(message).hex(),
+        created_at=now,
+    )
+    tx.execute(
+        "audit_digest_insert",
+        {
+            "seq_to": digest.seq_to,
+            "seq_from": digest.seq_from,
+            "end_time": digest.end_time,
+            "last_hash": digest.last_hash,
+            "previous_signature": digest.previous_signature,
+            "signature": digest.signature,
+            "created_at": digest.created_at,
+        },
+    )
+    return digest

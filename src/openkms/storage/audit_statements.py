@@ -1,0 +1,71 @@
+"""The statements of :mod:`openkms.storage.audit`, merged into
+:data:`openkms.storage.statements.BUILDERS`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Table, and_, bindparam, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as upsert
+from sqlalchemy.sql.expression import ClauseElement
+
+from openkms.storage.audit_tables import (
+    audit_chain_head,
+    audit_digests,
+    audit_events,
+    audit_resources,
+)
+
+_head = audit_chain_head.c
+_ev = audit_events.c
+_res = audit_resources.c
+_dg = audit_digests.c
+
+
+def _insert_all(table: Table) -> ClauseElement:
+    return insert(table).values({c.name: bindparam(c.name) for c in table.c})
+
+
+def _head_create() -> ClauseElement:
+    # ON CONFLICT DO NOTHING compiles for SQLite (>= 3.24) and PostgreSQL alike: two
+    # nodes racing to create the head on the very first append both succeed.
+    return (
+        upsert(audit_chain_head)
+        .values(id=1, seq=0, hash=bindparam("hash"))
+        .on_conflict_do_nothing(index_elements=["id"])
+    )
+
+
+BUILDERS: dict[str, Callable[[], Any]] = {
+    "audit_head_create": _head_create,
+    "audit_head_lock": lambda: (
+        select(_head.seq, _head.hash).where(_head.id == 1).with_for_update()
+    ),
+    "audit_head_get": lambda: select(_head.seq, _head.hash).where(_head.id == 1),
+    "audit_head_update": lambda: (
+        update(audit_chain_head)
+        .where(_head.id == 1)
+        .values(seq=bindparam("v_seq"), hash=bindparam("v_hash"))
+    ),
+    "audit_event_insert": lambda: _insert_all(audit_events),
+    "audit_resource_insert": lambda: _insert_all(audit_resources),
+    "audit_events_after": lambda: (
+        select(audit_events).where(_ev.seq > bindparam("after")).order_by(_ev.seq)
+        .limit(bindparam("lim"))
+    ),
+    "audit_resources_between": lambda: (
+        select(_res.seq, _res.resource_name, _res.resource_type)
+        .where(and_(_res.seq > bindparam("after"), _res.seq <= bindparam("upto")))
+        .order_by(_res.seq, _res.resource_name)
+    ),
+    "audit_first_seq_since": lambda: (
+        select(func.min(_ev.seq)).where(_ev.event_time >= bindparam("since"))
+    ),
+    "audit_last_seq_until": lambda: (
+        select(func.max(_ev.seq)).where(_ev.event_time <= bindparam("until"))
+    ),
+    "audit_digest_insert": lambda: _insert_all(audit_digests),
+    "audit_digest_last": lambda: select(audit_digests).order_by(_dg.seq_to.desc()).limit(1),
+    "audit_digests_all": lambda: select(audit_digests).order_by(_dg.seq_to),
+}

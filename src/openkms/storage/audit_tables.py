@@ -1,0 +1,80 @@
+"""The audit trail's tables, in the one schema (:data:`openkms.storage.tables.metadata`).
+
+``audit_events`` is one global hash chain in ``seq`` order (see
+:mod:`openkms.domain.audit`); ``audit_chain_head`` holds its tip in one row (id 1) that
+every append locks, which serialises appends across server nodes; ``audit_digests``
+are the signed seals; ``audit_resources`` index the records by resource for
+LookupEvents.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+)
+
+from openkms.storage.tables import metadata
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("event_time", Float, nullable=False),
+    Column("account_id", String(12), nullable=False),
+    Column("region", String(32), nullable=False),
+    Column("event_source", String(64), nullable=False),
+    Column("event_name", String(64), nullable=False),
+    Column("username", String(256)),
+    Column("access_key_id", String(128)),
+    Column("read_only", Boolean, nullable=False),
+    Column("error_code", String(128)),
+    Column("record", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_events_account_time", "account_id", "event_time"),
+    Index("ix_audit_events_account_name", "account_id", "event_name"),
+    Index("ix_audit_events_event_id", "event_id"),
+)
+
+audit_resources = Table(
+    "audit_resources",
+    metadata,
+    Column("seq", BigInteger, nullable=False, autoincrement=False),
+    Column("resource_name", String(2048), nullable=False),
+    Column("resource_type", String(64), nullable=False),
+    PrimaryKeyConstraint("seq", "resource_name"),
+    Index("ix_audit_resources_name", "resource_name"),
+)
+
+audit_chain_head = Table(
+    "audit_chain_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+audit_digests = Table(
+    "audit_digests",
+    metadata,
+    Column("seq_to", BigInteger, primary_key=True, autoincrement=False),
+    Column("seq_from", BigInteger, nullable=False),
+    Column("end_time", Float, nullable=False),
+    Column("last_hash", String(64), nullable=False),
+    Column("previous_signature", Text),
+    Column("signature", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+EVENT_COLUMNS = tuple(c.name for c in audit_events.c)
+DIGEST_COLUMNS = tuple(c.name for c in audit_digests.c)
