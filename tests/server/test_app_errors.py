@@ -81,3 +81,31 @@ def test_request_ids_are_uuid4() -> None:
     ids = {new_request_id() for _ in range(1000)}
     assert len(ids) == 1000
     assert all(uuid.UUID(i).version == 4 for i in ids)
+
+
+def test_no_audit_record_means_no_answer(tmp_path) -> None:
+    """Fail closed: when the audit store cannot be written, the request fails, and a state
+    change is not made."""
+    runtime = build(Settings(data_dir=str(tmp_path), database=None, account_id="111122223333",
+                             dev=True))
+    app = OpenKMSApp(runtime)
+    status, _, body = call(app, "TrentService.CreateKey", b"{}")
+    assert status == 200
+    key_id = body["KeyMetadata"]["KeyId"]
+
+    def broken(tx: object, entries: object) -> None:
+        raise RuntimeError("audit disk full")
+
+    runtime.service.audit_appender = broken
+    assert runtime.audit is not None
+    runtime.audit._appender = broken  # the group-commit path
+    status, _, body = call(app, "TrentService.Encrypt", json.dumps(
+        {"KeyId": key_id, "Plaintext": "aGVsbG8="}).encode())
+    assert status == 500 and body["__type"] == "KMSInternalException"
+    assert "CiphertextBlob" not in body
+    status, _, body = call(app, "TrentService.DisableKey", json.dumps({"KeyId": key_id}).encode())
+    assert status == 500
+    with runtime.store.transaction() as tx:
+        key = tx.get_key(key_id)
+    assert key is not None and key.state.value == "Enabled"
+    runtime.audit.close()

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, and_, bindparam, delete, insert, select, update
 from sqlalchemy.sql.expression import ClauseElement
 
-from openkms.storage import audit_statements, grant_statements, identity_statements
+from openkms.storage import audit_statements, audit_usage, grant_statements, identity_statements
 from openkms.storage import tables as t
 
 KEY_COLUMNS = tuple(c.name for c in t.keys.c)
@@ -123,3 +123,4 @@ BUILDERS: dict[str, Callable[[], Any]] = {
 BUILDERS.update(grant_statements.BUILDERS)
 BUILDERS.update(identity_statements.BUILDERS)
 BUILDERS.update(audit_statements.BUILDERS)
+BUILDERS.update(audit_usage.BUILDERS)

@@ -23,6 +23,7 @@ from openkms.service.call import Call
 from openkms.service.materials import material_context
 from openkms.service.ops.policies import check_new_policy
 from openkms.service.registry import operation
+from openkms.storage import audit_usage
 
 DEFAULT_PENDING_WINDOW_DAYS = 30
 
@@ -236,3 +237,21 @@ def update_key_description(call: Call) -> dict[str, Any]:
     k.require_manageable(call.key)
     call.tx.update_key(k.with_description(call.key, call.params["Description"]))
     return {}
+
+
+@operation("GetKeyLastUsage")
+def get_key_last_usage(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_GetKeyLastUsage.html
+
+    Read from the audit trail: the newest successful cryptographic operation recorded on
+    the key in its owner's trail. TrackingStartDate is when this trail began."""
+    key = call.key
+    result: dict[str, Any] = {
+        "KeyId": key.arn,
+        "TrackingStartDate": audit_usage.tracking_start(call.tx) or call.ctx.now,
+        "KeyCreationDate": key.created_at,
+    }
+    used = audit_usage.last_use(call.tx, key.arn, key.account)
+    if used is not None:
+        result["KeyLastUsage"] = used
+    return result
