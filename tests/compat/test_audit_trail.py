@@ -86,3 +86,21 @@ def test_audit_verify_on_the_live_trail(server, kms) -> None:
     done = subprocess.run(args, capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "intact" in done.stdout
+
+
+def test_iam_and_sts_calls_are_recorded_without_secrets(server) -> None:
+    import uuid
+
+    from conftest import make_client
+
+    iam = make_client(server.endpoint, service="iam")
+    name = "audited-" + uuid.uuid4().hex[:8]
+    created = iam.create_user(UserName=name)
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    (record,) = by_request(server, created["ResponseMetadata"]["RequestId"])
+    assert record["eventSource"] == "iam.amazonaws.com" and record["eventName"] == "CreateUser"
+    assert record["requestParameters"] == {"userName": name}
+    identity = make_client(server.endpoint, service="sts").get_caller_identity()
+    (sts_record,) = by_request(server, identity["ResponseMetadata"]["RequestId"])
+    assert sts_record["eventSource"] == "sts.amazonaws.com"
+    assert key["SecretAccessKey"] not in json.dumps(records(server))

@@ -15,7 +15,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from concurrent.futures import Future
 from typing import Any
 
@@ -29,6 +29,7 @@ from openkms.errors import (
     UnknownOperationException,
 )
 from openkms.server.bootstrap import Runtime
+from openkms.server.cloudtrail_api import CloudTrailAPI, is_cloudtrail
 from openkms.server.identity_api import IdentityAPI
 from openkms.service.audit_trail import RequestTrail
 from openkms.service.context import RequestContext
@@ -60,6 +61,7 @@ class OpenKMSApp:
             required_signed_headers=("host", "x-amz-target"),
         )
         self.identity = IdentityAPI(runtime)  # IAM and STS (query protocol)
+        self.cloudtrail = CloudTrailAPI(runtime)  # LookupEvents (AWS JSON 1.1)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -117,11 +119,16 @@ class OpenKMSApp:
                 return (*self._admin(scope["method"], path), None)
             if scope["method"] != "POST" or path != "/":
                 raise UnknownOperationException("Only POST / is served by the KMS API.")
+            if is_cloudtrail(headers):
+                return (*self.cloudtrail.handle(scope, headers, body, request_id), None)
             if "x-amz-target" not in headers:
                 service = self.identity.route(headers, body)
                 if service is not None:
-                    status, out = self.identity.handle(service, scope, headers, body, request_id)
-                    return status, out, None
+                    trail = self._trail(scope, headers, request_id, f"{service}.amazonaws.com")
+                    status, out = self.identity.handle(
+                        service, scope, headers, body, request_id, trail
+                    )
+                    return status, out, self._durable(trail, trail.response, trail.error)
             trail = self._trail(scope, headers, request_id)
             result = self._kms(scope, headers, body, trail)
             return 200, codec.encode_response(result), self._durable(trail, result, None)
@@ -133,12 +140,18 @@ class OpenKMSApp:
             durable = self._durable(trail, None, internal)
             return internal.status, codec.encode_error(internal), durable
 
-    def _trail(self, scope: Scope, headers: dict[str, str], request_id: str) -> RequestTrail:
+    def _trail(
+        self,
+        scope: Scope,
+        headers: dict[str, str],
+        request_id: str,
+        event_source: str = "kms.amazonaws.com",
+    ) -> RequestTrail:
         target = headers.get("x-amz-target", "")
         client = scope.get("client") or ("", 0)
         return RequestTrail(
             request_id=request_id,
-            event_source="kms.amazonaws.com",
+            event_source=event_source,
             event_name=target[len(TARGET_PREFIX) :] if target.startswith(TARGET_PREFIX) else target,
             region=self.runtime.settings.region,
             source_ip=client[0] or "",
@@ -147,7 +160,10 @@ class OpenKMSApp:
         )
 
     def _durable(
-        self, trail: RequestTrail | None, result: dict[str, Any] | None, error: KMSError | None
+        self,
+        trail: RequestTrail | None,
+        result: Mapping[str, Any] | None,
+        error: KMSError | None,
     ) -> Future[None] | None:
         """Queue the call's records unless they were committed with its change."""
         writer = self.runtime.audit

@@ -29,6 +29,7 @@ from openkms.errors import (
     UnrecognizedClientException,
 )
 from openkms.server.bootstrap import Runtime
+from openkms.service.audit_trail import RequestTrail
 from openkms.service.context import RequestContext
 from openkms.service.identity.dispatch import IdentityService
 from openkms.wire.query import FORM_TYPE, VERSIONS, QueryProtocol, parse_form
@@ -74,12 +75,17 @@ class IdentityAPI:
 
     def handle(
         self, service: str, scope: Scope, headers: Mapping[str, str], body: bytes,
-        request_id: str,
+        request_id: str, trail: RequestTrail | None = None,
     ) -> tuple[int, bytes]:
+        """Answer one IAM or STS request; ``trail`` (when given) learns the caller, the
+        action and the outcome, so that the call can be audited."""
         protocol = self.protocols[service]
         try:
             principal, region = self._authenticate(service, scope, headers, body)
             name, params = protocol.decode_request(parse_form(body))
+            if trail is not None:
+                trail.principal, trail.region = principal, region
+                trail.event_name, trail.request = name, params
             client = scope.get("client") or ("", 0)
             ctx = RequestContext(
                 request_id=request_id,
@@ -90,8 +96,12 @@ class IdentityAPI:
                 user_agent=headers.get("user-agent", ""),
             )
             result = self.service.dispatch(service, ctx, name, params)
+            if trail is not None:
+                trail.response = result
             return 200, protocol.encode_response(name, result, request_id)
         except KMSError as err:
+            if trail is not None:
+                trail.error = err
             return protocol.encode_error(err, request_id)
         except Exception:
             log.exception("internal error handling %s request %s", service, request_id)

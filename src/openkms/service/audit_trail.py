@@ -60,6 +60,9 @@ class RequestTrail:
     request: Mapping[str, Any] = field(default_factory=dict)
     keys: list[Key] = field(default_factory=list)
     appended: bool = False
+    #: Outcome, for APIs that do not return it to the caller of ``entries`` (IAM, STS).
+    response: Mapping[str, Any] | None = None
+    error: KMSError | None = None
     additional: dict[str, Any] = field(default_factory=dict)
 
     def entries(

@@ -69,12 +69,13 @@ def append_records(
         check_pending(pending)
     seq, prev = lock_head(tx)
     seqs: list[int] = []
+    events: list[dict[str, Any]] = []
+    resources: list[dict[str, Any]] = []
     for pending in records:
         seq += 1
         text = canonical_json(pending.record)
         digest = link_hash(prev, seq, text)
-        tx.execute(
-            "audit_event_insert",
+        events.append(
             {
                 "seq": seq,
                 "event_id": pending.event_id,
@@ -90,15 +91,16 @@ def append_records(
                 "record": text.decode(),
                 "prev_hash": prev,
                 "hash": digest,
-            },
+            }
         )
-        for name, kind in dict(pending.resources).items():
-            tx.execute(
-                "audit_resource_insert",
-                {"seq": seq, "resource_name": name, "resource_type": kind},
-            )
+        resources += (
+            {"seq": seq, "resource_name": name, "resource_type": kind}
+            for name, kind in dict(pending.resources).items()
+        )
         seqs.append(seq)
         prev = digest
+    tx.execute_many("audit_event_insert", events)
+    tx.execute_many("audit_resource_insert", resources)
     tx.execute("audit_head_update", {"v_seq": seq, "v_hash": prev})
     return seqs
 

@@ -11,7 +11,7 @@ Rows are converted to frozen domain values here; nothing above this module sees 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
 
@@ -119,6 +119,12 @@ class Tx:
         statement = self._sql[name]
         self._cursor.execute(statement.sql, statement.params(values))
         return self._cursor
+
+    def execute_many(self, name: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run the named statement once per row, in one driver call (batched inserts)."""
+        if rows:
+            statement = self._sql[name]
+            self._cursor.executemany(statement.sql, [statement.params(r) for r in rows])
 
     def fetch_one(self, name: str, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
         row: tuple[Any, ...] | None = self.execute(name, values).fetchone()
