@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, func, insert, select, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.sql.expression import ClauseElement
 
@@ -34,6 +35,45 @@ def _head_create() -> ClauseElement:
         upsert(audit_chain_head)
         .values(id=1, seq=0, hash=bindparam("hash"))
         .on_conflict_do_nothing(index_elements=["id"])
+    )
+
+
+#: LookupEvents filters: attribute key -> the condition on its bind parameter ``value``.
+LOOKUP_FILTERS: dict[str, Callable[[], ColumnElement[bool]]] = {
+    "EventId": lambda: _ev.event_id == bindparam("value"),
+    "EventName": lambda: _ev.event_name == bindparam("value"),
+    "ReadOnly": lambda: _ev.read_only == bindparam("value"),
+    "Username": lambda: _ev.username == bindparam("value"),
+    "EventSource": lambda: _ev.event_source == bindparam("value"),
+    "AccessKeyId": lambda: _ev.access_key_id == bindparam("value"),
+    "ResourceName": lambda: _ev.seq.in_(
+        select(_res.seq).where(_res.resource_name == bindparam("value"))
+    ),
+    "ResourceType": lambda: _ev.seq.in_(
+        select(_res.seq).where(_res.resource_type == bindparam("value"))
+    ),
+}
+
+
+def _lookup(key: str | None) -> ClauseElement:
+    """One account's records in ``start <= event_time <= end`` strictly after the cursor
+    ``(before_time, before_seq)`` in newest-first order, optionally filtered by ``key``."""
+    cond = and_(
+        _ev.account_id == bindparam("account_id"),
+        _ev.event_time >= bindparam("start"),
+        _ev.event_time <= bindparam("end"),
+        or_(
+            _ev.event_time < bindparam("before_time"),
+            and_(_ev.event_time == bindparam("before_time"), _ev.seq < bindparam("before_seq")),
+        ),
+    )
+    if key is not None:
+        cond = and_(cond, LOOKUP_FILTERS[key]())
+    return (
+        select(audit_events)
+        .where(cond)
+        .order_by(_ev.event_time.desc(), _ev.seq.desc())
+        .limit(bindparam("lim"))
     )
 
 
@@ -68,4 +108,11 @@ BUILDERS: dict[str, Callable[[], Any]] = {
     "audit_digest_insert": lambda: _insert_all(audit_digests),
     "audit_digest_last": lambda: select(audit_digests).order_by(_dg.seq_to.desc()).limit(1),
     "audit_digests_all": lambda: select(audit_digests).order_by(_dg.seq_to),
+    "audit_resources_of": lambda: (
+        select(_res.resource_name, _res.resource_type)
+        .where(_res.seq == bindparam("seq"))
+        .order_by(_res.resource_name)
+    ),
+    "audit_lookup": lambda: _lookup(None),
 }
+BUILDERS.update({f"audit_lookup_{key}": partial(_lookup, key) for key in LOOKUP_FILTERS})
