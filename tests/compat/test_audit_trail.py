@@ -37,11 +37,14 @@ def test_records_per_call_and_no_secrets(server, kms) -> None:
     out = kms.encrypt(KeyId=key["KeyId"], Plaintext=SECRET, EncryptionContext={"dept": "hr"})
     (record,) = by_request(server, out["ResponseMetadata"]["RequestId"])
     assert record["eventName"] == "Encrypt" and record["eventSource"] == "kms.amazonaws.com"
-    assert record["requestParameters"] == {"keyId": key["KeyId"],
-                                           "encryptionContext": {"dept": "hr"}}
+    assert record["requestParameters"] == {
+        "keyId": key["KeyId"],
+        "encryptionContext": {"dept": "hr"},
+    }
     assert record["responseElements"] is None and record["readOnly"] is True
-    assert record["resources"] == [{"accountId": "111122223333", "type": "AWS::KMS::Key",
-                                    "ARN": key["Arn"]}]
+    assert record["resources"] == [
+        {"accountId": "111122223333", "type": "AWS::KMS::Key", "ARN": key["Arn"]}
+    ]
     assert record["userIdentity"]["type"] == "Root"
     assert record["recipientAccountId"] == "111122223333"
     with pytest.raises(ClientError) as exc:
@@ -104,3 +107,30 @@ def test_iam_and_sts_calls_are_recorded_without_secrets(server) -> None:
     (sts_record,) = by_request(server, identity["ResponseMetadata"]["RequestId"])
     assert sts_record["eventSource"] == "sts.amazonaws.com"
     assert key["SecretAccessKey"] not in json.dumps(records(server))
+
+
+def test_denied_call_is_recorded_with_its_error(server, kms) -> None:
+    key = kms.create_key()["KeyMetadata"]
+    kms.put_key_policy(
+        KeyId=key["KeyId"],
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+                        "Action": "kms:*",
+                        "Resource": "*",
+                    },
+                    {"Effect": "Deny", "Principal": "*", "Action": "kms:Encrypt", "Resource": "*"},
+                ],
+            }
+        ),
+    )
+    with pytest.raises(ClientError) as exc:
+        kms.encrypt(KeyId=key["KeyId"], Plaintext=b"no")
+    (record,) = by_request(server, exc.value.response["ResponseMetadata"]["RequestId"])
+    assert record["errorCode"] == "AccessDeniedException"
+    assert "explicit deny" in record["errorMessage"]
+    assert record["resources"][0]["ARN"] == key["Arn"]

@@ -29,12 +29,13 @@ Errors::
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
+
+import orjson
 
 GENESIS = "0" * 64
 _CHAIN_TAG = b"openkms-audit-chain/1\x00"
@@ -50,8 +51,9 @@ class RecordIndexError(ValueError):
 
 
 def canonical_json(record: Mapping[str, Any]) -> bytes:
-    """The one byte encoding of a record that is stored and hashed."""
-    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    """The one byte encoding of a record that is stored and hashed: compact JSON, keys
+    sorted, UTF-8 (orjson: about 10x faster than the json module on the write path)."""
+    return orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
 
 
 def link_hash(prev_hash: str, seq: int, canonical: bytes) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import sys
 import threading
 import time
 import uuid
@@ -154,6 +155,9 @@ class AuditWriter:
         if self._thread is None:
             with self._lock:
                 if self._thread is None:
+                    # The writer thread shares the GIL with the event loop; a short switch
+                    # interval keeps it from holding up request handling (convoy effect).
+                    sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
                     self._thread = threading.Thread(
                         target=self._run, name="openkms-audit-writer", daemon=True
                     )
