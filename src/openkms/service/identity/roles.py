@@ -9,21 +9,18 @@ from openkms.authz import parse_policy
 from openkms.domain.iam_errors import (
     DeleteConflict,
     EntityAlreadyExists,
-    NoSuchEntity,
     UnsupportedOperation,
 )
 from openkms.domain.identities import (
     DEFAULT_MAX_SESSION_SECONDS,
     Role,
-    check_inline_policies,
     check_request_tags,
     check_trust_policy_size,
     merge_tags,
     new_role_id,
 )
-from openkms.service.identity import targets
+from openkms.service.identity import inline_policies, targets
 from openkms.service.identity.common import (
-    check_identity_policy,
     page,
     require_role,
     role_view,
@@ -102,49 +99,30 @@ def tag_role(call: IdentityCall) -> dict[str, Any]:
     return {}
 
 
+def _owner(call: IdentityCall) -> inline_policies.Owner:
+    role = require_role(call)
+    return inline_policies.Owner("role", role.account, role.name)
+
+
 @operation(IAM, "PutRolePolicy", resolve=targets.role(), writes=True)
 def put_role_policy(call: IdentityCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/IAM/latest/APIReference/API_PutRolePolicy.html"""
-    role = require_role(call)
-    name, document = call.params["PolicyName"], call.params["PolicyDocument"]
-    check_identity_policy(document)
-    others = [
-        d for n, d in store.list_policies(call.tx, role.account, "role", role.name) if n != name
-    ]
-    check_inline_policies("role", role.name, [*others, document])
-    store.put_policy(call.tx, role.account, "role", role.name, name, document)
-    return {}
-
-
-def _policy(call: IdentityCall, role: Role) -> tuple[str, str]:
-    name = call.params["PolicyName"]
-    document = store.get_policy(call.tx, role.account, "role", role.name, name)
-    if document is None:
-        raise NoSuchEntity(f"The role policy with name {name} cannot be found.")
-    return name, document
+    return inline_policies.put(call, _owner(call))
 
 
 @operation(IAM, "GetRolePolicy", resolve=targets.role())
 def get_role_policy(call: IdentityCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/IAM/latest/APIReference/API_GetRolePolicy.html"""
-    role = require_role(call)
-    name, document = _policy(call, role)
-    return {"RoleName": role.name, "PolicyName": name, "PolicyDocument": document}
+    return inline_policies.get(call, _owner(call))
 
 
 @operation(IAM, "ListRolePolicies", resolve=targets.role())
 def list_role_policies(call: IdentityCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/IAM/latest/APIReference/API_ListRolePolicies.html"""
-    role = require_role(call)
-    names = [n for n, _ in store.list_policies(call.tx, role.account, "role", role.name)]
-    chosen, paging = page(names, call.params, lambda n: n)
-    return {"PolicyNames": chosen, **paging}
+    return inline_policies.list_names(call, _owner(call))
 
 
 @operation(IAM, "DeleteRolePolicy", resolve=targets.role(), writes=True)
 def delete_role_policy(call: IdentityCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/IAM/latest/APIReference/API_DeleteRolePolicy.html"""
-    role = require_role(call)
-    name, _ = _policy(call, role)
-    store.delete_policy(call.tx, role.account, "role", role.name, name)
-    return {}
+    return inline_policies.delete(call, _owner(call))

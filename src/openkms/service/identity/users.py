@@ -8,20 +8,17 @@ from typing import Any
 from openkms.domain.iam_errors import (
     DeleteConflict,
     EntityAlreadyExists,
-    NoSuchEntity,
     UnsupportedOperation,
 )
 from openkms.domain.identities import (
     User,
-    check_inline_policies,
     check_request_tags,
     merge_tags,
     new_user_id,
     root_arn,
 )
-from openkms.service.identity import targets
+from openkms.service.identity import inline_policies, targets
 from openkms.service.identity.common import (
-    check_identity_policy,
     page,
     require_user,
     user_view,
@@ -104,49 +101,30 @@ def tag_user(call: IdentityCall) -> dict[str, Any]:
     return {}
 
 
+def _owner(call: IdentityCall) -> inline_policies.Owner:
+    user = require_user(call)
+    return inline_policies.Owner("user", user.account, user.name)
+
+
 @operation(IAM, "PutUserPolicy", resolve=targets.user(), writes=True)
 def put_user_policy(call: IdentityCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/IAM/latest/APIReference/API_PutUserPolicy.html"""
-    user = require_user(call)
-    name, document = call.params["PolicyName"], call.params["PolicyDocument"]
-    check_identity_policy(document)
-    others = [
-        d for n, d in store.list_policies(call.tx, user.account, "user", user.name) if n != name
-    ]
-    check_inline_policies("user", user.name, [*others, document])
-    store.put_policy(call.tx, user.account, "user", user.name, name, document)
-    return {}
-
-
-def _policy(call: IdentityCall, user: User) -> tuple[str, str]:
-    name = call.params["PolicyName"]
-    document = store.get_policy(call.tx, user.account, "user", user.name, name)
-    if document is None:
-        raise NoSuchEntity(f"The user policy with name {name} cannot be found.")
-    return name, document
+    return inline_policies.put(call, _owner(call))
 
 
 @operation(IAM, "GetUserPolicy", resolve=targets.user())
 def get_user_policy(call: IdentityCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/IAM/latest/APIReference/API_GetUserPolicy.html"""
-    user = require_user(call)
-    name, document = _policy(call, user)
-    return {"UserName": user.name, "PolicyName": name, "PolicyDocument": document}
+    return inline_policies.get(call, _owner(call))
 
 
 @operation(IAM, "ListUserPolicies", resolve=targets.user())
 def list_user_policies(call: IdentityCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/IAM/latest/APIReference/API_ListUserPolicies.html"""
-    user = require_user(call)
-    names = [n for n, _ in store.list_policies(call.tx, user.account, "user", user.name)]
-    chosen, paging = page(names, call.params, lambda n: n)
-    return {"PolicyNames": chosen, **paging}
+    return inline_policies.list_names(call, _owner(call))
 
 
 @operation(IAM, "DeleteUserPolicy", resolve=targets.user(), writes=True)
 def delete_user_policy(call: IdentityCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/IAM/latest/APIReference/API_DeleteUserPolicy.html"""
-    user = require_user(call)
-    name, _ = _policy(call, user)
-    store.delete_policy(call.tx, user.account, "user", user.name, name)
-    return {}
+    return inline_policies.delete(call, _owner(call))
