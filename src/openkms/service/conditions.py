@@ -9,6 +9,7 @@ policy that will be evaluated mentions them.
 from __future__ import annotations
 
 import datetime
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -93,6 +94,13 @@ def base_context(ctx: RequestContext, params: dict[str, Any]) -> dict[str, objec
     return values
 
 
+@functools.lru_cache(maxsize=1024)
+def _mentions(policy_text: str) -> tuple[bool, bool]:
+    """Whether a policy reads resource tags / resource aliases (decided once per text)."""
+    lowered = policy_text.lower()
+    return "resourcetag" in lowered, "resourcealiases" in lowered
+
+
 def key_context(
     base: dict[str, object],
     key: Key,
@@ -108,11 +116,12 @@ def key_context(
     values["kms:MultiRegion"] = key.multi_region
     if requested is not None and "alias/" in requested:
         values["kms:RequestAlias"] = "alias/" + requested.split("alias/", 1)[1]
-    wanted = " ".join(policy_texts).lower()
-    if "resourcetag" in wanted:
+    wants_tags = any(_mentions(text)[0] for text in policy_texts)
+    wants_aliases = any(_mentions(text)[1] for text in policy_texts)
+    if wants_tags:
         for name, value in tx.get_tags(key.key_id).items():
             values[f"aws:ResourceTag/{name}"] = value
-    if "resourcealiases" in wanted:
+    if wants_aliases:
         values["kms:ResourceAliases"] = [
             a.name for a in tx.list_aliases(key.account, key.region, key.key_id, None, 1000)
         ]
