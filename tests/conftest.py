@@ -44,22 +44,7 @@ def postgres() -> Iterator[PostgresCluster]:
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
-    data_dir = str(tmp_path_factory.mktemp(f"data-{request.param}"))
-    database = None
-    if request.param == "postgres":
-        cluster = request.getfixturevalue("postgres")
-        database = cluster.create_database("openkms_suite")
-    proc = ServerProcess.start(
-        data_dir=data_dir,
-        database=database,
-        account=ACCOUNT,
-        access_key=ACCESS_KEY,
-        secret_key=SECRET_KEY,
-    )
-    try:
-        yield proc
-    finally:
-        proc.stop()
+    yield from _start_server(request, tmp_path_factory, "suite", [])
 
 
 def make_client(
@@ -82,3 +67,52 @@ def make_client(
 @pytest.fixture()
 def kms(server: ServerProcess) -> object:
     return make_client(server.endpoint)
+
+
+def _start_server(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+    extra_args: list[str],
+) -> Iterator[ServerProcess]:
+    """A server process on ``request.param``'s backend, with its own data directory (and
+    database), stopped when the fixture ends."""
+    data_dir = str(tmp_path_factory.mktemp(f"{name}-{request.param}"))
+    database = None
+    if request.param == "postgres":
+        cluster = request.getfixturevalue("postgres")
+        database = cluster.create_database(f"openkms_{name}")
+    proc = ServerProcess.start(
+        data_dir=data_dir,
+        database=database,
+        account=ACCOUNT,
+        access_key=ACCESS_KEY,
+        secret_key=SECRET_KEY,
+        extra_args=extra_args,
+    )
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def own_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """A server (and database) for one test module alone, for tests that move through
+    time with ``openkms maintenance run --at``: that changes every key in the database.
+    Its in-server maintenance runs as usual (every 60 s, and right after RotateKeyOnDemand)."""
+    yield from _start_server(request, tmp_path_factory, f"own_{free_port()}", [])
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def quiet_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """Like ``own_server``, with in-server maintenance off (``--maintenance-interval 0``):
+    nothing happens until the test runs ``maintenance_run`` (an on-demand rotation stays
+    in progress until then)."""
+    extra = ["--maintenance-interval", "0"]
+    yield from _start_server(request, tmp_path_factory, f"quiet_{free_port()}", extra)
+

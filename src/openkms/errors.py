@@ -161,3 +161,19 @@ class KMSInvalidSignatureException(KMSError):
 
 class KMSInvalidMacException(KMSError):
     pass
+
+
+class ConflictException(KMSError):
+    """The resource is being changed by another operation (an on-demand rotation)."""
+
+
+class IncorrectKeyMaterialException(KMSError):
+    """Imported key material that is not the key's, or not valid for its key spec."""
+
+
+class ExpiredImportTokenException(KMSError):
+    pass
+
+
+class InvalidImportTokenException(KMSError):
+    pass

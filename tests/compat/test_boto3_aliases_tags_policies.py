@@ -169,7 +169,11 @@ def test_create_key_refuses_what_is_not_built(kms) -> None:
         ({"KeySpec": "SM2", "KeyUsage": "SIGN_VERIFY"}, "UnsupportedOperationException"),
         ({"KeySpec": "RSA_2048", "KeyUsage": "GENERATE_VERIFY_MAC"}, "ValidationException"),
         ({"KeySpec": "RSA_2048"}, "ValidationException"),
-        ({"Origin": "EXTERNAL"}, "UnsupportedOperationException"),
+        ({"Origin": "AWS_CLOUDHSM"}, "UnsupportedOperationException"),
+        (
+            {"Origin": "EXTERNAL", "KeySpec": "ML_DSA_44", "KeyUsage": "SIGN_VERIFY"},
+            "UnsupportedOperationException",
+        ),
         ({"MultiRegion": True}, "UnsupportedOperationException"),
         ({"KeyUsage": "SIGN_VERIFY"}, "ValidationException"),
         (

@@ -213,3 +213,22 @@ def _run(args: list[str]) -> None:
     done = subprocess.run(args, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed: {done.stdout}{done.stderr}")
+
+
+def maintenance_run(
+    server: ServerProcess, at: str | None = None, *, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """``openkms maintenance run`` on a server's state (its data dir and database), as of
+    ``at`` (ISO 8601, e.g. ``2027-01-01T00:00:00Z``) or now. The report is JSON on stdout."""
+    args = [sys.executable, "-m", "openkms", "maintenance", "run"]
+    if server.data_dir:
+        args += ["--data-dir", server.data_dir]
+    if server.database:
+        args += ["--database", server.database]
+    if at is not None:
+        args += ["--at", at]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENKMS_")}
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
+    if check and done.returncode != 0:
+        raise RuntimeError(f"maintenance run failed ({done.returncode}): {done.stderr}")
+    return done

@@ -209,3 +209,44 @@ def cloudtrail_record(
     if shared_event_id is not None:
         record["sharedEventID"] = shared_event_id
     return record
+
+
+#: What CloudTrail shows as the actor of work KMS does by itself.
+AWS_INTERNAL = "AWS Internal"
+
+
+def service_event_record(
+    *,
+    event_id: str,
+    event_time: float,
+    event_name: str,
+    account: str,
+    region: str,
+    key_arn: str,
+    details: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A record of work KMS does on its own (``eventType: AwsServiceEvent``): DeleteKey
+    after the waiting period, RotateKey, DeleteExpiredKeyMaterial. Shape as the developer
+    guide's examples (pages ct-delete-key, ct-rotatekey, ct-deleteexpiredkeymaterial)."""
+    record: dict[str, Any] = {
+        "eventVersion": EVENT_VERSION,
+        "userIdentity": {"accountId": account, "invokedBy": AWS_INTERNAL},
+        "eventTime": _time(event_time),
+        "eventSource": "kms.amazonaws.com",
+        "eventName": event_name,
+        "awsRegion": region,
+        "sourceIPAddress": AWS_INTERNAL,
+        "userAgent": AWS_INTERNAL,
+        "requestParameters": None,
+        "responseElements": None,
+        "eventID": event_id,
+        "readOnly": False,
+        "resources": [{"accountId": account, "type": "AWS::KMS::Key", "ARN": key_arn}],
+        "eventType": "AwsServiceEvent",
+        "managementEvent": True,
+        "recipientAccountId": account,
+        "eventCategory": "Management",
+    }
+    if details:
+        record["serviceEventDetails"] = dict(details)
+    return record

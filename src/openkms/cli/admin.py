@@ -31,10 +31,21 @@ def _account_id(value: str) -> str:
     return value
 
 
-def _storage_options(parser: argparse.ArgumentParser) -> None:
+def storage_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help="state directory (root key, SQLite database), as "
                         "for serve; default: the per-user data directory")
     parser.add_argument("--database", help="database URL, e.g. postgresql://user@host/db")
+
+
+def open_cli_state(args: argparse.Namespace, account_id: str = "000000000000") -> tuple[Any, Any]:
+    """The store and root keyring named by ``--data-dir``/``--database``, opened as ``serve``
+    opens them (raises :class:`openkms.server.bootstrap.StartupError`)."""
+    from openkms.server.bootstrap import Settings, open_state
+
+    data_dir = args.data_dir
+    if data_dir is None and args.database is None:
+        data_dir = platformdirs.user_data_dir("openkms")
+    return open_state(Settings(data_dir=data_dir, database=args.database, account_id=account_id))
 
 
 def add_parser(commands: Any) -> None:
@@ -45,22 +56,18 @@ def add_parser(commands: Any) -> None:
     )
     create = actions.add_parser("create-account", help="create an account and its root key")
     create.add_argument("account_id", metavar="ACCOUNT_ID", type=_account_id)
-    _storage_options(create)
+    storage_options(create)
     listing = actions.add_parser("list-accounts", help="list the accounts (JSON)")
-    _storage_options(listing)
+    storage_options(listing)
 
 
 def run(args: argparse.Namespace) -> int:
-    from openkms.server.bootstrap import Settings, StartupError, open_state
+    from openkms.server.bootstrap import StartupError
     from openkms.storage.repository import StorageError
 
-    data_dir = args.data_dir
-    if data_dir is None and args.database is None:
-        data_dir = platformdirs.user_data_dir("openkms")
     account = getattr(args, "account_id", "000000000000")
-    settings = Settings(data_dir=data_dir, database=args.database, account_id=account)
     try:
-        store, keyring = open_state(settings)
+        store, keyring = open_cli_state(args, account)
     except StartupError as exc:
         return _fail(str(exc))
     try:

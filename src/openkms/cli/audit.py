@@ -125,11 +125,9 @@ def _open_read_only(args: argparse.Namespace) -> Any:
 
 
 def _open_with_keyring(args: argparse.Namespace) -> tuple[Any, Any]:
-    from openkms.server.bootstrap import Settings, open_state
+    from openkms.cli.admin import open_cli_state
 
-    settings = Settings(data_dir=_data_dir(args), database=args.database,
-                        account_id="000000000000")
-    return open_state(settings)
+    return open_cli_state(args)
 
 
 def _events(store: Any, after: int, upto: int) -> Iterator[Any]:

@@ -14,8 +14,6 @@ import argparse
 import sys
 from typing import Any
 
-import platformdirs
-
 
 def _pair(value: str) -> tuple[str, str]:
     name, sep, rest = value.partition("=")
@@ -47,16 +45,13 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from openkms.cli.admin import open_cli_state
     from openkms.errors import KMSError
-    from openkms.server.bootstrap import Settings, StartupError, open_state
+    from openkms.server.bootstrap import StartupError
     from openkms.service.explain import explain_access, principal_from_arn
 
-    data_dir = args.data_dir
-    if data_dir is None and args.database is None:
-        data_dir = platformdirs.user_data_dir("openkms")
-    settings = Settings(data_dir=data_dir, database=args.database, account_id="000000000000")
     try:
-        store, _ = open_state(settings)
+        store, _ = open_cli_state(args)
     except StartupError as exc:
         print(f"openkms: error: {exc}", file=sys.stderr)
         return 2

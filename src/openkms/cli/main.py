@@ -1,11 +1,12 @@
 """The ``openkms`` command.
 
     openkms serve [--host 127.0.0.1] [--port 8700] [--data-dir DIR] [--database URL]
-                  [--account-id ID] [--dev] [--workers N]
+                  [--account-id ID] [--dev] [--workers N] [--maintenance-interval S]
     openkms admin create-account ACCOUNT_ID [--data-dir DIR] [--database URL]
     openkms admin list-accounts [--data-dir DIR] [--database URL]
     openkms audit verify|seal|export ...   (see openkms.cli.audit)
     openkms authz explain --principal ARN --action kms:Decrypt --key KEY [--context k=v ...]
+    openkms maintenance run [--data-dir DIR] [--database URL] [--at 2027-01-01T00:00:00Z]
 
 Problems a user can fix end with one line on stderr and a non-zero exit, never a
 traceback.
@@ -25,7 +26,7 @@ from typing import Any, NoReturn
 import platformdirs
 
 from openkms import __version__
-from openkms.cli import admin, audit, authz
+from openkms.cli import admin, audit, authz, maintenance
 
 DEFAULT_PORT = 8700
 DEFAULT_ACCOUNT = "111122223333"
@@ -87,10 +88,29 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="server processes sharing the port and the database (default 1)",
     )
+    serve.add_argument(
+        "--maintenance-interval",
+        type=_interval,
+        default=os.environ.get("OPENKMS_MAINTENANCE_INTERVAL", "60"),
+        help="seconds between runs of due lifecycle work (rotations, deletions, expiry) "
+        "inside the server; 0 turns it off, e.g. to run 'openkms maintenance run' from "
+        "cron instead (env OPENKMS_MAINTENANCE_INTERVAL, default 60)",
+    )
     admin.add_parser(commands)
     authz.add_parser(commands)
     audit.add_parser(commands)
+    maintenance.add_parser(commands)
     return parser
+
+
+def _interval(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid interval {value!r}") from None
+    if not 0 <= seconds <= 86_400:
+        raise argparse.ArgumentTypeError(f"interval must be 0-86400 seconds, not {value}")
+    return seconds
 
 
 def _workers(value: str) -> int:
@@ -114,7 +134,11 @@ def _serve(args: argparse.Namespace) -> int:
     if data_dir is None and not args.dev:
         data_dir = platformdirs.user_data_dir("openkms")
     settings = Settings(
-        data_dir=data_dir, database=args.database, account_id=args.account_id, dev=args.dev
+        data_dir=data_dir,
+        database=args.database,
+        account_id=args.account_id,
+        dev=args.dev,
+        maintenance_interval=args.maintenance_interval,
     )
     if args.dev:
         print(_DEV_WARNING, file=sys.stderr, flush=True)
@@ -177,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         return authz.run(args)
     if args.command == "audit":
         return audit.run(args)
+    if args.command == "maintenance":
+        return maintenance.run(args)
     return 2
 
 

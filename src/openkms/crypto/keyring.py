@@ -13,11 +13,15 @@ cannot be moved to another row.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 ROOT_KEY_LEN = 32
@@ -38,16 +42,32 @@ class Keyring(Protocol):
 
     def unwrap(self, wrapped: bytes, context: bytes) -> bytes: ...
 
+    def fingerprint(self, secret: bytes, context: bytes) -> bytes:
+        """A keyed 32-byte fingerprint of ``secret`` (same inputs, same output), so that a
+        secret can be recognised again without keeping it, and without the database alone
+        being enough to test guesses."""
+        ...
+
 
 class SoftwareKeyring:
-    """AES-256-GCM key wrapping under a root key held in process memory."""
+    """AES-256-GCM key wrapping under a root key held in process memory; fingerprints are
+    HMAC-SHA256 under a separate key derived from it (HKDF)."""
 
-    __slots__ = ("_aead",)
+    __slots__ = ("_aead", "_fingerprint_key")
 
     def __init__(self, root_key: bytes) -> None:
         if len(root_key) != ROOT_KEY_LEN:
             raise ValueError("the root key must be 32 bytes")
         self._aead = AESGCM(root_key)
+        self._fingerprint_key = HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=b"openkms/v1/fingerprint"
+        ).derive(root_key)
+
+    def fingerprint(self, secret: bytes, context: bytes) -> bytes:
+        mac = hmac.new(self._fingerprint_key, len(context).to_bytes(4, "big"), hashlib.sha256)
+        mac.update(context)
+        mac.update(secret)
+        return mac.digest()
 
     def wrap(self, secret: bytes, context: bytes) -> bytes:
         iv = os.urandom(_IV_LEN)

@@ -41,6 +41,14 @@ def is_key_id(value: str) -> bool:
     return _UUID.fullmatch(value) is not None or _MRK.fullmatch(value) is not None
 
 
+_MATERIAL_ID = re.compile(r"[0-9a-f]{64}")
+
+
+def is_key_material_id(value: str) -> bool:
+    """KeyMaterialId: 64 lower-case hex digits."""
+    return _MATERIAL_ID.fullmatch(value) is not None
+
+
 def parse_key_ref(value: str) -> KeyRef:
     """Parse any of the four forms; anything else is AWS's NotFoundException 'Invalid keyId'."""
     if value.startswith("alias/"):

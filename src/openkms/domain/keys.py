@@ -98,6 +98,11 @@ class Key:
     deletion_date: float | None = None
     pending_window_days: int | None = None
     multi_region: bool = False
+    rotation_enabled: bool = False
+    rotation_period_days: int | None = None
+    next_rotation_date: float | None = None
+    #: When the on-demand rotation now in progress was asked for (None: none is).
+    on_demand_rotation_started: float | None = None
 
     @property
     def arn(self) -> str:
@@ -108,15 +113,43 @@ class Key:
         return self.state is KeyState.ENABLED
 
 
+class RotationType(StrEnum):
+    AUTOMATIC = "AUTOMATIC"
+    ON_DEMAND = "ON_DEMAND"
+
+
+class ExpirationModel(StrEnum):
+    KEY_MATERIAL_EXPIRES = "KEY_MATERIAL_EXPIRES"
+    KEY_MATERIAL_DOES_NOT_EXPIRE = "KEY_MATERIAL_DOES_NOT_EXPIRE"
+
+
 @dataclass(frozen=True, slots=True)
 class KeyMaterial:
-    """One backing-key version of a key. ``wrapped`` is sealed under the root of trust."""
+    """One backing-key version of a key. ``wrapped`` is sealed under the root of trust.
+
+    Generated material is never removed while its key exists. Imported material
+    (``imported_at`` set) can be deleted or expire: ``wrapped`` is then None and the
+    version waits for the same material to be imported again."""
 
     key_id: str
     version: int
     material_id: str
-    wrapped: bytes
+    wrapped: bytes | None
     created_at: float
+    rotation_type: RotationType | None = None
+    rotated_at: float | None = None
+    expiration_model: ExpirationModel | None = None
+    valid_to: float | None = None
+    description: str | None = None
+    imported_at: float | None = None
+
+    @property
+    def imported(self) -> bool:
+        return self.imported_at is not None
+
+    @property
+    def present(self) -> bool:
+        return self.wrapped is not None
 
 
 def require_usable(key: Key) -> None:

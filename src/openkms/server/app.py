@@ -31,6 +31,7 @@ from openkms.errors import (
 from openkms.server.bootstrap import Runtime
 from openkms.server.cloudtrail_api import CloudTrailAPI, is_cloudtrail
 from openkms.server.identity_api import IdentityAPI
+from openkms.server.maintenance_loop import MaintenanceLoop
 from openkms.service.audit_trail import RequestTrail
 from openkms.service.context import RequestContext
 from openkms.wire import codec
@@ -62,16 +63,20 @@ class OpenKMSApp:
         )
         self.identity = IdentityAPI(runtime)  # IAM and STS (query protocol)
         self.cloudtrail = CloudTrailAPI(runtime)  # LookupEvents (AWS JSON 1.1)
+        self.maintenance: MaintenanceLoop | None = None
+        if runtime.maintenance is not None:
+            settings = runtime.settings
+            self.maintenance = MaintenanceLoop(
+                runtime.maintenance,
+                settings.maintenance_interval,
+                runtime.service.materials,
+                inline=settings.database is None and settings.data_dir is None,
+            )
+            runtime.service.wake_maintenance = self.maintenance.wake
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
-            # Shut down: flush and seal the audit trail, then close connections so SQLite
-            # checkpoints its WAL. Done here rather than after uvicorn.run() returns,
-            # because uvicorn re-raises SIGTERM.
-            if self.runtime.audit is not None:
-                self.runtime.audit.close()
-            self.runtime.store.close()
+            await _lifespan(receive, send, self._startup, self._shutdown)
             return
         if scope["type"] != "http":
             return
@@ -101,6 +106,20 @@ class OpenKMSApp:
         ]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": out})
+
+    def _startup(self) -> None:
+        if self.maintenance is not None:
+            self.maintenance.start()
+
+    async def _shutdown(self) -> None:
+        """Finish a maintenance run in progress, flush and seal the audit trail, then close
+        connections so SQLite checkpoints its WAL. Done here rather than after uvicorn.run()
+        returns, because uvicorn re-raises SIGTERM."""
+        if self.maintenance is not None:
+            await self.maintenance.stop()
+        if self.runtime.audit is not None:
+            self.runtime.audit.close()
+        self.runtime.store.close()
 
     def handle(
         self, scope: Scope, body: bytes, request_id: str
@@ -264,11 +283,19 @@ async def _read_body(receive: Receive) -> tuple[bytes, bool]:
     return b"".join(chunks), size > MAX_BODY_BYTES
 
 
-async def _lifespan(receive: Receive, send: Send) -> None:
+async def _lifespan(
+    receive: Receive,
+    send: Send,
+    startup: Callable[[], None],
+    shutdown: Callable[[], Awaitable[None]],
+) -> None:
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            startup()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            # Before answering: once told "complete", uvicorn ends the process.
+            await shutdown()
             await send({"type": "lifespan.shutdown.complete"})
             return

@@ -40,6 +40,7 @@ from openkms.server.credentials import (
 from openkms.service.audit_trail import AuditWriter, Entry
 from openkms.service.identity.authorize import identity_policies
 from openkms.service.kms import KMSService
+from openkms.service.maintenance import Maintenance
 from openkms.storage import audit as audit_store
 from openkms.storage.engine import StorageConfigError, make_engine, sqlite_url
 from openkms.storage.repository import StorageError, Store, Tx
@@ -62,6 +63,8 @@ class Settings:
     account_id: str
     dev: bool = False
     region: str = "us-east-1"
+    #: Seconds between in-server maintenance runs (0: none; see openkms.service.maintenance).
+    maintenance_interval: float = 60.0
 
 
 @dataclass
@@ -72,6 +75,7 @@ class Runtime:
     credentials: CredentialStore
     banner: list[str]
     audit: AuditWriter | None = None
+    maintenance: Maintenance | None = None
 
 
 def _prepare_data_dir(path: str) -> None:
@@ -223,7 +227,8 @@ def build(settings: Settings) -> Runtime:
     service = KMSService(
         store, keyring, identity_policies=identity_policies, audit_appender=append_audit_entries
     )
-    return Runtime(settings, store, service, credentials, banner, audit)
+    maintenance = Maintenance(store, keyring) if settings.maintenance_interval > 0 else None
+    return Runtime(settings, store, service, credentials, banner, audit, maintenance)
 
 
 def append_audit_entries(tx: Tx, entries: Sequence[Entry]) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from openkms.domain.keys import Key, KeySpec
@@ -23,6 +24,8 @@ class Call:
     tx: Tx
     keys: list[Key | None]
     service: KMSService
+    #: Run once the request's transaction has committed (never if it rolls back).
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
 
     @property
     def key(self) -> Key:
@@ -50,4 +53,7 @@ class Call:
         if key.spec is not KeySpec.SYMMETRIC_DEFAULT:
             return None
         entry = self.service.materials.get(self.tx, key, version)
-        return None if entry is None else entry[1]
+        if entry is not None:
+            return entry[1]
+        material = self.tx.get_material(key.key_id, version)  # deleted imported material
+        return None if material is None else material.material_id

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from openkms.crypto.importing import WrappingKeyStock
 from openkms.crypto.keyring import Keyring
 from openkms.domain import ciphertext
 from openkms.domain.grant_tokens import check_tokens
@@ -67,10 +68,14 @@ class KMSService:
         self.store = store
         self.keyring = keyring
         self.materials = MaterialCache(keyring)
+        #: Fresh RSA wrapping key pairs for GetParametersForImport, made ahead of time.
+        self.wrapping_keys = WrappingKeyStock()
         self.identity_policies = identity_policies
         self.grants = grants
         #: Appends audit records inside a write transaction (None: no audit trail, tests).
         self.audit_appender = audit_appender
+        #: Asks for a maintenance pass soon (set by the server; RotateKeyOnDemand uses it).
+        self.wake_maintenance: Callable[[], None] = lambda: None
 
     def dispatch(
         self,
@@ -87,7 +92,7 @@ class KMSService:
         grant_tokens = params.get("GrantTokens")
         if grant_tokens:
             check_tokens(grant_tokens)  # grants are visible at once; tokens must be ours
-        with self.store.transaction(write=op.writes) as tx:
+        with self.store.transaction(write=op.writes, snapshot=op.snapshot) as tx:
             base = conditions.base_context(ctx, params)
             policies = self._policies_of(tx)
             if not op.keys and op.account_check:
@@ -104,12 +109,15 @@ class KMSService:
                         trail.keys.append(key)
                     self._authorize(tx, ctx, arg, key, requested, params, base, policies)
                 keys.append(key)
-            result = op.handler(Call(ctx, params, tx, keys, self))
+            call = Call(ctx, params, tx, keys, self)
+            result = op.handler(call)
             if op.dry_run and params.get("DryRun") is True:
                 raise DryRunOperationException(DRY_RUN_MESSAGE)
             if op.writes and trail is not None and self.audit_appender is not None:
                 # The record commits with the change it describes, or neither does.
                 trail.append_in(tx, self.audit_appender, result)
+        for callback in call.after_commit:
+            callback()
         return result
 
     def _policies_of(self, tx: Tx) -> Callable[[Principal], Sequence[str]]:

@@ -4,10 +4,13 @@ Symmetric backing keys are cached as bytes; asymmetric and HMAC keys as loaded k
 objects, so that private keys are parsed once and not on every request (parsing an
 RSA key costs more than signing with it).
 
-Material of a key version never changes once written, so entries need no
-invalidation for correctness: every request still reads the key's current state
-from the store, and a disabled or deleted key is refused before its material is
-used. The cache is bounded and lives only in process memory.
+Material of a key version never changes once written (imported material can be
+deleted and imported again, but only the same material: its id is a fingerprint of
+it), so entries need no invalidation for correctness: every request still reads the
+key's current state from the store, and a disabled, deleted or PendingImport key is
+refused before its material is used. Maintenance drops the entries of keys it deletes
+and of material that expires in this process. The cache is bounded and lives only in
+process memory.
 """
 
 from __future__ import annotations
@@ -43,8 +46,8 @@ class MaterialCache:
         if found is not None:
             return found
         material = tx.get_material(key.key_id, version)
-        if material is None:
-            return None
+        if material is None or material.wrapped is None:
+            return None  # no such version, or imported material deleted / expired
         try:
             plain = self._keyring.unwrap(material.wrapped, material_context(key.key_id, version))
         except UnwrapError:
@@ -57,6 +60,11 @@ class MaterialCache:
             self._entries.clear()
         entry = self._entries[slot] = (loaded, material.material_id)
         return entry
+
+    def forget(self, key_id: str) -> None:
+        """Drop every cached version of a key."""
+        for slot in [slot for slot in self._entries if slot[0] == key_id]:
+            del self._entries[slot]
 
     def clear(self) -> None:
         self._entries.clear()

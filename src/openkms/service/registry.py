@@ -65,6 +65,8 @@ class Operation:
     #: Operations on no key are authorized by IAM alone; the rare ones whose handler
     #: decides by other rules (RetireGrant: the grant names who may retire it) opt out.
     account_check: bool = True
+    #: Reads see one consistent state (answers built from a key and its material rows).
+    snapshot: bool = False
 
     @property
     def action(self) -> str:
@@ -99,6 +101,7 @@ def operation(
     dry_run: bool = False,
     allow_alias: bool = False,
     account_check: bool = True,
+    snapshot: bool = False,
 ) -> Callable[[Handler], Handler]:
     """Register a handler. By default the operation acts on the key named by ``KeyId``."""
 
@@ -107,7 +110,9 @@ def operation(
             raise RuntimeError(f"operation {name} registered twice")
         default = (KeyArg("kms:" + name, param("KeyId"), allow_alias=allow_alias),)
         key_args = keys if keys is not None else default
-        REGISTRY[name] = Operation(name, handler, key_args, writes, dry_run, account_check)
+        REGISTRY[name] = Operation(
+            name, handler, key_args, writes, dry_run, account_check, snapshot
+        )
         return handler
 
     return register

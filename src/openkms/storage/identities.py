@@ -292,6 +292,6 @@ def get_session(tx: Tx, access_key_id: str) -> tuple[Session, str, bytes] | None
     return session, r[2], bytes(r[12])
 
 
-def purge_sessions(tx: Tx, before: float) -> None:
-    """Forget sessions that expired before ``before``."""
-    tx.execute("sts_sessions_purge", {"before": before})
+def purge_sessions(tx: Tx, before: float) -> int:
+    """Forget sessions that expired before ``before``; return how many."""
+    return int(tx.execute("sts_sessions_purge", {"before": before}).rowcount or 0)

@@ -18,7 +18,17 @@ from typing import Any
 from sqlalchemy import Engine
 
 from openkms.domain.aliases import Alias
-from openkms.domain.keys import Key, KeyManager, KeyMaterial, KeySpec, KeyState, KeyUsage, Origin
+from openkms.domain.keys import (
+    ExpirationModel,
+    Key,
+    KeyManager,
+    KeyMaterial,
+    KeySpec,
+    KeyState,
+    KeyUsage,
+    Origin,
+    RotationType,
+)
 from openkms.storage import statements
 from openkms.storage.sql import StatementCache
 
@@ -60,6 +70,10 @@ def _key_from_row(r: tuple[Any, ...]) -> Key:
         deletion_date=r[12],
         pending_window_days=r[13],
         multi_region=bool(r[14]),
+        rotation_enabled=bool(r[15]),
+        rotation_period_days=r[16],
+        next_rotation_date=r[17],
+        on_demand_rotation_started=r[18],
     )
 
 
@@ -80,6 +94,43 @@ def _key_values(key: Key) -> dict[str, Any]:
         "deletion_date": key.deletion_date,
         "pending_window_days": key.pending_window_days,
         "multi_region": key.multi_region,
+        "rotation_enabled": key.rotation_enabled,
+        "rotation_period_days": key.rotation_period_days,
+        "next_rotation_date": key.next_rotation_date,
+        "on_demand_rotation_started": key.on_demand_rotation_started,
+    }
+
+
+def _material_from_row(r: tuple[Any, ...]) -> KeyMaterial:
+    # Column order: the kms_key_materials table.
+    return KeyMaterial(
+        key_id=r[0],
+        version=r[1],
+        material_id=r[2],
+        wrapped=None if r[3] is None else bytes(r[3]),
+        created_at=r[4],
+        rotation_type=None if r[5] is None else RotationType(r[5]),
+        rotated_at=r[6],
+        expiration_model=None if r[7] is None else ExpirationModel(r[7]),
+        valid_to=r[8],
+        description=r[9],
+        imported_at=r[10],
+    )
+
+
+def _material_values(m: KeyMaterial) -> dict[str, Any]:
+    return {
+        "key_id": m.key_id,
+        "version": m.version,
+        "material_id": m.material_id,
+        "wrapped_material": m.wrapped,
+        "created_at": m.created_at,
+        "rotation_type": None if m.rotation_type is None else m.rotation_type.value,
+        "rotated_at": m.rotated_at,
+        "expiration_model": None if m.expiration_model is None else m.expiration_model.value,
+        "valid_to": m.valid_to,
+        "description": m.description,
+        "imported_at": m.imported_at,
     }
 
 
@@ -161,10 +212,26 @@ class Tx:
         self._keys[key_id] = (tuple(row), key)
         return key
 
-    def insert_key(self, key: Key, material: KeyMaterial, tags: Mapping[str, str]) -> None:
+    def insert_key(self, key: Key, material: KeyMaterial | None, tags: Mapping[str, str]) -> None:
+        """A new key with its first material (None: EXTERNAL keys wait for an import)."""
         self._run("key_insert", _key_values(key))
-        self.insert_material(material)
+        if material is not None:
+            self.insert_material(material)
         self.replace_tags(key.key_id, tags)
+
+    def delete_key(self, key_id: str) -> None:
+        """Remove a key with everything that belongs to it: material, aliases, grants,
+        tags and import tokens."""
+        for name in (
+            "key_delete_materials",
+            "key_delete_aliases",
+            "key_delete_grants",
+            "key_delete_tags",
+            "key_delete_import_tokens",
+            "key_delete",
+        ):
+            self._run(name, {"key_id": key_id})
+        self._keys.pop(key_id, None)
 
     def update_key(self, key: Key) -> None:
         self._run("key_update", {f"v_{k}": v for k, v in _key_values(key).items()})
@@ -179,28 +246,22 @@ class Tx:
 
     # key material ---------------------------------------------------------
     def insert_material(self, material: KeyMaterial) -> None:
-        self._run(
-            "material_insert",
-            {
-                "key_id": material.key_id,
-                "version": material.version,
-                "material_id": material.material_id,
-                "wrapped_material": material.wrapped,
-                "created_at": material.created_at,
-            },
-        )
+        self._run("material_insert", _material_values(material))
+
+    def update_material(self, material: KeyMaterial) -> None:
+        values = _material_values(material)
+        self._run("material_update", {f"v_{k}": v for k, v in values.items()})
 
     def get_material(self, key_id: str, version: int) -> KeyMaterial | None:
         row = self._one("material_get", {"key_id": key_id, "version": version})
-        if row is None:
-            return None
-        return KeyMaterial(
-            key_id=row[0],
-            version=row[1],
-            material_id=row[2],
-            wrapped=bytes(row[3]),
-            created_at=row[4],
-        )
+        return None if row is None else _material_from_row(row)
+
+    def delete_material(self, key_id: str, version: int) -> None:
+        self._run("material_delete", {"key_id": key_id, "version": version})
+
+    def list_materials(self, key_id: str) -> list[KeyMaterial]:
+        """Every material version of a key, oldest first."""
+        return [_material_from_row(r) for r in self._all("materials_list", {"key_id": key_id})]
 
     # aliases --------------------------------------------------------------
     def get_alias(self, account: str, region: str, name: str) -> Alias | None:
@@ -309,7 +370,14 @@ class Tx:
 
     def wipe_kms_state(self) -> None:
         """Delete every key, alias, tag and material (dev-mode reset)."""
-        for name in ("wipe_grants", "wipe_tags", "wipe_aliases", "wipe_materials", "wipe_keys"):
+        for name in (
+            "wipe_grants",
+            "wipe_import_tokens",
+            "wipe_tags",
+            "wipe_aliases",
+            "wipe_materials",
+            "wipe_keys",
+        ):
             self._run(name, {})
 
 
@@ -328,34 +396,56 @@ class Store:
         self._integrity_error = dbapi.IntegrityError if dbapi is not None else Exception
         self._database_error = dbapi.Error if dbapi is not None else Exception
         self._begin = "BEGIN IMMEDIATE" if engine.name == "sqlite" else "BEGIN"
+        # SQLite in WAL mode keeps one snapshot for a read transaction; PostgreSQL needs
+        # REPEATABLE READ for that (READ COMMITTED takes a new one per statement).
+        self._begin_snapshot = (
+            "BEGIN"
+            if engine.name == "sqlite"
+            else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+        )
         self._local = threading.local()
+        #: Every thread's reader connection, so that close() can close them all (a
+        #: connection left open keeps SQLite from checkpointing its WAL).
+        self._readers: list[Any] = []
+        self._readers_lock = threading.Lock()
         self._key_values: dict[str, tuple[tuple[Any, ...], Key]] = {}
 
     @contextmanager
-    def transaction(self, *, write: bool = False) -> Iterator[Tx]:
+    def transaction(self, *, write: bool = False, snapshot: bool = False) -> Iterator[Tx]:
+        """``write``: one read-write transaction. ``snapshot`` (reads): every statement
+        sees the same committed state (one read transaction), for answers built from
+        several rows that one write changes together. Otherwise each read statement runs
+        on its own against the latest committed state."""
         raw: Any = None if write else getattr(self._local, "reader", None)
         if raw is None:
             raw = self.engine.raw_connection()
             if not write:
                 self._local.reader = raw
+                with self._readers_lock:
+                    self._readers.append(raw)
         cursor = None
         try:
             cursor = raw.cursor()
+            explicit = write or snapshot
             if write:
                 cursor.execute(self._begin)
+            elif snapshot:
+                cursor.execute(self._begin_snapshot)
             try:
                 yield Tx(cursor, self._sql, self._integrity_error, write, self._key_values)
             except BaseException:
-                if write:
+                if explicit:
                     cursor.execute("ROLLBACK")
                 raise
-            if write:
+            if explicit:
                 cursor.execute("COMMIT")
         except self._database_error as exc:
             if not isinstance(exc, self._integrity_error):
                 raw.invalidate()
                 if not write:
                     self._local.reader = None
+                    with self._readers_lock, suppress(ValueError):
+                        self._readers.remove(raw)
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
             raise StorageError(message) from exc
         finally:
@@ -366,8 +456,11 @@ class Store:
                 raw.close()
 
     def close(self) -> None:
-        reader = getattr(self._local, "reader", None)
-        if reader is not None:
-            reader.close()
-            self._local.reader = None
+        """Close every thread's reader connection and the pool."""
+        with self._readers_lock:
+            readers, self._readers = self._readers, []
+        for reader in readers:
+            with suppress(self._database_error):
+                reader.close()
+        self._local = threading.local()
         self.engine.dispose()

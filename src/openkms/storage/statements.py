@@ -14,6 +14,7 @@ from sqlalchemy.sql.expression import ClauseElement
 
 from openkms.storage import audit_statements, audit_usage, grant_statements, identity_statements
 from openkms.storage import tables as t
+from openkms.storage.grant_tables import grants
 
 KEY_COLUMNS = tuple(c.name for c in t.keys.c)
 
@@ -37,6 +38,26 @@ def _key_update() -> ClauseElement:
         .where(t.keys.c.key_id == bindparam("v_key_id"))
         .values({c.name: bindparam(f"v_{c.name}") for c in t.keys.c if c.name != "key_id"})
     )
+
+
+def _material_update() -> ClauseElement:
+    m = t.key_materials
+    return (
+        update(m)
+        .where(and_(m.c.key_id == bindparam("v_key_id"), m.c.version == bindparam("v_version")))
+        .values(
+            {c.name: bindparam(f"v_{c.name}") for c in m.c if c.name not in ("key_id", "version")}
+        )
+    )
+
+
+def _due(column: str, extra: ColumnElement[bool] | None = None) -> ClauseElement:
+    """Key ids whose ``column`` is set and at or before ``:at`` (maintenance work)."""
+    c = t.keys.c[column]
+    cond = and_(c.isnot(None), c <= bindparam("at"))
+    if extra is not None:
+        cond = and_(cond, extra)
+    return select(t.keys.c.key_id).where(cond).order_by(c).limit(bindparam("lim"))
 
 
 def _keys_list(after: bool) -> ClauseElement:
@@ -82,6 +103,52 @@ BUILDERS: dict[str, Callable[[], Any]] = {
     "material_get": lambda: select(t.key_materials).where(
         _eq(t.key_materials, "key_id", "version")
     ),
+    "material_update": _material_update,
+    "materials_list": lambda: select(t.key_materials)
+    .where(_eq(t.key_materials, "key_id"))
+    .order_by(t.key_materials.c.version),
+    "key_delete_materials": lambda: delete(t.key_materials).where(_eq(t.key_materials, "key_id")),
+    "key_delete_aliases": lambda: delete(t.aliases).where(
+        t.aliases.c.target_key_id == bindparam("key_id")
+    ),
+    "key_delete_grants": lambda: delete(grants).where(_eq(grants, "key_id")),
+    "key_delete_tags": lambda: delete(t.tags).where(_eq(t.tags, "key_id")),
+    "key_delete_import_tokens": lambda: delete(t.import_tokens).where(
+        _eq(t.import_tokens, "key_id")
+    ),
+    "key_delete": lambda: delete(t.keys).where(_eq(t.keys, "key_id")),
+    "import_token_insert": lambda: _insert_all(t.import_tokens),
+    "import_token_get": lambda: select(t.import_tokens).where(_eq(t.import_tokens, "token_id")),
+    "import_token_delete": lambda: delete(t.import_tokens).where(
+        _eq(t.import_tokens, "token_id")
+    ),
+    "material_delete": lambda: delete(t.key_materials).where(
+        _eq(t.key_materials, "key_id", "version")
+    ),
+    "import_tokens_purge": lambda: delete(t.import_tokens).where(
+        t.import_tokens.c.valid_to <= bindparam("at")
+    ),
+    "due_deletions": lambda: _due("deletion_date"),
+    "due_rotations": lambda: _due(
+        "next_rotation_date",
+        and_(
+            t.keys.c.rotation_enabled == bindparam("enabled"),
+            t.keys.c.key_state == bindparam("state"),
+        ),
+    ),
+    "due_on_demand": lambda: _due("on_demand_rotation_started"),
+    "due_expirations": lambda: (
+        select(t.key_materials.c.key_id, t.key_materials.c.version)
+        .where(
+            and_(
+                t.key_materials.c.valid_to.isnot(None),
+                t.key_materials.c.valid_to <= bindparam("at"),
+                t.key_materials.c.wrapped_material.isnot(None),
+            )
+        )
+        .order_by(t.key_materials.c.valid_to)
+        .limit(bindparam("lim"))
+    ),
     "alias_get": lambda: select(t.aliases).where(_eq(t.aliases, "account_id", "region", "name")),
     "alias_insert": lambda: _insert_all(t.aliases),
     "alias_update": _alias_update,
@@ -115,6 +182,7 @@ BUILDERS: dict[str, Callable[[], Any]] = {
     "meta_delete": lambda: delete(t.meta).where(_eq(t.meta, "name")),
     "meta_insert": lambda: _insert_all(t.meta),
     "wipe_tags": lambda: delete(t.tags),
+    "wipe_import_tokens": lambda: delete(t.import_tokens),
     "wipe_aliases": lambda: delete(t.aliases),
     "wipe_materials": lambda: delete(t.key_materials),
     "wipe_keys": lambda: delete(t.keys),

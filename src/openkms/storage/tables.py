@@ -19,7 +19,9 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_VERSION = 1
+#: Stored in ``openkms_meta`` when the schema is created; a database made by another
+#: version is refused at startup (there are no migrations yet).
+SCHEMA_VERSION = 2
 
 metadata = MetaData()
 
@@ -59,7 +61,15 @@ keys = Table(
     Column("deletion_date", Float),
     Column("pending_window_days", Integer),
     Column("multi_region", Boolean, nullable=False),
+    # Automatic rotation (symmetric AWS_KMS keys) and an on-demand rotation in progress.
+    Column("rotation_enabled", Boolean, nullable=False),
+    Column("rotation_period_days", Integer),
+    Column("next_rotation_date", Float),
+    Column("on_demand_rotation_started", Float),
     Index("ix_kms_keys_scope", "account_id", "region", "key_id"),
+    Index("ix_kms_keys_deletion", "deletion_date"),
+    Index("ix_kms_keys_rotation", "next_rotation_date"),
+    Index("ix_kms_keys_on_demand", "on_demand_rotation_started"),
 )
 
 key_materials = Table(
@@ -68,8 +78,32 @@ key_materials = Table(
     Column("key_id", String(64), primary_key=True),
     Column("version", Integer, primary_key=True),
     Column("material_id", String(64), nullable=False),
-    Column("wrapped_material", LargeBinary, nullable=False),
+    # NULL once imported material is deleted or expires (the version stays, so that
+    # re-importing the same material restores every ciphertext made under it).
+    Column("wrapped_material", LargeBinary),
     Column("created_at", Float, nullable=False),
+    Column("rotation_type", String(16)),  # AUTOMATIC / ON_DEMAND; NULL for the first
+    Column("rotated_at", Float),  # when it became current by a rotation
+    # Imported material only:
+    Column("expiration_model", String(32)),
+    Column("valid_to", Float),
+    Column("description", String(256)),
+    Column("imported_at", Float),
+    Index("ix_kms_key_materials_valid_to", "valid_to"),
+)
+
+import_tokens = Table(
+    "kms_import_tokens",
+    metadata,
+    Column("token_id", String(64), primary_key=True),
+    Column("key_id", String(64), nullable=False),
+    Column("wrapping_algorithm", String(32), nullable=False),
+    Column("wrapping_key_spec", String(16), nullable=False),
+    Column("wrapped_private_key", LargeBinary, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("valid_to", Float, nullable=False),
+    Index("ix_kms_import_tokens_valid_to", "valid_to"),
+    Index("ix_kms_import_tokens_key", "key_id"),
 )
 
 aliases = Table(

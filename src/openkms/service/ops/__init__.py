@@ -1,5 +1,25 @@
 """Operation handlers, one module per family. Importing this package registers them."""
 
-from openkms.service.ops import aliases, asymmetric, crypto, grants, keys, policies, tags
+from openkms.service.ops import (
+    aliases,
+    asymmetric,
+    crypto,
+    grants,
+    imports,
+    keys,
+    policies,
+    rotation,
+    tags,
+)
 
-__all__ = ["aliases", "asymmetric", "crypto", "grants", "keys", "policies", "tags"]
+__all__ = [
+    "aliases",
+    "asymmetric",
+    "crypto",
+    "grants",
+    "imports",
+    "keys",
+    "policies",
+    "rotation",
+    "tags",
+]

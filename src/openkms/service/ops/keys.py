@@ -10,8 +10,8 @@ import uuid
 from typing import Any
 
 from openkms.crypto import asymmetric, symmetric
+from openkms.domain import imports, keyspecs, policy, tags
 from openkms.domain import keys as k
-from openkms.domain import keyspecs, policy, tags
 from openkms.domain.identifiers import is_key_id
 from openkms.domain.keys import Key, KeyManager, KeyMaterial, KeySpec, KeyState, KeyUsage, Origin
 from openkms.errors import (
@@ -61,6 +61,12 @@ def key_metadata(call: Call, key: Key) -> dict[str, Any]:
     if key.deletion_date is not None:
         meta["DeletionDate"] = key.deletion_date
         meta["PendingDeletionWindowInDays"] = key.pending_window_days
+    if key.origin is Origin.EXTERNAL:
+        expiry = imports.expiry(key, call.tx.list_materials(key.key_id))
+        if expiry is not None:
+            meta["ExpirationModel"] = expiry[0].value
+            if expiry[1] is not None:
+                meta["ValidTo"] = expiry[1]
     if key.spec is KeySpec.SYMMETRIC_DEFAULT:  # AWS shows it for symmetric keys only
         material_id = call.material_id(key, key.current_version)
         if material_id is not None:
@@ -79,10 +85,11 @@ def create_key(call: Call) -> dict[str, Any]:
         )
     spec = KeySpec(p.get("KeySpec") or p.get("CustomerMasterKeySpec") or "SYMMETRIC_DEFAULT")
     usage = _key_usage(spec, p.get("KeyUsage"))
-    origin = p.get("Origin", Origin.AWS_KMS.value)
-    if origin != Origin.AWS_KMS:
+    origin = Origin(p.get("Origin", Origin.AWS_KMS.value))
+    if origin not in (Origin.AWS_KMS, Origin.EXTERNAL):
         raise UnsupportedOperationException(
-            f"Origin {origin} is not supported by this OpenKMS server yet."
+            f"Origin {origin.value} (custom key stores) is not supported by this OpenKMS "
+            "server yet."
         )
     for unsupported in ("CustomKeyStoreId", "XksKeyId"):
         if p.get(unsupported):
@@ -93,6 +100,8 @@ def create_key(call: Call) -> dict[str, Any]:
         raise UnsupportedOperationException(
             "Multi-Region keys are not supported by this OpenKMS server yet."
         )
+    if origin is Origin.EXTERNAL:
+        imports.require_importable_spec(spec)
     ctx = call.ctx
     key_id = str(uuid.uuid4())
     text = p.get("Policy")
@@ -108,21 +117,26 @@ def create_key(call: Call) -> dict[str, Any]:
         region=ctx.region,
         spec=spec,
         usage=usage,
-        origin=Origin.AWS_KMS,
+        origin=origin,
         manager=KeyManager.CUSTOMER,
-        state=KeyState.ENABLED,
+        state=KeyState.ENABLED if origin is Origin.AWS_KMS else KeyState.PENDING_IMPORT,
         description=p.get("Description", ""),
         policy=text,
         created_at=ctx.now,
         current_version=1,
     )
-    material = KeyMaterial(
-        key_id=key.key_id,
-        version=1,
-        material_id=os.urandom(32).hex(),
-        wrapped=call.service.keyring.wrap(new_material(spec), material_context(key.key_id, 1)),
-        created_at=ctx.now,
-    )
+    material = None
+    if origin is Origin.AWS_KMS:
+        material = KeyMaterial(
+            key_id=key.key_id,
+            version=1,
+            material_id=os.urandom(32).hex(),
+            wrapped=call.service.keyring.wrap(
+                new_material(spec), material_context(key.key_id, 1)
+            ),
+            created_at=ctx.now,
+        )
+    # Origin EXTERNAL: no material until ImportKeyMaterial (the key is PendingImport).
     call.tx.insert_key(key, material, new_tags)
     return {"KeyMetadata": key_metadata(call, key)}
 
@@ -162,7 +176,7 @@ def new_material(spec: KeySpec) -> bytes:
     return asymmetric.generate_private_key(spec.value)
 
 
-@operation("DescribeKey", allow_alias=True)
+@operation("DescribeKey", allow_alias=True, snapshot=True)
 def describe_key(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_DescribeKey.html"""
     return {"KeyMetadata": key_metadata(call, call.key)}
@@ -227,6 +241,9 @@ def schedule_key_deletion(call: Call) -> dict[str, Any]:
 def cancel_key_deletion(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_CancelKeyDeletion.html"""
     key = k.cancel_deletion(call.key)
+    if key.origin is Origin.EXTERNAL:
+        state = imports.state_after_cancelled_deletion(key, call.tx.list_materials(key.key_id))
+        key = imports.with_state(key, state)
     call.tx.update_key(key)
     return {"KeyId": key.arn}
 

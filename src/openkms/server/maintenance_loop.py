@@ -1,0 +1,77 @@
+"""Runs :class:`~openkms.service.maintenance.Maintenance` inside a server process: once at
+startup, then every ``interval`` seconds, and soon after a request asks for it (a
+RotateKeyOnDemand). Each run happens in a worker thread so that requests keep being
+answered (in-memory dev state has one connection: there it runs on the event loop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from openkms.service.maintenance import Maintenance, MaintenanceReport
+from openkms.service.materials import MaterialCache
+
+log = logging.getLogger("openkms.maintenance")
+
+
+class MaintenanceLoop:
+    def __init__(
+        self,
+        maintenance: Maintenance,
+        interval: float,
+        materials: MaterialCache,
+        *,
+        inline: bool = False,
+    ) -> None:
+        self._maintenance = maintenance
+        self._interval = interval
+        self._materials = materials
+        self._inline = inline
+        self._event: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def start(self) -> None:
+        self._event = asyncio.Event()
+        self._event.set()  # a first run at startup
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def wake(self) -> None:
+        """Ask for a run soon (called on the event loop's thread)."""
+        if self._event is not None:
+            self._event.set()
+
+    async def stop(self) -> None:
+        """Let a run in progress finish, then end the loop."""
+        self._stopping = True
+        if self._event is not None:
+            self._event.set()
+        if self._task is not None:
+            await self._task
+
+    async def _run(self) -> None:
+        assert self._event is not None
+        while True:
+            try:
+                await asyncio.wait_for(self._event.wait(), self._interval)
+            except TimeoutError:
+                pass
+            if self._stopping:
+                return
+            self._event.clear()
+            try:
+                if self._inline:
+                    report = self._maintenance.run()
+                else:
+                    report = await asyncio.to_thread(self._maintenance.run)
+            except Exception:
+                log.exception("maintenance run failed; it will be tried again")
+                continue
+            self._after(report)
+
+    def _after(self, report: MaintenanceReport) -> None:
+        for key_id in report.touched_keys:
+            self._materials.forget(key_id)
+        if report:
+            log.info("maintenance: %s", report.as_dict())

@@ -1,0 +1,243 @@
+"""Due lifecycle work: rotations, deletions after their waiting period, expiring imported
+key material, expired import tokens and STS sessions.
+
+:meth:`Maintenance.run` does everything due *as of* a given time. The server runs it
+periodically (and right after a RotateKeyOnDemand); ``openkms maintenance run --at``
+runs it on demand, as of any time, without touching the server's clock.
+
+Exactly once, on any number of nodes: candidates are read without locks, then each
+piece of work runs in its own write transaction that locks the key row, checks again
+that the work is still due, does it and appends its CloudTrail record
+(``AwsServiceEvent``) in that same transaction. A second runner finds nothing left to
+do, so running it twice or on several nodes at once changes nothing more.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
+
+from openkms.audit.records import service_event_record
+from openkms.crypto.keyring import Keyring
+from openkms.domain import imports, rotation
+from openkms.domain.audit import PendingRecord
+from openkms.domain.keys import Key, KeyMaterial, KeyState, Origin, RotationType
+from openkms.service.identity.sts import EXPIRED_SESSION_RETENTION
+from openkms.service.materials import material_context
+from openkms.service.ops.keys import new_material
+from openkms.storage import audit as audit_store
+from openkms.storage import identities, lifecycle
+from openkms.storage.repository import Store, Tx
+
+log = logging.getLogger("openkms.maintenance")
+
+T = TypeVar("T")
+
+
+@dataclass
+class MaintenanceReport:
+    """What one run did (key ARNs; material ids)."""
+
+    rotated: list[dict[str, str]] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    expired: list[dict[str, str]] = field(default_factory=list)
+    import_tokens_purged: int = 0
+    sessions_purged: int = 0
+
+    @property
+    def touched_keys(self) -> list[str]:
+        """Key ids whose cached material a process should drop."""
+        ids = [entry["KeyId"] for entry in self.expired]
+        return ids + [arn.rsplit("/", 1)[-1] for arn in self.deleted]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "Rotated": self.rotated,
+            "Deleted": self.deleted,
+            "ExpiredKeyMaterial": self.expired,
+            "ImportTokensPurged": self.import_tokens_purged,
+            "SessionsPurged": self.sessions_purged,
+        }
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.rotated
+            or self.deleted
+            or self.expired
+            or self.import_tokens_purged
+            or self.sessions_purged
+        )
+
+
+class Maintenance:
+    def __init__(self, store: Store, keyring: Keyring, *, batch: int = lifecycle.DUE_BATCH):
+        self.store = store
+        self.keyring = keyring
+        self.batch = batch
+
+    def run(self, at: float | None = None) -> MaintenanceReport:
+        """Do all work due at ``at`` (default: now)."""
+        at = time.time() if at is None else at
+        report = MaintenanceReport()
+        self._each(lifecycle.due_on_demand, at, lambda key_id: self._on_demand(key_id, at, report))
+        self._each(lifecycle.due_rotations, at, lambda key_id: self._automatic(key_id, at, report))
+        self._each(lifecycle.due_expirations, at, lambda item: self._expire(item, at, report))
+        self._each(lifecycle.due_deletions, at, lambda key_id: self._delete(key_id, at, report))
+        with self.store.transaction(write=True) as tx:
+            report.import_tokens_purged = lifecycle.purge_import_tokens(tx, at)
+            report.sessions_purged = identities.purge_sessions(tx, at - EXPIRED_SESSION_RETENTION)
+        return report
+
+    def _each(
+        self, find: Callable[[Tx, float, int], list[T]], at: float, work: Callable[[T], None]
+    ) -> None:
+        """Run ``work`` on every candidate ``find`` returns, batch after batch, until a
+        batch brings nothing new (work already done elsewhere is skipped by ``work``)."""
+        seen: set[Any] = set()
+        while True:
+            with self.store.transaction() as tx:
+                found = [item for item in find(tx, at, self.batch) if item not in seen]
+            if not found:
+                return
+            for item in found:
+                seen.add(item)
+                work(item)
+
+    # -- the pieces of work, each in its own transaction --------------------------------
+
+    def _on_demand(self, key_id: str, at: float, report: MaintenanceReport) -> None:
+        with self.store.transaction(write=True) as tx:
+            key = tx.get_key(key_id, for_update=True)
+            if key is None or key.on_demand_rotation_started is None:
+                return
+            materials = tx.list_materials(key_id)
+            if key.origin is Origin.EXTERNAL:
+                pending = rotation.next_pending(key, materials)
+                if pending is None:  # the imported material was deleted meanwhile
+                    tx.update_key(_no_rotation_in_progress(key))
+                    return
+                made = _became_current(pending, RotationType.ON_DEMAND, at)
+                tx.update_material(made)
+            else:
+                made = self._new_version(key, materials, RotationType.ON_DEMAND, at)
+                tx.insert_material(made)
+            self._record_rotation(tx, key, materials, made, report)
+            tx.update_key(rotation.rotated(key, made.version, RotationType.ON_DEMAND, at))
+
+    def _automatic(self, key_id: str, at: float, report: MaintenanceReport) -> None:
+        with self.store.transaction(write=True) as tx:
+            key = tx.get_key(key_id, for_update=True)
+            if key is None or not rotation.automatic_rotation_due(key, at):
+                return
+            materials = tx.list_materials(key_id)
+            made = self._new_version(key, materials, RotationType.AUTOMATIC, at)
+            tx.insert_material(made)
+            self._record_rotation(tx, key, materials, made, report)
+            tx.update_key(rotation.rotated(key, made.version, RotationType.AUTOMATIC, at))
+
+    def _expire(self, item: tuple[str, int], at: float, report: MaintenanceReport) -> None:
+        key_id, version = item
+        with self.store.transaction(write=True) as tx:
+            key = tx.get_key(key_id, for_update=True)
+            material = None if key is None else tx.get_material(key_id, version)
+            if (
+                key is None
+                or material is None
+                or not material.present
+                or material.valid_to is None
+                or material.valid_to > at
+            ):
+                return
+            tx.update_material(imports.without_material(material))
+            if material.version <= key.current_version:  # else it was never used
+                state = imports.state_after_material_loss(key)
+                if state is not key.state:
+                    tx.update_key(imports.with_state(key, state))
+            details = {"keyId": key.key_id, "keyMaterialId": material.material_id}
+            _append(tx, "DeleteExpiredKeyMaterial", key, details)
+            report.expired.append({"KeyId": key.key_id, "KeyMaterialId": material.material_id})
+
+    def _delete(self, key_id: str, at: float, report: MaintenanceReport) -> None:
+        with self.store.transaction(write=True) as tx:
+            key = tx.get_key(key_id, for_update=True)
+            if (
+                key is None
+                or key.state is not KeyState.PENDING_DELETION
+                or key.deletion_date is None
+                or key.deletion_date > at
+            ):
+                return
+            tx.delete_key(key_id)
+            _append(tx, "DeleteKey", key, None)
+            report.deleted.append(key.arn)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _new_version(
+        self, key: Key, materials: Iterable[KeyMaterial], kind: RotationType, at: float
+    ) -> KeyMaterial:
+        version = max((m.version for m in materials), default=0) + 1
+        return KeyMaterial(
+            key_id=key.key_id,
+            version=version,
+            material_id=os.urandom(32).hex(),
+            wrapped=self.keyring.wrap(
+                new_material(key.spec), material_context(key.key_id, version)
+            ),
+            created_at=at,
+            rotation_type=kind,
+            rotated_at=at,
+        )
+
+    @staticmethod
+    def _record_rotation(
+        tx: Tx,
+        key: Key,
+        materials: Iterable[KeyMaterial],
+        made: KeyMaterial,
+        report: MaintenanceReport,
+    ) -> None:
+        previous = next((m for m in materials if m.version == key.current_version), None)
+        kind = (made.rotation_type or RotationType.AUTOMATIC).value
+        details = {
+            "rotationType": kind,
+            "keyOrigin": key.origin.value,
+            "previousKeyMaterialId": None if previous is None else previous.material_id,
+            "currentKeyMaterialId": made.material_id,
+            "keyId": key.key_id,
+        }
+        _append(tx, "RotateKey", key, details)
+        report.rotated.append(
+            {
+                "KeyId": key.key_id,
+                "KeyMaterialId": made.material_id,
+                "RotationType": kind,
+            }
+        )
+
+
+def _became_current(material: KeyMaterial, kind: RotationType, at: float) -> KeyMaterial:
+    return replace(material, rotation_type=kind, rotated_at=at)
+
+
+def _no_rotation_in_progress(key: Key) -> Key:
+    return replace(key, on_demand_rotation_started=None)
+
+
+def _append(tx: Tx, event_name: str, key: Key, details: dict[str, Any] | None) -> None:
+    now = time.time()
+    record = service_event_record(
+        event_id=str(uuid.uuid4()),
+        event_time=now,
+        event_name=event_name,
+        account=key.account,
+        region=key.region,
+        key_arn=key.arn,
+        details=details,
+    )
+    audit_store.append_records(tx, [PendingRecord.from_record(record, event_time=now)])

@@ -1,0 +1,212 @@
+"""Imported key material: GetParametersForImport, ImportKeyMaterial,
+DeleteImportedKeyMaterial. The rules are in :mod:`openkms.domain.imports`; wrapping and
+unwrapping in :mod:`openkms.crypto.importing`."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from openkms.crypto import importing
+from openkms.crypto.keyring import UnwrapError
+from openkms.domain import imports
+from openkms.domain.imports import ImportToken, ImportType
+from openkms.domain.keys import Key, KeyMaterial
+from openkms.errors import (
+    ExpiredImportTokenException,
+    IncorrectKeyMaterialException,
+    InvalidImportTokenException,
+    KMSInternalException,
+    KMSInvalidStateException,
+    NotFoundException,
+    UnsupportedOperationException,
+)
+from openkms.service.call import Call
+from openkms.service.materials import material_context
+from openkms.service.registry import operation
+from openkms.storage import lifecycle
+
+_TOKEN_CONTEXT = b"kms-import-token"
+
+
+def _wrapping_key_context(token_id: str, key_id: str) -> bytes:
+    return f"kms-import-wrapping-key:{token_id}:{key_id}".encode()
+
+
+def imported_material_id(call: Call, key: Key, material: bytes) -> str:
+    """AWS: "KMS assigns a unique identifier to the key material based on the KMS key ID
+    and the imported key material". Ours is keyed under the root of trust."""
+    context = f"kms-imported-material:{key.key_id}".encode()
+    return call.service.keyring.fingerprint(material, context).hex()
+
+
+@operation("GetParametersForImport", writes=True)
+def get_parameters_for_import(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_GetParametersForImport.html"""
+    key = call.key
+    imports.require_external(key)
+    imports.require_importable_state(key)
+    p = call.params
+    algorithm, spec = p["WrappingAlgorithm"], p["WrappingKeySpec"]
+    if algorithm not in importing.WRAPPING_ALGORITHMS:
+        raise UnsupportedOperationException(
+            f"WrappingAlgorithm {algorithm} is not supported. "
+            + (
+                "AWS KMS no longer supports RSAES_PKCS1_V1_5 (since October 10, 2023)."
+                if algorithm == "RSAES_PKCS1_V1_5"
+                else "SM2PKE is available only in AWS's China Regions."
+            )
+        )
+    if spec not in importing.WRAPPING_KEY_BITS:
+        raise UnsupportedOperationException(
+            f"WrappingKeySpec {spec} is available only in AWS's China Regions."
+        )
+    imports.require_wrapping_algorithm(key, algorithm)
+    private_der, public_der = call.service.wrapping_keys.take(spec)
+    now = call.ctx.now
+    token_id = uuid.uuid4().hex
+    token = ImportToken(
+        token_id=token_id,
+        key_id=key.key_id,
+        wrapping_algorithm=algorithm,
+        wrapping_key_spec=spec,
+        wrapped_private_key=call.service.keyring.wrap(
+            private_der, _wrapping_key_context(token_id, key.key_id)
+        ),
+        created_at=now,
+        valid_to=now + imports.IMPORT_TOKEN_LIFETIME,
+    )
+    lifecycle.insert_import_token(call.tx, token)
+    return {
+        "KeyId": key.arn,
+        "ImportToken": call.service.keyring.wrap(token.payload(), _TOKEN_CONTEXT),
+        "PublicKey": public_der,
+        "ParametersValidTo": token.valid_to,
+    }
+
+
+def _token(call: Call, key: Key) -> ImportToken:
+    """The import token of the request, checked: ours, for this key, not expired."""
+    try:
+        payload = call.service.keyring.unwrap(call.blob("ImportToken"), _TOKEN_CONTEXT)
+    except UnwrapError:
+        raise InvalidImportTokenException("The import token is not valid.") from None
+    claims = imports.parse_payload(payload)
+    if claims is None or claims.key_id != key.key_id:
+        raise InvalidImportTokenException(
+            f"The import token is not valid for {key.arn}. Use the import token from the "
+            "GetParametersForImport response for this KMS key."
+        )
+    if claims.valid_to <= call.ctx.now:
+        raise ExpiredImportTokenException(
+            "The import token has expired. Call GetParametersForImport for a new public key "
+            "and import token."
+        )
+    token = lifecycle.get_import_token(call.tx, claims.token_id)
+    if token is None or token.key_id != key.key_id:
+        raise InvalidImportTokenException(
+            "The import token is not valid: each import token can be used for one import. "
+            "Call GetParametersForImport for a new public key and import token."
+        )
+    return token
+
+
+def _unwrapped_material(call: Call, key: Key, token: ImportToken) -> bytes:
+    try:
+        private_der = call.service.keyring.unwrap(
+            token.wrapped_private_key, _wrapping_key_context(token.token_id, key.key_id)
+        )
+    except UnwrapError:
+        raise KMSInternalException("a stored wrapping key failed to unwrap") from None
+    material = importing.unwrap_material(
+        private_der, token.wrapping_algorithm, call.blob("EncryptedKeyMaterial")
+    )
+    return importing.canonical_material(key.spec.value, material)
+
+
+@operation("ImportKeyMaterial", writes=True)
+def import_key_material(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_ImportKeyMaterial.html"""
+    key = call.key
+    imports.require_external(key)
+    imports.require_importable_state(key)
+    p, now = call.params, call.ctx.now
+    token = _token(call, key)
+    model, valid_to = imports.expiration(p, now)
+    materials = call.tx.list_materials(key.key_id)
+    kind = imports.import_type(key, materials, p)
+    material = _unwrapped_material(call, key, token)
+    material_id = imported_material_id(call, key, material)
+    keyring = call.service.keyring
+    if kind is ImportType.NEW_KEY_MATERIAL:
+        if any(m.material_id == material_id for m in imports.associated(key, materials)):
+            raise IncorrectKeyMaterialException(
+                f"This key material is already associated with {key.arn}; import it with "
+                "ImportType EXISTING_KEY_MATERIAL."
+            )
+        # Version numbers are never reused (see imports.discarded): the new version is
+        # above every row, after which discarded rows can go.
+        version = max((m.version for m in materials), default=0) + 1
+        for gone in materials:
+            if imports.discarded(key, gone):
+                call.tx.delete_material(key.key_id, gone.version)
+        materials = imports.associated(key, materials)
+        stored = KeyMaterial(
+            key_id=key.key_id,
+            version=version,
+            material_id=material_id,
+            wrapped=keyring.wrap(material, material_context(key.key_id, version)),
+            created_at=now,
+            expiration_model=model,
+            valid_to=valid_to,
+            description=p.get("KeyMaterialDescription"),
+            imported_at=now,
+        )
+        call.tx.insert_material(stored)
+        materials = [*materials, stored]
+    else:
+        found = imports.matching_material(key, materials, material_id, p.get("KeyMaterialId"))
+        stored = imports.reimported(
+            found,
+            keyring.wrap(material, material_context(key.key_id, found.version)),
+            model,
+            valid_to,
+            p.get("KeyMaterialDescription"),
+            now,
+        )
+        call.tx.update_material(stored)
+        materials = [stored if m.version == stored.version else m for m in materials]
+    state = imports.state_after_import(key, materials)
+    if state is not key.state:
+        call.tx.update_key(imports.with_state(key, state))
+    # One token, one import: its wrapping private key is gone once the material is in.
+    lifecycle.delete_import_token(call.tx, token.token_id)
+    return {"KeyId": key.arn, "KeyMaterialId": material_id}
+
+
+@operation("DeleteImportedKeyMaterial", writes=True)
+def delete_imported_key_material(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_DeleteImportedKeyMaterial.html
+
+    Material waiting to be rotated to (never used) is discarded and the key's state does
+    not change; material that is or was current loses its bytes and the key becomes
+    PendingImport until the same material is imported again."""
+    key = call.key
+    imports.require_external(key)
+    materials = imports.associated(key, call.tx.list_materials(key.key_id))
+    if not materials:
+        raise KMSInvalidStateException(f"{key.arn} is pending import.")
+    requested = call.params.get("KeyMaterialId")
+    if requested is None:
+        target = next((m for m in materials if m.version == key.current_version), None)
+    else:
+        target = next((m for m in materials if m.material_id == requested), None)
+    if target is None:
+        raise NotFoundException(f"Key material {requested} is not associated with {key.arn}.")
+    call.tx.update_material(imports.without_material(target))
+    if target.version <= key.current_version:
+        state = imports.state_after_material_loss(key)
+        if state is not key.state:
+            call.tx.update_key(imports.with_state(key, state))
+    call.after_commit.append(lambda: call.service.materials.forget(key.key_id))
+    return {"KeyId": key.arn, "KeyMaterialId": target.material_id}

@@ -1,0 +1,123 @@
+"""Key rotation: EnableKeyRotation, DisableKeyRotation, GetKeyRotationStatus,
+RotateKeyOnDemand, ListKeyRotations. The rules are in :mod:`openkms.domain.rotation`;
+rotations themselves are carried out by :mod:`openkms.service.maintenance`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from openkms.domain import imports, rotation
+from openkms.domain.identifiers import is_key_material_id
+from openkms.domain.keys import Key, KeyMaterial, KeyState
+from openkms.errors import UnsupportedOperationException
+from openkms.service.call import Call
+from openkms.service.ops.keys import decode_marker
+from openkms.service.registry import operation
+
+
+@operation("EnableKeyRotation", writes=True)
+def enable_key_rotation(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_EnableKeyRotation.html"""
+    key = call.key
+    rotation.require_automatic_rotation_allowed(key, "EnableKeyRotation")
+    call.tx.update_key(
+        rotation.enable_rotation(key, call.params.get("RotationPeriodInDays"), call.ctx.now)
+    )
+    return {}
+
+
+@operation("DisableKeyRotation", writes=True)
+def disable_key_rotation(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_DisableKeyRotation.html"""
+    key = call.key
+    rotation.require_automatic_rotation_allowed(key, "DisableKeyRotation")
+    call.tx.update_key(rotation.disable_rotation(key))
+    return {}
+
+
+@operation("GetKeyRotationStatus")
+def get_key_rotation_status(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_GetKeyRotationStatus.html
+
+    Keys that cannot rotate automatically (asymmetric, HMAC, imported) report false, and
+    so does a key pending deletion (its setting returns if the deletion is cancelled)."""
+    key = call.key
+    enabled = key.rotation_enabled and key.state is not KeyState.PENDING_DELETION
+    result: dict[str, Any] = {"KeyId": key.arn, "KeyRotationEnabled": enabled}
+    if enabled:
+        result["RotationPeriodInDays"] = key.rotation_period_days
+        result["NextRotationDate"] = key.next_rotation_date
+    if key.on_demand_rotation_started is not None:
+        result["OnDemandRotationStartDate"] = key.on_demand_rotation_started
+    return result
+
+
+@operation("RotateKeyOnDemand", writes=True)
+def rotate_key_on_demand(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_RotateKeyOnDemand.html
+
+    Starts the rotation; the maintenance worker carries it out moments later (at once in
+    a running server), as AWS does it in the background."""
+    key = call.key
+    materials = call.tx.list_materials(key.key_id)
+    call.tx.update_key(rotation.start_on_demand(key, materials, call.ctx.now))
+    call.after_commit.append(call.service.wake_maintenance)
+    return {"KeyId": key.key_id}
+
+
+def rotation_entry(key: Key, material: KeyMaterial) -> dict[str, Any]:
+    """One element of ListKeyRotations' Rotations list."""
+    entry: dict[str, Any] = {
+        "KeyId": key.key_id,
+        "KeyMaterialId": material.material_id,
+        "KeyMaterialState": rotation.material_state(key, material).value,
+    }
+    if material.imported:
+        if material.description:
+            entry["KeyMaterialDescription"] = material.description
+        entry["ImportState"] = "IMPORTED" if material.present else "PENDING_IMPORT"
+        if material.present and material.expiration_model is not None:
+            entry["ExpirationModel"] = material.expiration_model.value
+            if material.valid_to is not None:
+                entry["ValidTo"] = material.valid_to
+    if material.rotation_type is not None:
+        entry["RotationDate"] = material.rotated_at
+        entry["RotationType"] = material.rotation_type.value
+    return entry
+
+
+@operation("ListKeyRotations", snapshot=True)
+def list_key_rotations(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_ListKeyRotations.html
+
+    ROTATIONS_ONLY (the default) lists the material versions that became current by a
+    rotation; ALL_KEY_MATERIAL adds the first material and imported material waiting to
+    be rotated to. Oldest first (as AWS's example); the marker is the last KeyMaterialId
+    of a page."""
+    key = call.key
+    if not rotation.supports_rotation(key):
+        raise UnsupportedOperationException(
+            f"{key.arn} key spec is {key.spec.value} which is not valid for ListKeyRotations."
+        )
+    p = call.params
+    everything = p.get("IncludeKeyMaterial", "ROTATIONS_ONLY") == "ALL_KEY_MATERIAL"
+    materials = [
+        m
+        for m in imports.associated(key, call.tx.list_materials(key.key_id))
+        if everything or m.rotation_type is not None
+    ]
+    marker = decode_marker(
+        p.get("Marker"),
+        lambda value: is_key_material_id(value) and any(m.material_id == value for m in materials),
+    )
+    if marker is not None:
+        index = next(i for i, m in enumerate(materials) if m.material_id == marker)
+        materials = materials[index + 1 :]
+    limit = p.get("Limit", 100)
+    result: dict[str, Any] = {
+        "Rotations": [rotation_entry(key, m) for m in materials[:limit]],
+        "Truncated": len(materials) > limit,
+    }
+    if len(materials) > limit:
+        result["NextMarker"] = materials[limit - 1].material_id
+    return result
