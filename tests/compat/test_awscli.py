@@ -116,3 +116,45 @@ def test_cli_wrong_secret_is_rejected(server, aws_env) -> None:
     assert "InvalidSignatureException" in bad.stderr or "UnrecognizedClient" in bad.stderr, (
         bad.stderr
     )
+
+
+@pytest.mark.skipif(not Path("/usr/bin/openssl").exists(), reason="no openssl CLI")
+def test_cli_import_key_material_as_the_readme_does(server, aws_env, tmp_path: Path) -> None:
+    """BYOK with the AWS CLI and the openssl CLI only, the steps of AWS's import guide."""
+    import json
+
+    ep = server.endpoint
+    key = aws(aws_env, "create-key", "--origin", "EXTERNAL", "--query", "KeyMetadata.KeyId",
+              "--output", "text", endpoint=ep).stdout.strip()
+    params = json.loads(aws(aws_env, "get-parameters-for-import", "--key-id", key,
+                            "--wrapping-algorithm", "RSAES_OAEP_SHA_256", "--wrapping-key-spec",
+                            "RSA_3072", endpoint=ep).stdout)
+    (tmp_path / "wrapping.der").write_bytes(base64.b64decode(params["PublicKey"]))
+    (tmp_path / "token.bin").write_bytes(base64.b64decode(params["ImportToken"]))
+    material = os.urandom(32)
+    (tmp_path / "material.bin").write_bytes(material)
+    subprocess.run(
+        ["openssl", "pkeyutl", "-encrypt", "-in", str(tmp_path / "material.bin"),
+         "-out", str(tmp_path / "wrapped.bin"), "-inkey", str(tmp_path / "wrapping.der"),
+         "-keyform", "DER", "-pubin", "-pkeyopt", "rsa_padding_mode:oaep",
+         "-pkeyopt", "rsa_oaep_md:sha256", "-pkeyopt", "rsa_mgf1_md:sha256"],
+        check=True, capture_output=True,
+    )
+    imported = json.loads(aws(aws_env, "import-key-material", "--key-id", key,
+                              "--import-token", f"fileb://{tmp_path / 'token.bin'}",
+                              "--encrypted-key-material", f"fileb://{tmp_path / 'wrapped.bin'}",
+                              "--expiration-model", "KEY_MATERIAL_DOES_NOT_EXPIRE",
+                              endpoint=ep).stdout)
+    assert imported["KeyId"].endswith(key) and len(imported["KeyMaterialId"]) == 64
+    state = aws(aws_env, "describe-key", "--key-id", key, "--query", "KeyMetadata.KeyState",
+                "--output", "text", endpoint=ep).stdout.strip()
+    assert state == "Enabled"
+    # The same token twice: AWS wants a new wrapping key and token for every import.
+    again = aws(aws_env, "import-key-material", "--key-id", key,
+                "--import-token", f"fileb://{tmp_path / 'token.bin'}",
+                "--encrypted-key-material", f"fileb://{tmp_path / 'wrapped.bin'}",
+                "--expiration-model", "KEY_MATERIAL_DOES_NOT_EXPIRE", endpoint=ep, check=False)
+    assert again.returncode != 0 and "InvalidImportTokenException" in again.stderr
+    rotations = json.loads(aws(aws_env, "list-key-rotations", "--key-id", key,
+                               "--include-key-material", "ALL_KEY_MATERIAL", endpoint=ep).stdout)
+    assert [r["KeyMaterialId"] for r in rotations["Rotations"]] == [imported["KeyMaterialId"]]
