@@ -99,3 +99,63 @@ def test_malformed_policy_messages_name_the_problem(kms) -> None:
     with pytest.raises(ClientError) as exc:
         kms.put_key_policy(KeyId=key, Policy=too_big)
     assert error_of(exc)[0] in ("MalformedPolicyDocumentException", "ValidationException")
+
+
+ALLOW_ALL = {"Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "kms:*", "Resource": "*"}
+
+
+def test_lifecycle_condition_keys(kms) -> None:
+    """The condition keys of AWS's lifecycle examples: kms:RotationPeriodInDays on
+    EnableKeyRotation, kms:WrappingKeySpec on GetParametersForImport, kms:ExpirationModel
+    and kms:ValidTo on ImportKeyMaterial."""
+    import os
+    import time
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    kms.put_key_policy(KeyId=key, Policy=policy(ALLOW_ALL, {
+        "Effect": "Deny", "Principal": {"AWS": ROOT}, "Action": "kms:EnableKeyRotation",
+        "Resource": "*", "Condition": {"NumericLessThan": {"kms:RotationPeriodInDays": 180}},
+    }))
+    with pytest.raises(ClientError) as exc:
+        kms.enable_key_rotation(KeyId=key, RotationPeriodInDays=90)
+    assert error_of(exc)[0] == "AccessDeniedException"
+    kms.enable_key_rotation(KeyId=key, RotationPeriodInDays=180)
+    assert kms.get_key_rotation_status(KeyId=key)["RotationPeriodInDays"] == 180
+
+    external = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    limit = time.time() + 30 * 86_400
+    kms.put_key_policy(KeyId=external, Policy=policy(
+        ALLOW_ALL,
+        {"Effect": "Deny", "Principal": {"AWS": ROOT}, "Action": "kms:GetParametersForImport",
+         "Resource": "*", "Condition": {"StringEquals": {"kms:WrappingKeySpec": "RSA_2048"}}},
+        {"Effect": "Deny", "Principal": {"AWS": ROOT}, "Action": "kms:ImportKeyMaterial",
+         "Resource": "*",
+         "Condition": {"StringEquals": {"kms:ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"}}},
+        {"Effect": "Deny", "Principal": {"AWS": ROOT}, "Action": "kms:ImportKeyMaterial",
+         "Resource": "*", "Condition": {"NumericGreaterThan": {"kms:ValidTo": limit}}},
+    ))
+    with pytest.raises(ClientError) as exc:
+        kms.get_parameters_for_import(KeyId=external, WrappingAlgorithm="RSAES_OAEP_SHA_256",
+                                      WrappingKeySpec="RSA_2048")
+    assert error_of(exc)[0] == "AccessDeniedException"
+    material = os.urandom(32)
+
+    def attempt(**expiry: object) -> None:
+        params = kms.get_parameters_for_import(
+            KeyId=external, WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_3072")
+        public = serialization.load_der_public_key(params["PublicKey"])
+        oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(),
+                            label=None)
+        kms.import_key_material(KeyId=external, ImportToken=params["ImportToken"],
+                                EncryptedKeyMaterial=public.encrypt(material, oaep), **expiry)
+
+    for refused in ({"ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"},
+                    {"ValidTo": time.time() + 60 * 86_400}):
+        with pytest.raises(ClientError) as exc:
+            attempt(**refused)
+        assert error_of(exc)[0] == "AccessDeniedException", refused
+    attempt(ValidTo=time.time() + 10 * 86_400)
+    assert kms.describe_key(KeyId=external)["KeyMetadata"]["KeyState"] == "Enabled"
