@@ -192,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # it narrates every start
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)

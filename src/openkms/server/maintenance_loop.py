@@ -71,7 +71,6 @@ class MaintenanceLoop:
             self._after(report)
 
     def _after(self, report: MaintenanceReport) -> None:
-        for key_id in report.touched_keys:
-            self._materials.forget(key_id)
+        self._materials.forget(*report.touched_keys)
         if report:
             log.info("maintenance: %s", report.as_dict())

@@ -61,10 +61,12 @@ class MaterialCache:
         entry = self._entries[slot] = (loaded, material.material_id)
         return entry
 
-    def forget(self, key_id: str) -> None:
-        """Drop every cached version of a key."""
-        for slot in [slot for slot in self._entries if slot[0] == key_id]:
-            del self._entries[slot]
+    def forget(self, *key_ids: str) -> None:
+        """Drop every cached version of these keys (one pass over the cache)."""
+        gone = set(key_ids)
+        if gone:
+            for slot in [slot for slot in self._entries if slot[0] in gone]:
+                del self._entries[slot]
 
     def clear(self) -> None:
         self._entries.clear()

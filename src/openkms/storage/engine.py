@@ -9,16 +9,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, select
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
-from openkms.storage import (
-    audit_tables,  # noqa: F401  (its tables join the metadata)
-    grant_tables,  # noqa: F401  (its tables join the metadata)
-    identity_tables,  # noqa: F401  (its tables join the metadata)
-    tables,
-)
+from openkms.storage.migrate import SchemaError, prepare_schema
 
 
 class StorageConfigError(Exception):
@@ -40,45 +35,15 @@ def make_engine(url: str) -> Engine:
     else:
         raise StorageConfigError(f"unsupported database URL scheme: {url.split(':', 1)[0]}")
     try:
-        existing = inspect(engine).has_table(tables.meta.name)
-        tables.metadata.create_all(engine)
-        _check_schema_version(engine, existing)
+        prepare_schema(engine)
     except SQLAlchemyError as exc:
         engine.dispose()
         reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
         raise StorageConfigError(f"cannot use the database: {reason}") from None
-    except StorageConfigError:
+    except SchemaError as exc:
         engine.dispose()
-        raise
+        raise StorageConfigError(str(exc)) from None
     return engine
-
-
-SCHEMA_VERSION_META = "schema_version"
-
-
-def _check_schema_version(engine: Engine, existing: bool) -> None:
-    """Record the schema version in a new database; refuse one made by another version
-    (there are no migrations yet, so its tables would not match what this code runs)."""
-    meta = tables.meta
-    wanted = str(tables.SCHEMA_VERSION).encode()
-    query = select(meta.c.value).where(meta.c.name == SCHEMA_VERSION_META)
-    with engine.connect() as conn:
-        found = conn.execute(query).scalar()
-    if found is None and not existing:
-        try:
-            with engine.begin() as conn:
-                conn.execute(meta.insert().values(name=SCHEMA_VERSION_META, value=wanted))
-        except IntegrityError:  # another node created it at the same moment
-            pass
-        with engine.connect() as conn:
-            found = conn.execute(query).scalar()
-    version = "1" if found is None else bytes(found).decode()
-    if version.encode() != wanted:
-        raise StorageConfigError(
-            f"the database has schema version {version} but this OpenKMS needs "
-            f"{tables.SCHEMA_VERSION}; there are no migrations yet: use a new data directory "
-            "or database (see README)"
-        )
 
 
 def _postgres_engine(url: str) -> Engine:

@@ -17,11 +17,12 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
-#: Stored in ``openkms_meta`` when the schema is created; a database made by another
-#: version is refused at startup (there are no migrations yet).
-SCHEMA_VERSION = 2
+# Changing a table here needs a revision in openkms/storage/migrations/versions/ that makes
+# the same change to existing databases (tests/server/test_migrations.py checks the two
+# agree).
 
 metadata = MetaData()
 
@@ -62,7 +63,7 @@ keys = Table(
     Column("pending_window_days", Integer),
     Column("multi_region", Boolean, nullable=False),
     # Automatic rotation (symmetric AWS_KMS keys) and an on-demand rotation in progress.
-    Column("rotation_enabled", Boolean, nullable=False),
+    Column("rotation_enabled", Boolean, nullable=False, server_default=false()),
     Column("rotation_period_days", Integer),
     Column("next_rotation_date", Float),
     Column("on_demand_rotation_started", Float),
