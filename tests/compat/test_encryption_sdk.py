@@ -124,3 +124,60 @@ def test_mpl_keyrings_with_explicit_client(server, kms, esdk) -> None:
     with pytest.raises(ClientError, match="No Encrypted Data Keys found to match"):
         esdk.decrypt(source=single, keyring=ring2, encryption_context=CONTEXT)
     assert esdk.decrypt(source=single, keyring=ring1)[0] == data
+
+
+def _wait_rotated(kms, key_id: str, count: int) -> None:
+    import time
+
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if len(kms.list_key_rotations(KeyId=key_id)["Rotations"]) >= count:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{key_id}: rotation {count} did not complete")
+
+
+def test_messages_survive_rotation_and_reimport(server, kms, esdk) -> None:
+    """ESDK messages made before an on-demand rotation, and under imported material that
+    was deleted and imported again, still decrypt (and fail while the material is gone);
+    messages made after the rotation decrypt as well."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    mpl = AwsCryptographicMaterialProviders(config=MaterialProvidersConfig())
+    generated = kms.create_key(Description="esdk rotation")["KeyMetadata"]["Arn"]
+    external = kms.create_key(Description="esdk byok", Origin="EXTERNAL")["KeyMetadata"]["Arn"]
+    material = os.urandom(32)
+
+    def import_material() -> None:
+        params = kms.get_parameters_for_import(
+            KeyId=external, WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048"
+        )
+        public = serialization.load_der_public_key(params["PublicKey"])
+        oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(),
+                            label=None)
+        kms.import_key_material(KeyId=external, ImportToken=params["ImportToken"],
+                                EncryptedKeyMaterial=public.encrypt(material, oaep),
+                                ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+
+    import_material()
+    rings = {
+        arn: mpl.create_aws_kms_keyring(input=CreateAwsKmsKeyringInput(kms_key_id=arn,
+                                                                       kms_client=kms))
+        for arn in (generated, external)
+    }
+    data = os.urandom(4096)
+    before = {arn: esdk.encrypt(source=data, keyring=ring, encryption_context=CONTEXT)[0]
+              for arn, ring in rings.items()}
+
+    kms.rotate_key_on_demand(KeyId=generated)
+    _wait_rotated(kms, generated, 1)
+    kms.delete_imported_key_material(KeyId=external)
+    with pytest.raises(ClientError):
+        esdk.decrypt(source=before[external], keyring=rings[external], encryption_context=CONTEXT)
+    import_material()
+
+    after = esdk.encrypt(source=data, keyring=rings[generated], encryption_context=CONTEXT)[0]
+    for arn, message in (*before.items(), (generated, after)):
+        assert esdk.decrypt(source=message, keyring=rings[arn],
+                            encryption_context=CONTEXT)[0] == data
