@@ -21,6 +21,7 @@ import logging
 import os
 import re
 import sys
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 import platformdirs
@@ -103,24 +104,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _interval(value: str) -> float:
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid interval {value!r}") from None
-    if not 0 <= seconds <= 86_400:
-        raise argparse.ArgumentTypeError(f"interval must be 0-86400 seconds, not {value}")
-    return seconds
+def _bounded(kind: Callable[[str], float], what: str, low: float, high: float) -> Any:
+    """An argparse type: ``kind(value)`` within ``low..high``, else a one-line error."""
+
+    def parse(value: str) -> float:
+        try:
+            number = kind(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid {what} {value!r}") from None
+        if not low <= number <= high:
+            raise argparse.ArgumentTypeError(f"{what} must be {low:g}-{high:g}, not {value}")
+        return number
+
+    return parse
 
 
-def _workers(value: str) -> int:
-    try:
-        count = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid worker count {value!r}") from None
-    if not 1 <= count <= 64:
-        raise argparse.ArgumentTypeError(f"workers must be 1-64, not {count}")
-    return count
+_interval = _bounded(float, "interval (seconds)", 0, 86_400)
+_workers = _bounded(int, "worker count", 1, 64)
 
 
 def _serve(args: argparse.Namespace) -> int:
