@@ -104,3 +104,61 @@ def test_worker_processes_share_sqlite_state(tmp_path) -> None:
         assert codes == {"DisabledException"}
     finally:
         server.stop()
+
+
+def _error(call, *args: object, **kwargs: object) -> str:
+    with pytest.raises(ClientError) as exc:
+        call(*args, **kwargs)
+    return str(exc.value.response["Error"]["Code"])
+
+
+def test_lifecycle_changes_on_one_node_hold_on_the_other(nodes) -> None:
+    """Rotation done by node a's maintenance, imported material deleted through node a, and a
+    deletion done by `maintenance run`: node b, whose cache holds the material, follows at
+    once."""
+    import json
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+    from servers import maintenance_run
+
+    a, b = (make_client(n.endpoint) for n in nodes)
+    key = a.create_key()["KeyMetadata"]["KeyId"]
+    old = a.encrypt(KeyId=key, Plaintext=b"v1")["CiphertextBlob"]
+    assert b.decrypt(CiphertextBlob=old)["Plaintext"] == b"v1"
+    a.rotate_key_on_demand(KeyId=key)
+    deadline = time.monotonic() + 15
+    while not b.list_key_rotations(KeyId=key)["Rotations"]:
+        assert time.monotonic() < deadline, "the rotation did not complete"
+        time.sleep(0.05)
+    new_material = b.list_key_rotations(KeyId=key)["Rotations"][0]["KeyMaterialId"]
+    fresh = b.generate_data_key(KeyId=key, KeySpec="AES_256")
+    assert fresh["KeyMaterialId"] == new_material
+    assert a.decrypt(CiphertextBlob=fresh["CiphertextBlob"])["KeyMaterialId"] == new_material
+    assert a.decrypt(CiphertextBlob=old)["Plaintext"] == b"v1"
+
+    external = a.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    params = b.get_parameters_for_import(
+        KeyId=external, WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048"
+    )
+    public = serialization.load_der_public_key(params["PublicKey"])
+    oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+    a.import_key_material(  # the token was issued by node b
+        KeyId=external, ImportToken=params["ImportToken"],
+        EncryptedKeyMaterial=public.encrypt(os.urandom(32), oaep),
+        ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE",
+    )
+    sealed = a.encrypt(KeyId=external, Plaintext=b"byok")["CiphertextBlob"]
+    assert b.decrypt(CiphertextBlob=sealed)["Plaintext"] == b"byok"  # b caches it
+    a.delete_imported_key_material(KeyId=external)
+    assert _error(b.decrypt, CiphertextBlob=sealed) == "KMSInvalidStateException"
+
+    b.schedule_key_deletion(KeyId=key, PendingWindowInDays=7)
+    later = (datetime.now(UTC) + timedelta(days=8)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    report = json.loads(maintenance_run(nodes[0], at=later).stdout)
+    assert [arn.rsplit("/", 1)[-1] for arn in report["Deleted"]] == [key]
+    for client in (a, b):
+        assert _error(client.describe_key, KeyId=key) == "NotFoundException"
+        assert _error(client.decrypt, CiphertextBlob=old) != ""

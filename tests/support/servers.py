@@ -228,6 +228,9 @@ def maintenance_run(
     if at is not None:
         args += ["--at", at]
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENKMS_")}
+    for name in ("OPENKMS_ROOT_KEY", "OPENKMS_ROOT_PASSPHRASE"):  # the server's root of trust
+        if name in server.env:
+            env[name] = server.env[name]
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
     if check and done.returncode != 0:
         raise RuntimeError(f"maintenance run failed ({done.returncode}): {done.stderr}")
