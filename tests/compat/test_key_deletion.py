@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from servers import ServerProcess, maintenance_run
+from servers import ServerProcess, maintenance_report, maintenance_reports_together, maintenance_run
 
 from conftest import ACCOUNT, make_client
 
@@ -39,9 +38,7 @@ def at_days(days: float) -> str:
 
 
 def run(server: ServerProcess, at: str | None = None) -> dict[str, Any]:
-    done = maintenance_run(server, at=at)
-    assert done.returncode == 0, done.stderr
-    return dict(json.loads(done.stdout))
+    return maintenance_report(server, at)
 
 
 def events_named(server: ServerProcess, arn: str, name: str) -> list[dict[str, Any]]:
@@ -206,24 +203,7 @@ def test_two_concurrent_runs_delete_each_key_once(own_server) -> None:
         kms.schedule_key_deletion(KeyId=arn, PendingWindowInDays=7)
         arns.append(arn)
     at = at_days(8)
-    reports: list[dict[str, Any]] = []
-    failures: list[BaseException] = []
-    gate = threading.Barrier(2)
-
-    def worker() -> None:
-        try:
-            gate.wait()
-            reports.append(run(own_server, at))
-        except BaseException as exc:  # surfaced below
-            failures.append(exc)
-
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not failures, failures
-    assert len(reports) == 2
+    reports: list[dict[str, Any]] = maintenance_reports_together(own_server, at)
     union = [arn for report in reports for arn in report["Deleted"]]
     assert len(union) == len(set(union)), "a key was deleted twice"
     assert set(arns) <= set(union)

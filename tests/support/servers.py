@@ -235,3 +235,38 @@ def maintenance_run(
     if check and done.returncode != 0:
         raise RuntimeError(f"maintenance run failed ({done.returncode}): {done.stderr}")
     return done
+
+
+def maintenance_report(server: ServerProcess, at: str | None = None) -> dict[str, object]:
+    """The JSON report of one ``maintenance_run`` (which must succeed)."""
+    import json
+
+    return dict(json.loads(maintenance_run(server, at).stdout))
+
+
+def maintenance_reports_together(
+    server: ServerProcess, at: str, runs: int = 2
+) -> list[dict[str, object]]:
+    """``runs`` maintenance runs started at the same moment (as several nodes would), all
+    as of ``at``; their reports, once every one has finished."""
+    import threading
+
+    reports: list[dict[str, object]] = []
+    failures: list[BaseException] = []
+    gate = threading.Barrier(runs)
+
+    def worker() -> None:
+        try:
+            gate.wait()
+            reports.append(maintenance_report(server, at))
+        except BaseException as exc:  # surfaced below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(runs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not failures, failures
+    assert len(reports) == runs
+    return reports
