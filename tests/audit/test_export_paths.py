@@ -51,8 +51,14 @@ def old_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 def run(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENKMS_", "XDG_"))}
     env["HOME"] = str(tmp_path / "home")
-    done = subprocess.run([sys.executable, "-m", "openkms", "audit", *args], env=env,
-                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    done = subprocess.run(
+        [sys.executable, "-m", "openkms", "audit", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
     assert "Traceback" not in done.stderr + done.stdout, done.stderr
     return done
 

@@ -30,12 +30,20 @@ KEY = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab
 
 def hostile_call(**extra: Any) -> Call:
     fields: dict[str, Any] = dict(
-        request_id="r" * 5000, event_id=str(uuid.uuid4()), event_time=1_764_400_000.0,
-        event_source="kms.amazonaws.com", event_name="TrentService." + "A" * 100,
-        region="x" * 40, source_ip="1" * 500, user_agent="U" * (8 << 20),
+        request_id="r" * 5000,
+        event_id=str(uuid.uuid4()),
+        event_time=1_764_400_000.0,
+        event_source="kms.amazonaws.com",
+        event_name="TrentService." + "A" * 100,
+        region="x" * 40,
+        source_ip="1" * 500,
+        user_agent="U" * (8 << 20),
         principal=Principal.root(ACCOUNT, "AKIA" + "Z" * 5000),
-        request={"KeyId": "alias/a", "Description": "d" * 200_000}, response=None,
-        error_code="E" * 500, error_message="m\x00" * 10_000, resources=((ACCOUNT, KEY),),
+        request={"KeyId": "alias/a", "Description": "d" * 200_000},
+        response=None,
+        error_code="E" * 500,
+        error_message="m\x00" * 10_000,
+        resources=((ACCOUNT, KEY),),
     )
     fields.update(extra)
     return Call(**fields)
@@ -61,14 +69,22 @@ def test_every_field_of_a_hostile_call_is_bounded() -> None:
 
 def test_ordinary_records_are_unchanged() -> None:
     call = hostile_call(
-        request_id="req-1", event_name="Encrypt", region="us-gov-west-1", source_ip="::1",
-        user_agent="Boto3/1.35 md/Botocore#1.35", principal=Principal.root(ACCOUNT, "AKIA1"),
+        request_id="req-1",
+        event_name="Encrypt",
+        region="us-gov-west-1",
+        source_ip="::1",
+        user_agent="Boto3/1.35 md/Botocore#1.35",
+        principal=Principal.root(ACCOUNT, "AKIA1"),
         request={"KeyId": "alias/a", "EncryptionContext": {"k": "v\nw"}},
-        error_code="AccessDeniedException", error_message="User: arn:... is not authorized",
+        error_code="AccessDeniedException",
+        error_message="User: arn:... is not authorized",
     )
     rec = cloudtrail_record(call, ACCOUNT, None)
     assert (rec["eventName"], rec["awsRegion"], rec["sourceIPAddress"]) == (
-        "Encrypt", "us-gov-west-1", "::1")
+        "Encrypt",
+        "us-gov-west-1",
+        "::1",
+    )
     assert rec["userAgent"] == "Boto3/1.35 md/Botocore#1.35"
     assert rec["requestParameters"] == {"keyId": "alias/a", "encryptionContext": {"k": "v\nw"}}
     assert rec["errorMessage"] == "User: arn:... is not authorized"
@@ -85,8 +101,13 @@ def test_names_that_are_not_action_names_become_unknown_operation(name: str) -> 
 
 def entries(name: str) -> list[Entry]:
     trail_ = RequestTrail(
-        request_id=str(uuid.uuid4()), event_source="kms.amazonaws.com", event_name=name,
-        region="us-east-1", source_ip="127.0.0.1", user_agent="tests", now=time.time(),
+        request_id=str(uuid.uuid4()),
+        event_source="kms.amazonaws.com",
+        event_name=name,
+        region="us-east-1",
+        source_ip="127.0.0.1",
+        user_agent="tests",
+        now=time.time(),
         principal=Principal.root(ACCOUNT, "AKIAOPENKMSTESTROOT1"),
     )
     return trail_.entries(None)
@@ -140,8 +161,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Store]:
     if request.param == "sqlite":
         url = sqlite_url(str(tmp_path))
     else:
-        url = request.getfixturevalue("postgres").create_database(
-            f"bounds_{uuid.uuid4().hex[:10]}")
+        url = request.getfixturevalue("postgres").create_database(f"bounds_{uuid.uuid4().hex[:10]}")
     s = Store(make_engine(url))
     try:
         yield s

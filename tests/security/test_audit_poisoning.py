@@ -48,13 +48,15 @@ def send(
     never signs User-Agent)."""
     from botocore.credentials import Credentials
 
-    req = AWSRequest(method="POST", url=server.endpoint + "/", data=json.dumps(body).encode(),
-                     headers={"X-Amz-Target": target,
-                              "Content-Type": "application/x-amz-json-1.1"})
+    req = AWSRequest(
+        method="POST",
+        url=server.endpoint + "/",
+        data=json.dumps(body).encode(),
+        headers={"X-Amz-Target": target, "Content-Type": "application/x-amz-json-1.1"},
+    )
     SigV4Auth(Credentials(ACCESS_KEY, secret), "kms", region).add_auth(req)
     sent = dict(req.headers.items()) | (headers or {})
-    raw = urllib.request.Request(server.endpoint + "/", data=req.body, headers=sent,
-                                 method="POST")
+    raw = urllib.request.Request(server.endpoint + "/", data=req.body, headers=sent, method="POST")
     try:
         with urllib.request.urlopen(raw, timeout=60) as resp:
             return resp.status, {k.lower(): v for k, v in resp.headers.items()}, json.load(resp)
@@ -81,10 +83,13 @@ def column_widths_hold(server: ServerProcess) -> None:
     engine = make_engine(server.database or sqlite_url(server.data_dir))
     try:
         with engine.connect() as conn:
-            row = conn.execute(text(
-                "SELECT max(length(event_name)), max(length(region)), "
-                "max(length(access_key_id)), max(length(error_code)), max(length(record)) "
-                "FROM audit_events")).one()
+            row = conn.execute(
+                text(
+                    "SELECT max(length(event_name)), max(length(region)), "
+                    "max(length(access_key_id)), max(length(error_code)), max(length(record)) "
+                    "FROM audit_events"
+                )
+            ).one()
     finally:
         engine.dispose()
     name, region, akid, error, record = row
@@ -94,8 +99,11 @@ def column_widths_hold(server: ServerProcess) -> None:
 
 def test_poisoning_requests_never_fail_valid_encrypts(server: ServerProcess) -> None:
     kms = boto3.client(
-        "kms", endpoint_url=server.endpoint, region_name=REGION,
-        aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+        "kms",
+        endpoint_url=server.endpoint,
+        region_name=REGION,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
         config=Config(retries={"max_attempts": 1}, max_pool_connections=32),
     )
     key_id = kms.create_key()["KeyMetadata"]["KeyId"]
@@ -103,22 +111,27 @@ def test_poisoning_requests_never_fail_valid_encrypts(server: ServerProcess) -> 
     poisons: dict[str, Any] = {
         # wrong secret, known access key, unknown 100-character operation
         "bad-secret-long-target": lambda: send(
-            server, LONG_TARGET, {}, secret="wrong-secret-0123456789"),
+            server, LONG_TARGET, {}, secret="wrong-secret-0123456789"
+        ),
         # correct signature over a 40-character credential-scope region
         "long-region": lambda: send(
-            server, "TrentService.Encrypt", {"KeyId": key_id, "Plaintext": "eA=="},
-            region="r" * 40),
+            server, "TrentService.Encrypt", {"KeyId": key_id, "Plaintext": "eA=="}, region="r" * 40
+        ),
         # wrong secret and a user agent just under the header limit
         "bad-secret-long-agent": lambda: send(
-            server, "TrentService.Encrypt", {"KeyId": key_id, "Plaintext": "eA=="},
+            server,
+            "TrentService.Encrypt",
+            {"KeyId": key_id, "Plaintext": "eA=="},
             secret="wrong-secret-0123456789",
-            headers={"User-Agent": f"Poison-{marker}-" + "U" * 14_000}),
+            headers={"User-Agent": f"Poison-{marker}-" + "U" * 14_000},
+        ),
         # correct signature, unknown 100-character operation
         "signed-long-target": lambda: send(server, "TrentService." + "B" * 100, {}),
     }
     with ThreadPoolExecutor(max_workers=24) as pool:
-        encrypts = [pool.submit(kms.encrypt, KeyId=key_id, Plaintext=b"valid")
-                    for _ in range(ENCRYPTS)]
+        encrypts = [
+            pool.submit(kms.encrypt, KeyId=key_id, Plaintext=b"valid") for _ in range(ENCRYPTS)
+        ]
         hostile: list[tuple[str, Future[Any]]] = []
         for i in range(60):
             kind = list(poisons)[i % len(poisons)]
@@ -133,7 +146,10 @@ def test_poisoning_requests_never_fail_valid_encrypts(server: ServerProcess) -> 
         mine = stored.get(request_id, [])
         if kind == "long-region":
             assert body["__type"] == "InvalidSignatureException"
-            assert body["message"] == f"Credential should be scoped to a valid region, not '{'r' * 40}'."
+            assert (
+                body["message"]
+                == f"Credential should be scoped to a valid region, not '{'r' * 40}'."
+            )
             assert mine == []  # refused before anyone is known: nobody's trail
             continue
         (rec,) = mine  # recorded exactly once, bounded
@@ -156,16 +172,24 @@ def test_poisoning_requests_never_fail_valid_encrypts(server: ServerProcess) -> 
 
 def test_oversized_headers_get_an_aws_400_and_no_record(server: ServerProcess) -> None:
     marker = f"Oversized-{uuid.uuid4().hex}"
-    status, headers, body = send(server, "TrentService.ListKeys", {},
-                                 headers={"User-Agent": marker + "x" * 20_000})
+    status, headers, body = send(
+        server, "TrentService.ListKeys", {}, headers={"User-Agent": marker + "x" * 20_000}
+    )
     assert status == 400
-    assert body == {"__type": "RequestHeaderSectionTooLarge",
-                    "message": "Your request header section exceeds the maximum allowed size."}
+    assert body == {
+        "__type": "RequestHeaderSectionTooLarge",
+        "message": "Your request header section exceeds the maximum allowed size.",
+    }
     assert len(headers["x-amzn-requestid"]) == 36
     # The same with a wrong signature and many small headers (the total counts).
     many = {f"X-Pad-{i}": "p" * 100 for i in range(200)}
-    status, _, body = send(server, "TrentService.ListKeys", {}, secret="wrong-secret-0123",
-                           headers={"User-Agent": marker, **many})
+    status, _, body = send(
+        server,
+        "TrentService.ListKeys",
+        {},
+        secret="wrong-secret-0123",
+        headers={"User-Agent": marker, **many},
+    )
     assert status == 400 and body["__type"] == "RequestHeaderSectionTooLarge"
     stored = records(server)
     assert headers["x-amzn-requestid"] not in stored
@@ -181,8 +205,11 @@ def test_an_eight_mib_user_agent_is_refused_without_a_record(server: ServerProce
         conn.putrequest("POST", "/", skip_accept_encoding=True)
         conn.putheader("X-Amz-Target", "TrentService.ListKeys")
         conn.putheader("Content-Type", "application/x-amz-json-1.1")
-        conn.putheader("Authorization", f"AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/20260101/"
-                       f"{REGION}/kms/aws4_request, SignedHeaders=host, Signature=00")
+        conn.putheader(
+            "Authorization",
+            f"AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/20260101/"
+            f"{REGION}/kms/aws4_request, SignedHeaders=host, Signature=00",
+        )
         conn.putheader("X-Amz-Date", "20260101T000000Z")
         conn.putheader("User-Agent", marker + "U" * (8 << 20))
         conn.putheader("Content-Length", "2")

@@ -32,26 +32,43 @@ KEY_ARN = re.compile(r"arn:aws:kms:([a-z0-9-]+):(\d{12}):key/[0-9a-f-]{36}")
 
 #: service -> (headers, body) of a harmless call
 CALLS: dict[str, tuple[dict[str, str], bytes]] = {
-    "kms": ({"X-Amz-Target": "TrentService.ListKeys",
-             "Content-Type": "application/x-amz-json-1.1"}, b"{}"),
-    "cloudtrail": ({"X-Amz-Target": "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101."
-                                    "LookupEvents",
-                    "Content-Type": "application/x-amz-json-1.1"}, b"{}"),
-    "iam": ({"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
-            b"Action=ListUsers&Version=2010-05-08"),
-    "sts": ({"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
-            b"Action=GetCallerIdentity&Version=2011-06-15"),
+    "kms": (
+        {"X-Amz-Target": "TrentService.ListKeys", "Content-Type": "application/x-amz-json-1.1"},
+        b"{}",
+    ),
+    "cloudtrail": (
+        {
+            "X-Amz-Target": "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents",
+            "Content-Type": "application/x-amz-json-1.1",
+        },
+        b"{}",
+    ),
+    "iam": (
+        {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+        b"Action=ListUsers&Version=2010-05-08",
+    ),
+    "sts": (
+        {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+        b"Action=GetCallerIdentity&Version=2011-06-15",
+    ),
 }
 
 
-def signed(endpoint: str, service: str, region: str, headers: dict[str, str] | None = None,
-           body: bytes | None = None) -> tuple[int, str]:
+def signed(
+    endpoint: str,
+    service: str,
+    region: str,
+    headers: dict[str, str] | None = None,
+    body: bytes | None = None,
+) -> tuple[int, str]:
     base_headers, base_body = CALLS[service]
-    req = AWSRequest(method="POST", url=endpoint + "/", data=body or base_body,
-                     headers=headers or base_headers)
+    req = AWSRequest(
+        method="POST", url=endpoint + "/", data=body or base_body, headers=headers or base_headers
+    )
     SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), service, region).add_auth(req)
-    raw = urllib.request.Request(endpoint + "/", data=req.body, method="POST",
-                                 headers=dict(req.headers.items()))
+    raw = urllib.request.Request(
+        endpoint + "/", data=req.body, method="POST", headers=dict(req.headers.items())
+    )
     try:
         with urllib.request.urlopen(raw, timeout=30) as resp:
             return resp.status, resp.read().decode()
@@ -73,8 +90,10 @@ def test_dev_mode_never_builds_an_arn_from_a_malformed_region() -> None:
     verifier: a malformed one never reaches a key ARN."""
     server = ServerProcess.start(data_dir=None, dev=True, account=ACCOUNT)
     try:
-        headers = {"X-Amz-Target": "TrentService.CreateKey",
-                   "Content-Type": "application/x-amz-json-1.1"}
+        headers = {
+            "X-Amz-Target": "TrentService.CreateKey",
+            "Content-Type": "application/x-amz-json-1.1",
+        }
         status, body = signed(server.endpoint, "kms", BAD, headers, b"{}")
         if status == 200:
             arn = re.search(r'"Arn":"([^"]+)"', body)
@@ -92,8 +111,10 @@ def test_dev_mode_never_builds_an_arn_from_a_malformed_region() -> None:
 @pytest.fixture(scope="module")
 def eu_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     proc = ServerProcess.start(
-        data_dir=str(tmp_path_factory.mktemp("regions")), account=ACCOUNT,
-        access_key=ACCESS_KEY, secret_key=SECRET_KEY,
+        data_dir=str(tmp_path_factory.mktemp("regions")),
+        account=ACCOUNT,
+        access_key=ACCESS_KEY,
+        secret_key=SECRET_KEY,
         extra_args=["--regions", "eu-west-1,eu-central-1"],
     )
     try:
@@ -113,7 +134,8 @@ def test_only_the_served_regions_are_accepted(eu_server: ServerProcess) -> None:
             else:
                 client.get_caller_identity()
         assert err.value.response["Error"]["Message"] == (
-            "Credential should be scoped to a valid region, not 'us-east-1'.")
+            "Credential should be scoped to a valid region, not 'us-east-1'."
+        )
     identity = make_client(eu_server.endpoint, region="eu-west-1", service="sts")
     assert identity.get_caller_identity()["Account"] == ACCOUNT
 
@@ -121,8 +143,10 @@ def test_only_the_served_regions_are_accepted(eu_server: ServerProcess) -> None:
 @pytest.mark.parametrize("value", ["us-east-1:444455556666", "..", "", "eu-west-1,x" * 3])
 def test_serve_refuses_a_malformed_regions_list(value: str, tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "openkms", "serve", "--data-dir", str(tmp_path),
-         "--regions", value], capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "openkms", "serve", "--data-dir", str(tmp_path), "--regions", value],
+        capture_output=True,
+        text=True,
+        timeout=60,
         stdin=subprocess.DEVNULL,
     )
     assert done.returncode == 2
