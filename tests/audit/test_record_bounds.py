@@ -91,6 +91,14 @@ def test_ordinary_records_are_unchanged() -> None:
     assert "additionalEventData" not in rec
 
 
+def test_elements_json_cannot_hold_are_omitted_not_raised() -> None:
+    rec = cloudtrail_record(
+        hostile_call(event_name="ListKeys", request={"Tags": [b"raw", {1, 2}]}), ACCOUNT, None
+    )
+    assert rec["requestParameters"] is None
+    assert rec["additionalEventData"] == {"omittedElements": ["requestParameters"]}
+
+
 @pytest.mark.parametrize("name", ["", "TrentService.Encrypt", "Encrypt;DROP", "A" * 65, "1abc"])
 def test_names_that_are_not_action_names_become_unknown_operation(name: str) -> None:
     assert bounds.event_name(name) == bounds.UNKNOWN_OPERATION

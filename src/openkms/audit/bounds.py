@@ -99,9 +99,12 @@ def region(name: str) -> str:
 
 def elements(value: Any) -> tuple[Any, bool]:
     """``(value, False)`` when its JSON is within :data:`ELEMENTS_BYTES`, else
-    ``(None, True)`` (omitted)."""
+    ``(None, True)`` (omitted; also for a value JSON cannot hold, so that building a
+    record never raises on the request path)."""
     if value is None:
         return None, False
-    if len(orjson.dumps(value)) > ELEMENTS_BYTES:
+    try:
+        size = len(orjson.dumps(value))
+    except TypeError:  # orjson.JSONEncodeError
         return None, True
-    return value, False
+    return (None, True) if size > ELEMENTS_BYTES else (value, False)
