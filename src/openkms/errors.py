@@ -71,6 +71,10 @@ class ThrottlingException(KMSError):
     pass
 
 
+class RequestHeaderSectionTooLarge(KMSError):
+    """The request's headers exceed the size AWS front ends accept (S3's name and text)."""
+
+
 class KMSInternalException(KMSError):
     status = 500
     sender_fault = False

@@ -220,7 +220,7 @@ def test_secret_rotation_is_not_hidden_by_the_key_cache() -> None:
 def test_caches_stay_bounded() -> None:
     v = SigV4Verifier(lookup)
     for i in range(300):
-        v.verify(*sign(region=f"r-{i}"), now=NOW)
+        v.verify(*sign(region=f"eu-r{'x' * (i // 26)}{chr(97 + i % 26)}-1"), now=NOW)
     assert len(v._keys) <= 256 and len(v._identities) <= 256
 
 
@@ -353,7 +353,7 @@ def test_wrong_region_when_region_is_pinned() -> None:
     req = sign(region="eu-west-1")
     verifier().verify(*req, now=NOW)
     msg = "Credential should be scoped to a valid region, not 'eu-west-1'."
-    assert expect(InvalidSignatureException, req, "", region="us-east-1").message == msg
+    assert expect(InvalidSignatureException, req, "", regions=["us-east-1"]).message == msg
 
 
 def test_wrong_terminator() -> None:
@@ -497,3 +497,53 @@ def test_malformed_date_header() -> None:
     req[3]["date"] = "yesterday"
     msg = "Date must be in ISO-8601 'basic format'. Got 'yesterday'."
     expect(IncompleteSignatureException, req, msg)
+
+
+# -- the credential scope's region ---------------------------------------------------------------
+
+WELL_FORMED_REGIONS = [
+    "us-east-1", "us-west-2", "us-gov-west-1", "us-gov-east-1", "cn-north-1", "cn-northwest-1",
+    "eu-central-2", "ap-southeast-5", "il-central-1", "mx-central-1", "ca-west-1", "af-south-1",
+    "me-central-1", "sa-east-1", "us-iso-east-1", "us-isob-east-1", "us-isof-south-1",
+    "eu-isoe-west-1", "eusc-de-east-1",
+]
+BAD_REGIONS = [
+    "", "..", "x" * 300, "us-east-1:444455556666", "US-EAST-1", "us-east-1 ", "aws-global",
+    "local", "xx-east-1", "us-east", "us-east-123", "us--1", "eu-west-1\x00",
+    "a" * 40,
+]
+
+
+@pytest.mark.parametrize("region", WELL_FORMED_REGIONS)
+def test_well_formed_regions_verify(region: str) -> None:
+    identity = verifier().verify(*sign(region=region), now=NOW)
+    assert identity.region == region
+    assert verifier().parse(sign(region=region)[3]).region == region
+
+
+@pytest.mark.parametrize("region", BAD_REGIONS)
+def test_malformed_region_is_refused_by_verify_and_parse(region: str) -> None:
+    # A correct signature over a malformed scope (botocore signs whatever region it is given).
+    req = set_auth(sign(), "/20240820/us-east-1/", f"/20240820/{region}/")
+    msg = f"Credential should be scoped to a valid region, not '{region}'."
+    assert expect(InvalidSignatureException, req, "").message == msg
+    # parse() (dev mode and failed-request attribution) refuses it as well.
+    with pytest.raises(InvalidSignatureException) as info:
+        verifier().parse(req[3])
+    assert info.value.message == msg
+
+
+def test_a_signed_malformed_region_is_refused() -> None:
+    req = sign(region="us-east-1:444455556666")
+    err = expect(InvalidSignatureException, req, "")
+    assert err.message == "Credential should be scoped to a valid region, not 'us-east-1:444455556666'."
+
+
+def test_served_regions_limit_the_scope() -> None:
+    served = verifier(regions=("eu-west-1", "eu-central-1"))
+    assert served.verify(*sign(region="eu-central-1"), now=NOW).region == "eu-central-1"
+    err = expect(InvalidSignatureException, sign(region="us-east-1"), "",
+                 regions=("eu-west-1", "eu-central-1"))
+    assert err.message == "Credential should be scoped to a valid region, not 'us-east-1'."
+    with pytest.raises(InvalidSignatureException):
+        served.parse(sign(region="us-west-2")[3])

@@ -13,6 +13,13 @@ the previous digest's fields (so the chain hash the segment starts from is itsel
 signed), and for each log file the SHA-256 of the uncompressed file and the ``[seq,
 hash]`` of each record in it. :func:`verify_export` needs only these files and the
 public key inside them; compare its fingerprint with the server's out of band.
+
+File names are never built from stored strings as they are: ``<account>`` and
+``<region>`` come from records that requests shaped (older databases may hold a region
+of 300 characters, or ``..``), so a value that is not a 12-digit account id or a short
+region-shaped name is written as ``invalid-<first 16 hex digits of its SHA-256>`` —
+still one directory per distinct value, never a path outside the export or a name too
+long for the file system. The records themselves are exported unchanged.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import secrets
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -35,6 +43,16 @@ from openkms.domain.audit import GENESIS, Digest, StoredEvent, canonical_json, f
 
 DIGEST_DIR = "OpenKMS-Digest"
 FORMAT = "openkms-audit-export/1"
+_ACCOUNT = re.compile(r"[0-9]{12}")
+_REGION = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?")
+
+
+def path_part(value: str, pattern: re.Pattern[str]) -> str:
+    """``value`` when it matches ``pattern`` in full (the patterns admit no ``/``, ``.``
+    or other separators), else a fixed-length name derived from it."""
+    if pattern.fullmatch(value):
+        return value
+    return "invalid-" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 @dataclass
@@ -117,7 +135,9 @@ def write_segment(out_dir: str, segment: Segment, public_key: bytes | None) -> s
         hour = datetime.fromtimestamp(event.event_time, UTC).strftime("%Y%m%dT%H00Z")
         groups[(event.account_id, event.region, hour)].append(event)
     log_files = []
-    for (account, region, hour), events in sorted(groups.items()):
+    for (stored_account, stored_region, hour), events in sorted(groups.items()):
+        account = path_part(stored_account, _ACCOUNT)
+        region = path_part(stored_region, _REGION)
         day = f"{hour[0:4]}/{hour[4:6]}/{hour[6:8]}"
         rel = (
             f"AWSLogs/{account}/CloudTrail/{region}/{day}/"

@@ -5,7 +5,9 @@ examples in "Logging AWS KMS API calls with AWS CloudTrail"
 (https://docs.aws.amazon.com/kms/latest/developerguide/logging-using-cloudtrail.html).
 Never in a record: plaintext, ciphertext, data keys, key material, signatures, MACs,
 secret access keys or session tokens — request and response members that carry them are
-dropped here, by name, before anything is stored.
+dropped here, by name, before anything is stored. Every string field is bounded and
+normalised by :mod:`openkms.audit.bounds` before it is stored, since the request chooses
+much of it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from openkms.audit import bounds
 from openkms.domain.principals import Principal, PrincipalKind
 
 EVENT_VERSION = "1.11"
@@ -123,25 +126,26 @@ def _time(epoch: float) -> str:
 
 def user_identity(principal: Principal) -> dict[str, Any]:
     """CloudTrail's userIdentity element for a caller."""
+    account = bounds.text(principal.account, bounds.ACCOUNT_ID)
     identity: dict[str, Any] = {
         "type": principal.kind.value,
-        "principalId": principal.principal_id or principal.account,
-        "arn": principal.arn,
-        "accountId": principal.account,
-        "accessKeyId": principal.access_key_id,
+        "principalId": bounds.text(principal.principal_id or account, bounds.PRINCIPAL_ID),
+        "arn": bounds.text(principal.arn, bounds.ARN),
+        "accountId": account,
+        "accessKeyId": bounds.text(principal.access_key_id, bounds.ACCESS_KEY_ID),
     }
     if principal.kind is PrincipalKind.IAM_USER and principal.user_name:
-        identity["userName"] = principal.user_name
+        identity["userName"] = bounds.text(principal.user_name, bounds.USER_NAME)
     if principal.kind is PrincipalKind.ASSUMED_ROLE and principal.role_arn:
         role_id = (principal.principal_id or ":").split(":", 1)[0]
         issued = principal.expiration - 3600 if principal.expiration else None
         identity["sessionContext"] = {
             "sessionIssuer": {
                 "type": "Role",
-                "principalId": role_id,
-                "arn": principal.role_arn,
-                "accountId": principal.account,
-                "userName": principal.role_arn.rsplit("/", 1)[-1],
+                "principalId": bounds.text(role_id, bounds.PRINCIPAL_ID),
+                "arn": bounds.text(principal.role_arn, bounds.ARN),
+                "accountId": account,
+                "userName": bounds.text(principal.role_arn.rsplit("/", 1)[-1], bounds.USER_NAME),
             },
             "attributes": {
                 "creationDate": _time(issued) if issued else None,
@@ -175,37 +179,58 @@ class Call:
 def cloudtrail_record(
     call: Call, recipient_account: str, shared_event_id: str | None
 ) -> dict[str, Any]:
-    """The record as stored and exported for ``recipient_account``."""
+    """The record as stored and exported for ``recipient_account``, every field within
+    :mod:`openkms.audit.bounds`."""
+    event_name = bounds.event_name(call.event_name)
+    request, request_omitted = bounds.elements(_scrub(call.request) or None)
+    response, response_omitted = bounds.elements(
+        None
+        if event_name in CRYPTO_OPERATIONS or call.response is None
+        else (_scrub(call.response) or None)
+    )
     record: dict[str, Any] = {
         "eventVersion": EVENT_VERSION,
         "userIdentity": user_identity(call.principal),
         "eventTime": _time(call.event_time),
-        "eventSource": call.event_source,
-        "eventName": call.event_name,
-        "awsRegion": call.region,
-        "sourceIPAddress": call.source_ip,
-        "userAgent": call.user_agent,
-        "requestParameters": _scrub(call.request) or None,
-        "responseElements": None
-        if call.event_name in CRYPTO_OPERATIONS or call.response is None
-        else (_scrub(call.response) or None),
-        "requestID": call.request_id,
+        "eventSource": bounds.text(call.event_source, bounds.EVENT_NAME),
+        "eventName": event_name,
+        "awsRegion": bounds.region(call.region),
+        "sourceIPAddress": bounds.text(call.source_ip, bounds.SOURCE_IP),
+        "userAgent": bounds.text(call.user_agent, bounds.USER_AGENT),
+        "requestParameters": request,
+        "responseElements": response,
+        "requestID": bounds.text(call.request_id, bounds.REQUEST_ID),
         "eventID": call.event_id,
-        "readOnly": is_read_only(call.event_name),
+        "readOnly": is_read_only(event_name),
         "resources": [
-            {"accountId": account, "type": "AWS::KMS::Key", "ARN": arn}
+            {
+                "accountId": bounds.text(account, bounds.ACCOUNT_ID),
+                "type": "AWS::KMS::Key",
+                "ARN": bounds.text(arn, bounds.ARN),
+            }
             for account, arn in call.resources
         ],
         "eventType": "AwsApiCall",
         "managementEvent": True,
-        "recipientAccountId": recipient_account,
+        "recipientAccountId": bounds.text(recipient_account, bounds.ACCOUNT_ID),
         "eventCategory": "Management",
     }
-    if call.additional:
-        record["additionalEventData"] = dict(call.additional)
+    additional = dict(call.additional or {})
+    omitted = [
+        name
+        for name, dropped in (
+            ("requestParameters", request_omitted),
+            ("responseElements", response_omitted),
+        )
+        if dropped
+    ]
+    if omitted:
+        additional["omittedElements"] = omitted
+    if additional:
+        record["additionalEventData"], _ = bounds.elements(additional)
     if call.error_code is not None:
-        record["errorCode"] = call.error_code
-        record["errorMessage"] = call.error_message or ""
+        record["errorCode"] = bounds.text(call.error_code, bounds.ERROR_CODE)
+        record["errorMessage"] = bounds.text(call.error_message or "", bounds.ERROR_MESSAGE)
     if shared_event_id is not None:
         record["sharedEventID"] = shared_event_id
     return record

@@ -10,7 +10,13 @@ in the order AWS JSON-protocol services apply them, with their error names and m
 
 * the payload hash is always the SHA-256 of the body received; ``X-Amz-Content-SHA256`` is only
   compared with it, so ``UNSIGNED-PAYLOAD`` is never accepted;
-* presigned (query-string) authentication is not supported: it counts as missing.
+* presigned (query-string) authentication is not supported: it counts as missing;
+* the credential scope's region must be a well-formed AWS region name
+  (:func:`is_region_name`) and, when the operator lists the regions served, one of them.
+  Anything else is AWS's ``InvalidSignatureException`` "Credential should be scoped to a
+  valid region, not '<region>'." — from :meth:`SigV4Verifier.parse` too, which dev mode
+  uses without a signature check, so that no request ever carries a region such as
+  ``us-east-1:444455556666`` or ``..`` into key ARNs, audit records or file names.
 
 ``path`` is the raw request path as sent (still percent-encoded, e.g. ASGI ``raw_path``),
 ``query`` the raw query string without ``?``, ``headers`` maps lower-case names to values
@@ -23,8 +29,9 @@ import calendar
 import contextlib
 import hashlib
 import hmac
+import re
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_tz
 from typing import Any, NamedTuple, Protocol
@@ -37,7 +44,13 @@ from openkms.errors import (
     UnrecognizedClientException,
 )
 
-__all__ = ["ParsedAuthorization", "SecretLookup", "SigV4Identity", "SigV4Verifier"]
+__all__ = [
+    "ParsedAuthorization",
+    "SecretLookup",
+    "SigV4Identity",
+    "SigV4Verifier",
+    "is_region_name",
+]
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 TERMINATOR = "aws4_request"
@@ -57,6 +70,14 @@ _CACHE_SIZE = 256
 _IPAD = bytes(x ^ 0x36 for x in range(256))
 _OPAD = bytes(x ^ 0x5C for x in range(256))
 _SAFE = "-_.~"  # RFC 3986 unreserved characters besides letters and digits
+#: Region names of every AWS partition, as the ``regionRegex`` of botocore's
+#: ``partitions.json`` describes them (``\w+`` narrowed to lower-case letters, numbers
+#: bounded): aws, aws-cn, aws-us-gov, aws-iso, aws-iso-b, aws-iso-f, aws-iso-e, aws-eusc.
+_REGION_NAME = re.compile(
+    r"(?:(?:us|eu|ap|sa|ca|me|af|il|mx|cn)-[a-z]{1,16}"
+    r"|us-gov-[a-z]{1,16}|us-iso[bf]?-[a-z]{1,16}|eu-isoe-[a-z]{1,16}|eusc-de-[a-z]{1,16})"
+    r"-[0-9]{1,2}"
+)
 _Pads = tuple["hashlib._Hash", "hashlib._Hash"]
 _Parsed = tuple[str, str, str, str, str, str, str, str, int]
 
@@ -89,6 +110,18 @@ class ParsedAuthorization(NamedTuple):
     signature: str
     amz_date: str  # request time in ISO-8601 basic format, YYYYMMDD'T'HHMMSS'Z'
     timestamp: int  # request time, seconds since the epoch
+
+
+def is_region_name(name: str) -> bool:
+    """Whether ``name`` is a well-formed AWS region name (``us-east-1``, ``us-gov-west-1``,
+    ``cn-north-1``, ``us-isob-east-1``, ``eusc-de-east-1``, ...)."""
+    return _REGION_NAME.fullmatch(name) is not None
+
+
+def _region_error(region: str) -> InvalidSignatureException:
+    return InvalidSignatureException(
+        f"Credential should be scoped to a valid region, not '{region}'."
+    )
 
 
 def _iso(epoch: float) -> str:
@@ -134,21 +167,29 @@ class SigV4Verifier:
         service: str = "kms",
         max_skew_seconds: int = 300,
         required_signed_headers: tuple[str, ...] = ("host",),
-        region: str | None = None,  # when set, the credential scope must name this region
+        regions: Collection[str] | None = None,  # when given, the regions served
     ) -> None:
         self._lookup = lookup
         self._service = service
         self._skew = max_skew_seconds
         self._required = tuple(h.lower() for h in required_signed_headers)
-        self._region = region
+        self._regions = None if not regions else frozenset(regions)
         self._days: dict[str, int] = {}  # YYYYMMDD -> epoch of its midnight
         self._keys: dict[tuple[str, str, str, str], _Pads] = {}  # -> kSigning HMAC states
         self._identities: dict[tuple[str, str, str, str | None], SigV4Identity] = {}
 
     def parse(self, headers: Mapping[str, str]) -> ParsedAuthorization:
         """Parse ``Authorization`` and the date header; raise MissingAuthenticationToken or
-        IncompleteSignature. Needs no secret; nothing in the result is verified yet."""
-        return ParsedAuthorization._make(self._parse(headers))
+        IncompleteSignature, or InvalidSignature for a region that is not served (see the
+        module docstring). Needs no secret; nothing else in the result is verified yet."""
+        parsed = ParsedAuthorization._make(self._parse(headers))
+        if not self.serves(parsed.region):
+            raise _region_error(parsed.region)
+        return parsed
+
+    def serves(self, region: str) -> bool:
+        """Whether a credential scope may name ``region``."""
+        return is_region_name(region) and (self._regions is None or region in self._regions)
 
     def _parse(self, headers: Mapping[str, str]) -> _Parsed:
         auth = headers.get("authorization")
@@ -240,7 +281,7 @@ class SigV4Verifier:
                 raise InvalidSignatureException(
                     f"'{_title(required)}' must be a 'SignedHeader' in the AWS Authorization.")
         scope_ok = service == self._service and term == TERMINATOR and date == amz_date[:8]
-        if not scope_ok or (self._region is not None and region != self._region):
+        if not scope_ok or not self.serves(region):
             errors = self._scope_errors(date, region, service, term, amz_date)
             raise InvalidSignatureException(errors)
         try:
@@ -278,8 +319,8 @@ class SigV4Verifier:
 
     def _scope_errors(self, date: str, region: str, service: str, term: str, amz: str) -> str:
         errors = []
-        if self._region is not None and region != self._region:
-            errors.append(f"Credential should be scoped to a valid region, not '{region}'.")
+        if not self.serves(region):
+            errors.append(_region_error(region).message)
         if service != self._service:
             errors.append(f"Credential should be scoped to correct service: '{self._service}'.")
         if term != TERMINATOR:

@@ -2,6 +2,7 @@
 
     openkms serve [--host 127.0.0.1] [--port 8700] [--data-dir DIR] [--database URL]
                   [--account-id ID] [--dev] [--workers N] [--maintenance-interval S]
+                  [--regions us-east-1,eu-west-1]
     openkms admin create-account ACCOUNT_ID [--data-dir DIR] [--database URL]
     openkms admin list-accounts [--data-dir DIR] [--database URL]
     openkms audit verify|seal|export ...   (see openkms.cli.audit)
@@ -41,6 +42,16 @@ def _account_id(value: str) -> str:
     if not re.fullmatch(r"\d{12}", value):
         raise argparse.ArgumentTypeError(f"account id must be 12 digits, not {value!r}")
     return value
+
+
+def _regions(value: str) -> tuple[str, ...]:
+    from openkms.auth.sigv4 import is_region_name
+
+    names = tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
+    bad = [name for name in names if not is_region_name(name)]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"not an AWS region name: {(bad or [value])[0]!r}")
+    return names
 
 
 def _port(value: str) -> int:
@@ -97,6 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
         "inside the server; 0 turns it off, e.g. to run 'openkms maintenance run' from "
         "cron instead (env OPENKMS_MAINTENANCE_INTERVAL, default 60)",
     )
+    serve.add_argument(
+        "--regions",
+        type=_regions,
+        default=(),
+        help="comma-separated regions served (the first is the default); a credential "
+        "scope naming another region is refused. Default: any well-formed region name",
+    )
     admin.add_parser(commands)
     authz.add_parser(commands)
     audit.add_parser(commands)
@@ -139,6 +157,7 @@ def _serve(args: argparse.Namespace) -> int:
         account_id=args.account_id,
         dev=args.dev,
         maintenance_interval=args.maintenance_interval,
+        **({"region": args.regions[0], "regions": args.regions} if args.regions else {}),
     )
     if args.dev:
         print(_DEV_WARNING, file=sys.stderr, flush=True)

@@ -6,7 +6,9 @@ IAM and STS requests (no ``X-Amz-Target``; credential scope ``iam``/``sts``) go 
 :mod:`openkms.server.identity_api` instead and are answered in XML (query protocol).
 Every response carries ``x-amzn-RequestId``. Unexpected faults are logged with the
 request id and answered as ``KMSInternalException``; their details never reach the
-caller.
+caller. A request whose header section exceeds :data:`MAX_HEADER_BYTES` (so any single
+header too) is refused before anything else, as AWS front ends do (400
+``RequestHeaderSectionTooLarge``, S3's documented error), and leaves no audit record.
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from concurrent.futures import Future
 from typing import Any
 
+from openkms.audit.bounds import UNKNOWN_OPERATION
 from openkms.auth.sigv4 import SigV4Verifier
 from openkms.domain.principals import Principal
 from openkms.errors import (
     IncompleteSignatureException,
     KMSError,
     KMSInternalException,
+    RequestHeaderSectionTooLarge,
     SerializationException,
     UnknownOperationException,
 )
@@ -47,6 +51,9 @@ Send = Callable[[Message], Awaitable[None]]
 
 TARGET_PREFIX = "TrentService."
 MAX_BODY_BYTES = 1 << 20
+#: The whole header section (names, values, separators): twice S3's 8 KiB, and the
+#: default limit of Node.js and of many proxies; SDK requests use under 2 KiB.
+MAX_HEADER_BYTES = 16 * 1024
 _JSON_HEADERS = [(b"content-type", codec.CONTENT_TYPE)]
 _XML_HEADERS = [(b"content-type", b"text/xml")]
 
@@ -60,6 +67,7 @@ class OpenKMSApp:
             runtime.credentials.secret,
             service="kms",
             required_signed_headers=("host", "x-amz-target"),
+            regions=runtime.settings.regions,
         )
         self.identity = IdentityAPI(runtime)  # IAM and STS (query protocol)
         self.cloudtrail = CloudTrailAPI(runtime)  # LookupEvents (AWS JSON 1.1)
@@ -79,6 +87,9 @@ class OpenKMSApp:
             await _lifespan(receive, send, self._startup, self._shutdown)
             return
         if scope["type"] != "http":
+            return
+        if header_section_size(scope["headers"]) > MAX_HEADER_BYTES:
+            await _refuse_headers(send)
             return
         body, too_large = await _read_body(receive)
         request_id = new_request_id()
@@ -167,11 +178,13 @@ class OpenKMSApp:
         event_source: str = "kms.amazonaws.com",
     ) -> RequestTrail:
         target = headers.get("x-amz-target", "")
+        name = target[len(TARGET_PREFIX) :] if target.startswith(TARGET_PREFIX) else ""
         client = scope.get("client") or ("", 0)
         return RequestTrail(
             request_id=request_id,
             event_source=event_source,
-            event_name=target[len(TARGET_PREFIX) :] if target.startswith(TARGET_PREFIX) else target,
+            # Only a name the service has; the record builder bounds the other fields.
+            event_name=name if name in self.operations else UNKNOWN_OPERATION,
             region=self.runtime.settings.region,
             source_ip=client[0] or "",
             user_agent=headers.get("user-agent", ""),
@@ -281,6 +294,26 @@ async def _read_body(receive: Receive) -> tuple[bytes, bool]:
             chunks.append(chunk)
         more = message.get("more_body", False)
     return b"".join(chunks), size > MAX_BODY_BYTES
+
+
+def header_section_size(headers: list[tuple[bytes, bytes]]) -> int:
+    """Bytes of a request's header section as sent (``name: value`` and CRLF each)."""
+    return sum(len(name) + len(value) + 4 for name, value in headers)
+
+
+async def _refuse_headers(send: Send) -> None:
+    error = RequestHeaderSectionTooLarge(
+        "Your request header section exceeds the maximum allowed size."
+    )
+    out = codec.encode_error(error)
+    headers = [
+        *_JSON_HEADERS,
+        (b"x-amzn-requestid", new_request_id().encode()),
+        (b"content-length", str(len(out)).encode()),
+        (b"connection", b"close"),
+    ]
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.body", "body": out})
 
 
 async def _lifespan(

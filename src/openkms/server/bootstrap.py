@@ -63,6 +63,9 @@ class Settings:
     account_id: str
     dev: bool = False
     region: str = "us-east-1"
+    #: Regions a credential scope may name (``serve --regions``); empty: every
+    #: well-formed region name. ``region`` (the default) is the first of them.
+    regions: tuple[str, ...] = ()
     #: Seconds between in-server maintenance runs (0: none; see openkms.service.maintenance).
     maintenance_interval: float = 60.0
 

@@ -105,6 +105,7 @@ class CloudTrailAPI:
             runtime.credentials.secret,
             service="cloudtrail",
             required_signed_headers=("host", "x-amz-target"),
+            regions=runtime.settings.regions,
         )
 
     def handle(

@@ -54,7 +54,8 @@ class IdentityAPI:
         self.runtime = runtime
         credentials = runtime.credentials
         self.protocols = {name: QueryProtocol(name) for name in SERVICES}
-        self.verifiers = {name: SigV4Verifier(credentials.secret, service=name)
+        regions = runtime.settings.regions
+        self.verifiers = {name: SigV4Verifier(credentials.secret, service=name, regions=regions)
                           for name in SERVICES}
         self.service = IdentityService(
             runtime.store, credentials.keyring, on_key_change=credentials.forget

@@ -5,8 +5,10 @@
 * Everything else (reads, cryptographic operations, failed calls): the record is handed
   to :class:`AuditWriter`, whose one thread appends whatever has queued up in a single
   transaction (group commit: a burst of Encrypt calls costs few fsyncs) and only then
-  releases the waiting responses. If the append fails, every waiting request fails with
-  KMSInternalException: there is no unaudited operation.
+  releases the waiting responses. If the batch fails, each request's records are
+  retried in a transaction of their own: a record the database refuses fails only its
+  own request, with KMSInternalException (there is no unaudited operation), and never
+  the requests that happened to share its batch.
 
 A call on a key of another account is recorded for both accounts (same
 ``sharedEventID``), as CloudTrail does; a denied one only for the caller's.
@@ -197,16 +199,29 @@ class AuditWriter:
             log.exception("could not seal an audit digest")
 
     def _commit(self, batch: list[tuple[Sequence[Entry], Future[None]]]) -> None:
+        """Store a batch in one transaction; if that fails, store each request's records
+        in a transaction of its own, so that a record the database refuses fails only
+        the request it belongs to (fail closed), never the others of its batch."""
         try:
-            with self._store.transaction(write=True) as tx:
-                self._appender(tx, [entry for entries, _ in batch for entry in entries])
+            self._append([entry for entries, _ in batch for entry in entries])
         except Exception as exc:
-            log.exception("audit records could not be stored; failing %d requests", len(batch))
-            for _, done in batch:
-                done.set_exception(exc)
+            if len(batch) == 1:
+                log.exception("audit records could not be stored; failing the request")
+                batch[0][1].set_exception(exc)
+                return
+            log.warning(
+                "an audit batch of %d requests failed (%s); storing each request on its own",
+                len(batch), type(exc).__name__,
+            )
+            for item in batch:
+                self._commit([item])
             return
         for _, done in batch:
             done.set_result(None)
+
+    def _append(self, entries: list[Entry]) -> None:
+        with self._store.transaction(write=True) as tx:
+            self._appender(tx, entries)
 
     def close(self) -> None:
         if self._thread is not None:

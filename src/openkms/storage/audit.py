@@ -4,7 +4,9 @@
 head (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite write transactions are ``BEGIN
 IMMEDIATE`` already), numbers the records consecutively, links their hashes and moves
 the head, so the records commit with whatever else the transaction changes, or not at
-all, and appends from several server nodes form one chain.
+all, and appends from several server nodes form one chain. A value wider than its
+column is refused here, on SQLite as on PostgreSQL (which would refuse it anyway, and
+with it everything else in the transaction), with :class:`ColumnWidthError`.
 :func:`seal_digest` signs everything appended since the previous digest.
 """
 
@@ -24,11 +26,36 @@ from openkms.domain.audit import (
     digest_message,
     link_hash,
 )
+from openkms.storage.audit_tables import audit_events, audit_resources
 from openkms.storage.repository import Tx
 
 #: meta row holding the audit public key (DER SPKI), readable without the root key.
 PUBLIC_KEY_META = "audit_signing_public_key"
 DEFAULT_PAGE = 1000
+
+
+class ColumnWidthError(ValueError):
+    """A record's index value is wider than its column."""
+
+
+def _widths(columns: Any) -> dict[str, int]:
+    return {c.name: c.type.length for c in columns if getattr(c.type, "length", None)}
+
+
+_EVENT_WIDTHS = _widths(audit_events.c)
+_RESOURCE_WIDTHS = _widths(audit_resources.c)
+
+
+def _check_widths(pending: PendingRecord) -> None:
+    for name, width in _EVENT_WIDTHS.items():
+        value = getattr(pending, name, None)
+        if isinstance(value, str) and len(value) > width:
+            raise ColumnWidthError(f"audit column {name} holds at most {width} characters")
+    for resource in pending.resources:
+        for name, value in zip(("resource_name", "resource_type"), resource, strict=True):
+            if len(value) > _RESOURCE_WIDTHS[name]:
+                raise ColumnWidthError(f"audit column {name} holds at most "
+                                       f"{_RESOURCE_WIDTHS[name]} characters")
 
 
 def _require_write(tx: Tx) -> None:
@@ -60,13 +87,15 @@ def append_records(
     """Append ``records`` to the chain in order and return their sequence numbers.
 
     Columns that contradict their record raise
-    :class:`~openkms.domain.audit.RecordIndexError` before anything is written;
+    :class:`~openkms.domain.audit.RecordIndexError`, and values wider than their
+    column :class:`ColumnWidthError`, before anything is written;
     ``keyring`` is accepted for symmetry with :func:`seal_digest` and unused."""
     del keyring
     if not records:
         return []
     for pending in records:
         check_pending(pending)
+        _check_widths(pending)
     seq, prev = lock_head(tx)
     seqs: list[int] = []
     events: list[dict[str, Any]] = []
