@@ -14,6 +14,12 @@ acts on (or :func:`authorize_account` for operations on no key). The rules are A
    account) and an identity policy of its own account allowing it.
 4. Failing that, a grant for the caller on this key and operation allows it.
 
+The shared parts (the request for a caller, identity and session policies, when a key
+policy's allow stands alone, the message forms) are :mod:`openkms.service.access`, the
+core IAM, STS and CloudTrail build on too. A key policy that names a role session's
+*role* is limited by the session policy; one that names the session is not (defect
+of the original code: both skipped the session policy).
+
 Nothing here fails open: every path that does not end in an explicit allow raises
 AccessDeniedException with AWS's message forms.
 """
@@ -22,11 +28,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from openkms.authz import Decision, Request, evaluate, parse_policy
+from openkms.authz import Decision, evaluate, parse_policy
 from openkms.authz.document import Policy
 from openkms.domain.keys import Key
 from openkms.domain.principals import Principal
-from openkms.errors import AccessDeniedException, MalformedPolicyDocumentException
+from openkms.errors import AccessDeniedException
+from openkms.service import access
 from openkms.service.context import RequestContext
 
 #: Identity policies of a principal (JSON texts), looked up per request when needed.
@@ -36,59 +43,11 @@ GrantCheck = Callable[[Key, Principal, str, Mapping[str, object]], bool]
 
 
 def _deny(ctx: RequestContext, action: str, resource: str, why: str) -> AccessDeniedException:
-    return AccessDeniedException(
-        f"User: {ctx.principal.arn} is not authorized to perform: {action} on resource: "
-        f"{resource} {why}"
-    )
-
-
-def _request(
-    principal: Principal, action: str, resource: str, context: Mapping[str, object]
-) -> Request:
-    aliases = (principal.role_arn,) if principal.role_arn else ()
-    return Request(principal.arn, principal.account, action, resource, context, aliases)
+    return AccessDeniedException(access.denial(ctx.principal, action, resource, why))
 
 
 def is_account_root(principal: Principal) -> bool:
-    return principal.arn == f"arn:aws:iam::{principal.account}:root"
-
-
-def _identity_policy(text: str) -> Policy:
-    """A stored identity policy; one that no longer parses denies everything (fail closed)."""
-    try:
-        return parse_policy(text, "identity")
-    except MalformedPolicyDocumentException:
-        return _DENY_ALL
-
-
-_DENY_ALL = parse_policy(
-    '{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}',
-    "identity",
-)
-
-
-def _identity_decision(
-    ctx: RequestContext, request: Request, identity_policies: IdentityPolicies
-) -> Decision:
-    """EXPLICIT_DENY / ALLOW / NO_MATCH over the caller's identity policies, narrowed by the
-    session policy of a role session (which can only take permissions away)."""
-    principal = ctx.principal
-    if is_account_root(principal):
-        return Decision.ALLOW
-    decision = Decision.NO_MATCH
-    for text in identity_policies(principal):
-        result = evaluate(_identity_policy(text), request)
-        if result.decision is Decision.EXPLICIT_DENY:
-            return Decision.EXPLICIT_DENY
-        if result.allowed:
-            decision = Decision.ALLOW
-    if principal.session_policy is not None:
-        result = evaluate(_identity_policy(principal.session_policy), request)
-        if result.decision is Decision.EXPLICIT_DENY:
-            return Decision.EXPLICIT_DENY
-        if not result.allowed:
-            return Decision.NO_MATCH
-    return decision
+    return principal.is_root
 
 
 def authorize(
@@ -101,28 +60,22 @@ def authorize(
 ) -> None:
     """Allow ``ctx.principal`` to perform ``action`` on ``key`` or raise AccessDenied."""
     principal = ctx.principal
-    request = _request(principal, action, key.arn, context)
+    request = access.request_for(principal, action, key.arn, context)
     by_key = evaluate(key_policy(key), request)
     if by_key.decision is Decision.EXPLICIT_DENY:
-        raise _deny(ctx, action, key.arn, "with an explicit deny in a resource-based policy")
-    by_identity = _identity_decision(ctx, request, identity_policies)
-    if by_identity is Decision.EXPLICIT_DENY:
-        raise _deny(ctx, action, key.arn, "with an explicit deny in an identity-based policy")
-    same_account = principal.account == key.account
+        raise _deny(ctx, action, key.arn, access.DENY_IN_RESOURCE_POLICY)
+    by_identity = access.identity_decision(principal, request, identity_policies(principal))
+    if by_identity.decision is Decision.EXPLICIT_DENY:
+        raise _deny(ctx, action, key.arn, by_identity.reason)
+    reason = access.no_resource_policy_allows(action)
     if by_key.allowed:
-        if same_account and (by_key.allows_directly or by_identity is Decision.ALLOW):
+        alone = access.resource_grants_alone(principal, key.account, by_key, request)
+        if alone.allowed or by_identity.allowed:
             return
-        if not same_account and by_identity is Decision.ALLOW:
-            return
+        reason = by_identity.reason  # why neither the key policy alone nor IAM allows
     if grant_allows(key, principal, action.split(":", 1)[1], context):
         return
-    if by_key.allowed:
-        raise _deny(
-            ctx, action, key.arn, f"because no identity-based policy allows the {action} action"
-        )
-    raise _deny(
-        ctx, action, key.arn, f"because no resource-based policy allows the {action} action"
-    )
+    raise _deny(ctx, action, key.arn, reason)
 
 
 def authorize_account(
@@ -131,24 +84,22 @@ def authorize_account(
     context: Mapping[str, object],
     identity_policies: IdentityPolicies,
 ) -> None:
-    """Operations on no particular key (CreateKey, ListKeys, ...): IAM alone decides,
-    for the caller's own account."""
+    """Operations on no particular key (CreateKey, ListKeys, ListAliases without KeyId,
+    ...): IAM alone decides, for the caller's own account."""
     principal = ctx.principal
-    request = _request(principal, action, "*", context)
-    decision = _identity_decision(ctx, request, identity_policies)
-    if decision is Decision.ALLOW:
-        return
-    if decision is Decision.EXPLICIT_DENY:
-        raise _deny(ctx, action, "*", "with an explicit deny in an identity-based policy")
-    raise _deny(ctx, action, "*", f"because no identity-based policy allows the {action} action")
+    request = access.request_for(principal, action, "*", context)
+    verdict = access.identity_decision(principal, request, identity_policies(principal))
+    if not verdict.allowed:
+        raise _deny(ctx, action, "*", verdict.reason)
 
 
 def key_policy(key: Key) -> Policy:
-    return parse_policy(key.policy, "resource")
+    """The key's policy; one that no longer parses denies everything (fail closed)."""
+    return access.stored_policy(key.policy, "resource")
 
 
 def allows_policy_updates(policy_text: str, ctx: RequestContext, key_arn: str) -> bool:
     """The policy lockout safety check: would the caller still be allowed PutKeyPolicy?"""
-    request = _request(ctx.principal, "kms:PutKeyPolicy", key_arn, {})
+    request = access.request_for(ctx.principal, "kms:PutKeyPolicy", key_arn, {})
     result = evaluate(parse_policy(policy_text, "resource"), request)
     return result.allowed

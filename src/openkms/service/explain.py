@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 import time
 
-from openkms.authz import Policy, Request, explain, parse_policy
+from openkms.authz import Policy, explain, parse_policy
 from openkms.domain.grants import grant_allows
 from openkms.domain.principals import Principal
 from openkms.errors import AccessDeniedException, KMSError
-from openkms.service import conditions
+from openkms.service import access, conditions
 from openkms.service.authorize import authorize, is_account_root
 from openkms.service.context import RequestContext
 from openkms.service.grant_check import check_grants, identities
@@ -80,8 +80,7 @@ def explain_access(
         policies = [] if is_account_root(principal) else identity_policies(tx, principal)
         base = conditions.base_context(ctx, params)
         context = conditions.key_context(base, key, tx, key_identifier, [key.policy, *policies])
-        aliases = (principal.role_arn,) if principal.role_arn else ()
-        request = Request(principal.arn, principal.account, action, key.arn, context, aliases)
+        request = access.request_for(principal, action, key.arn, context)
         lines += [
             "== Key policy of " + key.arn,
             explain(key_policy_of(key.policy), request).render(),

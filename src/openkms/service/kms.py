@@ -95,9 +95,11 @@ class KMSService:
         with self.store.transaction(write=op.writes, snapshot=op.snapshot) as tx:
             base = conditions.base_context(ctx, params)
             policies = self._policies_of(tx)
-            if not op.keys and op.account_check:
-                authorize_account(ctx, op.action, base, policies)
             found = [self._find(tx, ctx, arg, params, op.writes) for arg in op.keys]
+            if op.account_check and all(key is None for key, _ in found):
+                # No key, or an optional one not given (ListAliases without KeyId): the
+                # caller's identity policies decide, for its own account.
+                authorize_account(ctx, op.action, base, policies)
             if op.name == "ReEncrypt" and all(key is not None for key, _ in found):
                 (source, _), (destination, _) = found
                 assert source is not None and destination is not None
