@@ -145,9 +145,10 @@ def resource_grants_alone(
     principal: Principal, resource_account: str, by_resource: Result, request: Request
 ) -> Verdict:
     """Whether a resource-based policy's ALLOW suffices without an identity-policy allow
-    (NO_MATCH: the caller needs one; see the module docstring)."""
+    (see the module docstring). NO_MATCH with no reason: the caller needs an identity
+    policy's allow; with a reason: the session policy limits what the policy gives."""
     if not (by_resource.allows_directly and principal.account == resource_account):
-        return Verdict(Decision.NO_MATCH, no_identity_policy_allows(request.action))
+        return Verdict(Decision.NO_MATCH)
     if by_resource.names_caller:
         return ALLOWED
     return session_decision(principal, request)

@@ -72,7 +72,7 @@ def authorize(
         alone = access.resource_grants_alone(principal, key.account, by_key, request)
         if alone.allowed or by_identity.allowed:
             return
-        reason = by_identity.reason  # why neither the key policy alone nor IAM allows
+        reason = alone.reason or by_identity.reason  # the session policy, else IAM
     if grant_allows(key, principal, action.split(":", 1)[1], context):
         return
     raise _deny(ctx, action, key.arn, reason)
