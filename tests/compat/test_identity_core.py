@@ -227,3 +227,46 @@ def test_same_request_same_decision_and_keys_on_every_api(server) -> None:
         with pytest.raises(ClientError) as exc:
             call()
         assert "AccessDenied" in code_of(exc), name
+
+
+def test_key_policy_principals_are_bound_to_unique_ids(server) -> None:
+    iam, kms = client(server, "iam"), client(server, "kms")
+    name = unique("alice")
+    user = iam.create_user(UserName=name)["User"]
+    iam.put_user_policy(UserName=name, PolicyName="kms", PolicyDocument=policy(allow("kms:*")))
+    old_key = iam.create_access_key(UserName=name)["AccessKey"]
+    text = policy(
+        root_statement(),
+        {"Effect": "Allow", "Principal": {"AWS": [user["Arn"]]}, "Action": "kms:Encrypt",
+         "Resource": "*"},
+    )
+    key_id = kms.create_key(Policy=text)["KeyMetadata"]["KeyId"]
+    client(server, "kms", old_key).encrypt(KeyId=key_id, Plaintext=b"x")
+    assert kms.get_key_policy(KeyId=key_id)["Policy"] == text  # unchanged while she exists
+    # Alice leaves; a new Alice arrives under the same name (no IAM policy: only the key
+    # policy statement naming Alice could let her in).
+    iam.delete_access_key(UserName=name, AccessKeyId=old_key["AccessKeyId"])
+    iam.delete_user_policy(UserName=name, PolicyName="kms")
+    iam.delete_user(UserName=name)
+    shown = json.loads(kms.get_key_policy(KeyId=key_id)["Policy"])
+    assert shown["Statement"][1]["Principal"] == {"AWS": [user["UserId"]]}
+    newcomer = iam.create_user(UserName=name)["User"]
+    assert newcomer["Arn"] == user["Arn"] and newcomer["UserId"] != user["UserId"]
+    new_key = iam.create_access_key(UserName=name)["AccessKey"]
+    with pytest.raises(ClientError) as exc:
+        client(server, "kms", new_key).encrypt(KeyId=key_id, Plaintext=b"x")
+    assert code_of(exc) == "AccessDeniedException"
+    assert json.loads(kms.get_key_policy(KeyId=key_id)["Policy"])["Statement"][1][
+        "Principal"] == {"AWS": [user["UserId"]]}
+    # Saving the shown policy again is refused: the unique id names no one now, nor does
+    # a user who does not exist.
+    for refused in (kms.get_key_policy(KeyId=key_id)["Policy"],
+                    text.replace(name, unique("nobody"))):
+        with pytest.raises(ClientError) as exc:
+            kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=refused)
+        assert code_of(exc) == "MalformedPolicyDocumentException"
+        assert message_of(exc) == (
+            "Policy contains a statement with one or more invalid principals.")
+    # Naming the newcomer again binds the new unique id.
+    kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=text)
+    client(server, "kms", new_key).encrypt(KeyId=key_id, Plaintext=b"x")

@@ -81,9 +81,12 @@ def no_session_policy_allows(action: str) -> str:
 def request_for(
     principal: Principal, action: str, resource: str, context: Mapping[str, object]
 ) -> Request:
-    """The authorization question for ``principal``; it answers to all its identities."""
-    identities = principal.identities()
-    return Request(principal.arn, principal.account, action, resource, context, identities[1:])
+    """The authorization question for ``principal``; it answers to all its identities and
+    to its unique id (a key policy may name a user or role by it)."""
+    aliases = principal.identities()[1:]
+    if principal.unique_id is not None:
+        aliases = (*aliases, principal.unique_id)
+    return Request(principal.arn, principal.account, action, resource, context, aliases)
 
 
 def stored_policy(text: str, kind: PolicyKind) -> Policy:

@@ -57,11 +57,17 @@ def authorize(
     context: Mapping[str, object],
     identity_policies: IdentityPolicies,
     grant_allows: GrantCheck,
+    policy_text: str | None = None,
 ) -> None:
-    """Allow ``ctx.principal`` to perform ``action`` on ``key`` or raise AccessDenied."""
+    """Allow ``ctx.principal`` to perform ``action`` on ``key`` or raise AccessDenied.
+    ``policy_text`` is the key policy as it reads now (principals bound to unique ids,
+    :mod:`openkms.service.policy_principals`); by default the stored text."""
     principal = ctx.principal
     request = access.request_for(principal, action, key.arn, context)
-    by_key = evaluate(key_policy(key), request)
+    by_key = evaluate(
+        access.stored_policy(key.policy if policy_text is None else policy_text, "resource"),
+        request,
+    )
     if by_key.decision is Decision.EXPLICIT_DENY:
         raise _deny(ctx, action, key.arn, access.DENY_IN_RESOURCE_POLICY)
     by_identity = access.identity_decision(principal, request, identity_policies(principal))

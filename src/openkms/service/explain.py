@@ -19,6 +19,7 @@ from openkms.service.authorize import authorize, is_account_root
 from openkms.service.context import RequestContext
 from openkms.service.grant_check import check_grants, identities
 from openkms.service.identity.authorize import identity_policies
+from openkms.service.policy_principals import effective_policy
 from openkms.service.resolve import resolve_key
 from openkms.storage import identities as records
 from openkms.storage.grants import grants_for_grantee
@@ -79,11 +80,12 @@ def explain_access(
         key = resolve_key(tx, ctx, key_identifier)
         policies = [] if is_account_root(principal) else identity_policies(tx, principal)
         base = conditions.base_context(ctx, params)
+        policy_text = effective_policy(tx, key)  # gone principals read as their unique ids
         context = conditions.key_context(base, key, tx, key_identifier, [key.policy, *policies])
         request = access.request_for(principal, action, key.arn, context)
         lines += [
             "== Key policy of " + key.arn,
-            explain(key_policy_of(key.policy), request).render(),
+            explain(key_policy_of(policy_text), request).render(),
         ]
         if is_account_root(principal):
             lines += [
@@ -118,6 +120,7 @@ def explain_access(
                 context,
                 lambda p: policies,
                 lambda k, p, op, c: check_grants(tx, k, p, op, params),
+                policy_text,
             )
         except AccessDeniedException as denied:
             lines.append("== Result: DENIED — " + denied.message)

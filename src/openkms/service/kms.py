@@ -36,6 +36,7 @@ from openkms.service.call import Call
 from openkms.service.context import RequestContext
 from openkms.service.grant_check import check_grants
 from openkms.service.materials import MaterialCache
+from openkms.service.policy_principals import effective_policy
 from openkms.service.registry import FROM_CIPHERTEXT, REGISTRY, KeyArg
 from openkms.service.resolve import resolve_key
 from openkms.storage.repository import Store, Tx
@@ -169,7 +170,8 @@ class KMSService:
         ) -> bool:
             return self.grants(tx, key, principal, operation, params)
 
-        authorize(ctx, arg.action, key, context, policies, grant_allows)
+        policy_text = effective_policy(tx, key)
+        authorize(ctx, arg.action, key, context, policies, grant_allows, policy_text)
 
 
 def _key_of_blob(tx: Tx, ctx: RequestContext, params: dict[str, Any]) -> Key:
