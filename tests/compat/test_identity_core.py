@@ -270,3 +270,22 @@ def test_key_policy_principals_are_bound_to_unique_ids(server) -> None:
     # Naming the newcomer again binds the new unique id.
     kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=text)
     client(server, "kms", new_key).encrypt(KeyId=key_id, Plaintext=b"x")
+
+
+def test_an_explicit_deny_stops_even_a_retiring_principal(server) -> None:
+    kms = client(server, "kms")
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    denied_arn, denied = new_user(server, policy({**allow("kms:RetireGrant"), "Effect": "Deny"}))
+    plain_arn, plain = new_user(server)  # no policy: the grant alone lets it retire
+    for arn, creds, refused in ((denied_arn, denied, True), (plain_arn, plain, False)):
+        grant = kms.create_grant(KeyId=key_id, GranteePrincipal=ROOT, RetiringPrincipal=arn,
+                                 Operations=["Decrypt"])
+        as_user = client(server, "kms", creds)
+        if refused:
+            with pytest.raises(ClientError) as exc:
+                as_user.retire_grant(GrantToken=grant["GrantToken"])
+            assert message_of(exc).endswith("with an explicit deny in an identity-based policy")
+        else:
+            as_user.retire_grant(GrantToken=grant["GrantToken"])
+    assert [g["RetiringPrincipal"] for g in kms.list_grants(KeyId=key_id)["Grants"]] == [
+        denied_arn]

@@ -99,6 +99,22 @@ def authorize_account(
         raise _deny(ctx, action, "*", verdict.reason)
 
 
+def refuse_explicit_deny(
+    ctx: RequestContext,
+    action: str,
+    context: Mapping[str, object],
+    identity_policies: IdentityPolicies,
+) -> None:
+    """Operations whose handler decides who may act (RetireGrant: the grant names its
+    retiring principals) are still refused by an explicit deny in the caller's identity
+    or session policies: "an explicit deny in any of these policies overrides the allow"."""
+    principal = ctx.principal
+    request = access.request_for(principal, action, "*", context)
+    verdict = access.identity_decision(principal, request, identity_policies(principal))
+    if verdict.decision is Decision.EXPLICIT_DENY:
+        raise _deny(ctx, action, "*", verdict.reason)
+
+
 def key_policy(key: Key) -> Policy:
     """The key's policy; one that no longer parses denies everything (fail closed)."""
     return access.stored_policy(key.policy, "resource")

@@ -31,7 +31,12 @@ from openkms.service import (
     ops,  # noqa: F401  (registers the handlers)
 )
 from openkms.service.audit_trail import Appender, RequestTrail
-from openkms.service.authorize import authorize, authorize_account, is_account_root
+from openkms.service.authorize import (
+    authorize,
+    authorize_account,
+    is_account_root,
+    refuse_explicit_deny,
+)
 from openkms.service.call import Call
 from openkms.service.context import RequestContext
 from openkms.service.grant_check import check_grants
@@ -97,10 +102,14 @@ class KMSService:
             base = conditions.base_context(ctx, params)
             policies = self._policies_of(tx)
             found = [self._find(tx, ctx, arg, params, op.writes) for arg in op.keys]
-            if op.account_check and all(key is None for key, _ in found):
+            if all(key is None for key, _ in found):
                 # No key, or an optional one not given (ListAliases without KeyId): the
-                # caller's identity policies decide, for its own account.
-                authorize_account(ctx, op.action, base, policies)
+                # caller's identity policies decide, for its own account; where the
+                # handler decides (RetireGrant), they can still deny explicitly.
+                if op.account_check:
+                    authorize_account(ctx, op.action, base, policies)
+                else:
+                    refuse_explicit_deny(ctx, op.action, base, policies)
             if op.name == "ReEncrypt" and all(key is not None for key, _ in found):
                 (source, _), (destination, _) = found
                 assert source is not None and destination is not None
