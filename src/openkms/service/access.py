@@ -7,7 +7,8 @@ question gets the same answer from every API:
 
 * :func:`request_for`: the :class:`~openkms.authz.Request` for a caller, naming every
   identity it answers to (:meth:`Principal.identities`: its ARN and, for a role session,
-  the role's ARN with its path).
+  the role's ARN with its path) and its unique id (``AIDA...``/``AROA...``, which a key
+  policy may name).
 * :func:`stored_policy`: a stored document that no longer parses denies everything
   (fail closed), whatever its kind.
 * :func:`identity_decision`: the caller's identity-based policies, intersected with the

@@ -1,7 +1,9 @@
 """The authorization chokepoint. Only :mod:`openkms.service.kms` calls it.
 
 Invariant: an operation runs only after :func:`authorize` returned for every key it
-acts on (or :func:`authorize_account` for operations on no key). The rules are AWS's
+acts on, or :func:`authorize_account` for operations on no key and for those whose
+optional key is not given (ListAliases without KeyId); the few whose handler decides
+who may act (RetireGrant) still pass :func:`refuse_explicit_deny`. The rules are AWS's
 "Determining access to an AWS KMS key"
 (https://docs.aws.amazon.com/kms/latest/developerguide/determining-access.html):
 
@@ -9,16 +11,17 @@ acts on (or :func:`authorize_account` for operations on no key). The rules are A
 2. Otherwise the key policy decides first. It may allow the caller directly, or allow
    the caller's *account* (``arn:aws:iam::ACCT:root``), which delegates to the
    account's IAM: then an identity policy must allow the caller too (the account's
-   root user needs none: it is allowed everything in its account).
+   root user needs none: it is allowed everything in its account). A key policy that
+   names a role session's *role* (or ``*``) is limited by the session policy; one that
+   names the session itself is not ("Session policies", IAM User Guide).
 3. A caller from another account always needs both: the key policy allowing it (or its
    account) and an identity policy of its own account allowing it.
 4. Failing that, a grant for the caller on this key and operation allows it.
 
 The shared parts (the request for a caller, identity and session policies, when a key
 policy's allow stands alone, the message forms) are :mod:`openkms.service.access`, the
-core IAM, STS and CloudTrail build on too. A key policy that names a role session's
-*role* is limited by the session policy; one that names the session is not (defect
-of the original code: both skipped the session policy).
+core IAM, STS and CloudTrail build on too. The key policy is read as it reads now:
+principals bound to unique ids (:mod:`openkms.service.policy_principals`).
 
 Nothing here fails open: every path that does not end in an explicit allow raises
 AccessDeniedException with AWS's message forms.
