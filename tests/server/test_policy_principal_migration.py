@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 
+import pytest
 from alembic import command
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 
 from openkms.crypto.keyring import SoftwareKeyring, new_root_key
 from openkms.domain.identities import User
@@ -23,8 +25,23 @@ from openkms.storage.repository import Store
 ACCOUNT = "111122223333"
 
 
-def test_upgrade_binds_existing_key_policies(tmp_path) -> None:
-    url = sqlite_url(str(tmp_path))
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield sqlite_url(str(tmp_path))
+    else:
+        cluster = request.getfixturevalue("postgres")
+        yield cluster.create_database(f"openkms_bind_{time.monotonic_ns() % 10**9}")
+
+
+def plain_engine(url: str) -> Engine:
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    return create_engine(url)
+
+
+def test_upgrade_binds_existing_key_policies(database_url) -> None:
+    url = database_url
     store = Store(make_engine(url))
     alice = User(ACCOUNT, "alice", "AIDAEXAMPLEALICE0001", "/", time.time())
     with store.transaction(write=True) as tx:
@@ -41,7 +58,7 @@ def test_upgrade_binds_existing_key_policies(tmp_path) -> None:
     store.close()
 
     # As a 0002 database left it: no bindings table; the policy was saved back then.
-    engine = create_engine(url)
+    engine = plain_engine(url)
     with engine.begin() as conn:
         command.downgrade(migrate._config(conn), "0002")
         conn.execute(text("UPDATE kms_keys SET policy = :p WHERE key_id = :k"),
