@@ -192,7 +192,7 @@ def test_same_request_same_decision_and_keys_on_every_api(server) -> None:
 
     def conditioned(role_arn: str, userid: str, tag: str) -> str:
         return policy(allow(
-            ["kms:ListKeys", "iam:GetRole", "cloudtrail:LookupEvents"],
+            ["kms:ListKeys", "iam:GetRole", "sts:AssumeRole", "cloudtrail:LookupEvents"],
             Condition={
                 "StringEquals": {
                     "aws:PrincipalArn": role_arn,
@@ -214,9 +214,13 @@ def test_same_request_same_decision_and_keys_on_every_api(server) -> None:
     userid = f"{role['RoleId']}:s1"
     iam.put_role_policy(RoleName=role["RoleName"], PolicyName="cond",
                         PolicyDocument=conditioned(role["Arn"], userid, "a"))
+    target = iam.create_role(RoleName=unique("target"), AssumeRolePolicyDocument=policy(
+        {"Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "sts:AssumeRole"}))["Role"]
     calls = {
         "kms": lambda: client(server, "kms", creds).list_keys(),
         "iam": lambda: client(server, "iam", creds).get_role(RoleName=role["RoleName"]),
+        "sts": lambda: client(server, "sts", creds).assume_role(
+            RoleArn=target["Arn"], RoleSessionName="chained"),
         "cloudtrail": lambda: client(server, "cloudtrail", creds).lookup_events(MaxResults=1),
     }
     for call in calls.values():
