@@ -43,7 +43,9 @@ def test_iam_alone_is_not_enough_without_the_account_delegation(server, iam, kms
     default = kms.create_key()["KeyMetadata"]
     blob = as_user.encrypt(KeyId=default["Arn"], Plaintext=b"delegated")["CiphertextBlob"]
     assert as_user.decrypt(CiphertextBlob=blob)["Plaintext"] == b"delegated"
-    # A key whose policy names only the root user: IAM's allow no longer reaches it.
+    # A key whose policy names only the root user and another user: IAM's allow no longer
+    # reaches it (the other user must exist: a policy naming no one is refused).
+    iam.create_user(UserName=f"nobody-{name}")
     closed = kms.create_key(Policy=json.dumps({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
          "Action": "kms:PutKeyPolicy", "Resource": "*"},

@@ -53,7 +53,14 @@ def service() -> KMSService:
 
 
 def ctx(account: str = A, arn: str | None = None, region: str = "us-east-1") -> RequestContext:
-    principal = Principal(account, arn or f"arn:aws:iam::{account}:root", "AK")
+    if arn is not None and ":assumed-role/" in arn:
+        role, session = arn.split(":assumed-role/", 1)[1].split("/", 1)
+        principal = Principal.assumed_role(
+            account, "AK", role_arn=f"arn:aws:iam::{account}:role/{role}",
+            role_id="AROAEXAMPLEROLEID0001", session_name=session, expiration=time.time() + 60,
+        )
+    else:
+        principal = Principal(account, arn or f"arn:aws:iam::{account}:root", "AK")
     return RequestContext("req", principal, region, time.time())
 
 

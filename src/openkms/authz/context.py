@@ -41,11 +41,14 @@ class Request:
     principal_aliases: tuple[str, ...] = ()
 
     def identities(self) -> tuple[str, ...]:
-        """The principal ARN, its aliases and, for a role session, the role ARN."""
-        role = session_role_arn(self.principal_arn)
-        if role is None:
+        """The principal ARN and its aliases. The service builds requests from
+        :meth:`openkms.domain.principals.Principal.identities` (a session's role ARN with
+        its path); a bare request for a session ARN without aliases falls back to the
+        path-less role ARN the session ARN implies."""
+        if self.principal_aliases:
             return (self.principal_arn, *self.principal_aliases)
-        return (self.principal_arn, *self.principal_aliases, role)
+        role = session_role_arn(self.principal_arn)
+        return (self.principal_arn,) if role is None else (self.principal_arn, role)
 
 
 def session_role_arn(principal_arn: str) -> str | None:

@@ -14,6 +14,12 @@ policy is evaluated first; an ALLOW whose :attr:`Result.principal_match` is ``AC
 the caller must also find an identity-policy ALLOW unless the caller is the account root
 itself. A ``DIRECT`` or ``WILDCARD`` allow grants same-account principals on its own;
 principals from another account always need their own account's IAM allow too.
+
+:attr:`Result.names_caller` tells *which* identity an allow matched: the request's own
+principal ARN (e.g. a role session's ARN) rather than one of its other identities (the
+session's role ARN) or ``*``. A session policy limits what a resource-based policy grants
+by naming the role, but not what it grants by naming the session ("Session policies",
+https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies.html#policies_session).
 """
 
 from __future__ import annotations
@@ -53,6 +59,9 @@ class Result(NamedTuple):
     allowed_by: tuple[StatementRef, ...]
     denied_by: tuple[StatementRef, ...]
     principal_match: PrincipalMatch | None
+    #: An allowing statement names the request's own principal ARN, not just another of
+    #: its identities, its account or "*" (False for identity policies).
+    names_caller: bool = False
 
     @property
     def allowed(self) -> bool:
@@ -74,6 +83,7 @@ def evaluate(policy: Policy, request: Request) -> Result:
     allowed: list[StatementRef] = []
     denied: list[StatementRef] = []
     best: PrincipalMatch | None = None
+    names_caller = False
     action, resource = request.action, request.resource
     for statement in policy.statements:
         # statement_applies(), inlined: this loop is on every request's path.
@@ -92,6 +102,8 @@ def evaluate(policy: Policy, request: Request) -> Result:
             allowed.append(statement.ref)
             if best is None or _RANK[how] > _RANK[best]:
                 best = how
+            if how is _DIRECT and not names_caller:
+                names_caller = _names_caller(statement, request)
     if denied:
         decision = _EXPLICIT_DENY
     elif allowed:
@@ -99,8 +111,15 @@ def evaluate(policy: Policy, request: Request) -> Result:
     else:
         decision = _NO_MATCH
     if policy.kind == "identity":
-        best = None
-    return Result(decision, tuple(allowed), tuple(denied), best)
+        best, names_caller = None, False
+    return Result(decision, tuple(allowed), tuple(denied), best, names_caller)
+
+
+def _names_caller(statement: Statement, request: Request) -> bool:
+    spec = statement.principal
+    if spec is None or statement.not_principal:
+        return False
+    return request.principal_arn in spec.arns
 
 
 def _conditions_hold(statement: Statement, ctx: Context) -> bool:

@@ -114,7 +114,7 @@ class PrincipalSpec:
         role = session_role_arn(principal)
         if role is None:
             return [account, any(self._names(i) for i in request.identities())]
-        role_listed = any(a in self.arns for a in (*request.principal_aliases, role))
+        role_listed = any(a in self.arns for a in request.identities()[1:])
         return [account, role_listed, principal in self.arns]
 
 

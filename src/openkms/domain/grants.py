@@ -297,7 +297,8 @@ def grant_allows(
     ``kms:Decrypt``) with this encryption context, or None.
 
     ``principal_arns`` are the caller's identities as they may appear as a grantee: its
-    ARN and, for a role session, the role ARN. Naming the account root covers the account's
+    ARN and, for a role session, the role ARN with its path (``Principal.identities``,
+    also what :func:`may_retire` is given). Naming the account root covers the account's
     principals only through IAM delegation, which is the caller's to evaluate: pass the
     root ARN only when that applies. Constraints apply to operations that take an
     encryption context; for DescribeKey, RetireGrant and CreateGrant they do not (a

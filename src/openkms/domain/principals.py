@@ -5,6 +5,10 @@ element", https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-
 ``principal_id`` is what ``sts:GetCallerIdentity`` reports as ``UserId``: the account id
 for the root user, the user's unique id (``AIDA...``) for an IAM user, and
 ``<role id>:<session name>`` for a role session.
+
+:meth:`Principal.identities` is the one answer to "which ARNs does this caller answer
+to": policy evaluation, grants (grantee and retiring principal) and ``authz explain``
+all use it, so a role with a path (``role/app/deployer``) is the same caller everywhere.
 """
 
 from __future__ import annotations
@@ -99,4 +103,31 @@ class Principal:
 
     @property
     def is_root(self) -> bool:
-        return self.kind is PrincipalKind.ROOT
+        """The account's root user (kind and ARN must agree: a principal built with the
+        default kind and some other ARN is not mistaken for a root, fail closed)."""
+        return self.kind is PrincipalKind.ROOT and self.arn == f"arn:aws:iam::{self.account}:root"
+
+    @property
+    def principal_arn(self) -> str:
+        """``aws:PrincipalArn``: for a role session the role's ARN (with its path), else the
+        caller's ARN ("AWS global condition context keys": "For IAM roles, the request
+        context returns the ARN of the role, not the ARN of the user that assumed the
+        role")."""
+        return self.role_arn or self.arn
+
+    @property
+    def unique_id(self) -> str | None:
+        """The IAM unique id behind the caller (``AIDA...`` of a user, ``AROA...`` of a
+        session's role); None for an account root."""
+        if self.kind is PrincipalKind.IAM_USER:
+            return self.principal_id or None
+        if self.kind is PrincipalKind.ASSUMED_ROLE:
+            return self.principal_id.split(":", 1)[0] or None
+        return None
+
+    def identities(self) -> tuple[str, ...]:
+        """The ARNs this caller answers to: its own ARN first and, for a role session,
+        its role's ARN with the role's path."""
+        if self.role_arn is None or self.role_arn == self.arn:
+            return (self.arn,)
+        return (self.arn, self.role_arn)

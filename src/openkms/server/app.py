@@ -25,13 +25,13 @@ from openkms.audit.bounds import UNKNOWN_OPERATION
 from openkms.auth.sigv4 import SigV4Verifier
 from openkms.domain.principals import Principal
 from openkms.errors import (
-    IncompleteSignatureException,
     KMSError,
     KMSInternalException,
     RequestHeaderSectionTooLarge,
     SerializationException,
     UnknownOperationException,
 )
+from openkms.server.authenticate import Authenticator
 from openkms.server.bootstrap import Runtime
 from openkms.server.cloudtrail_api import CloudTrailAPI, is_cloudtrail
 from openkms.server.identity_api import IdentityAPI
@@ -69,6 +69,8 @@ class OpenKMSApp:
             required_signed_headers=("host", "x-amz-target"),
             regions=runtime.settings.regions,
         )
+        #: The one authentication step, shared with the IAM/STS and CloudTrail paths.
+        self.authenticator = Authenticator(runtime.settings, runtime.credentials)
         self.identity = IdentityAPI(runtime)  # IAM and STS (query protocol)
         self.cloudtrail = CloudTrailAPI(runtime)  # LookupEvents (AWS JSON 1.1)
         self.maintenance: MaintenanceLoop | None = None
@@ -230,37 +232,19 @@ class OpenKMSApp:
             now=time.time(),
             source_ip=client[0] or "",
             user_agent=headers.get("user-agent", ""),
+            secure_transport=scope.get("scheme") == "https",
         )
         return self.runtime.service.dispatch(ctx, name, params, trail)
 
     def _claimed_principal(self, headers: dict[str, str]) -> Principal | None:
         """Whose access key a request that failed authentication names, so that the
         failure is recorded in that account's trail (None: unknown key, nobody's trail)."""
-        try:
-            parsed = self.verifier.parse(headers)
-        except KMSError:
-            return None
-        return self.runtime.credentials.principal(parsed.access_key_id)
+        return self.authenticator.claimed(self.verifier, headers)
 
     def _authenticate(
         self, scope: Scope, headers: dict[str, str], body: bytes
     ) -> tuple[Principal, str]:
-        account = self.runtime.settings.account_id
-        if self.dev:
-            # Dev mode: any credentials, no signature check; the scope still picks the region.
-            try:
-                parsed = self.verifier.parse(headers)
-            except (IncompleteSignatureException, KMSError):
-                return Principal.root(account, "dev"), self.runtime.settings.region
-            return Principal.root(account, parsed.access_key_id), parsed.region
-        query = scope.get("query_string", b"").decode("latin-1")
-        raw_path = scope.get("raw_path") or scope["path"].encode()
-        identity = self.verifier.verify(
-            scope["method"], raw_path.decode("latin-1"), query, headers, body
-        )
-        credentials = self.runtime.credentials
-        principal = credentials.principal_for(identity.access_key_id, identity.session_token)
-        return principal, identity.region
+        return self.authenticator.authenticate(self.verifier, scope, headers, body)
 
     def _admin(self, method: str, path: str) -> tuple[int, bytes]:
         if path == "/_openkms/health" and method in ("GET", "HEAD"):

@@ -5,8 +5,9 @@ A request comes here when its ``X-Amz-Target`` starts with ``com.amazonaws.cloud
 any other CloudTrail operation is answered ``UnsupportedOperationException`` naming it.
 
 Path: verify SigV4 (credential scope service ``cloudtrail``, own verifier) → resolve
-the principal → authorize ``cloudtrail:LookupEvents`` on ``*`` (account root always;
-others need an identity-policy allow) → validate the request as botocore's
+the principal (:mod:`openkms.server.authenticate`, shared with KMS, IAM and STS) →
+authorize ``cloudtrail:LookupEvents`` on ``*`` (account root always; others need an
+identity-policy allow) → validate the request as botocore's
 ``cloudtrail`` model and the LookupEvents reference describe it → read the caller's
 own account's records, newest first.
 
@@ -37,6 +38,7 @@ import binascii
 import json
 import logging
 import math
+import time
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
@@ -49,13 +51,14 @@ from openkms.domain.iam_errors import AccessDenied
 from openkms.domain.principals import Principal
 from openkms.errors import (
     AccessDeniedException,
-    IncompleteSignatureException,
     KMSError,
     SerializationException,
     UnsupportedOperationException,
 )
+from openkms.server.authenticate import Authenticator
 from openkms.server.bootstrap import Runtime
-from openkms.service.identity.authorize import authorize_iam
+from openkms.service.context import RequestContext
+from openkms.service.identity.authorize import authorize_iam, request_context
 from openkms.storage.audit_lookup import LOOKUP_KEYS, Cursor, lookup_events
 from openkms.wire import codec
 
@@ -107,12 +110,23 @@ class CloudTrailAPI:
             required_signed_headers=("host", "x-amz-target"),
             regions=runtime.settings.regions,
         )
+        self.authenticator = Authenticator(runtime.settings, runtime.credentials)
 
     def handle(
         self, scope: Scope, headers: Mapping[str, str], body: bytes, request_id: str
     ) -> tuple[int, bytes]:
         try:
-            principal = self._authenticate(scope, headers, body)
+            principal, region = self._authenticate(scope, headers, body)
+            client = scope.get("client") or ("", 0)
+            ctx = RequestContext(
+                request_id=request_id,
+                principal=principal,
+                region=region,
+                now=time.time(),
+                source_ip=client[0] or "",
+                user_agent=headers.get("user-agent", ""),
+                secure_transport=scope.get("scheme") == "https",
+            )
             target = headers.get("x-amz-target", "")
             if target != LOOKUP_TARGET:
                 operation = target.rsplit(".", 1)[-1]
@@ -123,7 +137,9 @@ class CloudTrailAPI:
             params = codec.decode_request(body)
             with self.runtime.store.transaction() as tx:
                 try:
-                    authorize_iam(tx, principal, "cloudtrail:LookupEvents", "*", {})
+                    authorize_iam(
+                        tx, principal, "cloudtrail:LookupEvents", "*", request_context(ctx)
+                    )
                 except AccessDenied as err:
                     raise AccessDeniedException(err.message) from None
                 result = self._lookup(tx, principal.account, params)
@@ -137,23 +153,8 @@ class CloudTrailAPI:
 
     def _authenticate(
         self, scope: Scope, headers: Mapping[str, str], body: bytes
-    ) -> Principal:
-        settings = self.runtime.settings
-        credentials = self.runtime.credentials
-        if settings.dev:
-            # Dev mode, as for KMS: no signature check; known keys still mean their owner.
-            try:
-                parsed = self.verifier.parse(headers)
-            except (IncompleteSignatureException, KMSError):
-                return Principal.root(settings.account_id, "dev")
-            principal = credentials.principal(parsed.access_key_id)
-            return principal or Principal.root(settings.account_id, parsed.access_key_id)
-        query = scope.get("query_string", b"").decode("latin-1")
-        raw_path = scope.get("raw_path") or scope["path"].encode()
-        identity = self.verifier.verify(
-            scope["method"], raw_path.decode("latin-1"), query, headers, body
-        )
-        return credentials.principal_for(identity.access_key_id, identity.session_token)
+    ) -> tuple[Principal, str]:
+        return self.authenticator.authenticate(self.verifier, scope, headers, body)
 
     def _lookup(self, tx: Any, account: str, params: dict[str, Any]) -> dict[str, Any]:
         key, value = _attribute(params.get("LookupAttributes"))

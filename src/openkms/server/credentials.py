@@ -20,7 +20,10 @@ Secrets are cached in process memory. Freshness, per kind:
   UpdateAccessKey and DeleteUser take effect on every node at once;
 * a root key is re-read after :data:`ROOT_RECHECK_SECONDS` (the KMS hot path reads
   nothing), and at once in the process that changed it (:meth:`forget`);
-* a session is immutable; its expiry is checked on every request.
+* a session is immutable; its expiry, and that its role still exists with the unique
+  id (``AROA...``) it was issued for, are checked on every request (one indexed read):
+  a role deleted and re-created under the same name never revives an old session
+  (``UnrecognizedClientException``, the invalid-token error).
 """
 
 from __future__ import annotations
@@ -141,12 +144,24 @@ class CredentialStore:
                 raise UnrecognizedClientException(INVALID_TOKEN)
             if principal.expiration is not None and self._clock() >= principal.expiration:
                 raise ExpiredTokenException(EXPIRED_TOKEN)
+            if not self._role_is_current(principal):
+                raise UnrecognizedClientException(INVALID_TOKEN)
             return principal
         if session_token is not None:
             raise UnrecognizedClientException(INVALID_TOKEN)
         if entry.fresh_until > _monotonic():
             return principal
         return self._recheck(access_key_id, entry)
+
+    def _role_is_current(self, session: Principal) -> bool:
+        """Whether the role a session was issued for still exists: the same role, by its
+        unique id (``AROA...``), not merely one with the same name made since."""
+        if session.role_arn is None:
+            return False
+        name = session.role_arn.rsplit("/", 1)[-1]
+        with self._store.transaction() as tx:
+            role = records.get_role(tx, session.account, name)
+        return role is not None and role.role_id == session.unique_id
 
     def _recheck(self, access_key_id: str, entry: _Entry) -> Principal:
         """Re-read a long-term key (not its secret: a key id never gets another secret)."""

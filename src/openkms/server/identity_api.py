@@ -5,8 +5,8 @@ SigV4 credential scope names ``iam`` or ``sts``, or (unsigned) it is a form whos
 ``Version`` is IAM's or STS's, so that an unsigned IAM call is refused in IAM's own
 XML. Each service has its own :class:`SigV4Verifier` (the scope must name it).
 
-Path: verify SigV4 → resolve the principal (long-term key or session, token and expiry
-checked) → decode and validate the form against botocore's model →
+Path: verify SigV4 → resolve the principal (:mod:`openkms.server.authenticate`, the step
+KMS and CloudTrail share) → decode and validate the form against botocore's model →
 :meth:`IdentityService.dispatch` → XML. Errors are query-protocol XML; unexpected
 faults are logged with the request id and answered as ``ServiceFailure`` /
 ``InternalFailure`` without details.
@@ -22,12 +22,8 @@ from urllib.parse import parse_qsl
 
 from openkms.auth.sigv4 import SigV4Verifier
 from openkms.domain.principals import Principal
-from openkms.errors import (
-    IncompleteSignatureException,
-    KMSError,
-    KMSInternalException,
-    UnrecognizedClientException,
-)
+from openkms.errors import KMSError, KMSInternalException
+from openkms.server.authenticate import Authenticator
 from openkms.server.bootstrap import Runtime
 from openkms.service.audit_trail import RequestTrail
 from openkms.service.context import RequestContext
@@ -57,6 +53,7 @@ class IdentityAPI:
         regions = runtime.settings.regions
         self.verifiers = {name: SigV4Verifier(credentials.secret, service=name, regions=regions)
                           for name in SERVICES}
+        self.authenticator = Authenticator(runtime.settings, credentials)
         self.service = IdentityService(
             runtime.store, credentials.keyring, on_key_change=credentials.forget
         )
@@ -95,6 +92,7 @@ class IdentityAPI:
                 now=time.time(),
                 source_ip=client[0] or "",
                 user_agent=headers.get("user-agent", ""),
+                secure_transport=scope.get("scheme") == "https",
             )
             result = self.service.dispatch(service, ctx, name, params)
             if trail is not None:
@@ -112,25 +110,4 @@ class IdentityAPI:
     def _authenticate(
         self, service: str, scope: Scope, headers: Mapping[str, str], body: bytes
     ) -> tuple[Principal, str]:
-        verifier = self.verifiers[service]
-        settings = self.runtime.settings
-        credentials = self.runtime.credentials
-        if settings.dev:
-            # Dev mode: no signature check. Known keys still mean their owner (so users
-            # and sessions can be tried out); anything else is the default account root.
-            try:
-                parsed = verifier.parse(headers)
-            except (IncompleteSignatureException, KMSError):
-                return Principal.root(settings.account_id, "dev"), settings.region
-            token = headers.get("x-amz-security-token")
-            try:
-                return credentials.principal_for(parsed.access_key_id, token), parsed.region
-            except UnrecognizedClientException:
-                return Principal.root(settings.account_id, parsed.access_key_id), parsed.region
-        query = scope.get("query_string", b"").decode("latin-1")
-        raw_path = scope.get("raw_path") or scope["path"].encode()
-        identity = verifier.verify(
-            scope["method"], raw_path.decode("latin-1"), query, headers, body
-        )
-        principal = credentials.principal_for(identity.access_key_id, identity.session_token)
-        return principal, identity.region
+        return self.authenticator.authenticate(self.verifiers[service], scope, headers, body)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from openkms.domain.keys import Key
-from openkms.domain.principals import Principal
+from openkms.domain.principals import Principal, PrincipalKind
 from openkms.service.context import RequestContext
 from openkms.storage.repository import Tx
 
@@ -38,37 +38,51 @@ _PARAMETER_KEYS = {
 }
 
 
+_PRINCIPAL_TYPE = {
+    PrincipalKind.ROOT: "Account",
+    PrincipalKind.IAM_USER: "User",
+    PrincipalKind.ASSUMED_ROLE: "AssumedRole",
+}
+
+
 def principal_type(principal: Principal) -> str:
     """aws:PrincipalType: Account (root user), User (IAM user) or AssumedRole."""
-    if principal.arn.endswith(":root"):
-        return "Account"
-    if ":assumed-role/" in principal.arn:
-        return "AssumedRole"
-    return "User"
+    return _PRINCIPAL_TYPE[principal.kind]
 
 
-def base_context(ctx: RequestContext, params: dict[str, Any]) -> dict[str, object]:
-    """Keys that do not depend on a key: the caller, the time, the request parameters."""
+def global_context(ctx: RequestContext) -> dict[str, object]:
+    """The global ``aws:*`` condition keys of a request, the same for every API (KMS,
+    IAM, STS, CloudTrail): "AWS global condition context keys"
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html).
+    ``aws:PrincipalArn`` of a role session is its role's ARN, with the role's path."""
     principal = ctx.principal
-    now = datetime.datetime.fromtimestamp(ctx.now, datetime.UTC)
     values: dict[str, object] = {
-        "aws:PrincipalArn": principal.arn,
+        "aws:PrincipalArn": principal.principal_arn,
         "aws:PrincipalAccount": principal.account,
         "aws:PrincipalType": principal_type(principal),
         "aws:userid": principal.principal_id or principal.account,
-        "aws:CurrentTime": now,
+        "aws:CurrentTime": datetime.datetime.fromtimestamp(ctx.now, datetime.UTC),
         "aws:EpochTime": int(ctx.now),
-        "aws:SecureTransport": False,
+        "aws:SecureTransport": ctx.secure_transport,
         "aws:RequestedRegion": ctx.region,
-        "kms:CallerAccount": principal.account,
-        "kms:GrantIsForAWSResource": False,
     }
     if ctx.source_ip:
         values["aws:SourceIp"] = ctx.source_ip
+    if ctx.user_agent:
+        values["aws:UserAgent"] = ctx.user_agent
     if principal.user_name is not None:
         values["aws:username"] = principal.user_name
     for tag_key, tag_value in principal.tags:
         values[f"aws:PrincipalTag/{tag_key}"] = tag_value
+    return values
+
+
+def base_context(ctx: RequestContext, params: dict[str, Any]) -> dict[str, object]:
+    """Keys that do not depend on a key: the global keys, the caller's account and the
+    request parameters."""
+    values = global_context(ctx)
+    values["kms:CallerAccount"] = ctx.principal.account
+    values["kms:GrantIsForAWSResource"] = False
     for param, key in _PARAMETER_KEYS.items():
         if param in params:
             values[key] = params[param]

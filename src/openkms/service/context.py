@@ -15,6 +15,8 @@ class RequestContext:
     now: float
     source_ip: str = ""
     user_agent: str = ""
+    #: The request came over TLS (aws:SecureTransport): the ASGI scope's scheme is https.
+    secure_transport: bool = False
 
     @property
     def account(self) -> str:

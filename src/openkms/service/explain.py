@@ -10,15 +10,16 @@ from __future__ import annotations
 import re
 import time
 
-from openkms.authz import Policy, Request, explain, parse_policy
+from openkms.authz import Policy, explain, parse_policy
 from openkms.domain.grants import grant_allows
 from openkms.domain.principals import Principal
 from openkms.errors import AccessDeniedException, KMSError
-from openkms.service import conditions
+from openkms.service import access, conditions
 from openkms.service.authorize import authorize, is_account_root
 from openkms.service.context import RequestContext
 from openkms.service.grant_check import check_grants, identities
 from openkms.service.identity.authorize import identity_policies
+from openkms.service.policy_principals import effective_policy
 from openkms.service.resolve import resolve_key
 from openkms.storage import identities as records
 from openkms.storage.grants import grants_for_grantee
@@ -79,12 +80,12 @@ def explain_access(
         key = resolve_key(tx, ctx, key_identifier)
         policies = [] if is_account_root(principal) else identity_policies(tx, principal)
         base = conditions.base_context(ctx, params)
+        policy_text = effective_policy(tx, key)  # gone principals read as their unique ids
         context = conditions.key_context(base, key, tx, key_identifier, [key.policy, *policies])
-        aliases = (principal.role_arn,) if principal.role_arn else ()
-        request = Request(principal.arn, principal.account, action, key.arn, context, aliases)
+        request = access.request_for(principal, action, key.arn, context)
         lines += [
             "== Key policy of " + key.arn,
-            explain(key_policy_of(key.policy), request).render(),
+            explain(key_policy_of(policy_text), request).render(),
         ]
         if is_account_root(principal):
             lines += [
@@ -119,6 +120,7 @@ def explain_access(
                 context,
                 lambda p: policies,
                 lambda k, p, op, c: check_grants(tx, k, p, op, params),
+                policy_text,
             )
         except AccessDeniedException as denied:
             lines.append("== Result: DENIED — " + denied.message)

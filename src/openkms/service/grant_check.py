@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from openkms.authz.context import session_role_arn
 from openkms.domain.grants import grant_allows, is_within, parse_constraints, parse_operations
 from openkms.domain.keys import Key
 from openkms.domain.principals import Principal
@@ -25,9 +24,9 @@ _CONTEXT_PARAMETER = {
 
 
 def identities(principal: Principal) -> tuple[str, ...]:
-    """The ARNs a grant may name the caller by."""
-    role = principal.role_arn or session_role_arn(principal.arn)
-    return (principal.arn,) if role is None else (principal.arn, role)
+    """The ARNs a grant may name the caller by (:meth:`Principal.identities`: its own and,
+    for a role session, its role's, with the role's path)."""
+    return principal.identities()
 
 
 def check_grants(

@@ -31,11 +31,17 @@ from openkms.service import (
     ops,  # noqa: F401  (registers the handlers)
 )
 from openkms.service.audit_trail import Appender, RequestTrail
-from openkms.service.authorize import authorize, authorize_account, is_account_root
+from openkms.service.authorize import (
+    authorize,
+    authorize_account,
+    is_account_root,
+    refuse_explicit_deny,
+)
 from openkms.service.call import Call
 from openkms.service.context import RequestContext
 from openkms.service.grant_check import check_grants
 from openkms.service.materials import MaterialCache
+from openkms.service.policy_principals import effective_policy
 from openkms.service.registry import FROM_CIPHERTEXT, REGISTRY, KeyArg
 from openkms.service.resolve import resolve_key
 from openkms.storage.repository import Store, Tx
@@ -95,9 +101,15 @@ class KMSService:
         with self.store.transaction(write=op.writes, snapshot=op.snapshot) as tx:
             base = conditions.base_context(ctx, params)
             policies = self._policies_of(tx)
-            if not op.keys and op.account_check:
-                authorize_account(ctx, op.action, base, policies)
             found = [self._find(tx, ctx, arg, params, op.writes) for arg in op.keys]
+            if all(key is None for key, _ in found):
+                # No key, or an optional one not given (ListAliases without KeyId): the
+                # caller's identity policies decide, for its own account; where the
+                # handler decides (RetireGrant), they can still deny explicitly.
+                if op.account_check:
+                    authorize_account(ctx, op.action, base, policies)
+                else:
+                    refuse_explicit_deny(ctx, op.action, base, policies)
             if op.name == "ReEncrypt" and all(key is not None for key, _ in found):
                 (source, _), (destination, _) = found
                 assert source is not None and destination is not None
@@ -167,7 +179,8 @@ class KMSService:
         ) -> bool:
             return self.grants(tx, key, principal, operation, params)
 
-        authorize(ctx, arg.action, key, context, policies, grant_allows)
+        policy_text = effective_policy(tx, key)
+        authorize(ctx, arg.action, key, context, policies, grant_allows, policy_text)
 
 
 def _key_of_blob(tx: Tx, ctx: RequestContext, params: dict[str, Any]) -> Key:

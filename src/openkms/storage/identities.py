@@ -54,6 +54,11 @@ def list_accounts(tx: Tx) -> dict[str, float | None]:
     return dict(sorted(found.items()))
 
 
+def is_known_account(tx: Tx, account: str) -> bool:
+    """A registered account, or one with a root access key (the server's own)."""
+    return account_exists(tx, account) or bool(root_key_ids(tx, account))
+
+
 def root_key_ids(tx: Tx, account: str) -> list[str]:
     return [
         r[2]
@@ -73,6 +78,12 @@ def _user(r: Sequence[Any]) -> User:
 def get_user(tx: Tx, account: str, name: str, *, for_update: bool = False) -> User | None:
     stmt = "iam_user_get_for_update" if for_update and tx.write else "iam_user_get"
     row = tx.fetch_one(stmt, {"account_id": account, "name_key": name_key(name)})
+    return None if row is None else _user(row)
+
+
+def user_by_id(tx: Tx, user_id: str) -> User | None:
+    """The user with this unique id (``AIDA...``), in any account."""
+    row = tx.fetch_one("iam_user_by_id", {"user_id": user_id})
     return None if row is None else _user(row)
 
 
@@ -125,6 +136,12 @@ def _role(r: Sequence[Any]) -> Role:
 def get_role(tx: Tx, account: str, name: str, *, for_update: bool = False) -> Role | None:
     stmt = "iam_role_get_for_update" if for_update and tx.write else "iam_role_get"
     row = tx.fetch_one(stmt, {"account_id": account, "name_key": name_key(name)})
+    return None if row is None else _role(row)
+
+
+def role_by_id(tx: Tx, role_id: str) -> Role | None:
+    """The role with this unique id (``AROA...``), in any account."""
+    row = tx.fetch_one("iam_role_by_id", {"role_id": role_id})
     return None if row is None else _role(row)
 
 

@@ -112,6 +112,17 @@ BUILDERS: dict[str, Callable[[], Any]] = {
         .values(status=bindparam("v_status"))
     ),
     "iam_access_key_with_user": _access_key_with_user,
+    "iam_user_by_id": lambda: select(it.users).where(_eq(it.users, "user_id")),
+    "iam_role_by_id": lambda: select(it.roles).where(_eq(it.roles, "role_id")),
+    "kms_policy_principal_insert": lambda: _insert_all(it.key_policy_principals),
+    "kms_policy_principals_delete": lambda: delete(it.key_policy_principals).where(
+        _eq(it.key_policy_principals, "key_id")
+    ),
+    "kms_policy_principals_of": lambda: (
+        select(it.key_policy_principals.c.principal_arn, it.key_policy_principals.c.unique_id)
+        .where(_eq(it.key_policy_principals, "key_id"))
+        .order_by(it.key_policy_principals.c.principal_arn)
+    ),
     "sts_session_insert": lambda: _insert_all(it.sessions),
     "sts_session_get": lambda: select(
         *(it.sessions.c[n] for n in SESSION_COLUMNS), it.sessions.c.wrapped_secret

@@ -79,3 +79,15 @@ sessions = Table(
     Column("expires_at", Float, nullable=False),
     Index("ix_sts_sessions_expiry", "expires_at"),
 )
+
+#: The IAM users and roles a key policy named when it was saved (CreateKey, PutKeyPolicy),
+#: bound to their unique ids: the policy text stays the source of truth, this says which
+#: principal each ARN in it meant (see :mod:`openkms.service.policy_principals`). Rows of
+#: a deleted key are never read again (key ids are never reused).
+key_policy_principals = Table(
+    "kms_key_policy_principals",
+    metadata,
+    Column("key_id", String(64), primary_key=True),
+    Column("principal_arn", String(2048), primary_key=True),
+    Column("unique_id", String(128), nullable=False),
+)

@@ -12,7 +12,6 @@ import os
 import re
 from typing import Any
 
-from openkms.authz.context import session_role_arn
 from openkms.domain import grant_tokens as tokens
 from openkms.domain import grants as g
 from openkms.domain.grants import Grant
@@ -64,10 +63,9 @@ def _not_found(grant_id: str) -> NotFoundException:
 
 
 def _identities(ctx: RequestContext) -> tuple[str, ...]:
-    """The ARNs a grant may name the caller by: its own, and its role's for a session."""
-    arn = ctx.principal.arn
-    role = session_role_arn(arn)
-    return (arn,) if role is None else (arn, role)
+    """The ARNs a grant may name the caller by: its own, and its role's (with the role's
+    path) for a session; the same as when the grant is used (:mod:`..grant_check`)."""
+    return ctx.principal.identities()
 
 
 def grant_entry(grant: Grant) -> dict[str, Any]:

@@ -1,7 +1,9 @@
 """Key policies: GetKeyPolicy, PutKeyPolicy, ListKeyPolicies.
 
 Documents are validated and stored here; evaluating them against requests is the
-authorization layer's work.
+authorization layer's work. The IAM users and roles a policy names are bound to their
+unique ids when it is saved, and GetKeyPolicy shows a gone principal's unique id in
+place of its ARN (:mod:`openkms.service.policy_principals`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from openkms.domain.keys import require_manageable, with_policy
 from openkms.errors import MalformedPolicyDocumentException, NotFoundException
 from openkms.service.authorize import allows_policy_updates
 from openkms.service.call import Call
+from openkms.service.policy_principals import bind, effective_policy
 from openkms.service.registry import operation
 
 POLICY_NAME = "default"
@@ -28,7 +31,7 @@ def _check_name(call: Call) -> None:
 def get_key_policy(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_GetKeyPolicy.html"""
     _check_name(call)
-    return {"Policy": call.key.policy, "PolicyName": POLICY_NAME}
+    return {"Policy": effective_policy(call.tx, call.key), "PolicyName": POLICY_NAME}
 
 
 @operation("PutKeyPolicy", writes=True)
@@ -47,12 +50,13 @@ LOCKOUT_MESSAGE = "The new key policy will not allow you to update the key polic
 
 def check_new_policy(call: Call, text: str, key_arn: str) -> None:
     """Validate a key policy and, unless BypassPolicyLockoutSafetyCheck, make sure the caller
-    could still change it afterwards ("Default key policy: policy lockout safety check")."""
+    could still change it afterwards ("Default key policy: policy lockout safety check");
+    then bind the users and roles it names to their unique ids."""
     parse_policy(text, "resource")
-    if call.params.get("BypassPolicyLockoutSafetyCheck") is True:
-        return
-    if not allows_policy_updates(text, call.ctx, key_arn):
+    bypass = call.params.get("BypassPolicyLockoutSafetyCheck") is True
+    if not bypass and not allows_policy_updates(text, call.ctx, key_arn):
         raise MalformedPolicyDocumentException(LOCKOUT_MESSAGE)
+    bind(call.tx, key_arn.rsplit("/", 1)[-1], text)
 
 
 @operation("ListKeyPolicies")
