@@ -13,7 +13,8 @@ in the same region whichever API they reach:
   its owner, with the same checks (so users, roles and session policies can be tried
   out); anything else (an unknown key, no or a malformed Authorization header) is the
   default account's root user. The region is the credential scope's, or the server's
-  default region when there is no scope.
+  default region when there is no scope; a scope naming a malformed or unserved region
+  is refused as in production.
 
 :meth:`Authenticator.claimed` answers, for a request that failed authentication, whose
 key it names, so that the failure lands in that account's trail.
@@ -26,7 +27,7 @@ from typing import Any
 
 from openkms.auth.sigv4 import SigV4Verifier
 from openkms.domain.principals import Principal
-from openkms.errors import KMSError, UnrecognizedClientException
+from openkms.errors import InvalidSignatureException, KMSError, UnrecognizedClientException
 from openkms.server.bootstrap import Settings
 from openkms.server.credentials import CredentialStore
 
@@ -62,6 +63,8 @@ class Authenticator:
         account = self.settings.account_id
         try:
             parsed = verifier.parse(headers)
+        except InvalidSignatureException:
+            raise  # a scope naming a region that is not served: refused in dev mode too
         except KMSError:
             return Principal.root(account, "dev"), self.settings.region
         token = headers.get("x-amz-security-token")
