@@ -82,9 +82,15 @@ class IdentityAPI:
         protocol = self.protocols[service]
         try:
             principal, region = self._authenticate(service, scope, headers, body)
-            name, params = protocol.decode_request(parse_form(body))
             if trail is not None:
+                # Known before the body is decoded, so a malformed form (not UTF-8, a
+                # wrong type, an unknown action) is recorded for its caller all the same.
                 trail.principal, trail.region = principal, region
+            form = parse_form(body)
+            if trail is not None and form.get("Action") in protocol.operations:
+                trail.event_name = form["Action"]
+            name, params = protocol.decode_request(form)
+            if trail is not None:
                 trail.event_name, trail.request = name, params
             client = scope.get("client") or ("", 0)
             ctx = RequestContext(
