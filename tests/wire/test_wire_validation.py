@@ -502,3 +502,32 @@ def test_known_bad_value_per_constraint(
     assert invalid(operation, params) == (
         f"1 validation error detected: {shown} at '{path}' failed to satisfy constraint: {rule}"
     )
+
+
+# --- what handlers see: model members only, null meaning absent (issue 10, defect 6) ----
+
+
+def test_validate_returns_model_members_without_nulls() -> None:
+    params = {"Limit": None, "Marker": None, "GrantTokens": 5, "X": 1e300}
+    assert validate("ListKeys", params) == {}
+    assert params["GrantTokens"] == 5  # the caller's dict is not modified
+    got = validate("CreateKey", {
+        "Tags": [{"TagKey": "a", "TagValue": "b", "Extra": {"deep": [1]}}],
+        "Description": None, "Origin": None, "Unknown": [None],
+    })
+    assert got == {"Tags": [{"TagKey": "a", "TagValue": "b"}]}
+    got = validate("Encrypt", {"KeyId": KEY, "Plaintext": "aGk=", "EncryptionContext": {"a": "b"},
+                               "GrantTokens": None})
+    assert got == {"KeyId": KEY, "Plaintext": "aGk=", "EncryptionContext": {"a": "b"}}
+
+
+def test_validate_without_input_shape_returns_empty() -> None:
+    for operation in operation_names():
+        if input_shape(operation) is None:
+            assert validate(operation, {"X": 1}) == {}
+
+
+@pytest.mark.parametrize("limit", [1e300, 1e12, 2**31, -(2**31) - 1, 1.5, "5", True, [5]])
+def test_out_of_range_or_wrong_type_integer_is_a_serialization_error(limit: object) -> None:
+    with pytest.raises(SerializationException):
+        validate("ListKeys", {"Limit": limit})

@@ -112,6 +112,8 @@ class IdentityAPI:
         except Exception:
             log.exception("internal error handling %s request %s", service, request_id)
             internal = KMSInternalException(f"An internal error occurred. Request ID: {request_id}")
+            if trail is not None:
+                trail.error = internal  # recorded as the failure it was, not as a success
             return protocol.encode_error(internal, request_id)
 
     def _authenticate(
