@@ -11,11 +11,11 @@ process (SQLite, and PostgreSQL with a smaller count), it asserts what issue 10 
 * no 5xx answer;
 * every answer carries ``x-amzn-RequestId``;
 * every request leaves exactly one audit record, for its caller (read back through the
-  storage layer and matched by request id), except CloudTrail LookupEvents, which is
-  documented as not recorded ("CloudTrail ... LookupEvents ... are not logged": the
-  CloudTrail user guide, "CloudTrail supported services and integrations" — read-only
-  CloudTrail lookups are not events). All callers belong to one account and name only
-  that account's keys, so no call has a second (owner's) record.
+  storage layer and matched by request id), except CloudTrail LookupEvents, which
+  openkms documents as not recorded (:mod:`openkms.server.cloudtrail_api`). A call on
+  another account's key would also leave a record for the key's owner (same
+  ``sharedEventID``; denied ones only the caller's): all callers here belong to one
+  account and name only its keys, so every call has exactly one record.
 
 Seeded (``OPENKMS_FUZZ_SEED``, default 10) so a failure replays; the count per operation
 is ``OPENKMS_FUZZ_PER_OP`` (default 32 on SQLite, 12 on PostgreSQL). Generators for
@@ -181,6 +181,8 @@ class Gen:
                 return rng.choice(enum)
             if name in ("KeyId", "TargetKeyId", "DestinationKeyId", "SourceKeyId"):
                 return rng.choice(self.keys) if rng.random() < 0.8 else self.text()
+            if name in ("Path", "PathPrefix"):
+                return rng.choice(["/", "/fz/"])
             if name == "AliasName":
                 return "alias/fz-" + self.text(4, 8)
             if name == "Policy" or name.endswith("PolicyDocument"):

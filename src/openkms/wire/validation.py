@@ -20,11 +20,13 @@ level). The AWS JSON 1.1 protocol serializes a structure as a JSON object of the
 members that are *set* (https://smithy.io/2.0/aws/protocols/aws-json-1_1-protocol.html,
 "Shape serialization"); Smithy server deserializers, AWS's among them, skip members the
 model does not define (forward compatibility: a newer SDK's member must not break an
-older service) and read ``null`` as "not set" (Smithy's ``sparse`` trait is what would
-make a null meaningful, and KMS's model uses none). So ``{"Limit": null}`` is ListKeys'
-default page and ``{"GrantTokens": 5}`` on ListKeys (which has no such member) is
-ignored, never handed to a handler or to the authorizer. Where AWS is stricter than its
-published model, :data:`CONSTRAINT_OVERRIDES` wins.
+older service) and read a ``null`` member as "not set" (only lists and maps marked
+``@sparse`` may carry meaningful nulls, and KMS's model marks none). So
+``{"Limit": null}`` is ListKeys' default page, and ``{"GrantTokens": 5}`` on ListKeys
+(which has no such member) is ignored, never handed to a handler or to the authorizer;
+``{"Limit": 1e300}`` is a number no Integer holds: ``SerializationException``
+(``NUMBER_VALUE can not be converted to an Integer``), as below. Where AWS is stricter
+than its published model, :data:`CONSTRAINT_OVERRIDES` wins.
 
 This runs on every request, so the botocore shapes are walked once, at import, and
 compiled to closures over tuples, frozensets and compiled regexes. ``params`` is
