@@ -531,3 +531,29 @@ def test_validate_without_input_shape_returns_empty() -> None:
 def test_out_of_range_or_wrong_type_integer_is_a_serialization_error(limit: object) -> None:
     with pytest.raises(SerializationException):
         validate("ListKeys", {"Limit": limit})
+
+
+def _nested(depth: int) -> object:
+    value: object = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("operation", "params", "error"),
+    [
+        # The list is too long *and* its elements are no strings: the type error wins, and
+        # the deep value is never rendered (it was a RecursionError, a 500).
+        ("Encrypt", {"KeyId": KEY, "Plaintext": "aGk=", "GrantTokens": [_nested(900)] * 11},
+         SerializationException),
+        ("CreateKey", {"Tags": [{"TagKey": "a", "TagValue": "b", "X": _nested(900)}] * 60,
+                       "Description": 5}, SerializationException),
+    ],
+)
+def test_deeply_nested_values_never_break_validation(
+    operation: str, params: dict[str, Any], error: type[Exception]
+) -> None:
+    with pytest.raises(error) as info:
+        validate(operation, params)
+    assert len(str(info.value)) < 20_000

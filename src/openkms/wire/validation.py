@@ -99,16 +99,26 @@ def _null_violation(path: str) -> str:
     return f"Value null at '{path}' failed to satisfy constraint: Member must not be null"
 
 
-def _render(value: object) -> str:
-    """Render a value like Java's ``toString`` (lists ``[a, b]``, maps ``{k=v}``)."""
+#: How deep :func:`_render` follows nested values. A list member's length violation
+#: echoes the list, and a body may nest 1,024 levels (orjson's limit): rendered in full
+#: that is a RecursionError (a 500) and an unbounded message. Model values of KMS nest
+#: at most 3 levels (a list of tag structures), so nothing real is cut.
+_RENDER_DEPTH: Final = 8
+
+
+def _render(value: object, depth: int = 0) -> str:
+    """Render a value like Java's ``toString`` (lists ``[a, b]``, maps ``{k=v}``);
+    anything nested deeper than :data:`_RENDER_DEPTH` is shown as ``...``."""
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, list | dict) and depth >= _RENDER_DEPTH:
+        return "..."
     if isinstance(value, list):
-        return "[" + ", ".join(_render(v) for v in value) + "]"
+        return "[" + ", ".join(_render(v, depth + 1) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}={_render(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{k}={_render(v, depth + 1)}" for k, v in value.items()) + "}"
     return str(value)
 
 
