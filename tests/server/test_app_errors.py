@@ -109,3 +109,112 @@ def test_no_audit_record_means_no_answer(tmp_path) -> None:
         key = tx.get_key(key_id)
     assert key is not None and key.state.value == "Enabled"
     runtime.audit.close()
+
+
+# --- issue 10, defect 6: malformed bodies get their AWS error and their audit record -----
+
+
+def _records_of(app: OpenKMSApp, request_id: str) -> list[dict[str, Any]]:
+    from openkms.storage import audit as audit_store
+
+    with app.runtime.store.transaction() as tx:
+        events = audit_store.read_chain(tx, limit=100_000)
+    records = [json.loads(e.record) for e in events]
+    return [r for r in records if r.get("requestID") == request_id]
+
+
+def _nested(depth: int) -> object:
+    value: object = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("target", "params", "status", "error"),
+    [
+        # A stray member is ignored (it used to be read as an out-of-range timestamp).
+        ("ListKeys", {"X": 1e12}, 200, None),
+        ("ListKeys", {"X": 1e300, "Y": -1e308, "Z": 2**64 + 1}, 200, None),
+        ("ListKeys", {"X": _nested(900)}, 200, None),
+        # GrantTokens is no member of ListKeys: ignored, never checked as tokens.
+        ("ListKeys", {"GrantTokens": 5}, 200, None),
+        # A number out of an Integer's range is a deserialization failure.
+        ("ListKeys", {"Limit": 1e300}, 400, "SerializationException"),
+        ("ListKeys", {"Limit": 2**40}, 400, "SerializationException"),
+        ("ListKeys", {"Limit": "5"}, 400, "SerializationException"),
+        ("ListKeys", {"GrantTokens": 5, "Limit": 0}, 400, "ValidationException"),
+        # An explicit null is the member's absence.
+        ("ListKeys", {"Limit": None, "Marker": None}, 200, None),
+        ("ListAliases", {"KeyId": None, "Limit": None, "Marker": None}, 200, None),
+        ("ListResourceTags", {"KeyId": "KEY", "Limit": None, "Marker": None}, 200, None),
+        ("CreateKey", {"Tags": None, "Origin": None, "Description": None, "Policy": None},
+         200, None),
+        ("CreateKey", {"Tags": [{"TagKey": "a", "TagValue": "b", "X": 1e300}]}, 200, None),
+        ("CreateKey", {"Tags": [None]}, 400, "ValidationException"),
+        ("Encrypt", {"KeyId": "KEY", "Plaintext": "aGk=", "EncryptionContext": None,
+                     "GrantTokens": None, "EncryptionAlgorithm": None}, 200, None),
+        ("Encrypt", {"KeyId": "KEY", "Plaintext": "not base64!"}, 400, "SerializationException"),
+        ("Encrypt", {"KeyId": None, "Plaintext": "aGk="}, 400, "ValidationException"),
+    ],
+)
+def test_malformed_members_get_aws_errors_and_records(
+    app, target: str, params: dict[str, Any], status: int, error: str | None
+) -> None:
+    _, _, created = call(app, "TrentService.CreateKey", b"{}")
+    key_id = created["KeyMetadata"]["KeyId"]
+    body = json.dumps(params).replace('"KEY"', json.dumps(key_id)).encode()
+    got, headers, answer = call(app, f"TrentService.{target}", body)
+    assert (got, answer.get("__type")) == (status, error), answer
+    records = _records_of(app, headers["x-amzn-requestid"])
+    assert len(records) == 1
+    assert records[0]["eventName"] == target
+    assert records[0].get("errorCode") == error
+    stored = json.dumps(records[0])
+    assert "GrantTokens" not in stored and "grantTokens" not in stored
+
+
+def test_record_of_a_valid_call_holds_only_model_members(app) -> None:
+    _, headers, _ = call(app, "TrentService.ListKeys", b'{"Limit": 5, "Marker": null, "X": 1e12}')
+    (record,) = _records_of(app, headers["x-amzn-requestid"])
+    assert record["requestParameters"] == {"limit": 5}
+
+
+def test_record_of_a_refused_body_shows_what_was_sent_safely(app) -> None:
+    body = json.dumps({"Limit": "x", "X": 1e300, "Deep": _nested(900), "7": 2**64 + 1})
+    status, headers, answer = call(app, "TrentService.ListKeys", body.encode())
+    assert status == 400 and answer["__type"] == "SerializationException"
+    (record,) = _records_of(app, headers["x-amzn-requestid"])
+    params = record["requestParameters"]
+    assert params["limit"] == "x" and params["x"] == 1e300
+    assert "OMITTED_NESTED_TOO_DEEPLY" in json.dumps(params["deep"])
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (b"Action=GetUser&Version=2010-05-08&UserName=" + b"A" * 200, "ValidationError"),
+        (b"Action=ListUsers&Version=2010-05-08&MaxItems=1e300", "ValidationError"),
+        (b"Action=Nope&Version=2010-05-08", "InvalidAction"),
+    ],
+)
+def test_malformed_iam_form_is_recorded_for_its_caller(app, body: bytes, code: str) -> None:
+    scope = {
+        "type": "http", "method": "POST", "path": "/", "raw_path": b"/",
+        "query_string": b"", "client": ("127.0.0.1", 1),
+        "headers": [(b"content-type", b"application/x-www-form-urlencoded")],
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    start, end = sent
+    headers = {k.decode(): v.decode() for k, v in start["headers"]}
+    assert start["status"] == 400 and f"<Code>{code}</Code>".encode() in end["body"]
+    (record,) = _records_of(app, headers["x-amzn-requestid"])
+    assert record["eventSource"] == "iam.amazonaws.com" and record["errorCode"]

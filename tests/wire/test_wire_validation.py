@@ -502,3 +502,58 @@ def test_known_bad_value_per_constraint(
     assert invalid(operation, params) == (
         f"1 validation error detected: {shown} at '{path}' failed to satisfy constraint: {rule}"
     )
+
+
+# --- what handlers see: model members only, null meaning absent (issue 10, defect 6) ----
+
+
+def test_validate_returns_model_members_without_nulls() -> None:
+    params = {"Limit": None, "Marker": None, "GrantTokens": 5, "X": 1e300}
+    assert validate("ListKeys", params) == {}
+    assert params["GrantTokens"] == 5  # the caller's dict is not modified
+    got = validate("CreateKey", {
+        "Tags": [{"TagKey": "a", "TagValue": "b", "Extra": {"deep": [1]}}],
+        "Description": None, "Origin": None, "Unknown": [None],
+    })
+    assert got == {"Tags": [{"TagKey": "a", "TagValue": "b"}]}
+    got = validate("Encrypt", {"KeyId": KEY, "Plaintext": "aGk=", "EncryptionContext": {"a": "b"},
+                               "GrantTokens": None})
+    assert got == {"KeyId": KEY, "Plaintext": "aGk=", "EncryptionContext": {"a": "b"}}
+
+
+def test_validate_without_input_shape_returns_empty() -> None:
+    for operation in operation_names():
+        if input_shape(operation) is None:
+            assert validate(operation, {"X": 1}) == {}
+
+
+@pytest.mark.parametrize("limit", [1e300, 1e12, 2**31, -(2**31) - 1, 1.5, "5", True, [5]])
+def test_out_of_range_or_wrong_type_integer_is_a_serialization_error(limit: object) -> None:
+    with pytest.raises(SerializationException):
+        validate("ListKeys", {"Limit": limit})
+
+
+def _nested(depth: int) -> object:
+    value: object = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("operation", "params", "error"),
+    [
+        # The list is too long *and* its elements are no strings: the type error wins, and
+        # the deep value is never rendered (it was a RecursionError, a 500).
+        ("Encrypt", {"KeyId": KEY, "Plaintext": "aGk=", "GrantTokens": [_nested(900)] * 11},
+         SerializationException),
+        ("CreateKey", {"Tags": [{"TagKey": "a", "TagValue": "b", "X": _nested(900)}] * 60,
+                       "Description": 5}, SerializationException),
+    ],
+)
+def test_deeply_nested_values_never_break_validation(
+    operation: str, params: dict[str, Any], error: type[Exception]
+) -> None:
+    with pytest.raises(error) as info:
+        validate(operation, params)
+    assert len(str(info.value)) < 20_000

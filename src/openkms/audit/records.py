@@ -13,6 +13,7 @@ much of it.
 from __future__ import annotations
 
 import datetime
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -103,25 +104,63 @@ def _camel(name: str) -> str:
     return name[:1].lower() + name[1:]
 
 
-def _scrub(value: Any) -> Any:
-    """CloudTrail's lower-camel member names, secrets removed, bytes never included."""
+#: How deep request and response values are rendered; anything deeper is replaced by
+#: :data:`TOO_DEEP`. JSON bodies may nest 1,024 levels (orjson's parse limit) and the
+#: record is stored as canonical JSON, whose encoder stops at 255 levels: without this
+#: bound a caller could make its own record unstorable (and, batched, other callers').
+MAX_DEPTH = 32
+TOO_DEEP = "OMITTED_NESTED_TOO_DEEPLY"
+#: Epoch seconds a record renders as an ISO 8601 time: after 2001-09-09 (where KMS's
+#: response timestamps are) and before year 10000 (what ``datetime`` can represent).
+_EPOCH_RANGE = (1e9, 253402300799.0)
+_INT_RANGE = (-(2**63), 2**64 - 1)  # what the canonical JSON encoder can write
+
+
+def _scrub(value: Any, depth: int = 0) -> Any:
+    """CloudTrail's lower-camel member names, secrets removed, bytes never included.
+
+    Total over anything a request can carry (any JSON value after any decoding, query
+    members, odd types from handlers): it never raises, and what it returns can always
+    be encoded as canonical JSON. Non-string keys are rendered as strings, numbers the
+    encoder cannot write as strings, and values nested beyond :data:`MAX_DEPTH` as
+    :data:`TOO_DEEP`, so a malformed request still leaves its record (a denied attempt
+    cannot be hidden from the trail by making its record fail).
+    """
+    if depth >= MAX_DEPTH:
+        return TOO_DEEP
     if isinstance(value, Mapping):
         return {
-            _camel(k): _scrub(v)
+            _camel(k if isinstance(k, str) else str(k)): _scrub(v, depth + 1)
             for k, v in value.items()
-            if k not in SECRET_MEMBERS and not isinstance(v, bytes | bytearray)
+            if k not in SECRET_MEMBERS and not isinstance(v, bytes | bytearray | memoryview)
         }
-    if isinstance(value, list):
-        return [_scrub(v) for v in value]
-    if isinstance(value, float) and value > 1e9:  # epoch timestamps in KMS responses
-        return _time(value)
-    return value
+    if isinstance(value, list | tuple):
+        return [
+            _scrub(v, depth + 1)
+            for v in value
+            if not isinstance(v, bytes | bytearray | memoryview)
+        ]
+    if value is None or isinstance(value, str | bool):
+        return value
+    if isinstance(value, int):
+        return value if _INT_RANGE[0] <= value <= _INT_RANGE[1] else str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        if _EPOCH_RANGE[0] < value <= _EPOCH_RANGE[1]:  # epoch timestamps in KMS responses
+            return _time(value)
+        return value
+    return str(value)
 
 
 def _time(epoch: float) -> str:
-    return datetime.datetime.fromtimestamp(epoch, datetime.UTC).strftime(
-        "%Y-%m-%dT%H:%M:%SZ"
-    )
+    """ISO 8601 UTC time (whole seconds) of epoch seconds; values ``datetime`` cannot
+    represent (beyond year 9999, infinities, NaN) are rendered as the number instead."""
+    try:
+        when = datetime.datetime.fromtimestamp(epoch, datetime.UTC)
+    except (OverflowError, ValueError, OSError):
+        return str(epoch)
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def user_identity(principal: Principal) -> dict[str, Any]:

@@ -221,9 +221,14 @@ class OpenKMSApp:
         name = target[len(TARGET_PREFIX) :] if target.startswith(TARGET_PREFIX) else ""
         if name not in self.operations:
             raise UnknownOperationException(f"Unknown operation {target!r}.")
-        params = codec.decode_request(body)
+        # The trail knows the caller (above) and the body before either can be refused,
+        # so a malformed request is recorded like any other failure: the body as sent
+        # when it fails validation (rendered safely by audit.records), the members the
+        # handler gets (model members, nulls dropped) when it passes.
+        body_params = codec.decode_request(body)
+        trail.request = body_params
+        params = validate(name, body_params)
         trail.request = params
-        validate(name, params)
         client = scope.get("client") or ("", 0)
         ctx = RequestContext(
             request_id=request_id,

@@ -80,9 +80,15 @@ class IdentityAPI:
         protocol = self.protocols[service]
         try:
             principal, region = self._authenticate(service, scope, headers, body)
-            name, params = protocol.decode_request(parse_form(body))
             if trail is not None:
+                # Known before the body is decoded, so a malformed form (not UTF-8, a
+                # wrong type, an unknown action) is recorded for its caller all the same.
                 trail.principal, trail.region = principal, region
+            form = parse_form(body)
+            if trail is not None and form.get("Action") in protocol.operations:
+                trail.event_name = form["Action"]
+            name, params = protocol.decode_request(form)
+            if trail is not None:
                 trail.event_name, trail.request = name, params
             client = scope.get("client") or ("", 0)
             ctx = RequestContext(
@@ -105,6 +111,8 @@ class IdentityAPI:
         except Exception:
             log.exception("internal error handling %s request %s", service, request_id)
             internal = KMSInternalException(f"An internal error occurred. Request ID: {request_id}")
+            if trail is not None:
+                trail.error = internal  # recorded as the failure it was, not as a success
             return protocol.encode_error(internal, request_id)
 
     def _authenticate(

@@ -13,8 +13,20 @@ AWS (Coral) handles a request body in two phases, and so does :func:`validate`:
    ``encryptionContext.<key>``); sensitive members and blobs are never echoed
    (``Value at 'plaintext' ...``).
 
-Unknown members are ignored and ``null`` equals absent, as at AWS. Where AWS is
-stricter than its published model, :data:`CONSTRAINT_OVERRIDES` wins.
+Unknown members are ignored and ``null`` equals absent, as at AWS, and
+:func:`validate` returns the body the handlers see with exactly that meaning: only
+members the model defines, explicit ``null`` members dropped (at every structure
+level). The AWS JSON 1.1 protocol serializes a structure as a JSON object of the
+members that are *set* (https://smithy.io/2.0/aws/protocols/aws-json-1_1-protocol.html,
+"Shape serialization"); Smithy server deserializers, AWS's among them, skip members the
+model does not define (forward compatibility: a newer SDK's member must not break an
+older service) and read a ``null`` member as "not set" (only lists and maps marked
+``@sparse`` may carry meaningful nulls, and KMS's model marks none). So
+``{"Limit": null}`` is ListKeys' default page, and ``{"GrantTokens": 5}`` on ListKeys
+(which has no such member) is ignored, never handed to a handler or to the authorizer;
+``{"Limit": 1e300}`` is a number no Integer holds: ``SerializationException``
+(``NUMBER_VALUE can not be converted to an Integer``), as below. Where AWS is stricter
+than its published model, :data:`CONSTRAINT_OVERRIDES` wins.
 
 This runs on every request, so the botocore shapes are walked once, at import, and
 compiled to closures over tuples, frozensets and compiled regexes. ``params`` is
@@ -32,7 +44,7 @@ import math
 import re
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from openkms.errors import SerializationException, UnknownOperationException, ValidationException
 from openkms.wire.model import input_shape, operation_names
@@ -45,6 +57,10 @@ _log = logging.getLogger(__name__)
 #: ``errors`` and raises :class:`SerializationException` on a JSON type mismatch.
 #: ``value`` is never None (the caller handles absence).
 Check = Callable[[object, str, list[str]], None]
+
+#: Builds the value a handler sees from an already validated one: structures keep only
+#: their model members, without ``null`` ones. None: the value is used as it is.
+Prune = Callable[[Any], Any]
 
 #: Constraint values that replace the model's, keyed by (operation, member path).
 #: The member path is the dotted *model* member names from the input structure
@@ -83,16 +99,26 @@ def _null_violation(path: str) -> str:
     return f"Value null at '{path}' failed to satisfy constraint: Member must not be null"
 
 
-def _render(value: object) -> str:
-    """Render a value like Java's ``toString`` (lists ``[a, b]``, maps ``{k=v}``)."""
+#: How deep :func:`_render` follows nested values. A list member's length violation
+#: echoes the list, and a body may nest 1,024 levels (orjson's limit): rendered in full
+#: that is a RecursionError (a 500) and an unbounded message. Model values of KMS nest
+#: at most 3 levels (a list of tag structures), so nothing real is cut.
+_RENDER_DEPTH: Final = 8
+
+
+def _render(value: object, depth: int = 0) -> str:
+    """Render a value like Java's ``toString`` (lists ``[a, b]``, maps ``{k=v}``);
+    anything nested deeper than :data:`_RENDER_DEPTH` is shown as ``...``."""
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, list | dict) and depth >= _RENDER_DEPTH:
+        return "..."
     if isinstance(value, list):
-        return "[" + ", ".join(_render(v) for v in value) + "]"
+        return "[" + ", ".join(_render(v, depth + 1) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}={_render(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{k}={_render(v, depth + 1)}" for k, v in value.items()) + "}"
     return str(value)
 
 
@@ -363,38 +389,75 @@ class _Compiler:
         return simple, hides
 
 
-def _compile_all() -> dict[str, Check]:
+def _pruner(shape: Any) -> Prune | None:
+    """How to reduce a validated value of ``shape`` to its model members (None: nothing
+    to do, e.g. scalars and lists or maps of scalars). Recursive shapes were refused by
+    the compiler already."""
+    kind = shape.type_name
+    if kind == "structure":
+        members = {name: _pruner(member) for name, member in shape.members.items()}
+
+        def prune_structure(value: Any) -> Any:
+            out = {}
+            for name, item in value.items():
+                if item is None or name not in members:
+                    continue
+                inner = members[name]
+                out[name] = item if inner is None else inner(item)
+            return out
+
+        return prune_structure
+    if kind == "list":
+        element = _pruner(shape.member)
+        if element is None:
+            return None
+        return lambda value: [element(item) for item in value]
+    if kind == "map":
+        inner = _pruner(shape.value)
+        if inner is None:
+            return None
+        return lambda value: {k: inner(v) for k, v in value.items()}
+    return None
+
+
+def _compile_all() -> dict[str, tuple[Check, Prune]]:
     used: set[tuple[str, str]] = set()
-    checks: dict[str, Check] = {}
+    compiled: dict[str, tuple[Check, Prune]] = {}
     for operation in sorted(operation_names()):
         shape = input_shape(operation)
         if shape is None:
-            checks[operation] = _struct_check(())
+            compiled[operation] = (_struct_check(()), lambda value: {})
         else:
-            checks[operation] = _Compiler(operation, used).compile(shape, "")[0]
+            check = _Compiler(operation, used).compile(shape, "")[0]
+            compiled[operation] = (check, cast(Prune, _pruner(shape)))
     unused = set(CONSTRAINT_OVERRIDES) - used
     if unused:
         raise LookupError(f"CONSTRAINT_OVERRIDES name no model member: {sorted(unused)}")
-    return checks
+    return compiled
 
 
-_CHECKS: Final[dict[str, Check]] = _compile_all()
+_CHECKS: Final[dict[str, tuple[Check, Prune]]] = _compile_all()
 
 
-def validate(operation: str, params: dict[str, object]) -> None:
-    """Check a parsed request body against ``operation``'s input shape.
+def validate(operation: str, params: dict[str, object]) -> dict[str, Any]:
+    """Check a parsed request body against ``operation``'s input shape and return the
+    members a handler sees: those the model defines, ``null`` ones left out (a new dict;
+    ``params`` is not modified).
 
     Raises :class:`SerializationException` for a JSON type that cannot become the
     model type (first one found), else :class:`ValidationException` listing every
     constraint violation. Raises :class:`UnknownOperationException` for an operation
-    the model does not define. ``params`` is not modified.
+    the model does not define.
     """
-    check = _CHECKS.get(operation)
-    if check is None:
+    compiled = _CHECKS.get(operation)
+    if compiled is None:
         raise UnknownOperationException(f"Unknown operation {operation}")
+    check, prune = compiled
     errors: list[str] = []
     check(params, "", errors)
     if errors:
         count = len(errors)
         plural = "error" if count == 1 else "errors"
         raise ValidationException(f"{count} validation {plural} detected: " + "; ".join(errors))
+    result: dict[str, Any] = prune(params)
+    return result
