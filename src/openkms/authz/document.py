@@ -27,6 +27,10 @@ and, for key policies, "Key policies in AWS KMS" / "Creating a key policy"
 * Key policies: "Up to 32 kilobytes (32,768 bytes)", and only "Printable ASCII
   characters", "Printable characters in the Basic Latin and Latin-1 Supplement character
   set" and tab, line feed and carriage return.
+* Nesting: the grammar's deepest valid document is six levels (policy, Statement list,
+  statement, Condition, operator, value list). A document nested more than
+  :data:`MAX_POLICY_DEPTH` levels is malformed, and is refused before it is parsed (a
+  policy nested 1,000 deep made the JSON decoder raise ``RecursionError``: a 500).
 
 A document is compiled once: wildcard patterns become linear-time matchers
 (:mod:`openkms.authz.patterns`; case-insensitive for actions, case-sensitive for
@@ -54,6 +58,7 @@ from openkms.errors import MalformedPolicyDocumentException
 
 PolicyKind = Literal["resource", "identity", "trust"]
 MAX_KEY_POLICY_BYTES = 32_768
+MAX_POLICY_DEPTH = 32
 VERSION_2012 = "2012-10-17"
 VERSIONS = (VERSION_2012, "2008-10-17")
 
@@ -65,6 +70,9 @@ _STATEMENT_KEYS = frozenset(
 _KEY_POLICY_FORBIDDEN_CHAR = re.compile(r"[^\t\n\r\x20-\x7e\xa0-\xff]")
 _IAM_SID = re.compile(r"[0-9A-Za-z]*")
 _ACTION = re.compile(r"\*|[A-Za-z0-9*?-]+:[A-Za-z0-9*?_.-]+")
+# A JSON string (possibly unterminated: it then runs to the end) or a bracket. Possessive,
+# with disjoint alternatives: one pass over the text, nothing to backtrack into.
+_JSON_STRING_OR_BRACKET = re.compile(r'"(?:[^"\\]++|\\.)*+"?|[\[\]{}]', re.DOTALL)
 
 _Fail = Callable[[str], MalformedPolicyDocumentException]
 
@@ -227,12 +235,32 @@ def _load_json(text: str) -> object:
     def no_constants(name: str) -> object:
         raise _malformed(f"The policy is not valid JSON: {name} is not a JSON value.")
 
+    _check_depth(text)
     try:
         return json.loads(text, object_pairs_hook=no_duplicates, parse_constant=no_constants)
     except json.JSONDecodeError as exc:
         raise _malformed(
             f"The policy is not valid JSON: {exc.msg} (line {exc.lineno} column {exc.colno})."
         ) from None
+
+
+def _check_depth(text: str) -> None:
+    """Refuse arrays and objects nested deeper than MAX_POLICY_DEPTH, without recursion.
+
+    Brackets inside strings do not count; an invalid document may pass here, json.loads
+    rejects it next."""
+    depth = 0
+    for token in _JSON_STRING_OR_BRACKET.finditer(text):
+        char = text[token.start()]
+        if char in "[{":
+            depth += 1
+            if depth > MAX_POLICY_DEPTH:
+                raise _malformed(
+                    f"The policy nests JSON arrays and objects more than {MAX_POLICY_DEPTH} "
+                    "levels deep."
+                )
+        elif char in "]}":
+            depth -= 1
 
 
 def _statement(raw: object, index: int, kind: PolicyKind, variables: bool) -> Statement:
