@@ -218,6 +218,9 @@ def timed(call: Callable[[], object]) -> tuple[object, float]:
         (f"arn:aws:kms:us-east-1:{A}:key/" + "*" * 12 + "b", KEY, True, True),
         ("*/*/*/*.log", "/" * BIG, False, False),
         ("*a*a*a*a*a*b", "a" * BIG, False, False),
+        ("*a*a*a*a*a*b", "x" * BIG + "b", False, False),
+        ("*/*/*/*.log", "x" * BIG + ".log", False, False),
+        ("*" + "a" * 40 + "b*", "a" * BIG, False, False),
         ("*a*b*c*d*e*f*g*h*i*j*k", "abcdefghij" + "a" * BIG, False, False),
         ("*" + "?" * 64 + "b", "a" * BIG, False, False),
         ("*a?????????b*", "a" * BIG, False, False),
@@ -255,7 +258,7 @@ def test_string_like_condition_on_800_slashes_evaluates_fast() -> None:
         "resource")  # fmt: skip
     for path, allowed in (("/" * 800, False), ("/" * 800 + ".log", True), ("a/b/c/d.log", True)):
         request = Request(USER, A, "kms:Encrypt", KEY, {"kms:EncryptionContext:path": path})
-        result, seconds = timed(lambda r=request: evaluate(policy, r).allowed)  # type: ignore[misc]
+        result, seconds = timed(lambda r=request: evaluate(policy, r).allowed)
         assert result is allowed and seconds < BOUND_S
 
 
