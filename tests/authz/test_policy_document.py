@@ -592,3 +592,16 @@ def test_unterminated_strings_are_ordinary_json_errors(text: str, message: str) 
     with pytest.raises(MalformedPolicyDocumentException) as exc:
         parse_policy(text, "identity")
     assert message in exc.value.message
+
+
+def test_mixed_arrays_and_objects_count_level_by_level() -> None:
+    """33 levels alternating objects and arrays: each level counts once."""
+    inner = '{"a": ' * 16 + "[1]" + "}" * 16
+    text = '{"Version": "2012-10-17", "Statement": ' + "[" * 15 + inner + "]" * 15 + "}"
+    with pytest.raises(MalformedPolicyDocumentException) as exc:
+        parse_policy(text, "identity")
+    assert "more than 32 levels deep" in exc.value.message
+    shallower = text.replace('{"a": ', "", 1).replace("}", "", 1)
+    with pytest.raises(MalformedPolicyDocumentException) as exc:
+        parse_policy(shallower, "identity")
+    assert "levels deep" not in exc.value.message

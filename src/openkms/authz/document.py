@@ -70,9 +70,11 @@ _STATEMENT_KEYS = frozenset(
 _KEY_POLICY_FORBIDDEN_CHAR = re.compile(r"[^\t\n\r\x20-\x7e\xa0-\xff]")
 _IAM_SID = re.compile(r"[0-9A-Za-z]*")
 _ACTION = re.compile(r"\*|[A-Za-z0-9*?-]+:[A-Za-z0-9*?_.-]+")
-# A JSON string (possibly unterminated: it then runs to the end) or a bracket. Possessive,
-# with disjoint alternatives: one pass over the text, nothing to backtrack into.
-_JSON_STRING_OR_BRACKET = re.compile(r'"(?:[^"\\]++|\\.)*+"?|[\[\]{}]', re.DOTALL)
+# A JSON string (possibly unterminated: it then runs to the end). Possessive, with
+# disjoint alternatives: one pass over the text, nothing to backtrack into.
+_JSON_STRING = re.compile(r'"(?:[^"\\]++|\\.)*+"?', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]++")
+_INNERMOST_PAIR = re.compile(r"\[\]|\{\}")
 
 _Fail = Callable[[str], MalformedPolicyDocumentException]
 
@@ -247,11 +249,20 @@ def _load_json(text: str) -> object:
 def _check_depth(text: str) -> None:
     """Refuse arrays and objects nested deeper than MAX_POLICY_DEPTH, without recursion.
 
-    Brackets inside strings do not count; an invalid document may pass here, json.loads
-    rejects it next."""
+    Brackets inside strings do not count. Each pass removes the innermost ``[]``/``{}``
+    pairs, one level, at C speed; a well-formed document at most MAX_POLICY_DEPTH deep is
+    empty after that many passes. Only one that is not is walked bracket by bracket. An
+    invalid document may pass here: json.loads rejects it next."""
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    rest = brackets
+    for _ in range(MAX_POLICY_DEPTH):
+        if not rest:
+            return
+        rest = _INNERMOST_PAIR.sub("", rest)  # one level: pairs formed by it stay
+    if not rest:
+        return
     depth = 0
-    for token in _JSON_STRING_OR_BRACKET.finditer(text):
-        char = text[token.start()]
+    for char in brackets:
         if char in "[{":
             depth += 1
             if depth > MAX_POLICY_DEPTH:
@@ -259,7 +270,7 @@ def _check_depth(text: str) -> None:
                     f"The policy nests JSON arrays and objects more than {MAX_POLICY_DEPTH} "
                     "levels deep."
                 )
-        elif char in "]}":
+        else:
             depth -= 1
 
 
