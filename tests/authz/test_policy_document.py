@@ -541,3 +541,67 @@ def test_identity_policy_accepts_forallvalues_on_encryption_context() -> None:
         identity_stmt(Condition={"ForAllValues:StringEquals": {"kms:EncryptionContext:a": "b"}})
     )
     assert parse_policy(text, "identity")
+
+
+# --- nesting (issue 10: 1,000 levels made json.loads raise RecursionError, a 500) ------
+
+
+def nested(depth: int, inner: str = "1") -> str:
+    return '{"Version": "2012-10-17", "Statement": ' + "[" * depth + inner + "]" * depth + "}"
+
+
+@pytest.mark.parametrize("kind", ["resource", "identity", "trust"])
+@pytest.mark.parametrize("depth", [32, 1_000, 100_000])
+def test_deeply_nested_document_is_malformed(kind: PolicyKind, depth: int) -> None:
+    text = nested(depth)
+    if kind == "resource" and len(text) > MAX_KEY_POLICY_BYTES:
+        text = nested(16_000)
+    with pytest.raises(MalformedPolicyDocumentException) as exc:
+        parse_policy(text, kind)
+    assert exc.value.message == (
+        "The policy nests JSON arrays and objects more than 32 levels deep."
+    )
+
+
+def test_nesting_up_to_the_limit_reaches_the_ordinary_checks() -> None:
+    with pytest.raises(MalformedPolicyDocumentException) as exc:
+        parse_policy(nested(31), "identity")
+    assert exc.value.message == "Statement 0 must be a JSON object."
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Brackets inside strings (escaped quotes too) do not count.
+        doc(identity_stmt(Sid="x", Resource="arn:aws:s3:::" + "[{" * 40)),
+        doc(identity_stmt(Condition={"StringLike": {"aws:userid": '\\"[' * 40 + "\\"}})),
+    ],
+)
+def test_brackets_inside_strings_do_not_count(text: str) -> None:
+    assert parse_policy(text, "identity")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"Statement": "' + "[" * 100, "Unterminated string"),
+        ('{"Statement": "\\', "Unterminated string"),
+    ],
+)
+def test_unterminated_strings_are_ordinary_json_errors(text: str, message: str) -> None:
+    with pytest.raises(MalformedPolicyDocumentException) as exc:
+        parse_policy(text, "identity")
+    assert message in exc.value.message
+
+
+def test_mixed_arrays_and_objects_count_level_by_level() -> None:
+    """33 levels alternating objects and arrays: each level counts once."""
+    inner = '{"a": ' * 16 + "[1]" + "}" * 16
+    text = '{"Version": "2012-10-17", "Statement": ' + "[" * 15 + inner + "]" * 15 + "}"
+    with pytest.raises(MalformedPolicyDocumentException) as exc:
+        parse_policy(text, "identity")
+    assert "more than 32 levels deep" in exc.value.message
+    shallower = text.replace('{"a": ', "", 1).replace("}", "", 1)
+    with pytest.raises(MalformedPolicyDocumentException) as exc:
+        parse_policy(shallower, "identity")
+    assert "levels deep" not in exc.value.message

@@ -45,7 +45,7 @@ from typing import Any
 
 from openkms.authz import values as tv
 from openkms.authz.context import Context
-from openkms.authz.patterns import compile_alternatives, glob_regex, is_arn
+from openkms.authz.patterns import compile_globs, is_arn
 from openkms.authz.variables import Template, parse_template, scalar_text
 from openkms.errors import MalformedPolicyDocumentException
 
@@ -139,13 +139,13 @@ class _Strings:
             folded = frozenset("".join(t for t, _ in p).lower() for p in pieces)
             return lambda v: (s := scalar_text(v)) is not None and s.lower() in folded
         arn = family is Family.ARN
-        rx = compile_alternatives([glob_regex(p, arn=arn) for p in pieces])
-        if rx is None:
+        globs = compile_globs(pieces, arn=arn)
+        if globs is None:
             return _never
-        match = rx.fullmatch
+        match = globs.matches
         if arn:
-            return lambda v: isinstance(v, str) and is_arn(v) and match(v) is not None
-        return lambda v: (s := scalar_text(v)) is not None and match(s) is not None
+            return lambda v: isinstance(v, str) and is_arn(v) and match(v)
+        return lambda v: (s := scalar_text(v)) is not None and match(s)
 
 
 class _Typed:

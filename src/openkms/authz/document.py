@@ -27,9 +27,14 @@ and, for key policies, "Key policies in AWS KMS" / "Creating a key policy"
 * Key policies: "Up to 32 kilobytes (32,768 bytes)", and only "Printable ASCII
   characters", "Printable characters in the Basic Latin and Latin-1 Supplement character
   set" and tab, line feed and carriage return.
+* Nesting: the grammar's deepest valid document is six levels (policy, Statement list,
+  statement, Condition, operator, value list). A document nested more than
+  :data:`MAX_POLICY_DEPTH` levels is malformed, and is refused before it is parsed (a
+  policy nested 1,000 deep made the JSON decoder raise ``RecursionError``: a 500).
 
-A document is compiled once: wildcard patterns become regexes (case-insensitive for
-actions, case-sensitive for resources), principals become sets, conditions become
+A document is compiled once: wildcard patterns become linear-time matchers
+(:mod:`openkms.authz.patterns`; case-insensitive for actions, case-sensitive for
+resources), principals become sets, conditions become
 :class:`~openkms.authz.conditions.Clause` objects. :func:`parse_policy` caches compiled
 policies by text.
 """
@@ -46,13 +51,14 @@ from typing import Literal
 
 from openkms.authz.conditions import Clause, compile_condition
 from openkms.authz.context import Context
-from openkms.authz.patterns import compile_alternatives, glob_regex, wild
+from openkms.authz.patterns import Globs, compile_globs, wild
 from openkms.authz.principals import PrincipalSpec, parse_principal
 from openkms.authz.variables import Template, parse_template
 from openkms.errors import MalformedPolicyDocumentException
 
 PolicyKind = Literal["resource", "identity", "trust"]
 MAX_KEY_POLICY_BYTES = 32_768
+MAX_POLICY_DEPTH = 32
 VERSION_2012 = "2012-10-17"
 VERSIONS = (VERSION_2012, "2008-10-17")
 
@@ -64,6 +70,11 @@ _STATEMENT_KEYS = frozenset(
 _KEY_POLICY_FORBIDDEN_CHAR = re.compile(r"[^\t\n\r\x20-\x7e\xa0-\xff]")
 _IAM_SID = re.compile(r"[0-9A-Za-z]*")
 _ACTION = re.compile(r"\*|[A-Za-z0-9*?-]+:[A-Za-z0-9*?_.-]+")
+# A JSON string (possibly unterminated: it then runs to the end). Possessive, with
+# disjoint alternatives: one pass over the text, nothing to backtrack into.
+_JSON_STRING = re.compile(r'"(?:[^"\\]++|\\.)*+"?', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]++")
+_INNERMOST_PAIR = re.compile(r"\[\]|\{\}")
 
 _Fail = Callable[[str], MalformedPolicyDocumentException]
 
@@ -85,14 +96,14 @@ class StatementRef:
 @dataclass(frozen=True, slots=True)
 class ActionMatcher:
     """Action/NotAction patterns, split for speed into exact names, ``prefix*`` patterns
-    and a regex for the rest; all compared lower-cased."""
+    and wildcard matchers for the rest; all compared lower-cased."""
 
     element: str  # "Action" or "NotAction"
     patterns: tuple[str, ...]
     match_all: bool
     exact: frozenset[str]
     prefixes: tuple[str, ...]
-    regex: re.Pattern[str] | None
+    wildcards: Globs | None
     positive: bool  # element == "Action"
 
     def applies(self, action: str) -> bool:
@@ -102,7 +113,7 @@ class ActionMatcher:
         hit = (
             lowered in self.exact
             or lowered.startswith(self.prefixes)
-            or (self.regex is not None and self.regex.fullmatch(lowered) is not None)
+            or (self.wildcards is not None and self.wildcards.matches(lowered))
         )
         return hit is self.positive
 
@@ -113,7 +124,7 @@ class ResourceMatcher:
     patterns: tuple[str, ...]
     templates: tuple[Template, ...]
     match_all: bool
-    regex: re.Pattern[str] | None  # None when a pattern holds a policy variable
+    static: Globs | None  # None when a pattern holds a policy variable
     applies_without_element: bool  # trust policies: True; key policies: False
 
     def applies(self, resource: str, ctx: Context) -> bool:
@@ -121,12 +132,12 @@ class ResourceMatcher:
             return self.applies_without_element
         if self.match_all:
             hit = True
-        elif self.regex is not None:
-            hit = self.regex.fullmatch(resource) is not None
+        elif self.static is not None:
+            hit = self.static.matches(resource)
         else:
             resolved = [t.resolve(ctx.get) for t in self.templates]
-            rx = compile_alternatives([glob_regex(p, arn=True) for p in resolved if p is not None])
-            hit = rx is not None and rx.fullmatch(resource) is not None
+            globs = compile_globs([p for p in resolved if p is not None], arn=True)
+            hit = globs is not None and globs.matches(resource)
         return hit is (self.element == "Resource")
 
 
@@ -190,7 +201,7 @@ def _parse_cached(text: str, kind: PolicyKind) -> Policy:
     if kind != "resource":
         _check_unique_sids(statements)
     uses_context = any(
-        st.conditions or (st.resources.element and st.resources.regex is None) for st in statements
+        st.conditions or (st.resources.element and st.resources.static is None) for st in statements
     )
     return Policy(kind, version, policy_id, statements, bool(uses_context))
 
@@ -226,12 +237,41 @@ def _load_json(text: str) -> object:
     def no_constants(name: str) -> object:
         raise _malformed(f"The policy is not valid JSON: {name} is not a JSON value.")
 
+    _check_depth(text)
     try:
         return json.loads(text, object_pairs_hook=no_duplicates, parse_constant=no_constants)
     except json.JSONDecodeError as exc:
         raise _malformed(
             f"The policy is not valid JSON: {exc.msg} (line {exc.lineno} column {exc.colno})."
         ) from None
+
+
+def _check_depth(text: str) -> None:
+    """Refuse arrays and objects nested deeper than MAX_POLICY_DEPTH, without recursion.
+
+    Brackets inside strings do not count. Each pass removes the innermost ``[]``/``{}``
+    pairs, one level, at C speed; a well-formed document at most MAX_POLICY_DEPTH deep is
+    empty after that many passes. Only one that is not is walked bracket by bracket. An
+    invalid document may pass here: json.loads rejects it next."""
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    rest = brackets
+    for _ in range(MAX_POLICY_DEPTH):
+        if not rest:
+            return
+        rest = _INNERMOST_PAIR.sub("", rest)  # one level: pairs formed by it stay
+    if not rest:
+        return
+    depth = 0
+    for char in brackets:
+        if char in "[{":
+            depth += 1
+            if depth > MAX_POLICY_DEPTH:
+                raise _malformed(
+                    f"The policy nests JSON arrays and objects more than {MAX_POLICY_DEPTH} "
+                    "levels deep."
+                )
+        else:
+            depth -= 1
 
 
 def _statement(raw: object, index: int, kind: PolicyKind, variables: bool) -> Statement:
@@ -299,22 +339,22 @@ def _actions(raw: dict[str, object], fail: _Fail) -> ActionMatcher:
             raise fail(f'{element} {pattern!r} must be "*" or "<service>:<action>".')
     exact: set[str] = set()
     prefixes: list[str] = []
-    rest: list[str] = []
+    rest: list[tuple[tuple[str, bool], ...]] = []
     for pattern in (p.lower() for p in patterns):
         if "*" not in pattern and "?" not in pattern:
             exact.add(pattern)
         elif pattern.endswith("*") and "*" not in pattern[:-1] and "?" not in pattern:
             prefixes.append(pattern[:-1])
         else:
-            rest.append(glob_regex(wild(pattern)))
-    regex = compile_alternatives(rest, ignore_case=True)
+            rest.append(wild(pattern))
+    wildcards = compile_globs(rest, ignore_case=True)
     return ActionMatcher(
         element,
         patterns,
         "*" in patterns,
         frozenset(exact),
         tuple(prefixes),
-        regex,
+        wildcards,
         element == "Action",
     )
 
@@ -337,12 +377,10 @@ def _resources(
         if pattern != "*" and not pattern.startswith("arn:"):
             raise fail(f'{element} {pattern!r} must be in ARN format or "*".')
     templates = tuple(_resource_template(p, variables) for p in patterns)
-    regex = None
+    static = None
     if all(t.static for t in templates):
-        regex = compile_alternatives(
-            [glob_regex(t.resolve(_absent) or (), arn=True) for t in templates]
-        )
-    return ResourceMatcher(element, patterns, templates, "*" in patterns, regex, False)
+        static = compile_globs([t.resolve(_absent) or () for t in templates], arn=True)
+    return ResourceMatcher(element, patterns, templates, "*" in patterns, static, False)
 
 
 def _resource_template(pattern: str, variables: bool) -> Template:
