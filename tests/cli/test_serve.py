@@ -171,7 +171,7 @@ def test_data_dir_is_a_regular_file(tmp_path: Path) -> None:
 
 def test_corrupt_database_file(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    data.mkdir()
+    data.mkdir(mode=0o700)  # a shared directory would add a warning line
     (data / "openkms.db").write_bytes(os.urandom(8192))
     done = run_failing(serve_args("--port", str(free_port()), "--data-dir", str(data)),
                        clean_env(tmp_path))
