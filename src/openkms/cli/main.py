@@ -174,7 +174,8 @@ def _transport(args: argparse.Namespace) -> dict[str, Any] | str:
     except ssl.SSLError as exc:  # a subclass of OSError: first
         return (
             f"cannot use the TLS certificate {args.tls_cert} and key {args.tls_key}: "
-            f"{exc.reason or exc}"
+            "not a PEM certificate chain and its private key"
+            + (f" ({exc.reason})" if exc.reason else "")
         )
     except OSError as exc:
         reason = exc.strerror or str(exc)
