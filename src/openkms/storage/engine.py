@@ -41,7 +41,7 @@ def make_engine(url: str, *, threads: int = 8) -> Engine:
     if url.startswith("postgresql"):
         engine = _postgres_engine(url, threads)
     elif url.startswith("sqlite"):
-        engine = _sqlite_engine(url)
+        engine = _sqlite_engine(url, threads)
     else:
         raise StorageConfigError(f"unsupported database URL scheme: {url.split(':', 1)[0]}")
     try:
@@ -78,13 +78,15 @@ def _postgres_engine(url: str, threads: int) -> Engine:
     return engine
 
 
-def _sqlite_engine(url: str) -> Engine:
+def _sqlite_engine(url: str, threads: int) -> Engine:
     memory = url in ("sqlite://", "sqlite:///:memory:")
     if not memory and url.startswith("sqlite:///"):
         _private_file(url[len("sqlite:///") :])
     kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
     if memory:
         kwargs["poolclass"] = StaticPool
+    else:  # as for PostgreSQL: a reader per request thread, and writers
+        kwargs.update(pool_size=threads + 4, max_overflow=threads)
     engine = create_engine(url, **kwargs)
 
     @event.listens_for(engine, "connect")
