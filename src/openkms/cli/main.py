@@ -108,10 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--request-threads",
         type=_threads,
-        default=os.environ.get("OPENKMS_REQUEST_THREADS", "8"),
-        help="threads answering requests in each server process, so that a slow request "
-        "(RSA-4096 key generation) does not hold up the others; PostgreSQL connections "
-        "per process are sized from it (env OPENKMS_REQUEST_THREADS, default 8)",
+        default=os.environ.get("OPENKMS_REQUEST_THREADS", "2"),
+        help="threads answering requests in each server process (key generation has 4 "
+        "more of its own); more threads contend for Python's GIL and serve fewer requests "
+        "per second; database connections per process are sized from it "
+        "(env OPENKMS_REQUEST_THREADS, default 2)",
     )
     serve.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS: certificate chain (PEM)")
     serve.add_argument("--tls-key", metavar="FILE", help="serve HTTPS: private key (PEM)")

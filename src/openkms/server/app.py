@@ -8,11 +8,14 @@ Every response carries ``x-amzn-RequestId``. Unexpected faults are logged with t
 request id and answered as ``KMSInternalException``; their details never reach the
 caller.
 
-Requests are answered on a bounded pool of worker threads (``--request-threads``), never
-on the event loop: one slow request (an RSA-4096 CreateKey spends 0.2-2 s finding primes,
-with the GIL released) must not hold up the others, and the health check is answered on
-the loop itself. In-memory dev state has one database connection, which two threads must
-not share: there the pool has one thread, and maintenance runs on it too.
+Requests are answered on worker threads, never on the event loop, and the health check
+on the loop itself. Operations the registry marks ``slow`` (RSA key generation: an
+RSA-4096 CreateKey spends 0.1-2 s finding primes, with the GIL released) have threads of
+their own (``bootstrap.SLOW_REQUEST_THREADS``), so a burst of them holds up nobody else; the
+others share ``--request-threads`` threads (default 2: more threads contend for the GIL
+and cost throughput, measured with bench/compare_trees.py). In-memory dev state has one
+database connection, which two threads must not share: there one thread answers every
+request, and maintenance runs on it too.
 """
 
 from __future__ import annotations
@@ -34,12 +37,13 @@ from openkms.errors import (
     SerializationException,
     UnknownOperationException,
 )
-from openkms.server.bootstrap import Runtime
+from openkms.server.bootstrap import SLOW_REQUEST_THREADS, Runtime
 from openkms.server.cloudtrail_api import CloudTrailAPI, is_cloudtrail
 from openkms.server.identity_api import IdentityAPI
 from openkms.server.maintenance_loop import MaintenanceLoop
 from openkms.service.audit_trail import RequestTrail
 from openkms.service.context import RequestContext
+from openkms.service.registry import REGISTRY
 from openkms.wire import codec
 from openkms.wire.model import operation_names
 from openkms.wire.validation import validate
@@ -76,6 +80,14 @@ class OpenKMSApp:
             max_workers=1 if in_memory else settings.request_threads,
             thread_name_prefix="openkms-request",
         )
+        self.slow_executor = self.executor
+        if not in_memory:
+            self.slow_executor = ThreadPoolExecutor(
+                max_workers=SLOW_REQUEST_THREADS, thread_name_prefix="openkms-slow-request"
+            )
+        self._slow_targets = frozenset(
+            (TARGET_PREFIX + name).encode() for name, op in REGISTRY.items() if op.slow
+        )
         self.maintenance: MaintenanceLoop | None = None
         if runtime.maintenance is not None:
             self.maintenance = MaintenanceLoop(
@@ -105,7 +117,7 @@ class OpenKMSApp:
             status, out = self._admin(scope["method"], scope["path"])  # no I/O: on the loop
         else:
             status, out, durable = await asyncio.get_running_loop().run_in_executor(
-                self.executor, self.handle, scope, body, request_id
+                self._executor_for(scope), self.handle, scope, body, request_id
             )
             if durable is not None:
                 try:
@@ -123,6 +135,12 @@ class OpenKMSApp:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": out})
 
+    def _executor_for(self, scope: Scope) -> ThreadPoolExecutor:
+        for name, value in scope["headers"]:
+            if name == b"x-amz-target":
+                return self.slow_executor if value in self._slow_targets else self.executor
+        return self.executor
+
     def _startup(self) -> None:
         if self.maintenance is not None:
             self.maintenance.start()
@@ -134,6 +152,7 @@ class OpenKMSApp:
         if self.maintenance is not None:
             await self.maintenance.stop()
         self.executor.shutdown(wait=True)
+        self.slow_executor.shutdown(wait=True)
         if self.runtime.audit is not None:
             self.runtime.audit.close()
         self.runtime.store.close()

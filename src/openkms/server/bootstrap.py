@@ -60,6 +60,10 @@ from openkms.storage.repository import StorageError, Store, Tx
 
 log = logging.getLogger("openkms.server")
 
+#: Threads for the operations the registry marks slow (key generation), per process, in
+#: addition to ``Settings.request_threads`` (see openkms.server.app).
+SLOW_REQUEST_THREADS = 4
+
 ROOT_KEY_FILE = "root.key"
 _CHECK_NAME = "root_check"
 _CHECK_CONTEXT = b"openkms-root-key-check"
@@ -81,7 +85,7 @@ class Settings:
     #: Seconds between in-server maintenance runs (0: none; see openkms.service.maintenance).
     maintenance_interval: float = 60.0
     #: Threads answering requests in each server process (see openkms.server.app).
-    request_threads: int = 8
+    request_threads: int = 2
 
 
 @dataclass
@@ -125,7 +129,8 @@ def _open_store(settings: Settings) -> Store:
     else:
         url = "sqlite://"  # dev mode without a data directory: memory only
     try:
-        return Store(make_engine(url, threads=settings.request_threads))
+        threads = settings.request_threads + SLOW_REQUEST_THREADS
+        return Store(make_engine(url, threads=threads))
     except StorageConfigError as exc:
         raise StartupError(str(exc)) from None
 

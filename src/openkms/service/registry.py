@@ -73,6 +73,9 @@ class Operation:
     #: Reads see one consistent state (answers built from a key and its material rows).
     snapshot: bool = False
     prepare: Prepare | None = None
+    #: May spend a second or more of CPU (RSA key generation): the server answers it on
+    #: threads of its own, so that a burst of them never queues the other requests.
+    slow: bool = False
 
     @property
     def action(self) -> str:
@@ -109,6 +112,7 @@ def operation(
     account_check: bool = True,
     snapshot: bool = False,
     prepare: Prepare | None = None,
+    slow: bool = False,
 ) -> Callable[[Handler], Handler]:
     """Register a handler. By default the operation acts on the key named by ``KeyId``."""
 
@@ -118,7 +122,7 @@ def operation(
         default = (KeyArg("kms:" + name, param("KeyId"), allow_alias=allow_alias),)
         key_args = keys if keys is not None else default
         REGISTRY[name] = Operation(
-            name, handler, key_args, writes, dry_run, account_check, snapshot, prepare
+            name, handler, key_args, writes, dry_run, account_check, snapshot, prepare, slow
         )
         return handler
 

@@ -52,7 +52,7 @@ def _prepare_wrapping_key(service: KMSService, p: dict[str, Any]) -> tuple[bytes
     return service.wrapping_keys.take(spec)
 
 
-@operation("GetParametersForImport", writes=True, prepare=_prepare_wrapping_key)
+@operation("GetParametersForImport", writes=True, prepare=_prepare_wrapping_key, slow=True)
 def get_parameters_for_import(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_GetParametersForImport.html"""
     key = call.key
@@ -140,7 +140,7 @@ def _unwrapped_material(call: Call, key: Key, token: ImportToken) -> bytes:
     return importing.canonical_material(key.spec.value, material)
 
 
-@operation("ImportKeyMaterial", writes=True)
+@operation("ImportKeyMaterial", writes=True, slow=True)
 def import_key_material(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ImportKeyMaterial.html"""
     key = call.key

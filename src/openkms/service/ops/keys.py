@@ -89,7 +89,7 @@ def _prepare_material(_service: object, p: dict[str, Any]) -> bytes | None:
     return new_material(spec)
 
 
-@operation("CreateKey", keys=(), writes=True, prepare=_prepare_material)
+@operation("CreateKey", keys=(), writes=True, prepare=_prepare_material, slow=True)
 def create_key(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateKey.html"""
     p = call.params
