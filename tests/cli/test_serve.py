@@ -136,6 +136,7 @@ def post(url: str) -> tuple[int, bytes]:
     (["--account-id", "12"], "argument --account-id"),
     (["--account-id", "11112222333a"], "argument --account-id"),
     (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+    (["--request-threads", "0"], "argument --request-threads: thread count must be 1-256"),
 ])
 def test_bad_flag_is_a_usage_error(tmp_path: Path, args: list[str], message: str) -> None:
     done = run_failing(serve_args("--data-dir", str(tmp_path / "d"), *args), clean_env(tmp_path))
@@ -147,6 +148,58 @@ def test_bad_flag_is_a_usage_error(tmp_path: Path, args: list[str], message: str
     assert re.match(r"openkms( serve)?: error: ", lines[-1]) and message in lines[-1], lines[-1]
     assert done.stdout == ""
     assert not (tmp_path / "d").exists()  # nothing was created before the flags were checked
+
+
+# --- transport ----------------------------------------------------------------------------
+# Only loopback addresses may be bound in tests: the refusal happens before anything is
+# created or bound, which "nothing was created" checks.
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10", "kms.example.com"])
+def test_plain_http_on_a_non_loopback_address_is_refused(tmp_path: Path, host: str) -> None:
+    done = run_failing(serve_args("--host", host, "--port", str(free_port()),
+                                  "--data-dir", str(tmp_path / "d")), clean_env(tmp_path))
+    assert_one_line_error(done, "refusing to serve plain HTTP", host, "--tls-cert",
+                          "--insecure-http")
+    assert done.stdout == ""
+    assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.parametrize(("args", "allowed"), [
+    (["--host", "127.0.0.1"], True),
+    (["--host", "127.0.0.2"], True),
+    (["--host", "::1"], True),
+    (["--host", "localhost"], True),
+    (["--host", "0.0.0.0", "--insecure-http"], True),
+    (["--host", "0.0.0.0"], False),
+    (["--host", "10.0.0.1"], False),
+])
+def test_which_addresses_may_serve_plain_http(args: list[str], allowed: bool) -> None:
+    from openkms.cli.main import _transport, build_parser
+
+    decided = _transport(build_parser().parse_args(["serve", *args]))
+    assert (decided == {}) is allowed, decided
+
+
+def test_tls_needs_both_certificate_and_key(tmp_path: Path) -> None:
+    cert = tmp_path / "cert.pem"
+    cert.write_text("x")
+    done = run_failing(serve_args("--port", str(free_port()), "--tls-cert", str(cert),
+                                  "--data-dir", str(tmp_path / "d")), clean_env(tmp_path))
+    assert_one_line_error(done, "give both --tls-cert and --tls-key")
+    assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.parametrize("what", ["missing", "garbage"])
+def test_unusable_tls_files_are_one_line_errors(tmp_path: Path, what: str) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    if what == "garbage":
+        cert.write_text("-----BEGIN CERTIFICATE-----\nnot a certificate\n")
+        key.write_text("not a key")
+    done = run_failing(serve_args("--port", str(free_port()), "--tls-cert", str(cert),
+                                  "--tls-key", str(key), "--data-dir", str(tmp_path / "d")),
+                       clean_env(tmp_path))
+    assert_one_line_error(done, "cannot use the TLS certificate", str(cert))
+    assert not (tmp_path / "d").exists()
 
 
 # --- unusable storage ---------------------------------------------------------------------
@@ -171,7 +224,7 @@ def test_data_dir_is_a_regular_file(tmp_path: Path) -> None:
 
 def test_corrupt_database_file(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    data.mkdir()
+    data.mkdir(mode=0o700)  # a shared directory would add a warning line
     (data / "openkms.db").write_bytes(os.urandom(8192))
     done = run_failing(serve_args("--port", str(free_port()), "--data-dir", str(data)),
                        clean_env(tmp_path))

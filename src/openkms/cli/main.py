@@ -3,6 +3,7 @@
     openkms serve [--host 127.0.0.1] [--port 8700] [--data-dir DIR] [--database URL]
                   [--account-id ID] [--dev] [--workers N] [--maintenance-interval S]
                   [--regions us-east-1,eu-west-1]
+                  [--request-threads N] [--tls-cert FILE --tls-key FILE] [--insecure-http]
     openkms admin create-account ACCOUNT_ID [--data-dir DIR] [--database URL]
     openkms admin list-accounts [--data-dir DIR] [--database URL]
     openkms audit verify|seal|export ...   (see openkms.cli.audit)
@@ -11,16 +12,23 @@
 
 Problems a user can fix end with one line on stderr and a non-zero exit, never a
 traceback.
+
+Transport: Decrypt and GenerateDataKey answers carry plaintext, so anything but a
+loopback address is served over HTTPS (``--tls-cert``/``--tls-key``) unless the operator
+says ``--insecure-http`` (e.g. behind a TLS-terminating proxy on the same host). The
+process runs with umask 077: every file it writes is private to its user.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import ipaddress
 import json
 import logging
 import os
 import re
+import ssl
 import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
@@ -115,6 +123,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated regions served (the first is the default); a credential "
         "scope naming another region is refused. Default: any well-formed region name",
     )
+    serve.add_argument(
+        "--request-threads",
+        type=_threads,
+        default=os.environ.get("OPENKMS_REQUEST_THREADS", "2"),
+        help="threads answering requests in each server process (key generation has 4 "
+        "more of its own); more threads contend for Python's GIL and serve fewer requests "
+        "per second; database connections per process are sized from it "
+        "(env OPENKMS_REQUEST_THREADS, default 2)",
+    )
+    serve.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS: certificate chain (PEM)")
+    serve.add_argument("--tls-key", metavar="FILE", help="serve HTTPS: private key (PEM)")
+    serve.add_argument(
+        "--insecure-http",
+        action="store_true",
+        help="allow plain HTTP on a non-loopback address (only behind a TLS-terminating proxy)",
+    )
     admin.add_parser(commands)
     authz.add_parser(commands)
     audit.add_parser(commands)
@@ -139,15 +163,56 @@ def _bounded(kind: Callable[[str], float], what: str, low: float, high: float) -
 
 _interval = _bounded(float, "interval (seconds)", 0, 86_400)
 _workers = _bounded(int, "worker count", 1, 64)
+_threads = _bounded(int, "thread count", 1, 256)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+def _transport(args: argparse.Namespace) -> dict[str, Any] | str:
+    """uvicorn's TLS options for ``args``, or the one-line reason the server must not start."""
+    if bool(args.tls_cert) != bool(args.tls_key):
+        return "give both --tls-cert and --tls-key"
+    if not args.tls_cert:
+        if _is_loopback(args.host) or args.insecure_http:
+            return {}
+        return (
+            f"refusing to serve plain HTTP on non-loopback address {args.host}: "
+            "give --tls-cert and --tls-key, or --insecure-http behind a TLS-terminating proxy"
+        )
+    try:  # fail here with one line rather than in uvicorn with a traceback
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+            args.tls_cert, args.tls_key
+        )
+    except ssl.SSLError as exc:  # a subclass of OSError: first
+        return (
+            f"cannot use the TLS certificate {args.tls_cert} and key {args.tls_key}: "
+            "not a PEM certificate chain and its private key"
+            + (f" ({exc.reason})" if exc.reason else "")
+        )
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        return f"cannot use the TLS certificate {args.tls_cert} and key {args.tls_key}: {reason}"
+    return {"ssl_certfile": args.tls_cert, "ssl_keyfile": args.tls_key}
 
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from openkms.server.app import OpenKMSApp
-    from openkms.server.bootstrap import Settings, StartupError, build
+    from openkms.server.bootstrap import Settings, StartupError, build, warn_if_shared
     from openkms.server.worker import SETTINGS_ENV
 
+    tls = _transport(args)
+    if isinstance(tls, str):
+        print(f"openkms: error: {tls}", file=sys.stderr)
+        return 1
     data_dir = args.data_dir
     if data_dir is None and not args.dev:
         data_dir = platformdirs.user_data_dir("openkms")
@@ -158,6 +223,7 @@ def _serve(args: argparse.Namespace) -> int:
         dev=args.dev,
         maintenance_interval=args.maintenance_interval,
         **({"region": args.regions[0], "regions": args.regions} if args.regions else {}),
+        request_threads=args.request_threads,
     )
     if args.dev:
         print(_DEV_WARNING, file=sys.stderr, flush=True)
@@ -173,11 +239,14 @@ def _serve(args: argparse.Namespace) -> int:
     except StartupError as exc:
         print(f"openkms: error: {exc}", file=sys.stderr)
         return 1
+    if data_dir is not None:
+        warn_if_shared(data_dir)
     for line in runtime.banner:
         print(line, flush=True)
     where = args.database or (os.path.join(data_dir, "openkms.db") if data_dir else "memory")
     print(
-        f"OpenKMS {__version__} listening on http://{args.host}:{args.port} "
+        f"OpenKMS {__version__} listening on {'https' if tls else 'http'}://"
+        f"{args.host}:{args.port} "
         f"(account {args.account_id}, storage {_redact(where)})",
         flush=True,
     )
@@ -188,6 +257,7 @@ def _serve(args: argparse.Namespace) -> int:
         "access_log": False,
         "lifespan": "on",
         "server_header": False,
+        **tls,
     }
     if args.workers == 1:
         uvicorn.run(OpenKMSApp(runtime), **options)
@@ -212,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)  # it narrates every start
+    os.umask(0o077)  # databases, root key, audit exports: private to this user
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)

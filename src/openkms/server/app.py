@@ -9,6 +9,15 @@ request id and answered as ``KMSInternalException``; their details never reach t
 caller. A request whose header section exceeds :data:`MAX_HEADER_BYTES` (so any single
 header too) is refused before anything else, as AWS front ends do (400
 ``RequestHeaderSectionTooLarge``, S3's documented error), and leaves no audit record.
+
+Requests are answered on worker threads, never on the event loop, and the health check
+on the loop itself. Operations the registry marks ``slow`` (RSA key generation: an
+RSA-4096 CreateKey spends 0.1-2 s finding primes, with the GIL released) have threads of
+their own (``bootstrap.SLOW_REQUEST_THREADS``), so a burst of them holds up nobody else; the
+others share ``--request-threads`` threads (default 2: more threads contend for the GIL
+and cost throughput, measured with bench/compare_trees.py). In-memory dev state has one
+database connection, which two threads must not share: there one thread answers every
+request, and maintenance runs on it too.
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from openkms.audit.bounds import UNKNOWN_OPERATION
@@ -32,12 +41,13 @@ from openkms.errors import (
     UnknownOperationException,
 )
 from openkms.server.authenticate import Authenticator
-from openkms.server.bootstrap import Runtime
+from openkms.server.bootstrap import SLOW_REQUEST_THREADS, Runtime
 from openkms.server.cloudtrail_api import CloudTrailAPI, is_cloudtrail
 from openkms.server.identity_api import IdentityAPI
 from openkms.server.maintenance_loop import MaintenanceLoop
 from openkms.service.audit_trail import RequestTrail
 from openkms.service.context import RequestContext
+from openkms.service.registry import REGISTRY
 from openkms.wire import codec
 from openkms.wire.model import operation_names
 from openkms.wire.validation import validate
@@ -54,6 +64,7 @@ MAX_BODY_BYTES = 1 << 20
 #: The whole header section (names, values, separators): twice S3's 8 KiB, and the
 #: default limit of Node.js and of many proxies; SDK requests use under 2 KiB.
 MAX_HEADER_BYTES = 16 * 1024
+HEALTH_PATH = "/_openkms/health"
 _JSON_HEADERS = [(b"content-type", codec.CONTENT_TYPE)]
 _XML_HEADERS = [(b"content-type", b"text/xml")]
 
@@ -73,14 +84,27 @@ class OpenKMSApp:
         self.authenticator = Authenticator(runtime.settings, runtime.credentials)
         self.identity = IdentityAPI(runtime)  # IAM and STS (query protocol)
         self.cloudtrail = CloudTrailAPI(runtime)  # LookupEvents (AWS JSON 1.1)
+        settings = runtime.settings
+        in_memory = settings.database is None and settings.data_dir is None
+        self.executor = ThreadPoolExecutor(
+            max_workers=1 if in_memory else settings.request_threads,
+            thread_name_prefix="openkms-request",
+        )
+        self.slow_executor = self.executor
+        if not in_memory:
+            self.slow_executor = ThreadPoolExecutor(
+                max_workers=SLOW_REQUEST_THREADS, thread_name_prefix="openkms-slow-request"
+            )
+        self._slow_targets = frozenset(
+            (TARGET_PREFIX + name).encode() for name, op in REGISTRY.items() if op.slow
+        )
         self.maintenance: MaintenanceLoop | None = None
         if runtime.maintenance is not None:
-            settings = runtime.settings
             self.maintenance = MaintenanceLoop(
                 runtime.maintenance,
                 settings.maintenance_interval,
                 runtime.service.materials,
-                inline=settings.database is None and settings.data_dir is None,
+                executor=self.executor if in_memory else None,
             )
             runtime.service.wake_maintenance = self.maintenance.wake
 
@@ -102,8 +126,12 @@ class OpenKMSApp:
                     SerializationException("Request body exceeds the maximum size of 1 MiB.")
                 ),
             )
+        elif scope["path"] == HEALTH_PATH:
+            status, out = self._admin(scope["method"], scope["path"])  # no I/O: on the loop
         else:
-            status, out, durable = self.handle(scope, body, request_id)
+            status, out, durable = await asyncio.get_running_loop().run_in_executor(
+                self._executor_for(scope), self.handle, scope, body, request_id
+            )
             if durable is not None:
                 try:
                     await asyncio.wrap_future(durable)
@@ -120,6 +148,12 @@ class OpenKMSApp:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": out})
 
+    def _executor_for(self, scope: Scope) -> ThreadPoolExecutor:
+        for name, value in scope["headers"]:
+            if name == b"x-amz-target":
+                return self.slow_executor if value in self._slow_targets else self.executor
+        return self.executor
+
     def _startup(self) -> None:
         if self.maintenance is not None:
             self.maintenance.start()
@@ -130,6 +164,8 @@ class OpenKMSApp:
         returns, because uvicorn re-raises SIGTERM."""
         if self.maintenance is not None:
             await self.maintenance.stop()
+        self.executor.shutdown(wait=True)
+        self.slow_executor.shutdown(wait=True)
         if self.runtime.audit is not None:
             self.runtime.audit.close()
         self.runtime.store.close()
@@ -252,7 +288,7 @@ class OpenKMSApp:
         return self.authenticator.authenticate(self.verifier, scope, headers, body)
 
     def _admin(self, method: str, path: str) -> tuple[int, bytes]:
-        if path == "/_openkms/health" and method in ("GET", "HEAD"):
+        if path == HEALTH_PATH and method in ("GET", "HEAD"):
             return 200, b'{"status":"ok"}'
         if path == "/_openkms/reset" and method == "POST" and self.dev:
             with self.runtime.store.transaction(write=True) as tx:

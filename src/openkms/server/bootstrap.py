@@ -12,15 +12,23 @@ Root of trust, in order of precedence:
 
 A check value sealed under the root key is kept in the database, so a wrong root key
 is detected at startup, before any request is served.
+
+Everything under the data directory is private to the server's user: the directory is
+made 0700, files 0600 (the CLI also sets umask 077), and a data directory that group or
+others may read or write is reported at start (one warning; the operator may share it on
+purpose, e.g. with a backup group, so it is not refused).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import os
+import stat
 import time
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 
 from openkms.crypto.keyring import (
@@ -42,8 +50,19 @@ from openkms.service.identity.authorize import identity_policies
 from openkms.service.kms import KMSService
 from openkms.service.maintenance import Maintenance
 from openkms.storage import audit as audit_store
-from openkms.storage.engine import StorageConfigError, make_engine, sqlite_url
+from openkms.storage.engine import (
+    PRIVATE_FILE_MODE,
+    StorageConfigError,
+    make_engine,
+    sqlite_url,
+)
 from openkms.storage.repository import StorageError, Store, Tx
+
+log = logging.getLogger("openkms.server")
+
+#: Threads for the operations the registry marks slow (key generation), per process, in
+#: addition to ``Settings.request_threads`` (see openkms.server.app).
+SLOW_REQUEST_THREADS = 4
 
 ROOT_KEY_FILE = "root.key"
 _CHECK_NAME = "root_check"
@@ -68,6 +87,8 @@ class Settings:
     regions: tuple[str, ...] = ()
     #: Seconds between in-server maintenance runs (0: none; see openkms.service.maintenance).
     maintenance_interval: float = 60.0
+    #: Threads answering requests in each server process (see openkms.server.app).
+    request_threads: int = 2
 
 
 @dataclass
@@ -90,6 +111,19 @@ def _prepare_data_dir(path: str) -> None:
         raise StartupError(f"data directory {path} is not readable and writable by this user")
 
 
+def warn_if_shared(path: str) -> None:
+    """One warning line when group or others may read or write the data directory (the
+    server says it once at start; the directory may be shared on purpose)."""
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    if mode & 0o066:
+        log.warning(
+            "data directory %s is readable or writable by group or others (mode %04o); "
+            "it holds the root key and the database: chmod 700 it",
+            path,
+            mode,
+        )
+
+
 def _open_store(settings: Settings) -> Store:
     if settings.database:
         url = settings.database
@@ -98,7 +132,8 @@ def _open_store(settings: Settings) -> Store:
     else:
         url = "sqlite://"  # dev mode without a data directory: memory only
     try:
-        return Store(make_engine(url))
+        threads = settings.request_threads + SLOW_REQUEST_THREADS
+        return Store(make_engine(url, threads=threads))
     except StorageConfigError as exc:
         raise StartupError(str(exc)) from None
 
@@ -129,6 +164,9 @@ def _root_key(settings: Settings, store: Store, fresh: bool) -> bytes:
         )
     path = os.path.join(settings.data_dir, ROOT_KEY_FILE)
     if os.path.exists(path):
+        with suppress(OSError):  # made 0644 by a hand or an older version
+            if stat.S_IMODE(os.stat(path).st_mode) != PRIVATE_FILE_MODE:
+                os.chmod(path, PRIVATE_FILE_MODE)
         try:
             with open(path, "rb") as fh:
                 key = base64.b64decode(fh.read().strip(), validate=True)
@@ -142,7 +180,7 @@ def _root_key(settings: Settings, store: Store, fresh: bool) -> bytes:
             f"root key {path} is missing but the database already holds keys sealed under one"
         )
     key = new_root_key()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
     with os.fdopen(fd, "wb") as fh:
         fh.write(base64.b64encode(key) + b"\n")
         fh.flush()

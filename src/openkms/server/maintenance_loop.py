@@ -1,13 +1,15 @@
 """Runs :class:`~openkms.service.maintenance.Maintenance` inside a server process: once at
 startup, then every ``interval`` seconds, and soon after a request asks for it (a
 RotateKeyOnDemand). Each run happens in a worker thread so that requests keep being
-answered (in-memory dev state has one connection: there it runs on the event loop).
+answered (in-memory dev state has one connection: there it runs in the executor given,
+the one thread that answers requests and so the connection's only user).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import Executor
 
 from openkms.service.maintenance import Maintenance, MaintenanceReport
 from openkms.service.materials import MaterialCache
@@ -22,12 +24,12 @@ class MaintenanceLoop:
         interval: float,
         materials: MaterialCache,
         *,
-        inline: bool = False,
+        executor: Executor | None = None,
     ) -> None:
         self._maintenance = maintenance
         self._interval = interval
         self._materials = materials
-        self._inline = inline
+        self._executor = executor
         self._event: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -61,8 +63,9 @@ class MaintenanceLoop:
                 return
             self._event.clear()
             try:
-                if self._inline:
-                    report = self._maintenance.run()
+                if self._executor is not None:
+                    loop = asyncio.get_running_loop()
+                    report = await loop.run_in_executor(self._executor, self._maintenance.run)
                 else:
                     report = await asyncio.to_thread(self._maintenance.run)
             except Exception:

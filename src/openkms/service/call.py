@@ -26,6 +26,8 @@ class Call:
     service: KMSService
     #: Run once the request's transaction has committed (never if it rolls back).
     after_commit: list[Callable[[], None]] = field(default_factory=list)
+    #: What the operation's ``prepare`` made before the transaction (see the registry).
+    prepared: object = None
 
     @property
     def key(self) -> Key:

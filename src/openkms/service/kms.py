@@ -98,6 +98,7 @@ class KMSService:
         grant_tokens = params.get("GrantTokens")
         if grant_tokens:
             check_tokens(grant_tokens)  # grants are visible at once; tokens must be ours
+        prepared = op.prepare(self, params) if op.prepare is not None else None
         with self.store.transaction(write=op.writes, snapshot=op.snapshot) as tx:
             base = conditions.base_context(ctx, params)
             policies = self._policies_of(tx)
@@ -121,7 +122,7 @@ class KMSService:
                         trail.keys.append(key)
                     self._authorize(tx, ctx, arg, key, requested, params, base, policies)
                 keys.append(key)
-            call = Call(ctx, params, tx, keys, self)
+            call = Call(ctx, params, tx, keys, self, prepared=prepared)
             result = op.handler(call)
             if op.dry_run and params.get("DryRun") is True:
                 raise DryRunOperationException(DRY_RUN_MESSAGE)

@@ -65,8 +65,10 @@ class MaterialCache:
         """Drop every cached version of these keys (one pass over the cache)."""
         gone = set(key_ids)
         if gone:
-            for slot in [slot for slot in self._entries if slot[0] in gone]:
-                del self._entries[slot]
+            # Request threads add entries meanwhile: iterate over a copy (list() of a dict
+            # is one step under the GIL) and tolerate a slot another thread dropped.
+            for slot in [slot for slot in list(self._entries) if slot[0] in gone]:
+                self._entries.pop(slot, None)
 
     def clear(self) -> None:
         self._entries.clear()

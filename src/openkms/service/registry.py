@@ -15,8 +15,13 @@ from openkms.errors import ValidationException
 
 if TYPE_CHECKING:
     from openkms.service.call import Call
+    from openkms.service.kms import KMSService
 
 Handler = Callable[["Call"], dict[str, Any]]
+#: Slow work done before the operation's transaction opens (its result is
+#: ``Call.prepared``): an SQLite write transaction holds the database's one write lock,
+#: which RSA key generation (0.1-2 s) must not keep from every other writer.
+Prepare = Callable[["KMSService", dict[str, Any]], object]
 
 
 class _FromCiphertext:
@@ -67,6 +72,10 @@ class Operation:
     account_check: bool = True
     #: Reads see one consistent state (answers built from a key and its material rows).
     snapshot: bool = False
+    prepare: Prepare | None = None
+    #: May spend a second or more of CPU (RSA key generation): the server answers it on
+    #: threads of its own, so that a burst of them never queues the other requests.
+    slow: bool = False
 
     @property
     def action(self) -> str:
@@ -102,6 +111,8 @@ def operation(
     allow_alias: bool = False,
     account_check: bool = True,
     snapshot: bool = False,
+    prepare: Prepare | None = None,
+    slow: bool = False,
 ) -> Callable[[Handler], Handler]:
     """Register a handler. By default the operation acts on the key named by ``KeyId``."""
 
@@ -111,7 +122,7 @@ def operation(
         default = (KeyArg("kms:" + name, param("KeyId"), allow_alias=allow_alias),)
         key_args = keys if keys is not None else default
         REGISTRY[name] = Operation(
-            name, handler, key_args, writes, dry_run, account_check, snapshot
+            name, handler, key_args, writes, dry_run, account_check, snapshot, prepare, slow
         )
         return handler
 

@@ -2,11 +2,16 @@
 
 Errors a user can fix (unreachable server, missing driver, unreadable file) surface as
 :class:`StorageConfigError` with a one-line message; the CLI prints it and exits.
+
+An SQLite database file holds wrapped key material and the audit trail: it is created
+mode 0600 (and an existing one is set to 0600), whatever the process umask. SQLite gives
+its ``-wal``, ``-shm`` and ``-journal`` files the mode of the database file.
 """
 
 from __future__ import annotations
 
 import os
+from contextlib import suppress
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -24,14 +29,19 @@ def sqlite_url(data_dir: str) -> str:
     return "sqlite:///" + os.path.join(data_dir, "openkms.db")
 
 
-def make_engine(url: str) -> Engine:
-    """Create an engine for ``url`` and make sure the schema exists."""
+#: Mode of every file OpenKMS writes (owner read/write only).
+PRIVATE_FILE_MODE = 0o600
+
+
+def make_engine(url: str, *, threads: int = 8) -> Engine:
+    """Create an engine for ``url`` and make sure the schema exists. ``threads``: how many
+    threads answer requests (each keeps a reader connection and may hold a write one)."""
     if url.startswith(("postgresql://", "postgres://")):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     if url.startswith("postgresql"):
-        engine = _postgres_engine(url)
+        engine = _postgres_engine(url, threads)
     elif url.startswith("sqlite"):
-        engine = _sqlite_engine(url)
+        engine = _sqlite_engine(url, threads)
     else:
         raise StorageConfigError(f"unsupported database URL scheme: {url.split(':', 1)[0]}")
     try:
@@ -46,15 +56,17 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-def _postgres_engine(url: str) -> Engine:
+def _postgres_engine(url: str, threads: int) -> Engine:
     try:
         import psycopg  # noqa: F401
     except ImportError:
         raise StorageConfigError(
             "PostgreSQL support is not installed: pip install 'openkms[postgres]'"
         ) from None
+    # Each request thread keeps a reader and may hold a write transaction; a few more for
+    # the audit writer, maintenance and digest sealing.
     engine = create_engine(
-        url, pool_size=8, max_overflow=8, connect_args={"connect_timeout": 10}
+        url, pool_size=threads + 4, max_overflow=threads, connect_args={"connect_timeout": 10}
     )
 
     @event.listens_for(engine, "connect")
@@ -66,11 +78,15 @@ def _postgres_engine(url: str) -> Engine:
     return engine
 
 
-def _sqlite_engine(url: str) -> Engine:
+def _sqlite_engine(url: str, threads: int) -> Engine:
     memory = url in ("sqlite://", "sqlite:///:memory:")
+    if not memory and url.startswith("sqlite:///"):
+        _private_file(url[len("sqlite:///") :])
     kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
     if memory:
         kwargs["poolclass"] = StaticPool
+    else:  # as for PostgreSQL: a reader per request thread, and writers
+        kwargs.update(pool_size=threads + 4, max_overflow=threads)
     engine = create_engine(url, **kwargs)
 
     @event.listens_for(engine, "connect")
@@ -87,3 +103,19 @@ def _sqlite_engine(url: str) -> Engine:
         cur.close()
 
     return engine
+
+
+def _private_file(path: str) -> None:
+    """Create ``path`` empty with mode 0600 if missing; set an existing one and its SQLite
+    companion files to 0600 (older versions left them 0644) where we may."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        reason = exc.strerror
+        raise StorageConfigError(f"cannot create the database file {path}: {reason}") from None
+    for name in (path, path + "-wal", path + "-shm", path + "-journal"):
+        with suppress(OSError):  # not ours (read-only use): SQLite says what it can do
+            if os.stat(name).st_mode & 0o777 != PRIVATE_FILE_MODE:
+                os.chmod(name, PRIVATE_FILE_MODE)

@@ -138,14 +138,14 @@ def _data_key_pair(call: Call, operation_name: str, with_plaintext: bool) -> dic
     return result
 
 
-@operation("GenerateDataKeyPair", dry_run=True, allow_alias=True)
+@operation("GenerateDataKeyPair", dry_run=True, allow_alias=True, slow=True)
 def generate_data_key_pair(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_GenerateDataKeyPair.html"""
     refuse_recipient(call)
     return _data_key_pair(call, "GenerateDataKeyPair", with_plaintext=True)
 
 
-@operation("GenerateDataKeyPairWithoutPlaintext", dry_run=True, allow_alias=True)
+@operation("GenerateDataKeyPairWithoutPlaintext", dry_run=True, allow_alias=True, slow=True)
 def generate_data_key_pair_without_plaintext(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_GenerateDataKeyPairWithoutPlaintext.html"""
     return _data_key_pair(call, "GenerateDataKeyPairWithoutPlaintext", with_plaintext=False)

@@ -5,7 +5,7 @@ unwrapping in :mod:`openkms.crypto.importing`."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openkms.crypto import importing
 from openkms.crypto.keyring import UnwrapError
@@ -26,6 +26,9 @@ from openkms.service.materials import material_context
 from openkms.service.registry import operation
 from openkms.storage import lifecycle
 
+if TYPE_CHECKING:
+    from openkms.service.kms import KMSService
+
 _TOKEN_CONTEXT = b"kms-import-token"
 
 
@@ -40,7 +43,16 @@ def imported_material_id(call: Call, key: Key, material: bytes) -> str:
     return call.service.keyring.fingerprint(material, context).hex()
 
 
-@operation("GetParametersForImport", writes=True)
+def _prepare_wrapping_key(service: KMSService, p: dict[str, Any]) -> tuple[bytes, bytes] | None:
+    """A wrapping key pair taken before the transaction opens: when a burst has used up
+    the ready ones, making one (RSA-4096: 0.1-2 s) must not hold the write lock."""
+    spec = p.get("WrappingKeySpec")
+    if spec not in importing.WRAPPING_KEY_BITS:
+        return None
+    return service.wrapping_keys.take(spec)
+
+
+@operation("GetParametersForImport", writes=True, prepare=_prepare_wrapping_key, slow=True)
 def get_parameters_for_import(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_GetParametersForImport.html"""
     key = call.key
@@ -62,7 +74,11 @@ def get_parameters_for_import(call: Call) -> dict[str, Any]:
             f"WrappingKeySpec {spec} is available only in AWS's China Regions."
         )
     imports.require_wrapping_algorithm(key, algorithm)
-    private_der, public_der = call.service.wrapping_keys.take(spec)
+    pair = call.prepared
+    if isinstance(pair, tuple):
+        private_der, public_der = pair
+    else:
+        private_der, public_der = call.service.wrapping_keys.take(spec)
     now = call.ctx.now
     token_id = uuid.uuid4().hex
     token = ImportToken(
@@ -124,7 +140,7 @@ def _unwrapped_material(call: Call, key: Key, token: ImportToken) -> bytes:
     return importing.canonical_material(key.spec.value, material)
 
 
-@operation("ImportKeyMaterial", writes=True)
+@operation("ImportKeyMaterial", writes=True, slow=True)
 def import_key_material(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ImportKeyMaterial.html"""
     key = call.key
