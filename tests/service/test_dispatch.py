@@ -72,3 +72,42 @@ def test_material_is_stored_wrapped(service) -> None:
         backing = service.materials.get(tx, key, 1)
     assert backing is not None and len(backing[0]) == 32
     assert backing[0] not in material.wrapped
+
+
+def test_costly_preparation_waits_for_authorization(monkeypatch) -> None:
+    """CreateKey makes its RSA key before its write transaction (so the database's write
+    lock is not held for seconds), but only once the caller is authorized: a caller
+    without permission cannot make the server generate keys."""
+    import dataclasses
+
+    from openkms.service.registry import REGISTRY
+
+    deny_all = (
+        '{"Version":"2012-10-17","Statement":'
+        '[{"Effect":"Deny","Action":"kms:*","Resource":"*"}]}'
+    )
+    service = KMSService(
+        Store(make_engine("sqlite://")),
+        SoftwareKeyring(new_root_key()),
+        identity_policies=lambda tx, principal: [] if principal.is_root else [deny_all],
+    )
+    prepared: list[object] = []
+    op = REGISTRY["CreateKey"]
+    assert op.prepare is not None
+    original = op.prepare
+
+    def counting(svc: object, params: dict[str, object]) -> object:
+        prepared.append(params.get("KeySpec"))
+        return original(svc, params)
+
+    monkeypatch.setitem(REGISTRY, "CreateKey", dataclasses.replace(op, prepare=counting))
+    user = Principal.user(
+        ACCOUNT, f"arn:aws:iam::{ACCOUNT}:user/nobody", "AKUSER", user_id="AIDANOBODY", user_name="nobody"
+    )
+    denied = RequestContext("req", user, "us-east-1", time.time())
+    params = {"KeySpec": "RSA_2048", "KeyUsage": "SIGN_VERIFY"}
+    with pytest.raises(AccessDeniedException):
+        service.dispatch(denied, "CreateKey", params)
+    assert prepared == []
+    created = service.dispatch(ctx(), "CreateKey", params)["KeyMetadata"]
+    assert prepared == ["RSA_2048"] and created["KeySpec"] == "RSA_2048"

@@ -42,7 +42,7 @@ from openkms.service.context import RequestContext
 from openkms.service.grant_check import check_grants
 from openkms.service.materials import MaterialCache
 from openkms.service.policy_principals import effective_policy
-from openkms.service.registry import FROM_CIPHERTEXT, REGISTRY, KeyArg
+from openkms.service.registry import FROM_CIPHERTEXT, REGISTRY, KeyArg, Operation
 from openkms.service.resolve import resolve_key
 from openkms.storage.repository import Store, Tx
 
@@ -98,30 +98,18 @@ class KMSService:
         grant_tokens = params.get("GrantTokens")
         if grant_tokens:
             check_tokens(grant_tokens)  # grants are visible at once; tokens must be ours
-        prepared = op.prepare(self, params) if op.prepare is not None else None
+        prepared = None
+        if op.prepare is not None:
+            # Authorized before the costly preparation (an RSA key pair), so that a caller
+            # without permission cannot make the server do that work; authorized again in
+            # the write transaction below, against the state the change is made on.
+            with self.store.transaction() as tx:
+                self._authorized_keys(tx, ctx, op, params, trail, writes=False)
+            prepared = op.prepare(self, params)
+        # The keys go on the trail once (by the first authorization).
+        collect = trail if op.prepare is None else None
         with self.store.transaction(write=op.writes, snapshot=op.snapshot) as tx:
-            base = conditions.base_context(ctx, params)
-            policies = self._policies_of(tx)
-            found = [self._find(tx, ctx, arg, params, op.writes) for arg in op.keys]
-            if all(key is None for key, _ in found):
-                # No key, or an optional one not given (ListAliases without KeyId): the
-                # caller's identity policies decide, for its own account; where the
-                # handler decides (RetireGrant), they can still deny explicitly.
-                if op.account_check:
-                    authorize_account(ctx, op.action, base, policies)
-                else:
-                    refuse_explicit_deny(ctx, op.action, base, policies)
-            if op.name == "ReEncrypt" and all(key is not None for key, _ in found):
-                (source, _), (destination, _) = found
-                assert source is not None and destination is not None
-                base["kms:ReEncryptOnSameKey"] = source.key_id == destination.key_id
-            keys: list[Key | None] = []
-            for arg, (key, requested) in zip(op.keys, found, strict=True):
-                if key is not None:
-                    if trail is not None:
-                        trail.keys.append(key)
-                    self._authorize(tx, ctx, arg, key, requested, params, base, policies)
-                keys.append(key)
+            keys = self._authorized_keys(tx, ctx, op, params, collect, writes=op.writes)
             call = Call(ctx, params, tx, keys, self, prepared=prepared)
             result = op.handler(call)
             if op.dry_run and params.get("DryRun") is True:
@@ -132,6 +120,42 @@ class KMSService:
         for callback in call.after_commit:
             callback()
         return result
+
+    def _authorized_keys(
+        self,
+        tx: Tx,
+        ctx: RequestContext,
+        op: Operation,
+        params: dict[str, Any],
+        trail: RequestTrail | None,
+        *,
+        writes: bool,
+    ) -> list[Key | None]:
+        """Resolve every key the operation names and authorize the caller on each (or on
+        its account, when there is none); the keys found go on ``trail``."""
+        base = conditions.base_context(ctx, params)
+        policies = self._policies_of(tx)
+        found = [self._find(tx, ctx, arg, params, writes) for arg in op.keys]
+        if all(key is None for key, _ in found):
+            # No key, or an optional one not given (ListAliases without KeyId): the
+            # caller's identity policies decide, for its own account; where the
+            # handler decides (RetireGrant), they can still deny explicitly.
+            if op.account_check:
+                authorize_account(ctx, op.action, base, policies)
+            else:
+                refuse_explicit_deny(ctx, op.action, base, policies)
+        if op.name == "ReEncrypt" and all(key is not None for key, _ in found):
+            (source, _), (destination, _) = found
+            assert source is not None and destination is not None
+            base["kms:ReEncryptOnSameKey"] = source.key_id == destination.key_id
+        keys: list[Key | None] = []
+        for arg, (key, requested) in zip(op.keys, found, strict=True):
+            if key is not None:
+                if trail is not None:
+                    trail.keys.append(key)
+                self._authorize(tx, ctx, arg, key, requested, params, base, policies)
+            keys.append(key)
+        return keys
 
     def _policies_of(self, tx: Tx) -> Callable[[Principal], Sequence[str]]:
         """The identity-policy lookup for one request, read at most once per principal."""
