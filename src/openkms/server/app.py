@@ -40,13 +40,12 @@ from openkms.errors import (
     SerializationException,
     UnknownOperationException,
 )
-from openkms.server.authenticate import Authenticator
+from openkms.server.authenticate import Authenticator, call_context
 from openkms.server.bootstrap import SLOW_REQUEST_THREADS, Runtime
 from openkms.server.cloudtrail_api import CloudTrailAPI, is_cloudtrail
 from openkms.server.identity_api import IdentityAPI
 from openkms.server.maintenance_loop import MaintenanceLoop
 from openkms.service.audit_trail import RequestTrail
-from openkms.service.context import RequestContext
 from openkms.service.registry import REGISTRY
 from openkms.wire import codec
 from openkms.wire.model import operation_names
@@ -265,16 +264,7 @@ class OpenKMSApp:
         trail.request = body_params
         params = validate(name, body_params)
         trail.request = params
-        client = scope.get("client") or ("", 0)
-        ctx = RequestContext(
-            request_id=request_id,
-            principal=principal,
-            region=region,
-            now=time.time(),
-            source_ip=client[0] or "",
-            user_agent=headers.get("user-agent", ""),
-            secure_transport=scope.get("scheme") == "https",
-        )
+        ctx = call_context(scope, headers, request_id, principal, region)
         return self.runtime.service.dispatch(ctx, name, params, trail)
 
     def _claimed_principal(self, headers: dict[str, str]) -> Principal | None:

@@ -22,6 +22,7 @@ key it names, so that the failure lands in that account's trail.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
@@ -30,6 +31,7 @@ from openkms.domain.principals import Principal
 from openkms.errors import InvalidSignatureException, KMSError, UnrecognizedClientException
 from openkms.server.bootstrap import Settings
 from openkms.server.credentials import CredentialStore
+from openkms.service.context import RequestContext
 
 Scope = MutableMapping[str, Any]
 
@@ -81,3 +83,24 @@ class Authenticator:
         except KMSError:
             return None
         return self.credentials.principal(parsed.access_key_id)
+
+
+def call_context(
+    scope: Scope,
+    headers: Mapping[str, str],
+    request_id: str,
+    principal: Principal,
+    region: str,
+) -> RequestContext:
+    """What the services see of an authenticated request, built the same way for every
+    API (so that the same request gets the same ``aws:*`` condition keys everywhere)."""
+    client = scope.get("client") or ("", 0)
+    return RequestContext(
+        request_id=request_id,
+        principal=principal,
+        region=region,
+        now=time.time(),
+        source_ip=client[0] or "",
+        user_agent=headers.get("user-agent", ""),
+        secure_transport=scope.get("scheme") == "https",
+    )

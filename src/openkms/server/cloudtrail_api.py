@@ -38,7 +38,6 @@ import binascii
 import json
 import logging
 import math
-import time
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
@@ -55,9 +54,8 @@ from openkms.errors import (
     SerializationException,
     UnsupportedOperationException,
 )
-from openkms.server.authenticate import Authenticator
+from openkms.server.authenticate import Authenticator, call_context
 from openkms.server.bootstrap import Runtime
-from openkms.service.context import RequestContext
 from openkms.service.identity.authorize import authorize_iam, request_context
 from openkms.storage.audit_lookup import LOOKUP_KEYS, Cursor, lookup_events
 from openkms.wire import codec
@@ -117,16 +115,7 @@ class CloudTrailAPI:
     ) -> tuple[int, bytes]:
         try:
             principal, region = self._authenticate(scope, headers, body)
-            client = scope.get("client") or ("", 0)
-            ctx = RequestContext(
-                request_id=request_id,
-                principal=principal,
-                region=region,
-                now=time.time(),
-                source_ip=client[0] or "",
-                user_agent=headers.get("user-agent", ""),
-                secure_transport=scope.get("scheme") == "https",
-            )
+            ctx = call_context(scope, headers, request_id, principal, region)
             target = headers.get("x-amz-target", "")
             if target != LOOKUP_TARGET:
                 operation = target.rsplit(".", 1)[-1]

@@ -15,7 +15,6 @@ faults are logged with the request id and answered as ``ServiceFailure`` /
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
@@ -23,10 +22,9 @@ from urllib.parse import parse_qsl
 from openkms.auth.sigv4 import SigV4Verifier
 from openkms.domain.principals import Principal
 from openkms.errors import KMSError, KMSInternalException
-from openkms.server.authenticate import Authenticator
+from openkms.server.authenticate import Authenticator, call_context
 from openkms.server.bootstrap import Runtime
 from openkms.service.audit_trail import RequestTrail
-from openkms.service.context import RequestContext
 from openkms.service.identity.dispatch import IdentityService
 from openkms.wire.query import FORM_TYPE, VERSIONS, QueryProtocol, parse_form
 
@@ -90,16 +88,7 @@ class IdentityAPI:
             name, params = protocol.decode_request(form)
             if trail is not None:
                 trail.event_name, trail.request = name, params
-            client = scope.get("client") or ("", 0)
-            ctx = RequestContext(
-                request_id=request_id,
-                principal=principal,
-                region=region,
-                now=time.time(),
-                source_ip=client[0] or "",
-                user_agent=headers.get("user-agent", ""),
-                secure_transport=scope.get("scheme") == "https",
-            )
+            ctx = call_context(scope, headers, request_id, principal, region)
             result = self.service.dispatch(service, ctx, name, params)
             if trail is not None:
                 trail.response = result
