@@ -91,12 +91,17 @@ def test_ordinary_records_are_unchanged() -> None:
     assert "additionalEventData" not in rec
 
 
-def test_elements_json_cannot_hold_are_omitted_not_raised() -> None:
+def test_odd_elements_are_rendered_and_oversized_ones_omitted() -> None:
     rec = cloudtrail_record(
         hostile_call(event_name="ListKeys", request={"Tags": [b"raw", {1, 2}]}), ACCOUNT, None
     )
-    assert rec["requestParameters"] is None
-    assert rec["additionalEventData"] == {"omittedElements": ["requestParameters"]}
+    assert rec["requestParameters"] == {"tags": ["{1, 2}"]}  # bytes dropped, a set as text
+    assert "additionalEventData" not in rec
+    big = cloudtrail_record(
+        hostile_call(event_name="ListKeys", request={"Description": "x" * 200_000}), ACCOUNT, None
+    )
+    assert big["requestParameters"] is None
+    assert big["additionalEventData"] == {"omittedElements": ["requestParameters"]}
 
 
 @pytest.mark.parametrize("name", ["", "TrentService.Encrypt", "Encrypt;DROP", "A" * 65, "1abc"])
