@@ -313,7 +313,7 @@ def near_matches(draw: st.DrawFn, among: str = SPREAD, most: int = 4) -> tuple[s
     return f"{pre}*{core}*{post}", "".join(pieces) + draw(st.text(alphabet=alphabet, max_size=5))
 
 
-@settings(max_examples=800, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(
     case=st.one_of(near_matches(), near_matches(WIDE, 16), near_matches(WIDE[:12], 12)),
     chunk=st.integers(1, 9),
@@ -379,7 +379,7 @@ def _late_misses(k: int, length: int) -> str:
 def _distinct(chars: list[str], length: int) -> tuple[str, str]:
     """A pattern holding each of ``chars`` once, between '?', after a frequent ``~``, and
     a value interleaving ``~`` with them: every start but the last check lines up."""
-    core = "~" + chars[0] + "".join("?" + c for c in chars[1:]) + "?" + chars[2]
+    core = "~??" + "?".join(chars[1:]) + "?" + chars[2]  # sre would try every '~'
     block = "".join("~" + c for c in chars)
     return "*" + core + "*", (block * (length // len(block) + 1))[:length]
 

@@ -103,11 +103,13 @@ class _Segment:
     def find(self, value: str, pos: int, end: int) -> int:
         """The leftmost match in ``value[pos:end]``, or -1."""
         start, stop = pos + self.lead, end - self.trail
-        found = (
-            value.find(self.core, start, stop)
-            if self.finder is None
-            else self._scan(value, start, stop)
-        )
+        if self.finder is None:
+            found = value.find(self.core, start, stop)
+        elif (stop - start) * self.steps <= _REGEX_BUDGET:  # the hot path: a short value
+            hit = self.finder.search(value, start, stop)
+            found = -1 if hit is None else hit.start()
+        else:
+            found = self._scan(value, start, stop)
         return found - self.lead if found >= 0 else -1
 
     def _scan(self, value: str, start: int, stop: int) -> int:
