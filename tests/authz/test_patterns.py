@@ -317,13 +317,17 @@ def near_matches(draw: st.DrawFn, among: str = SPREAD, most: int = 4) -> tuple[s
 @given(
     case=st.one_of(near_matches(), near_matches(WIDE, 16), near_matches(WIDE[:12], 12)),
     chunk=st.integers(1, 9),
+    call_steps=st.sampled_from([10**9, 0, -(10**9)]),  # never, sometimes, at once: sre each
 )
-def test_bit_parallel_scan_agrees_with_the_former_regex(case: tuple[str, str], chunk: int) -> None:
+def test_bit_parallel_scan_agrees_with_the_former_regex(
+    case: tuple[str, str], chunk: int, call_steps: int
+) -> None:
     pattern, value = case
     expected = oracle(wild(pattern), value, arn=False, ignore_case=False)
     with (
         mock.patch.object(patterns, "_REGEX_BUDGET", 0),
         mock.patch.object(patterns, "_SRE_STEPS_PER_CHAR", 0),
+        mock.patch.object(patterns, "_CALL_STEPS", call_steps),
         mock.patch.object(patterns, "_FIRST_CHUNK", chunk),
         mock.patch.object(patterns, "_MAX_CHUNK", chunk * 2),
     ):
@@ -356,13 +360,19 @@ def test_long_windows_take_each_path_and_agree(
         assert matches(pattern, value) is expected
 
 
-def test_scan_finds_the_leftmost_match_across_chunks() -> None:
-    segment = patterns._segment(list("a") + [patterns._ANY] + list("b"))
-    value = "x" * 5000 + "ayb" + "x" * 5000 + "azb"
-    with mock.patch.object(patterns, "_REGEX_BUDGET", 0):
-        assert segment.find(value, 0, len(value)) == 5000
-        assert segment.find(value, 5001, len(value)) == 10003
-        assert segment.find(value, 5001, 10005) == -1  # the window ends inside the match
+@pytest.mark.parametrize("call_steps", [10**9, -(10**9)], ids=["masks", "sre-each"])
+def test_scan_finds_the_leftmost_match_across_chunks(call_steps: int) -> None:
+    segment = patterns._segment([*"a", patterns._ANY, *"b"])
+    value = "x" * 5000 + "ayc" + "ayb" + "x" * 5000 + "azb"
+    with (
+        mock.patch.object(patterns, "_REGEX_BUDGET", 0),
+        mock.patch.object(patterns, "_SRE_STEPS_PER_CHAR", 0),
+        mock.patch.object(patterns, "_CALL_STEPS", call_steps),
+    ):
+        assert segment.find(value, 0, len(value)) == 5003
+        assert segment.find(value, 5004, len(value)) == 10006
+        assert segment.find(value, 5004, 10008) == -1  # the window ends inside the match
+        assert segment.find("\U0001f600" * 40 + "aybayb", 0, 46) == 40
     assert segment.find("\U0001f600ayb", 0, 4) == 1
 
 
@@ -439,3 +449,19 @@ def test_distinct_characters_bit_parallel(chars: list[str]) -> None:
         width = 2 * len(chars) + 2  # of the core: one copy, and one character short
         assert matches(right, "~" * 9001 + value[:width])
         assert not matches(right, "~" * 9001 + value[: width - 1])
+
+
+def test_planes_tell_apart_characters_differing_only_in_the_third_byte() -> None:
+    """U+0061, U+10061, ..., U+100061 share their first two UTF-32 bytes; with 17 of them
+    in one core the third byte's masks come from its five bit planes."""
+    chars = [chr(0x10000 * plane + 0x61) for plane in range(17)]
+    pattern = "*" + "?".join(chars[1:16]) + "?a*"
+    body = "x".join(chars[1:16]) + "x"
+    with (
+        mock.patch.object(patterns, "_REGEX_BUDGET", 0),
+        mock.patch.object(patterns, "_SRE_STEPS_PER_CHAR", 0),
+    ):
+        assert matches(pattern, body + "a")
+        assert not matches(pattern, body + chars[16] + "a")  # 'a' is there, one too far
+        assert not matches(pattern, body + chars[1] + "a")
+        assert matches("*" + chars[16] + "?" + chars[15] + "*", body + chars[16] + "y" + chars[15])

@@ -71,6 +71,7 @@ _Offsets = tuple[tuple[str, tuple[int, ...]], ...]  # each distinct character, w
 # try cost at most this many steps per character of the chunk.
 _REGEX_BUDGET = 2048
 _SRE_STEPS_PER_CHAR = 4
+_CALL_STEPS = 200  # one call of sre from Python costs about as much as this many steps
 _FIRST_CHUNK = 4096  # characters in the first chunk scanned bit-parallel
 _MAX_CHUNK = 65536  # and in the largest: its masks stay in cache, its memory bounded
 
@@ -136,24 +137,31 @@ class _Segment:
                 hit = self.finder.search(value, start, end)
                 found = -1 if hit is None else hit.start() - start
             else:
-                found = _scan_chunk(value[start:end], width, self.offsets)
+                found = _scan_chunk(value[start:end], self)
             if found >= 0:
                 return start + found
             start, length = end - width + 1, min(max(2 * length, _FIRST_CHUNK), _MAX_CHUNK)
         return -1
 
 
-def _scan_chunk(window: str, width: int, offsets: _Offsets) -> int:
-    """The leftmost ``i`` with ``window[i + j] == c`` for each ``(c, j)`` of ``offsets``,
-    or -1, bit-parallel. ``_Positions`` numbers bits from the most significant end (bit
-    ``n-1-i`` stands for ``window[i]``, as the digits read), so a start ``i`` is bit
-    ``n-1-i`` of ``candidates`` and its character at offset ``j`` is bit ``n-1-i-j`` of
-    the positions: shifted *left* by ``j`` to line up. Each offset costs one shift and
-    one AND of n-bit integers (about n/30 machine operations)."""
+def _scan_chunk(window: str, segment: _Segment) -> int:
+    """The core's leftmost match in ``window``, or -1, bit-parallel: ``candidates`` holds
+    the starts still possible, and each literal ``c`` at offset ``j`` of the core keeps
+    those whose ``window[i + j]`` is ``c``. ``_Positions`` numbers bits from the most
+    significant end (bit ``n-1-i`` stands for ``window[i]``, as the digits read), so a
+    start ``i`` is bit ``n-1-i`` of ``candidates`` and its character at offset ``j`` is
+    bit ``n-1-i-j`` of the positions: shifted *left* by ``j`` to line up. Each offset
+    costs one shift and one AND of n-bit integers (about n/30 machine operations).
+
+    Once few candidates remain (the first characters of a near miss usually leave one
+    start per copy), sre checks each of them, at its bounded cost, instead of building
+    the masks of the core's remaining characters."""
+    assert segment.finder is not None
+    offsets, steps = segment.offsets, segment.steps
     if any(char not in window for char, _ in offsets):
         return -1  # a memchr per character, before any mask is built
-    n = len(window)
-    positions = _Positions(window, offsets)
+    n, width = len(window), segment.width - segment.lead - segment.trail
+    positions = _Positions(window)
     candidates = ((1 << (n - width + 1)) - 1) << (width - 1)  # starts 0 .. n-width
     for char, where in offsets:
         mask = positions.of(char)
@@ -161,7 +169,22 @@ def _scan_chunk(window: str, width: int, offsets: _Offsets) -> int:
             candidates &= mask << j
         if not candidates:
             return -1
+        if candidates.bit_count() * (_CALL_STEPS + steps) <= n * _SRE_STEPS_PER_CHAR:
+            return _check_each(window, candidates, segment.finder)
     return n - candidates.bit_length()  # the highest bit: the leftmost start
+
+
+def _check_each(window: str, candidates: int, finder: re.Pattern[str]) -> int:
+    """The leftmost of ``candidates`` (as in :func:`_scan_chunk`) where ``finder``
+    matches, or -1."""
+    digits = format(candidates, "b")  # digit t is start n - len(digits) + t
+    first = len(window) - len(digits)
+    t = digits.find("1")
+    while t >= 0:
+        if finder.match(window, first + t) is not None:
+            return first + t
+        t = digits.find("1", t + 1)
+    return -1
 
 
 class _Positions:
@@ -169,15 +192,16 @@ class _Positions:
     when ``window[i]`` is that character), built at C speed from byte *lanes*: the ASCII
     bytes of an ASCII window, or bytes 0, 1 and 2 of each UTF-32 code point (a character's
     mask is the AND of its three byte masks). A byte's mask is one ``translate`` to ``0``
-    and ``1`` digits and one ``int(digits, 2)``; when a lane of ``bits`` bits (7 for ASCII,
-    8, 8 and 5 for UTF-32) would need more than ``bits`` such masks, its bit planes are
-    built instead and each byte mask is an AND of planes, shared along common high bits
-    (at most 2 x 256 masks of one chunk, kept small by ``_MAX_CHUNK``), so the cost per
-    window character stays bounded however many distinct characters a pattern holds."""
+    and ``1`` digits and one ``int(digits, 2)``, built when first asked for. A lane of
+    ``bits`` bits (7 for ASCII; 8, 8 and 5 for UTF-32) builds at most ``bits`` masks that
+    way; past that, its bit planes are built and each further byte mask is an AND of
+    planes, shared along common high bits (at most 2 x 256 masks of one chunk, kept
+    small by ``_MAX_CHUNK``), so the cost per window character stays bounded however
+    many distinct characters a pattern holds."""
 
-    __slots__ = ("_full", "_lanes", "_masks", "_planes")
+    __slots__ = ("_direct", "_full", "_lanes", "_masks", "_planes")
 
-    def __init__(self, window: str, offsets: _Offsets) -> None:
+    def __init__(self, window: str) -> None:
         self._full = (1 << len(window)) - 1
         if window.isascii():
             self._lanes: tuple[tuple[bytes, int], ...] = ((window.encode("ascii"), 7),)
@@ -187,11 +211,8 @@ class _Positions:
         # (lane, bit, byte >> bit): the positions whose byte in that lane agrees with
         # ``byte`` from ``bit`` up; bit 0 is the byte's own mask, however it was built.
         self._masks: dict[tuple[int, int, int], int] = {}
+        self._direct = [0] * len(self._lanes)  # byte masks built by one translate each
         self._planes: dict[int, tuple[tuple[int, int], ...]] = {}  # (ones, zeros) per bit
-        for lane, (_, bits) in enumerate(self._lanes):
-            wanted = {ord(char) >> 8 * lane & 0xFF for char, _ in offsets}
-            if len(wanted) > bits:
-                self._planes[lane] = self._bit_planes(lane, bits)
 
     def of(self, char: str) -> int:
         code = ord(char)
@@ -206,10 +227,14 @@ class _Positions:
         mask = self._masks.get((lane, 0, byte))
         if mask is not None:
             return mask
+        text, bits = self._lanes[lane]
         planes = self._planes.get(lane)
-        if planes is None:
-            mask = int(self._lanes[lane][0].translate(_is_byte(byte)), 2)
+        if planes is None and self._direct[lane] < bits:
+            self._direct[lane] += 1
+            mask = int(text.translate(_is_byte(byte)), 2)
         else:
+            if planes is None:
+                planes = self._planes[lane] = self._bit_planes(text, bits)
             mask = self._full
             for bit in reversed(range(len(planes))):  # high bits first: prefixes are shared
                 key = (lane, bit, byte >> bit)
@@ -220,8 +245,7 @@ class _Positions:
         self._masks[lane, 0, byte] = mask
         return mask
 
-    def _bit_planes(self, lane: int, bits: int) -> tuple[tuple[int, int], ...]:
-        text = self._lanes[lane][0]
+    def _bit_planes(self, text: bytes, bits: int) -> tuple[tuple[int, int], ...]:
         planes = []
         for bit in range(bits):
             ones = int(text.translate(_has_bit(bit)), 2)
