@@ -411,6 +411,10 @@ ASTRAL_300 = [chr(0x10000 + 257 * i) for i in range(300)]
         ("*" + "a?" * 1022 + "b*", "ab" * (MIB // 2), False),
         ("*" + "a?" * 1022 + "b*", _late_misses(1022, MIB), False),
         ("*" + "a?" * 1022 + "b*", _late_misses(1022, MIB) + "a" * 2043 + "b", True),
+        # Half the starts pass every check but the last: 2,000 ANDs of the whole chunk.
+        ("*a?" + "ab" * 999 + "?a*", "ab" * (MIB // 2), False),
+        ("*a?" + "ab" * 999 + "?b*", "ab" * (MIB // 2), True),
+        ("*" + "ab" * 1000 + "?a*", "ab" * (MIB // 2), False),  # sre: its prefix search is KMP
         # Many '?'-segments, each found at once; 1000 single '?' segments.
         ("*a?b" * 511 + "*", "axb" * (MIB // 3), True),
         ("*a?b" * 511 + "*c", "axb" * (MIB // 3), False),

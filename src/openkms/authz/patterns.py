@@ -31,22 +31,29 @@ never needs to be undone). Each segment is looked up once, left to right.
 
 A segment of plain text is found by ``str.find``: linear. A segment with ``?`` between
 literal characters (``a?b??c``) cannot be: a regex search for ``a.b.{2}c`` retries at
-every position and costs O(window x literal runs), and with a 2048-character session
-policy and a 1 MiB encryption context that was seconds of CPU with the GIL held. Such a
-*core* is matched bit-parallel with Python integers (:func:`_scan`): bit ``i`` of a
-candidate set stands for "a match may start at window position ``i``", the set starts
-full, and each literal character ``c`` at offset ``j`` of the core removes the starts
-where ``window[i + j] != c`` with one AND against the positions of ``c`` shifted by
-``j``; the leftmost remaining start is the match. The positions of ``c`` are built at C
-speed (``bytes.translate`` to ``0``/``1`` digits, ``int(digits, 2)``; a non-ASCII window
-as the three byte lanes of its UTF-32 code points). The window is taken in chunks that
-double in size, so a match near the start of a long value costs little. Cost per window
-character: about 3 ns for each distinct character of the core (capped at the cost of
-the window's bit planes, about 25 ns per byte lane, when there are many), plus about
-0.1 ns for each literal character of the core — linear in the value for any pattern;
-bench/wildcards.py measures it. Short windows (window x runs below ``_REGEX_BUDGET``,
-the common case: a key id, a short encryption context value) keep the regex search,
-which is faster there.
+every position, O(window x core), and a 2048-character session policy against a 1 MiB
+encryption context took over a second of CPU with the GIL held. Such a *core* is found
+by :meth:`_Segment._scan`, chunk by chunk (doubling up to 64 Ki characters, so a match
+near the start costs little), each chunk by the cheaper of:
+
+* sre, when its cost is bounded by a few steps per character: a short chunk (the hot
+  path: a key id, a short encryption context value), or one where the core's first
+  literal run is rare (sre skips to it with a KMP table and runs the rest of the core
+  only there; ``str.count`` tells how rare, about 1 ns per character);
+* a bit-parallel scan with Python integers (:func:`_scan_chunk`): bit ``i`` of a
+  candidate set stands for "a match may start at ``i``"; each literal ``c`` at offset
+  ``j`` of the core keeps the starts where ``window[i + j] == c``, one shift and one AND
+  against the positions of ``c``, built at C speed (``bytes.translate`` to ``0``/``1``
+  digits, ``int(digits, 2)``; a non-ASCII window as the three byte lanes of its UTF-32
+  code points, and its bit planes when a lane needs many masks). Once few candidates are
+  left, sre checks each of them instead.
+
+The cost is linear in the value for any pattern: per character, a few ns per distinct
+character of the core up to a fixed cap (the window's bit planes, about 25 ns per byte
+lane), plus one 30-bit word operation per 15 literal characters of the core. The worst
+case is a value where half the starts pass every check but the last: 2,000 literals of
+a 2048-character policy then cost about 60 ns per character, 60 ms for 1 MiB (the regex
+search took 1.2 s); bench/wildcards.py measures each case.
 """
 
 from __future__ import annotations
@@ -119,12 +126,13 @@ class _Segment:
         match is (or to the window when there is none); consecutive chunks overlap by the
         core's width - 1 (at most 2,047 characters of a policy's 2,048).
 
-        sre tries a start only where the core's first literal run (its ``prefix``) occurs
-        (it skips to them at C speed) and spends at most ``steps`` there; overlapping
-        occurrences are at most ``len(prefix)`` times the count ``str.count`` returns. So
-        a chunk is searched by sre when that bound is small: a short chunk
-        (``_REGEX_BUDGET``), or one where the prefix is rare enough (``str.count`` costs
-        about 1 ns per character). Any other chunk is scanned bit-parallel."""
+        sre finds the core's first literal run (its ``prefix``) in linear time (a KMP
+        table) and only where it occurs runs the rest of the core, at most ``steps -
+        len(prefix)`` steps; overlapping occurrences are at most ``len(prefix)`` times the
+        count ``str.count`` returns. So a chunk is searched by sre when that bound is
+        small: a short chunk (``_REGEX_BUDGET``), or one where the prefix is rare enough
+        (``str.count`` costs about 1 ns per character). Any other chunk is scanned
+        bit-parallel."""
         assert self.finder is not None
         width, steps, prefix = self.width - self.lead - self.trail, self.steps, self.prefix
         length = _REGEX_BUDGET // steps  # the first chunk: sre, when the core allows it
@@ -132,7 +140,8 @@ class _Segment:
             end = min(stop, start + max(length, 2 * width))
             size = end - start
             if size * steps <= _REGEX_BUDGET or (
-                value.count(prefix, start, end) * len(prefix) * steps <= size * _SRE_STEPS_PER_CHAR
+                value.count(prefix, start, end) * len(prefix) * (steps - len(prefix) + 1)
+                <= size * _SRE_STEPS_PER_CHAR
             ):
                 hit = self.finder.search(value, start, end)
                 found = -1 if hit is None else hit.start() - start
