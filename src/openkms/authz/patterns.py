@@ -139,7 +139,9 @@ class _Segment:
         while start + width <= stop:
             end = min(stop, start + max(length, 2 * width))
             size = end - start
-            if size * steps <= _REGEX_BUDGET or (
+            if any(value.find(char, start, end) < 0 for char, _ in self.offsets):
+                found = -1  # a character of the core is missing: a memchr each, no more
+            elif size * steps <= _REGEX_BUDGET or (
                 value.count(prefix, start, end) * len(prefix) * (steps - len(prefix) + 1)
                 <= size * _SRE_STEPS_PER_CHAR
             ):
@@ -167,8 +169,6 @@ def _scan_chunk(window: str, segment: _Segment) -> int:
     the masks of the core's remaining characters."""
     assert segment.finder is not None
     offsets, steps = segment.offsets, segment.steps
-    if any(char not in window for char, _ in offsets):
-        return -1  # a memchr per character, before any mask is built
     n, width = len(window), segment.width - segment.lead - segment.trail
     positions = _Positions(window)
     candidates = ((1 << (n - width + 1)) - 1) << (width - 1)  # starts 0 .. n-width
