@@ -12,12 +12,13 @@ import json
 import re
 import time
 from collections.abc import Callable
+from unittest import mock
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from openkms.authz import Request, evaluate, parse_policy
+from openkms.authz import Request, evaluate, parse_policy, patterns
 from openkms.authz.patterns import Piece, compile_globs, wild
 
 A = "111122223333"
@@ -274,3 +275,197 @@ def test_session_policy_patterns_evaluate_fast() -> None:
     request = Request(USER, A, "kms:Encrypt", KEY, context)
     result, seconds = timed(lambda: evaluate(policy, request).allowed)
     assert result is False and seconds < BOUND_S
+
+
+# --------------------------------------------------------------------------- '?' between literals
+#
+# A core such as ``a?b??c`` is searched by sre only in short chunks (or where its prefix is
+# rare); longer ones are scanned bit-parallel (``patterns._scan_chunk``). Forcing every
+# chunk through the bit-parallel scan, with chunks of a few characters so that matches
+# straddle chunk boundaries, must give the reference regex's answers: ASCII and non-ASCII
+# windows, astral characters, characters whose UTF-32 forms differ only in their second or
+# third byte, lone surrogates (JSON admits them), '?' at either end and runs of '?'.
+
+SPREAD = "ab\u0161\u0100\U00010061\U00010161\U0001f600\ud800\xe9"
+
+
+# Many distinct bytes in each UTF-32 lane (and among ASCII), so masks come from bit planes.
+WIDE = "abcdefghijkl" + "".join(chr(0x10000 + 0x10101 * i) for i in range(12))
+
+
+@st.composite
+def near_matches(draw: st.DrawFn, among: str = SPREAD, most: int = 4) -> tuple[str, str]:
+    """``pre*core*post`` and a value made of filled-in copies of the core (some with a
+    character changed) between random characters, so that matches are found or just
+    missed, often across chunk boundaries."""
+    alphabet = draw(st.lists(st.sampled_from(among), min_size=1, max_size=most, unique=True))
+    chars = st.sampled_from(alphabet)
+    tokens = draw(st.lists(st.one_of(chars, st.just("?")), min_size=1, max_size=3 * most))
+    core = draw(chars) + "".join(tokens) + draw(chars)
+    pre = draw(st.text(alphabet=alphabet + ["?"], max_size=2))
+    post = draw(st.text(alphabet=alphabet + ["?"], max_size=2))
+    pieces: list[str] = []
+    for _ in range(draw(st.integers(0, 6))):
+        filled = [draw(chars) if c == "?" else c for c in core]
+        if draw(st.booleans()):
+            filled[draw(st.integers(0, len(filled) - 1))] = draw(chars)
+        pieces.append(draw(st.text(alphabet=alphabet, max_size=5)) + "".join(filled))
+    return f"{pre}*{core}*{post}", "".join(pieces) + draw(st.text(alphabet=alphabet, max_size=5))
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    case=st.one_of(near_matches(), near_matches(WIDE, 16), near_matches(WIDE[:12], 12)),
+    chunk=st.integers(1, 9),
+    call_steps=st.sampled_from([10**9, 0, -(10**9)]),  # never, sometimes, at once: sre each
+)
+def test_bit_parallel_scan_agrees_with_the_former_regex(
+    case: tuple[str, str], chunk: int, call_steps: int
+) -> None:
+    pattern, value = case
+    expected = oracle(wild(pattern), value, arn=False, ignore_case=False)
+    with (
+        mock.patch.object(patterns, "_REGEX_BUDGET", 0),
+        mock.patch.object(patterns, "_SRE_STEPS_PER_CHAR", 0),
+        mock.patch.object(patterns, "_CALL_STEPS", call_steps),
+        mock.patch.object(patterns, "_FIRST_CHUNK", chunk),
+        mock.patch.object(patterns, "_MAX_CHUNK", chunk * 2),
+    ):
+        assert matches(pattern, value) is expected
+    assert matches(pattern, value) is expected  # the real budgets: sre for these
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    runs=st.lists(
+        st.tuples(st.text(alphabet="ab" + SPREAD, min_size=1, max_size=3), st.integers(1, 3)),
+        min_size=1,
+        max_size=4,
+    ),
+    last=st.text(alphabet="ab" + SPREAD, min_size=1, max_size=2),
+    value=st.text(alphabet="ab" + SPREAD, min_size=0, max_size=300),
+)
+def test_long_windows_take_each_path_and_agree(
+    runs: list[tuple[str, int]], last: str, value: str
+) -> None:
+    """``*core*`` over values up to 300 characters with the real chunk sizes and budgets
+    shrunk, so a window takes sre, the rare-prefix rule and the bit-parallel scan."""
+    pattern = "*" + "".join(text + "?" * gap for text, gap in runs) + last + "*"
+    expected = oracle(wild(pattern), value, arn=False, ignore_case=False)
+    assert matches(pattern, value) is expected
+    with (
+        mock.patch.object(patterns, "_REGEX_BUDGET", 8),
+        mock.patch.object(patterns, "_FIRST_CHUNK", 16),
+    ):
+        assert matches(pattern, value) is expected
+
+
+@pytest.mark.parametrize("call_steps", [10**9, -(10**9)], ids=["masks", "sre-each"])
+def test_scan_finds_the_leftmost_match_across_chunks(call_steps: int) -> None:
+    segment = patterns._segment([*"a", patterns._ANY, *"b"])
+    value = "x" * 5000 + "ayc" + "ayb" + "x" * 5000 + "azb"
+    with (
+        mock.patch.object(patterns, "_REGEX_BUDGET", 0),
+        mock.patch.object(patterns, "_SRE_STEPS_PER_CHAR", 0),
+        mock.patch.object(patterns, "_CALL_STEPS", call_steps),
+    ):
+        assert segment.find(value, 0, len(value)) == 5003
+        assert segment.find(value, 5004, len(value)) == 10006
+        assert segment.find(value, 5004, 10008) == -1  # the window ends inside the match
+        assert segment.find("\U0001f600" * 40 + "aybayb", 0, 46) == 40
+    assert segment.find("\U0001f600ayb", 0, 4) == 1
+
+
+MIB = 1 << 20
+
+
+def _late_misses(k: int, length: int) -> str:
+    """For ``a?`` x ``k`` + ``b``: blocks whose one ``b`` fixes a start where every ``a``
+    but the last is in place, so the bit-parallel scan does all of its work."""
+    block = "a" * (2 * k - 2) + "xab"
+    return (block * (length // len(block) + 1))[:length]
+
+
+def _distinct(chars: list[str], length: int) -> tuple[str, str]:
+    """A pattern holding each of ``chars`` once, between '?', after a frequent ``~``, and
+    a value interleaving ``~`` with them: every start but the last check lines up."""
+    core = "~??" + "?".join(chars[1:]) + "?" + chars[2]  # sre would try every '~'
+    block = "".join("~" + c for c in chars)
+    return "*" + core + "*", (block * (length // len(block) + 1))[:length]
+
+
+ASCII_93 = [chr(c) for c in range(0x21, 0x7E)]
+BMP_300 = [chr(0x100 + 257 * i) for i in range(300)]  # crossing the surrogate range
+ASTRAL_300 = [chr(0x10000 + 257 * i) for i in range(300)]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "value", "expected"),
+    [
+        ("*" + "a?" * 100 + "b*", "a" * BIG, False),
+        ("*" + "a?" * 100 + "b*", "ab" * (BIG // 2), False),
+        ("*" + "a?" * 100 + "b*", _late_misses(100, BIG), False),
+        ("*" + "a?" * 1000 + "b*", _late_misses(1000, BIG), False),
+        # A session policy's 2048 characters against a 1 MiB encryption context.
+        ("*" + "a?" * 1022 + "b*", "a" * MIB, False),
+        ("*" + "a?" * 1022 + "b*", "ab" * (MIB // 2), False),
+        ("*" + "a?" * 1022 + "b*", _late_misses(1022, MIB), False),
+        ("*" + "a?" * 1022 + "b*", _late_misses(1022, MIB) + "a" * 2043 + "b", True),
+        # Half the starts pass every check but the last: 2,000 ANDs of the whole chunk.
+        ("*a?" + "ab" * 999 + "?a*", "ab" * (MIB // 2), False),
+        ("*a?" + "ab" * 999 + "?b*", "ab" * (MIB // 2), True),
+        ("*" + "ab" * 1000 + "?a*", "ab" * (MIB // 2), False),  # sre: its prefix search is KMP
+        # Many '?'-segments, each found at once; 1000 single '?' segments.
+        ("*a?b" * 511 + "*", "axb" * (MIB // 3), True),
+        ("*a?b" * 511 + "*c", "axb" * (MIB // 3), False),
+        ("*?a" * 682 + "*b", "xa" * (MIB // 2), False),
+        ("*?" * 1000 + "*b", "x" * MIB, False),
+        # Many distinct characters: bit planes rather than one mask per character.
+        (*_distinct(ASCII_93, MIB), False),
+        (*_distinct(BMP_300, MIB), False),
+        (*_distinct(ASTRAL_300, MIB), False),
+    ],
+    ids=lambda v: f"{v[:8]}..{len(v)}" if isinstance(v, str) else None,
+)
+def test_question_marks_between_literals_are_linear(
+    pattern: str, value: str, expected: bool
+) -> None:
+    """``*`` + ``a?`` x 100 + ``b*`` took 10 ms against 64 KiB as a regex search (one try
+    per start, one step per literal run), and a 2048-character session policy against a
+    1 MiB value took seconds with the GIL held."""
+    result, seconds = timed(lambda: matches(pattern, value))
+    assert result is expected
+    assert seconds < BOUND_S
+
+
+@pytest.mark.parametrize("chars", [ASCII_93, BMP_300, ASTRAL_300], ids=["ascii", "bmp", "astral"])
+def test_distinct_characters_bit_parallel(chars: list[str]) -> None:
+    """The near misses above, scanned bit-parallel on 5000 characters, miss; put right,
+    they match, also when the one copy sits past the first chunks."""
+    pattern, value = _distinct(chars, 5000)
+    right = pattern[:-3] + "?" + chars[0] + "*"
+    with (
+        mock.patch.object(patterns, "_REGEX_BUDGET", 0),
+        mock.patch.object(patterns, "_SRE_STEPS_PER_CHAR", 0),
+    ):
+        assert not matches(pattern, value)
+        assert matches(right, value)
+        width = 2 * len(chars) + 2  # of the core: one copy, and one character short
+        assert matches(right, "~" * 9001 + value[:width])
+        assert not matches(right, "~" * 9001 + value[: width - 1])
+
+
+def test_planes_tell_apart_characters_differing_only_in_the_third_byte() -> None:
+    """U+0061, U+10061, ..., U+100061 share their first two UTF-32 bytes; with 17 of them
+    in one core the third byte's masks come from its five bit planes."""
+    chars = [chr(0x10000 * plane + 0x61) for plane in range(17)]
+    pattern = "*" + "?".join(chars[1:16]) + "?a*"
+    body = "x".join(chars[1:16]) + "x"
+    with (
+        mock.patch.object(patterns, "_REGEX_BUDGET", 0),
+        mock.patch.object(patterns, "_SRE_STEPS_PER_CHAR", 0),
+    ):
+        assert matches(pattern, body + "a")
+        assert not matches(pattern, body + chars[16] + "a")  # 'a' is there, one too far
+        assert not matches(pattern, body + chars[1] + "a")
+        assert matches("*" + chars[16] + "?" + chars[15] + "*", body + chars[16] + "y" + chars[15])

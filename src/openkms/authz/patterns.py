@@ -27,11 +27,33 @@ loop: runs of ``*`` are collapsed, so a pattern is ``head * s1 * s2 ... * tail``
 each segment has a fixed width; ``head`` must match at the start, ``tail`` at the end,
 and each ``s_i`` is matched at its *leftmost* occurrence after the previous one (taking
 a later occurrence can only leave less room for the rest, so a greedy leftmost choice
-never needs to be undone). Each segment is looked up once, left to right, by ``str.find``
-or, for a segment holding ``?``, by a fixed-width regex (literal runs and ``.{n}``; no
-alternation and no variable-count repeat, so nothing to backtrack into). The cost is
-O(len(value) + len(pattern)) for patterns of ``*`` and literals, and at worst
-O(len(value) × literal runs in one ``?`` segment) when ``?`` sits between literals.
+never needs to be undone). Each segment is looked up once, left to right.
+
+A segment of plain text is found by ``str.find``: linear. A segment with ``?`` between
+literal characters (``a?b??c``) cannot be: a regex search for ``a.b.{2}c`` retries at
+every position, O(window x core), and a 2048-character session policy against a 1 MiB
+encryption context took over a second of CPU with the GIL held. Such a *core* is found
+by :meth:`_Segment._scan`, chunk by chunk (doubling up to 64 Ki characters, so a match
+near the start costs little), each chunk by the cheaper of:
+
+* sre, when its cost is bounded by a few steps per character: a short chunk (the hot
+  path: a key id, a short encryption context value), or one where the core's first
+  literal run is rare (sre skips to it with a KMP table and runs the rest of the core
+  only there; ``str.count`` tells how rare, about 1 ns per character);
+* a bit-parallel scan with Python integers (:func:`_scan_chunk`): bit ``i`` of a
+  candidate set stands for "a match may start at ``i``"; each literal ``c`` at offset
+  ``j`` of the core keeps the starts where ``window[i + j] == c``, one shift and one AND
+  against the positions of ``c``, built at C speed (``bytes.translate`` to ``0``/``1``
+  digits, ``int(digits, 2)``; a non-ASCII window as the three byte lanes of its UTF-32
+  code points, and its bit planes when a lane needs many masks). Once few candidates are
+  left, sre checks each of them instead.
+
+The cost is linear in the value for any pattern: per character, a few ns per distinct
+character of the core up to a fixed cap (the window's bit planes, about 25 ns per byte
+lane), plus one 30-bit word operation per 15 literal characters of the core. The worst
+case is a value where half the starts pass every check but the last: 2,000 literals of
+a 2048-character policy then cost about 60 ns per character, 60 ms for 1 MiB (the regex
+search took 1.2 s); bench/wildcards.py measures each case.
 """
 
 from __future__ import annotations
@@ -48,6 +70,17 @@ _ARN_COMPONENTS = 6
 _STAR = object()  # a run of '*' in a tokenised pattern
 _ANY = object()  # one '?'
 _Token = str | object
+_Offsets = tuple[tuple[str, tuple[int, ...]], ...]  # each distinct character, where it sits
+
+# sre's search of a fixed-width core costs at most (characters x steps), steps being the
+# core's literal characters and runs of '?'. Below this budget it beats building bit masks
+# (measured with bench/wildcards.py); above it sre is kept only while the starts it would
+# try cost at most this many steps per character of the chunk.
+_REGEX_BUDGET = 2048
+_SRE_STEPS_PER_CHAR = 4
+_CALL_STEPS = 200  # one call of sre from Python costs about as much as this many steps
+_FIRST_CHUNK = 4096  # characters in the first chunk scanned bit-parallel
+_MAX_CHUNK = 65536  # and in the largest: its masks stay in cache, its memory bounded
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +88,9 @@ class _Segment:
     """Fixed-width text between two runs of ``*``; ``?`` matches any one character.
 
     Leading and trailing ``?`` only shift and bound the search, so the lookup is for the
-    *core* between them: plain text (``str`` operations) unless a ``?`` sits inside it.
+    *core* between them: plain text (``str`` operations) unless a ``?`` sits inside it;
+    then ``finder`` (a fixed-width regex, for anchored checks and short windows) and
+    ``offsets`` (for :func:`_scan`).
     """
 
     width: int  # the whole segment
@@ -63,6 +98,9 @@ class _Segment:
     trail: int  # trailing '?'
     core: str  # text, or the source of ``finder``
     finder: re.Pattern[str] | None  # None when the core has no '?'
+    offsets: _Offsets  # the core's literal characters and their offsets, when it has '?'
+    steps: int  # sre's work at one start of the core: its literal characters and '?' runs
+    prefix: str  # the core's first literal run
 
     def at(self, value: str, pos: int, end: int) -> bool:
         """Does the segment match at ``pos``? (The caller checked ``pos + width <= end``.)"""
@@ -75,10 +113,165 @@ class _Segment:
         start, stop = pos + self.lead, end - self.trail
         if self.finder is None:
             found = value.find(self.core, start, stop)
-        else:
+        elif (stop - start) * self.steps <= _REGEX_BUDGET:  # the hot path: a short value
             hit = self.finder.search(value, start, stop)
             found = -1 if hit is None else hit.start()
+        else:
+            found = self._scan(value, start, stop)
         return found - self.lead if found >= 0 else -1
+
+    def _scan(self, value: str, start: int, stop: int) -> int:
+        """The core's leftmost match in ``value[start:stop]``, chunk by chunk, each chunk
+        twice the last up to ``_MAX_CHUNK``, so the work is proportional to how far the
+        match is (or to the window when there is none); consecutive chunks overlap by the
+        core's width - 1 (at most 2,047 characters of a policy's 2,048).
+
+        sre finds the core's first literal run (its ``prefix``) in linear time (a KMP
+        table) and only where it occurs runs the rest of the core, at most ``steps -
+        len(prefix)`` steps; overlapping occurrences are at most ``len(prefix)`` times the
+        count ``str.count`` returns. So a chunk is searched by sre when that bound is
+        small: a short chunk (``_REGEX_BUDGET``), or one where the prefix is rare enough
+        (``str.count`` costs about 1 ns per character). Any other chunk is scanned
+        bit-parallel."""
+        assert self.finder is not None
+        width, steps, prefix = self.width - self.lead - self.trail, self.steps, self.prefix
+        length = _REGEX_BUDGET // steps  # the first chunk: sre, when the core allows it
+        while start + width <= stop:
+            end = min(stop, start + max(length, 2 * width))
+            size = end - start
+            if any(value.find(char, start, end) < 0 for char, _ in self.offsets):
+                found = -1  # a character of the core is missing: a memchr each, no more
+            elif size * steps <= _REGEX_BUDGET or (
+                value.count(prefix, start, end) * len(prefix) * (steps - len(prefix) + 1)
+                <= size * _SRE_STEPS_PER_CHAR
+            ):
+                hit = self.finder.search(value, start, end)
+                found = -1 if hit is None else hit.start() - start
+            else:
+                found = _scan_chunk(value[start:end], self)
+            if found >= 0:
+                return start + found
+            start, length = end - width + 1, min(max(2 * length, _FIRST_CHUNK), _MAX_CHUNK)
+        return -1
+
+
+def _scan_chunk(window: str, segment: _Segment) -> int:
+    """The core's leftmost match in ``window``, or -1, bit-parallel: ``candidates`` holds
+    the starts still possible, and each literal ``c`` at offset ``j`` of the core keeps
+    those whose ``window[i + j]`` is ``c``. ``_Positions`` numbers bits from the most
+    significant end (bit ``n-1-i`` stands for ``window[i]``, as the digits read), so a
+    start ``i`` is bit ``n-1-i`` of ``candidates`` and its character at offset ``j`` is
+    bit ``n-1-i-j`` of the positions: shifted *left* by ``j`` to line up. Each offset
+    costs one shift and one AND of n-bit integers (about n/30 machine operations).
+
+    Once few candidates remain (the first characters of a near miss usually leave one
+    start per copy), sre checks each of them, at its bounded cost, instead of building
+    the masks of the core's remaining characters."""
+    assert segment.finder is not None
+    offsets, steps = segment.offsets, segment.steps
+    n, width = len(window), segment.width - segment.lead - segment.trail
+    positions = _Positions(window)
+    candidates = ((1 << (n - width + 1)) - 1) << (width - 1)  # starts 0 .. n-width
+    for char, where in offsets:
+        mask = positions.of(char)
+        for j in where:
+            candidates &= mask << j
+        if not candidates:
+            return -1
+        if candidates.bit_count() * (_CALL_STEPS + steps) <= n * _SRE_STEPS_PER_CHAR:
+            return _check_each(window, candidates, segment.finder)
+    return n - candidates.bit_length()  # the highest bit: the leftmost start
+
+
+def _check_each(window: str, candidates: int, finder: re.Pattern[str]) -> int:
+    """The leftmost of ``candidates`` (as in :func:`_scan_chunk`) where ``finder``
+    matches, or -1."""
+    digits = format(candidates, "b")  # digit t is start n - len(digits) + t
+    first = len(window) - len(digits)
+    t = digits.find("1")
+    while t >= 0:
+        if finder.match(window, first + t) is not None:
+            return first + t
+        t = digits.find("1", t + 1)
+    return -1
+
+
+class _Positions:
+    """Where each character occurs in a window, as an ``n``-bit integer (bit ``n-1-i`` set
+    when ``window[i]`` is that character), built at C speed from byte *lanes*: the ASCII
+    bytes of an ASCII window, or bytes 0, 1 and 2 of each UTF-32 code point (a character's
+    mask is the AND of its three byte masks). A byte's mask is one ``translate`` to ``0``
+    and ``1`` digits and one ``int(digits, 2)``, built when first asked for. A lane of
+    ``bits`` bits (7 for ASCII; 8, 8 and 5 for UTF-32) builds at most ``bits`` masks that
+    way; past that, its bit planes are built and each further byte mask is an AND of
+    planes, shared along common high bits (at most 2 x 256 masks of one chunk, kept
+    small by ``_MAX_CHUNK``), so the cost per window character stays bounded however
+    many distinct characters a pattern holds."""
+
+    __slots__ = ("_direct", "_full", "_lanes", "_masks", "_planes")
+
+    def __init__(self, window: str) -> None:
+        self._full = (1 << len(window)) - 1
+        if window.isascii():
+            self._lanes: tuple[tuple[bytes, int], ...] = ((window.encode("ascii"), 7),)
+        else:
+            utf32 = window.encode("utf-32-le", "surrogatepass")  # JSON admits lone surrogates
+            self._lanes = ((utf32[0::4], 8), (utf32[1::4], 8), (utf32[2::4], 5))
+        # (lane, bit, byte >> bit): the positions whose byte in that lane agrees with
+        # ``byte`` from ``bit`` up; bit 0 is the byte's own mask, however it was built.
+        self._masks: dict[tuple[int, int, int], int] = {}
+        self._direct = [0] * len(self._lanes)  # byte masks built by one translate each
+        self._planes: dict[int, tuple[tuple[int, int], ...]] = {}  # (ones, zeros) per bit
+
+    def of(self, char: str) -> int:
+        code = ord(char)
+        if len(self._lanes) == 1 and code > 0x7F:
+            return 0  # not ASCII, in an ASCII window
+        mask = self._full
+        for lane in range(len(self._lanes)):
+            mask &= self._byte(lane, code >> 8 * lane & 0xFF)
+        return mask
+
+    def _byte(self, lane: int, byte: int) -> int:
+        mask = self._masks.get((lane, 0, byte))
+        if mask is not None:
+            return mask
+        text, bits = self._lanes[lane]
+        planes = self._planes.get(lane)
+        if planes is None and self._direct[lane] < bits:
+            self._direct[lane] += 1
+            mask = int(text.translate(_is_byte(byte)), 2)
+        else:
+            if planes is None:
+                planes = self._planes[lane] = self._bit_planes(text, bits)
+            mask = self._full
+            for bit in reversed(range(len(planes))):  # high bits first: prefixes are shared
+                key = (lane, bit, byte >> bit)
+                cached = self._masks.get(key)
+                if cached is None:
+                    cached = self._masks[key] = mask & planes[bit][0 if byte >> bit & 1 else 1]
+                mask = cached
+        self._masks[lane, 0, byte] = mask
+        return mask
+
+    def _bit_planes(self, text: bytes, bits: int) -> tuple[tuple[int, int], ...]:
+        planes = []
+        for bit in range(bits):
+            ones = int(text.translate(_has_bit(bit)), 2)
+            planes.append((ones, self._full ^ ones))
+        return tuple(planes)
+
+
+@lru_cache(maxsize=256)
+def _is_byte(byte: int) -> bytes:
+    """A ``bytes.translate`` table: ``byte`` to the digit 1, every other byte to 0."""
+    return bytes(0x31 if b == byte else 0x30 for b in range(256))
+
+
+@lru_cache(maxsize=8)
+def _has_bit(bit: int) -> bytes:
+    """A ``bytes.translate`` table: bytes with ``bit`` set to the digit 1, others to 0."""
+    return bytes(0x31 if b >> bit & 1 else 0x30 for b in range(256))
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,14 +413,31 @@ def _segment(tokens: list[_Token]) -> _Segment:
     core = tokens[lead : width - trail]
     if all(isinstance(t, str) for t in core):
         text = "".join(t for t in core if isinstance(t, str))
-        return _Segment(width, lead, trail, text, None)
-    source = "".join(_regex_runs(core))
-    return _Segment(width, lead, trail, source, re.compile(source, re.DOTALL))
+        return _Segment(width, lead, trail, text, None, (), 0, text)
+    where: dict[str, list[int]] = {}
+    for offset, token in enumerate(core):
+        if isinstance(token, str):
+            where.setdefault(token, []).append(offset)
+    # The characters with fewest offsets first: each AND costs the same, and a rare
+    # constraint (the 'b' of 'a?a?a?b') empties the candidates soonest.
+    offsets = tuple(
+        (char, tuple(where[char])) for char in sorted(where, key=lambda c: len(where[c]))
+    )
+    runs = list(_regex_runs(core))
+    steps = sum(len(at) for _, at in offsets) + sum(1 for run in runs if run.startswith("."))
+    source = "".join(runs)
+    finder = re.compile(source, re.DOTALL)
+    prefix = "".join(itertools.takewhile(_is_text, core))  # type: ignore[arg-type]
+    return _Segment(width, lead, trail, source, finder, offsets, steps, prefix)
+
+
+def _is_text(token: _Token) -> bool:
+    return isinstance(token, str)
 
 
 def _regex_runs(tokens: list[_Token]) -> Iterator[str]:
     """Literal runs escaped; a run of n ``?`` as ``.`` or ``.{n}`` (one step for sre)."""
-    for literal, group in itertools.groupby(tokens, key=lambda t: isinstance(t, str)):
+    for literal, group in itertools.groupby(tokens, key=_is_text):
         run = list(group)
         if literal:
             yield re.escape("".join(t for t in run if isinstance(t, str)))
