@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from openkms.authz import Request, evaluate, parse_policy, patterns
+from openkms.authz import Request, bitscan, evaluate, parse_policy, patterns
 from openkms.authz.patterns import Piece, compile_globs, wild
 
 A = "111122223333"
@@ -280,7 +280,7 @@ def test_session_policy_patterns_evaluate_fast() -> None:
 # --------------------------------------------------------------------------- '?' between literals
 #
 # A core such as ``a?b??c`` is searched by sre only in short chunks (or where its prefix is
-# rare); longer ones are scanned bit-parallel (``patterns._scan_chunk``). Forcing every
+# rare); longer ones are scanned bit-parallel (``bitscan.scan_chunk``). Forcing every
 # chunk through the bit-parallel scan, with chunks of a few characters so that matches
 # straddle chunk boundaries, must give the reference regex's answers: ASCII and non-ASCII
 # windows, astral characters, characters whose UTF-32 forms differ only in their second or
@@ -326,8 +326,9 @@ def test_bit_parallel_scan_agrees_with_the_former_regex(
     expected = oracle(wild(pattern), value, arn=False, ignore_case=False)
     with (
         mock.patch.object(patterns, "_REGEX_BUDGET", 0),
-        mock.patch.object(patterns, "_SRE_STEPS_PER_CHAR", 0),
-        mock.patch.object(patterns, "_CALL_STEPS", call_steps),
+        mock.patch.object(patterns, "SRE_STEPS_PER_CHAR", 0),
+        mock.patch.object(bitscan, "SRE_STEPS_PER_CHAR", 0),
+        mock.patch.object(bitscan, "_CALL_STEPS", call_steps),
         mock.patch.object(patterns, "_FIRST_CHUNK", chunk),
         mock.patch.object(patterns, "_MAX_CHUNK", chunk * 2),
     ):
@@ -366,8 +367,9 @@ def test_scan_finds_the_leftmost_match_across_chunks(call_steps: int) -> None:
     value = "x" * 5000 + "ayc" + "ayb" + "x" * 5000 + "azb"
     with (
         mock.patch.object(patterns, "_REGEX_BUDGET", 0),
-        mock.patch.object(patterns, "_SRE_STEPS_PER_CHAR", 0),
-        mock.patch.object(patterns, "_CALL_STEPS", call_steps),
+        mock.patch.object(patterns, "SRE_STEPS_PER_CHAR", 0),
+        mock.patch.object(bitscan, "SRE_STEPS_PER_CHAR", 0),
+        mock.patch.object(bitscan, "_CALL_STEPS", call_steps),
     ):
         assert segment.find(value, 0, len(value)) == 5003
         assert segment.find(value, 5004, len(value)) == 10006
@@ -446,7 +448,8 @@ def test_distinct_characters_bit_parallel(chars: list[str]) -> None:
     right = pattern[:-3] + "?" + chars[0] + "*"
     with (
         mock.patch.object(patterns, "_REGEX_BUDGET", 0),
-        mock.patch.object(patterns, "_SRE_STEPS_PER_CHAR", 0),
+        mock.patch.object(patterns, "SRE_STEPS_PER_CHAR", 0),
+        mock.patch.object(bitscan, "SRE_STEPS_PER_CHAR", 0),
     ):
         assert not matches(pattern, value)
         assert matches(right, value)
@@ -463,7 +466,8 @@ def test_planes_tell_apart_characters_differing_only_in_the_third_byte() -> None
     body = "x".join(chars[1:16]) + "x"
     with (
         mock.patch.object(patterns, "_REGEX_BUDGET", 0),
-        mock.patch.object(patterns, "_SRE_STEPS_PER_CHAR", 0),
+        mock.patch.object(patterns, "SRE_STEPS_PER_CHAR", 0),
+        mock.patch.object(bitscan, "SRE_STEPS_PER_CHAR", 0),
     ):
         assert matches(pattern, body + "a")
         assert not matches(pattern, body + chars[16] + "a")  # 'a' is there, one too far
