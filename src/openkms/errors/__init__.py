@@ -1,0 +1,107 @@
+"""AWS-facing errors: the one error tree every layer raises toward the caller.
+
+    KMSError                                  base.py: __type, HTTP status, message
+    ├── common.py   JSON 1.1 protocol and SigV4, every JSON API (KMS, CloudTrail)
+    │   ├── ValidationException, SerializationException, UnknownOperationException   400
+    │   ├── MissingAuthenticationTokenException                                      403
+    │   ├── IncompleteSignatureException, InvalidSignatureException,
+    │   │   UnrecognizedClientException, ExpiredTokenException,
+    │   │   AccessDeniedException, ThrottlingException,
+    │   │   RequestHeaderSectionTooLarge, UnsupportedOperationException              400
+    ├── kms.py      the KMS model's errors
+    │   ├── NotFoundException, DisabledException, KMSInvalidStateException, ...      400
+    │   └── KMSInternalException, DependencyTimeoutException,
+    │       KeyUnavailableException                                                  500
+
+Each class keeps its AWS name, because the wire layer renders ``type_name`` as
+``__type`` (the class name, except where a module says otherwise). Internal errors
+that never reach the caller end in ``Error`` and live in the layer that raises them.
+Import from here (``from openkms.errors import NotFoundException``); the modules
+only say which API an error belongs to.
+"""
+
+from __future__ import annotations
+
+from openkms.errors.base import KMSError
+from openkms.errors.common import (
+    AccessDeniedException,
+    ExpiredTokenException,
+    IncompleteSignatureException,
+    InvalidSignatureException,
+    MissingAuthenticationTokenException,
+    RequestHeaderSectionTooLarge,
+    SerializationException,
+    ThrottlingException,
+    UnknownOperationException,
+    UnrecognizedClientException,
+    UnsupportedOperationException,
+    ValidationException,
+)
+from openkms.errors.kms import (
+    AlreadyExistsException,
+    ConflictException,
+    DependencyTimeoutException,
+    DisabledException,
+    DryRunOperationException,
+    ExpiredImportTokenException,
+    IncorrectKeyException,
+    IncorrectKeyMaterialException,
+    InvalidAliasNameException,
+    InvalidArnException,
+    InvalidCiphertextException,
+    InvalidGrantIdException,
+    InvalidGrantTokenException,
+    InvalidImportTokenException,
+    InvalidKeyUsageException,
+    InvalidMarkerException,
+    KeyUnavailableException,
+    KMSInternalException,
+    KMSInvalidMacException,
+    KMSInvalidSignatureException,
+    KMSInvalidStateException,
+    LimitExceededException,
+    MalformedPolicyDocumentException,
+    NotFoundException,
+    TagException,
+)
+
+__all__ = [
+    "AccessDeniedException",
+    "AlreadyExistsException",
+    "ConflictException",
+    "DependencyTimeoutException",
+    "DisabledException",
+    "DryRunOperationException",
+    "ExpiredImportTokenException",
+    "ExpiredTokenException",
+    "IncompleteSignatureException",
+    "IncorrectKeyException",
+    "IncorrectKeyMaterialException",
+    "InvalidAliasNameException",
+    "InvalidArnException",
+    "InvalidCiphertextException",
+    "InvalidGrantIdException",
+    "InvalidGrantTokenException",
+    "InvalidImportTokenException",
+    "InvalidKeyUsageException",
+    "InvalidMarkerException",
+    "InvalidSignatureException",
+    "KMSError",
+    "KMSInternalException",
+    "KMSInvalidMacException",
+    "KMSInvalidSignatureException",
+    "KMSInvalidStateException",
+    "KeyUnavailableException",
+    "LimitExceededException",
+    "MalformedPolicyDocumentException",
+    "MissingAuthenticationTokenException",
+    "NotFoundException",
+    "RequestHeaderSectionTooLarge",
+    "SerializationException",
+    "TagException",
+    "ThrottlingException",
+    "UnknownOperationException",
+    "UnrecognizedClientException",
+    "UnsupportedOperationException",
+    "ValidationException",
+]
