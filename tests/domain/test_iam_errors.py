@@ -5,8 +5,8 @@ from __future__ import annotations
 import botocore.session
 import pytest
 
-from openkms.domain import iam_errors
-from openkms.domain.iam_errors import IdentityError
+from openkms.errors import IdentityError
+from openkms.errors import iam as iam_errors
 
 _MODELED = {}
 for _service in ("iam", "sts"):

@@ -12,6 +12,11 @@
     │   ├── NotFoundException, DisabledException, KMSInvalidStateException, ...      400
     │   └── KMSInternalException, DependencyTimeoutException,
     │       KeyUnavailableException                                                  500
+    └── IdentityError   iam.py: IAM and STS (query protocol), type_name = <Code>
+        ├── NoSuchEntity 404; EntityAlreadyExists, DeleteConflict, LimitExceeded     409
+        ├── MalformedPolicyDocument, InvalidInput, ValidationError,
+        │   PackedPolicyTooLarge, UnsupportedOperation                               400
+        └── AccessDenied                                                             403
 
 Each class keeps its AWS name, because the wire layer renders ``type_name`` as
 ``__type`` (the class name, except where a module says otherwise). Internal errors
@@ -36,6 +41,19 @@ from openkms.errors.common import (
     UnrecognizedClientException,
     UnsupportedOperationException,
     ValidationException,
+)
+from openkms.errors.iam import (
+    AccessDenied,
+    DeleteConflict,
+    EntityAlreadyExists,
+    IdentityError,
+    InvalidInput,
+    LimitExceeded,
+    MalformedPolicyDocument,
+    NoSuchEntity,
+    PackedPolicyTooLarge,
+    UnsupportedOperation,
+    ValidationError,
 )
 from openkms.errors.kms import (
     AlreadyExistsException,
@@ -66,14 +84,18 @@ from openkms.errors.kms import (
 )
 
 __all__ = [
+    "AccessDenied",
     "AccessDeniedException",
     "AlreadyExistsException",
     "ConflictException",
+    "DeleteConflict",
     "DependencyTimeoutException",
     "DisabledException",
     "DryRunOperationException",
+    "EntityAlreadyExists",
     "ExpiredImportTokenException",
     "ExpiredTokenException",
+    "IdentityError",
     "IncompleteSignatureException",
     "IncorrectKeyException",
     "IncorrectKeyMaterialException",
@@ -83,6 +105,7 @@ __all__ = [
     "InvalidGrantIdException",
     "InvalidGrantTokenException",
     "InvalidImportTokenException",
+    "InvalidInput",
     "InvalidKeyUsageException",
     "InvalidMarkerException",
     "InvalidSignatureException",
@@ -92,16 +115,22 @@ __all__ = [
     "KMSInvalidSignatureException",
     "KMSInvalidStateException",
     "KeyUnavailableException",
+    "LimitExceeded",
     "LimitExceededException",
+    "MalformedPolicyDocument",
     "MalformedPolicyDocumentException",
     "MissingAuthenticationTokenException",
+    "NoSuchEntity",
     "NotFoundException",
+    "PackedPolicyTooLarge",
     "RequestHeaderSectionTooLarge",
     "SerializationException",
     "TagException",
     "ThrottlingException",
     "UnknownOperationException",
     "UnrecognizedClientException",
+    "UnsupportedOperation",
     "UnsupportedOperationException",
+    "ValidationError",
     "ValidationException",
 ]

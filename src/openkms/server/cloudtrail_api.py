@@ -46,9 +46,9 @@ import orjson
 from openkms.auth.sigv4 import SigV4Verifier
 from openkms.crypto.keyring import UnwrapError
 from openkms.domain.audit import StoredEvent
-from openkms.domain.iam_errors import AccessDenied
 from openkms.domain.principals import Principal
 from openkms.errors import (
+    AccessDenied,
     AccessDeniedException,
     KMSError,
     SerializationException,

@@ -1,6 +1,6 @@
 """AWS-facing errors of the IAM and STS APIs (AWS query protocol).
 
-    KMSError                                   (openkms.errors: name, status, message)
+    KMSError                                   (errors/base.py: name, status, message)
     └── IdentityError                          code = the query protocol's <Code>
         ├── NoSuchEntity            404        ├── MalformedPolicyDocument   400
         ├── EntityAlreadyExists     409        ├── InvalidInput              400
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from openkms.errors import KMSError
+from openkms.errors.base import KMSError
 
 
 class IdentityError(KMSError):
