@@ -1,17 +1,23 @@
 """AWS-facing errors: the one error tree every layer raises toward the caller.
 
     KMSError                                  base.py: __type, HTTP status, message
-    ├── common.py   JSON 1.1 protocol and SigV4, every JSON API (KMS, CloudTrail)
+    ├── common.py       protocol and SigV4, every API (JSON 1.1 names; the query
+    │   │               protocol renames them for IAM/STS: wire/query.py QUERY_CODES)
     │   ├── ValidationException, SerializationException, UnknownOperationException   400
     │   ├── MissingAuthenticationTokenException                                      403
     │   ├── IncompleteSignatureException, InvalidSignatureException,
     │   │   UnrecognizedClientException, ExpiredTokenException,
     │   │   AccessDeniedException, ThrottlingException,
     │   │   RequestHeaderSectionTooLarge, UnsupportedOperationException              400
-    ├── kms.py      the KMS model's errors
+    ├── kms.py          the KMS model's errors
     │   ├── NotFoundException, DisabledException, KMSInvalidStateException, ...      400
     │   └── KMSInternalException, DependencyTimeoutException,
     │       KeyUnavailableException                                                  500
+    ├── cloudtrail.py   CloudTrail LookupEvents
+    │   ├── InvalidLookupAttributesException, InvalidTimeRangeException,
+    │   │   InvalidMaxResultsException, InvalidNextTokenException,
+    │   │   InvalidEventCategoryException                                            400
+    │   └── InternalFailure                                                          500
     └── IdentityError   iam.py: IAM and STS (query protocol), type_name = <Code>
         ├── NoSuchEntity 404; EntityAlreadyExists, DeleteConflict, LimitExceeded     409
         ├── MalformedPolicyDocument, InvalidInput, ValidationError,
@@ -28,6 +34,14 @@ only say which API an error belongs to.
 from __future__ import annotations
 
 from openkms.errors.base import KMSError
+from openkms.errors.cloudtrail import (
+    InternalFailure,
+    InvalidEventCategoryException,
+    InvalidLookupAttributesException,
+    InvalidMaxResultsException,
+    InvalidNextTokenException,
+    InvalidTimeRangeException,
+)
 from openkms.errors.common import (
     AccessDeniedException,
     ExpiredTokenException,
@@ -99,16 +113,22 @@ __all__ = [
     "IncompleteSignatureException",
     "IncorrectKeyException",
     "IncorrectKeyMaterialException",
+    "InternalFailure",
     "InvalidAliasNameException",
     "InvalidArnException",
     "InvalidCiphertextException",
+    "InvalidEventCategoryException",
     "InvalidGrantIdException",
     "InvalidGrantTokenException",
     "InvalidImportTokenException",
     "InvalidInput",
     "InvalidKeyUsageException",
+    "InvalidLookupAttributesException",
     "InvalidMarkerException",
+    "InvalidMaxResultsException",
+    "InvalidNextTokenException",
     "InvalidSignatureException",
+    "InvalidTimeRangeException",
     "KMSError",
     "KMSInternalException",
     "KMSInvalidMacException",

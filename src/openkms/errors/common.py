@@ -1,8 +1,10 @@
-"""Errors common to every JSON 1.1 API served here (KMS, CloudTrail): protocol and SigV4.
+"""Protocol and SigV4 errors common to every API served here (KMS, CloudTrail, IAM, STS).
 
-Names and statuses are AWS's common errors
-(https://docs.aws.amazon.com/kms/latest/APIReference/CommonErrors.html); the IAM and
-STS query APIs have their own spellings in :mod:`openkms.errors.iam`.
+Names and statuses are the JSON 1.1 protocol's common errors
+(https://docs.aws.amazon.com/kms/latest/APIReference/CommonErrors.html), as KMS and
+CloudTrail answer them; the IAM/STS query protocol renders the same errors under its
+own codes (``InvalidClientTokenId``, ``SignatureDoesNotMatch``, ...: the table
+``QUERY_CODES`` in :mod:`openkms.wire.query`).
 """
 
 from __future__ import annotations

@@ -50,6 +50,12 @@ from openkms.domain.principals import Principal
 from openkms.errors import (
     AccessDenied,
     AccessDeniedException,
+    InternalFailure,
+    InvalidEventCategoryException,
+    InvalidLookupAttributesException,
+    InvalidMaxResultsException,
+    InvalidNextTokenException,
+    InvalidTimeRangeException,
     KMSError,
     SerializationException,
     UnsupportedOperationException,
@@ -68,31 +74,6 @@ LOOKUP_TARGET = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEv
 MAX_RESULTS = 50
 MAX_VALUE_LENGTH = 2000
 _TOKEN_CONTEXT = b"openkms-cloudtrail-lookup-token/1\x00"
-
-
-class InvalidLookupAttributesException(KMSError):
-    pass
-
-
-class InvalidTimeRangeException(KMSError):
-    pass
-
-
-class InvalidMaxResultsException(KMSError):
-    pass
-
-
-class InvalidNextTokenException(KMSError):
-    pass
-
-
-class InvalidEventCategoryException(KMSError):
-    pass
-
-
-class InternalFailure(KMSError):
-    status = 500
-    sender_fault = False
 
 
 def is_cloudtrail(headers: Mapping[str, str]) -> bool:
