@@ -1,6 +1,6 @@
 """AWS-facing errors: the one error tree every layer raises toward the caller.
 
-    KMSError                                  base.py: __type, HTTP status, message
+    AWSError                                  base.py: __type, HTTP status, message
     ├── common.py       protocol and SigV4, every API (JSON 1.1 names; the query
     │   │               protocol renames them for IAM/STS: wire/query.py QUERY_CODES)
     │   ├── ValidationException, SerializationException, UnknownOperationException   400
@@ -33,7 +33,7 @@ only say which API an error belongs to.
 
 from __future__ import annotations
 
-from openkms.errors.base import KMSError
+from openkms.errors.base import AWSError
 from openkms.errors.cloudtrail import (
     InternalFailure,
     InvalidEventCategoryException,
@@ -129,7 +129,7 @@ __all__ = [
     "InvalidNextTokenException",
     "InvalidSignatureException",
     "InvalidTimeRangeException",
-    "KMSError",
+    "AWSError",
     "KMSInternalException",
     "KMSInvalidMacException",
     "KMSInvalidSignatureException",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-class KMSError(Exception):
+class AWSError(Exception):
     """An error the caller sees as ``{"__type": <type_name>, "message": ...}``.
 
     The wire layer renders ``type_name`` (the class name unless a subclass says

@@ -7,29 +7,29 @@ faults (the JSON protocol's name, not KMS's ``KMSInternalException``).
 
 from __future__ import annotations
 
-from openkms.errors.base import KMSError
+from openkms.errors.base import AWSError
 
 
-class InvalidLookupAttributesException(KMSError):
+class InvalidLookupAttributesException(AWSError):
     pass
 
 
-class InvalidTimeRangeException(KMSError):
+class InvalidTimeRangeException(AWSError):
     pass
 
 
-class InvalidMaxResultsException(KMSError):
+class InvalidMaxResultsException(AWSError):
     pass
 
 
-class InvalidNextTokenException(KMSError):
+class InvalidNextTokenException(AWSError):
     pass
 
 
-class InvalidEventCategoryException(KMSError):
+class InvalidEventCategoryException(AWSError):
     pass
 
 
-class InternalFailure(KMSError):
+class InternalFailure(AWSError):
     status = 500
     sender_fault = False

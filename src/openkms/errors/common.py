@@ -9,52 +9,52 @@ own codes (``InvalidClientTokenId``, ``SignatureDoesNotMatch``, ...: the table
 
 from __future__ import annotations
 
-from openkms.errors.base import KMSError
+from openkms.errors.base import AWSError
 
 
-class ValidationException(KMSError):
+class ValidationException(AWSError):
     """Input failed a model constraint; message in AWS's '1 validation error detected' form."""
 
 
-class SerializationException(KMSError):
+class SerializationException(AWSError):
     """The body is not JSON or a member has the wrong JSON type."""
 
 
-class UnknownOperationException(KMSError):
+class UnknownOperationException(AWSError):
     """The X-Amz-Target names no operation of this service."""
 
 
-class MissingAuthenticationTokenException(KMSError):
+class MissingAuthenticationTokenException(AWSError):
     status = 403
 
 
-class IncompleteSignatureException(KMSError):
+class IncompleteSignatureException(AWSError):
     pass
 
 
-class InvalidSignatureException(KMSError):
+class InvalidSignatureException(AWSError):
     pass
 
 
-class UnrecognizedClientException(KMSError):
+class UnrecognizedClientException(AWSError):
     pass
 
 
-class ExpiredTokenException(KMSError):
+class ExpiredTokenException(AWSError):
     pass
 
 
-class AccessDeniedException(KMSError):
+class AccessDeniedException(AWSError):
     pass
 
 
-class ThrottlingException(KMSError):
+class ThrottlingException(AWSError):
     pass
 
 
-class RequestHeaderSectionTooLarge(KMSError):
+class RequestHeaderSectionTooLarge(AWSError):
     """The request's headers exceed the size AWS front ends accept (S3's name and text)."""
 
 
-class UnsupportedOperationException(KMSError):
+class UnsupportedOperationException(AWSError):
     """An operation or parameter this server does not implement (KMS and CloudTrail)."""

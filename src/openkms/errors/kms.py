@@ -7,107 +7,107 @@ other JSON APIs are in :mod:`openkms.errors.common`.
 
 from __future__ import annotations
 
-from openkms.errors.base import KMSError
+from openkms.errors.base import AWSError
 
 
-class KMSInternalException(KMSError):
+class KMSInternalException(AWSError):
     status = 500
     sender_fault = False
 
 
-class NotFoundException(KMSError):
+class NotFoundException(AWSError):
     pass
 
 
-class InvalidArnException(KMSError):
+class InvalidArnException(AWSError):
     pass
 
 
-class DisabledException(KMSError):
+class DisabledException(AWSError):
     pass
 
 
-class KMSInvalidStateException(KMSError):
+class KMSInvalidStateException(AWSError):
     pass
 
 
-class InvalidCiphertextException(KMSError):
+class InvalidCiphertextException(AWSError):
     pass
 
 
-class IncorrectKeyException(KMSError):
+class IncorrectKeyException(AWSError):
     pass
 
 
-class InvalidKeyUsageException(KMSError):
+class InvalidKeyUsageException(AWSError):
     pass
 
 
-class AlreadyExistsException(KMSError):
+class AlreadyExistsException(AWSError):
     pass
 
 
-class InvalidAliasNameException(KMSError):
+class InvalidAliasNameException(AWSError):
     pass
 
 
-class InvalidMarkerException(KMSError):
+class InvalidMarkerException(AWSError):
     pass
 
 
-class LimitExceededException(KMSError):
+class LimitExceededException(AWSError):
     pass
 
 
-class MalformedPolicyDocumentException(KMSError):
+class MalformedPolicyDocumentException(AWSError):
     pass
 
 
-class TagException(KMSError):
+class TagException(AWSError):
     pass
 
 
-class DryRunOperationException(KMSError):
+class DryRunOperationException(AWSError):
     pass
 
 
-class InvalidGrantTokenException(KMSError):
+class InvalidGrantTokenException(AWSError):
     pass
 
 
-class InvalidGrantIdException(KMSError):
+class InvalidGrantIdException(AWSError):
     pass
 
 
-class DependencyTimeoutException(KMSError):
+class DependencyTimeoutException(AWSError):
     status = 500
     sender_fault = False
 
 
-class KeyUnavailableException(KMSError):
+class KeyUnavailableException(AWSError):
     status = 500
     sender_fault = False
 
 
-class KMSInvalidSignatureException(KMSError):
+class KMSInvalidSignatureException(AWSError):
     pass
 
 
-class KMSInvalidMacException(KMSError):
+class KMSInvalidMacException(AWSError):
     pass
 
 
-class ConflictException(KMSError):
+class ConflictException(AWSError):
     """The resource is being changed by another operation (an on-demand rotation)."""
 
 
-class IncorrectKeyMaterialException(KMSError):
+class IncorrectKeyMaterialException(AWSError):
     """Imported key material that is not the key's, or not valid for its key spec."""
 
 
-class ExpiredImportTokenException(KMSError):
+class ExpiredImportTokenException(AWSError):
     pass
 
 
-class InvalidImportTokenException(KMSError):
+class InvalidImportTokenException(AWSError):
     pass

@@ -50,13 +50,13 @@ from openkms.domain.principals import Principal
 from openkms.errors import (
     AccessDenied,
     AccessDeniedException,
+    AWSError,
     InternalFailure,
     InvalidEventCategoryException,
     InvalidLookupAttributesException,
     InvalidMaxResultsException,
     InvalidNextTokenException,
     InvalidTimeRangeException,
-    KMSError,
     SerializationException,
     UnsupportedOperationException,
 )
@@ -114,7 +114,7 @@ class CloudTrailAPI:
                     raise AccessDeniedException(err.message) from None
                 result = self._lookup(tx, principal.account, params)
             return 200, codec.encode_response(result)
-        except KMSError as err:
+        except AWSError as err:
             return err.status, codec.encode_error(err)
         except Exception:
             log.exception("internal error handling cloudtrail request %s", request_id)
