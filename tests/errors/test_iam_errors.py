@@ -23,8 +23,11 @@ _COMMON = {"AccessDenied": 403, "ValidationError": 400, "UnsupportedOperation": 
 
 @pytest.mark.parametrize(
     "cls",
-    [c for c in vars(iam_errors).values()
-     if isinstance(c, type) and issubclass(c, IdentityError) and c is not IdentityError],
+    [
+        c
+        for c in vars(iam_errors).values()
+        if isinstance(c, type) and issubclass(c, IdentityError) and c is not IdentityError
+    ],
 )
 def test_code_and_status_match_the_model(cls: type[IdentityError]) -> None:
     expected = _MODELED.get(cls.code, _COMMON.get(cls.code))
