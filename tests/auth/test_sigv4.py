@@ -19,9 +19,9 @@ from botocore.credentials import Credentials
 
 from openkms.auth.sigv4 import ParsedAuthorization, SigV4Identity, SigV4Verifier
 from openkms.errors import (
+    AWSError,
     IncompleteSignatureException,
     InvalidSignatureException,
-    KMSError,
     MissingAuthenticationTokenException,
     UnrecognizedClientException,
 )
@@ -93,7 +93,7 @@ def set_auth(req: Request, old: str, new: str) -> Request:
     return req[0], req[1], req[2], headers, req[4]
 
 
-def expect(exc: type[KMSError], req: Request, message: str, **kwargs: Any) -> KMSError:
+def expect(exc: type[AWSError], req: Request, message: str, **kwargs: Any) -> AWSError:
     now = kwargs.pop("now", NOW)
     with pytest.raises(exc) as info:
         verifier(**kwargs).verify(*req, now=now)

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from openkms.crypto.keyring import SoftwareKeyring, new_root_key
-from openkms.domain.iam_errors import AccessDenied, UnsupportedOperation, ValidationError
 from openkms.domain.principals import Principal
+from openkms.errors import AccessDenied, UnsupportedOperation, ValidationError
 from openkms.service.context import RequestContext
 from openkms.service.identity.dispatch import IdentityService
 from openkms.storage import identities as records

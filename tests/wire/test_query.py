@@ -8,11 +8,11 @@ from urllib.parse import unquote
 import pytest
 from botocore.parsers import create_parser
 
-from openkms.domain.iam_errors import NoSuchEntity
 from openkms.errors import (
     AccessDeniedException,
     ExpiredTokenException,
     KMSInternalException,
+    NoSuchEntity,
     UnknownOperationException,
     UnrecognizedClientException,
     ValidationException,

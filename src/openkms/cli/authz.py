@@ -46,7 +46,7 @@ def add_parser(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from openkms.cli.admin import open_cli_state
-    from openkms.errors import KMSError
+    from openkms.errors import AWSError
     from openkms.server.bootstrap import StartupError
     from openkms.service.explain import explain_access, principal_from_arn
 
@@ -60,8 +60,8 @@ def run(args: argparse.Namespace) -> int:
         allowed, text = explain_access(
             store, principal, args.action, args.key, args.region, dict(args.context)
         )
-    except (ValueError, KMSError) as exc:
-        message = exc.message if isinstance(exc, KMSError) else str(exc)
+    except (ValueError, AWSError) as exc:
+        message = exc.message if isinstance(exc, AWSError) else str(exc)
         print(f"openkms: error: {message}", file=sys.stderr)
         return 2
     finally:

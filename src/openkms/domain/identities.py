@@ -31,7 +31,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from openkms.domain.iam_errors import InvalidInput, LimitExceeded, ValidationError
+from openkms.errors import InvalidInput, LimitExceeded, ValidationError
 
 ID_ALPHABET = string.ascii_uppercase + "234567"
 SECRET_ALPHABET = string.ascii_letters + string.digits + "+/"

@@ -34,7 +34,7 @@ from openkms.audit.bounds import UNKNOWN_OPERATION
 from openkms.auth.sigv4 import SigV4Verifier
 from openkms.domain.principals import Principal
 from openkms.errors import (
-    KMSError,
+    AWSError,
     KMSInternalException,
     RequestHeaderSectionTooLarge,
     SerializationException,
@@ -199,7 +199,7 @@ class OpenKMSApp:
             trail = self._trail(scope, headers, request_id)
             result = self._kms(scope, headers, body, trail)
             return 200, codec.encode_response(result), self._durable(trail, result, None)
-        except KMSError as err:
+        except AWSError as err:
             return err.status, codec.encode_error(err), self._durable(trail, None, err)
         except Exception:
             log.exception("internal error handling request %s", request_id)
@@ -232,7 +232,7 @@ class OpenKMSApp:
         self,
         trail: RequestTrail | None,
         result: Mapping[str, Any] | None,
-        error: KMSError | None,
+        error: AWSError | None,
     ) -> Future[None] | None:
         """Queue the call's records unless they were committed with its change."""
         writer = self.runtime.audit
@@ -248,7 +248,7 @@ class OpenKMSApp:
         request_id = trail.request_id
         try:
             principal, region = self._authenticate(scope, headers, body)
-        except KMSError:
+        except AWSError:
             trail.principal = self._claimed_principal(headers)
             raise
         trail.principal, trail.region = principal, region

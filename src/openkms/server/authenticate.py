@@ -28,7 +28,7 @@ from typing import Any
 
 from openkms.auth.sigv4 import SigV4Verifier
 from openkms.domain.principals import Principal
-from openkms.errors import InvalidSignatureException, KMSError, UnrecognizedClientException
+from openkms.errors import AWSError, InvalidSignatureException, UnrecognizedClientException
 from openkms.server.bootstrap import Settings
 from openkms.server.credentials import CredentialStore
 from openkms.service.context import RequestContext
@@ -67,7 +67,7 @@ class Authenticator:
             parsed = verifier.parse(headers)
         except InvalidSignatureException:
             raise  # a scope naming a region that is not served: refused in dev mode too
-        except KMSError:
+        except AWSError:
             return Principal.root(account, "dev"), self.settings.region
         token = headers.get("x-amz-security-token")
         try:
@@ -80,7 +80,7 @@ class Authenticator:
         key or no readable Authorization header)."""
         try:
             parsed = verifier.parse(headers)
-        except KMSError:
+        except AWSError:
             return None
         return self.credentials.principal(parsed.access_key_id)
 

@@ -46,11 +46,17 @@ import orjson
 from openkms.auth.sigv4 import SigV4Verifier
 from openkms.crypto.keyring import UnwrapError
 from openkms.domain.audit import StoredEvent
-from openkms.domain.iam_errors import AccessDenied
 from openkms.domain.principals import Principal
 from openkms.errors import (
+    AccessDenied,
     AccessDeniedException,
-    KMSError,
+    AWSError,
+    InternalFailure,
+    InvalidEventCategoryException,
+    InvalidLookupAttributesException,
+    InvalidMaxResultsException,
+    InvalidNextTokenException,
+    InvalidTimeRangeException,
     SerializationException,
     UnsupportedOperationException,
 )
@@ -68,31 +74,6 @@ LOOKUP_TARGET = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEv
 MAX_RESULTS = 50
 MAX_VALUE_LENGTH = 2000
 _TOKEN_CONTEXT = b"openkms-cloudtrail-lookup-token/1\x00"
-
-
-class InvalidLookupAttributesException(KMSError):
-    pass
-
-
-class InvalidTimeRangeException(KMSError):
-    pass
-
-
-class InvalidMaxResultsException(KMSError):
-    pass
-
-
-class InvalidNextTokenException(KMSError):
-    pass
-
-
-class InvalidEventCategoryException(KMSError):
-    pass
-
-
-class InternalFailure(KMSError):
-    status = 500
-    sender_fault = False
 
 
 def is_cloudtrail(headers: Mapping[str, str]) -> bool:
@@ -133,7 +114,7 @@ class CloudTrailAPI:
                     raise AccessDeniedException(err.message) from None
                 result = self._lookup(tx, principal.account, params)
             return 200, codec.encode_response(result)
-        except KMSError as err:
+        except AWSError as err:
             return err.status, codec.encode_error(err)
         except Exception:
             log.exception("internal error handling cloudtrail request %s", request_id)

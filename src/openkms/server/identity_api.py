@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl
 
 from openkms.auth.sigv4 import SigV4Verifier
 from openkms.domain.principals import Principal
-from openkms.errors import KMSError, KMSInternalException
+from openkms.errors import AWSError, KMSInternalException
 from openkms.server.authenticate import Authenticator, call_context
 from openkms.server.bootstrap import Runtime
 from openkms.service.audit_trail import RequestTrail
@@ -93,7 +93,7 @@ class IdentityAPI:
             if trail is not None:
                 trail.response = result
             return 200, protocol.encode_response(name, result, request_id)
-        except KMSError as err:
+        except AWSError as err:
             if trail is not None:
                 trail.error = err
             return protocol.encode_error(err, request_id)

@@ -30,7 +30,7 @@ from typing import Any
 from openkms.audit.records import Call, cloudtrail_record
 from openkms.domain.keys import Key
 from openkms.domain.principals import Principal
-from openkms.errors import AccessDeniedException, KMSError
+from openkms.errors import AccessDeniedException, AWSError
 from openkms.storage.repository import Store, Tx
 
 log = logging.getLogger("openkms.audit")
@@ -65,11 +65,11 @@ class RequestTrail:
     appended: bool = False
     #: Outcome, for APIs that do not return it to the caller of ``entries`` (IAM, STS).
     response: Mapping[str, Any] | None = None
-    error: KMSError | None = None
+    error: AWSError | None = None
     additional: dict[str, Any] = field(default_factory=dict)
 
     def entries(
-        self, response: Mapping[str, Any] | None, error: KMSError | None = None
+        self, response: Mapping[str, Any] | None, error: AWSError | None = None
     ) -> list[Entry]:
         if self.principal is None:
             return []

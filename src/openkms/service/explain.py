@@ -13,7 +13,7 @@ import time
 from openkms.authz import Policy, explain, parse_policy
 from openkms.domain.grants import grant_allows
 from openkms.domain.principals import Principal
-from openkms.errors import AccessDeniedException, KMSError
+from openkms.errors import AccessDeniedException, AWSError
 from openkms.service import access, conditions
 from openkms.service.authorize import authorize, is_account_root
 from openkms.service.context import RequestContext
@@ -125,7 +125,7 @@ def explain_access(
         except AccessDeniedException as denied:
             lines.append("== Result: DENIED — " + denied.message)
             return False, "\n".join(lines)
-        except KMSError as other:
+        except AWSError as other:
             lines.append(f"== Result: {other.type_name} — {other.message}")
             return False, "\n".join(lines)
     lines.append("== Result: ALLOWED")

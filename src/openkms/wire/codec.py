@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from openkms.errors import KMSError, SerializationException
+from openkms.errors import AWSError, SerializationException
 
 CONTENT_TYPE = b"application/x-amz-json-1.1"
 
@@ -40,5 +40,5 @@ def encode_response(result: dict[str, Any]) -> bytes:
     return orjson.dumps(result, default=_default)
 
 
-def encode_error(error: KMSError) -> bytes:
+def encode_error(error: AWSError) -> bytes:
     return orjson.dumps({"__type": error.type_name, "message": error.message})

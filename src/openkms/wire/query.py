@@ -15,7 +15,7 @@ AWS does; botocore decodes them back into dicts). Errors::
 
 Everything about shapes comes from botocore's bundled ``iam``/``sts`` models (the same
 data the SDKs are generated from). Errors raised in other layers are
-:class:`~openkms.errors.KMSError` values; their query-protocol code is their
+:class:`~openkms.errors.AWSError` values; their query-protocol code is their
 ``type_name`` unless :data:`QUERY_CODES` renames one of the JSON-protocol names (the
 authentication errors, ``AccessDeniedException`` ...).
 """
@@ -34,7 +34,7 @@ import botocore  # type: ignore[import-untyped]
 import botocore.loaders  # type: ignore[import-untyped]
 import botocore.model  # type: ignore[import-untyped]
 
-from openkms.errors import KMSError, UnknownOperationException, ValidationException
+from openkms.errors import AWSError, UnknownOperationException, ValidationException
 from openkms.wire.query_model import Check, compile_check, decode, form_tree, validate
 
 CONTENT_TYPE: Final = b"text/xml"
@@ -132,12 +132,12 @@ class QueryProtocol:
         out.append(f"</{operation}Response>")
         return "".join(out).encode("utf-8")
 
-    def error_code(self, error: KMSError) -> tuple[str, int]:
+    def error_code(self, error: AWSError) -> tuple[str, int]:
         if error.status >= 500:
             return self.internal_code, error.status
         return QUERY_CODES.get(error.type_name, (error.type_name, error.status))
 
-    def encode_error(self, error: KMSError, request_id: str) -> tuple[int, bytes]:
+    def encode_error(self, error: AWSError, request_id: str) -> tuple[int, bytes]:
         code, status = self.error_code(error)
         fault = "Sender" if status < 500 else "Receiver"
         body = (

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from openkms.domain.iam_errors import InvalidInput, LimitExceeded, NoSuchEntity
 from openkms.domain.identities import (
     MAX_ACCESS_KEYS_PER_USER,
     AccessKeyInfo,
@@ -20,6 +19,7 @@ from openkms.domain.identities import (
     new_access_key_id,
     new_secret_access_key,
 )
+from openkms.errors import InvalidInput, LimitExceeded, NoSuchEntity
 from openkms.service.identity import targets
 from openkms.service.identity.common import page, require_user
 from openkms.service.identity.registry import IdentityCall, operation

@@ -35,9 +35,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from openkms.authz import Decision, evaluate
-from openkms.domain.iam_errors import AccessDenied
 from openkms.domain.identities import Role
 from openkms.domain.principals import Principal, PrincipalKind
+from openkms.errors import AccessDenied
 from openkms.service import access
 from openkms.service.conditions import global_context
 from openkms.service.context import RequestContext

@@ -6,8 +6,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from openkms.authz import parse_policy
-from openkms.domain.iam_errors import NoSuchEntity
 from openkms.domain.identities import Role, Tags, User
+from openkms.errors import NoSuchEntity
 from openkms.service.identity.registry import IdentityCall
 
 T = TypeVar("T")

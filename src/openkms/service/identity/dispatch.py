@@ -13,8 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from openkms.crypto.keyring import Keyring
-from openkms.domain.iam_errors import UnsupportedOperation
 from openkms.domain.identities import Role
+from openkms.errors import UnsupportedOperation
 from openkms.service.context import RequestContext
 from openkms.service.identity import access_keys, roles, sts, users  # noqa: F401  (register)
 from openkms.service.identity.authorize import (

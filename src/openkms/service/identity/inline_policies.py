@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from openkms.domain.iam_errors import NoSuchEntity
 from openkms.domain.identities import check_inline_policies
+from openkms.errors import NoSuchEntity
 from openkms.service.identity.common import check_identity_policy, page
 from openkms.service.identity.registry import IdentityCall
 from openkms.storage import identities as store

@@ -6,11 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from openkms.authz import parse_policy
-from openkms.domain.iam_errors import (
-    DeleteConflict,
-    EntityAlreadyExists,
-    UnsupportedOperation,
-)
 from openkms.domain.identities import (
     DEFAULT_MAX_SESSION_SECONDS,
     Role,
@@ -18,6 +13,11 @@ from openkms.domain.identities import (
     check_trust_policy_size,
     merge_tags,
     new_role_id,
+)
+from openkms.errors import (
+    DeleteConflict,
+    EntityAlreadyExists,
+    UnsupportedOperation,
 )
 from openkms.service.identity import inline_policies, targets
 from openkms.service.identity.common import (

@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any
 
 from openkms.authz import parse_policy
-from openkms.domain.iam_errors import UnsupportedOperation, ValidationError
 from openkms.domain.identities import (
     USER_INLINE_POLICY_CHARS,
     Role,
@@ -29,6 +28,7 @@ from openkms.domain.identities import (
     token_hash,
 )
 from openkms.domain.principals import PrincipalKind
+from openkms.errors import UnsupportedOperation, ValidationError
 from openkms.service.identity import targets
 from openkms.service.identity.registry import Check, IdentityCall, operation
 from openkms.storage import identities as store

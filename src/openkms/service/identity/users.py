@@ -5,17 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from openkms.domain.iam_errors import (
-    DeleteConflict,
-    EntityAlreadyExists,
-    UnsupportedOperation,
-)
 from openkms.domain.identities import (
     User,
     check_request_tags,
     merge_tags,
     new_user_id,
     root_arn,
+)
+from openkms.errors import (
+    DeleteConflict,
+    EntityAlreadyExists,
+    UnsupportedOperation,
 )
 from openkms.service.identity import inline_policies, targets
 from openkms.service.identity.common import (

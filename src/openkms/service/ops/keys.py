@@ -15,8 +15,8 @@ from openkms.domain import keys as k
 from openkms.domain.identifiers import is_key_id
 from openkms.domain.keys import Key, KeyManager, KeyMaterial, KeySpec, KeyState, KeyUsage, Origin
 from openkms.errors import (
+    AWSError,
     InvalidMarkerException,
-    KMSError,
     UnsupportedOperationException,
     ValidationException,
 )
@@ -82,7 +82,7 @@ def _prepare_material(_service: object, p: dict[str, Any]) -> bytes | None:
     try:
         spec = KeySpec(p.get("KeySpec") or p.get("CustomerMasterKeySpec") or "SYMMETRIC_DEFAULT")
         _key_usage(spec, p.get("KeyUsage"))
-    except (KMSError, ValueError):
+    except (AWSError, ValueError):
         return None
     if spec is KeySpec.SYMMETRIC_DEFAULT or p.get("Origin", Origin.AWS_KMS.value) != "AWS_KMS":
         return None

@@ -5,8 +5,8 @@ from __future__ import annotations
 import botocore.session
 import pytest
 
-from openkms.domain import iam_errors
-from openkms.domain.iam_errors import IdentityError
+from openkms.errors import IdentityError
+from openkms.errors import iam as iam_errors
 
 _MODELED = {}
 for _service in ("iam", "sts"):
@@ -23,8 +23,11 @@ _COMMON = {"AccessDenied": 403, "ValidationError": 400, "UnsupportedOperation": 
 
 @pytest.mark.parametrize(
     "cls",
-    [c for c in vars(iam_errors).values()
-     if isinstance(c, type) and issubclass(c, IdentityError) and c is not IdentityError],
+    [
+        c
+        for c in vars(iam_errors).values()
+        if isinstance(c, type) and issubclass(c, IdentityError) and c is not IdentityError
+    ],
 )
 def test_code_and_status_match_the_model(cls: type[IdentityError]) -> None:
     expected = _MODELED.get(cls.code, _COMMON.get(cls.code))

@@ -1,6 +1,6 @@
 """AWS-facing errors of the IAM and STS APIs (AWS query protocol).
 
-    KMSError                                   (openkms.errors: name, status, message)
+    AWSError                                   (errors/base.py: name, status, message)
     └── IdentityError                          code = the query protocol's <Code>
         ├── NoSuchEntity            404        ├── MalformedPolicyDocument   400
         ├── EntityAlreadyExists     409        ├── InvalidInput              400
@@ -11,7 +11,7 @@
 Codes and HTTP statuses are those of the error shapes in botocore's ``iam`` and
 ``sts`` models (a test compares them); ``AccessDenied`` and ``ValidationError`` are
 the query protocol's common errors, which the models do not list. The wire layer
-renders any :class:`~openkms.errors.KMSError` by ``type_name`` and ``status``, so
+renders any :class:`~openkms.errors.AWSError` by ``type_name`` and ``status``, so
 these classes only change the name rendered.
 """
 
@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from openkms.errors import KMSError
+from openkms.errors.base import AWSError
 
 
-class IdentityError(KMSError):
+class IdentityError(AWSError):
     code: ClassVar[str] = "ServiceFailure"
 
     @property

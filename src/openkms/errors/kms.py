@@ -1,0 +1,113 @@
+"""Errors of the KMS API (names, statuses and faults from botocore's ``kms`` model).
+
+Each class keeps its AWS name, because the wire layer renders its ``type_name``
+(the class name) as ``__type``. The protocol and SigV4 errors KMS shares with the
+other JSON APIs are in :mod:`openkms.errors.common`.
+"""
+
+from __future__ import annotations
+
+from openkms.errors.base import AWSError
+
+
+class KMSInternalException(AWSError):
+    status = 500
+    sender_fault = False
+
+
+class NotFoundException(AWSError):
+    pass
+
+
+class InvalidArnException(AWSError):
+    pass
+
+
+class DisabledException(AWSError):
+    pass
+
+
+class KMSInvalidStateException(AWSError):
+    pass
+
+
+class InvalidCiphertextException(AWSError):
+    pass
+
+
+class IncorrectKeyException(AWSError):
+    pass
+
+
+class InvalidKeyUsageException(AWSError):
+    pass
+
+
+class AlreadyExistsException(AWSError):
+    pass
+
+
+class InvalidAliasNameException(AWSError):
+    pass
+
+
+class InvalidMarkerException(AWSError):
+    pass
+
+
+class LimitExceededException(AWSError):
+    pass
+
+
+class MalformedPolicyDocumentException(AWSError):
+    pass
+
+
+class TagException(AWSError):
+    pass
+
+
+class DryRunOperationException(AWSError):
+    pass
+
+
+class InvalidGrantTokenException(AWSError):
+    pass
+
+
+class InvalidGrantIdException(AWSError):
+    pass
+
+
+class DependencyTimeoutException(AWSError):
+    status = 500
+    sender_fault = False
+
+
+class KeyUnavailableException(AWSError):
+    status = 500
+    sender_fault = False
+
+
+class KMSInvalidSignatureException(AWSError):
+    pass
+
+
+class KMSInvalidMacException(AWSError):
+    pass
+
+
+class ConflictException(AWSError):
+    """The resource is being changed by another operation (an on-demand rotation)."""
+
+
+class IncorrectKeyMaterialException(AWSError):
+    """Imported key material that is not the key's, or not valid for its key spec."""
+
+
+class ExpiredImportTokenException(AWSError):
+    pass
+
+
+class InvalidImportTokenException(AWSError):
+    pass
