@@ -40,7 +40,7 @@ class MaterialCache:
         """``(material, material id)`` of one key version, or None if it does not exist.
 
         The material is ``bytes`` for SYMMETRIC_DEFAULT keys and an
-        :class:`openkms.crypto.asymmetric.LoadedKey` for every other spec."""
+        :class:`openkms.crypto.loaded.LoadedKey` for every other spec."""
         slot = (key.key_id, version)
         found = self._entries.get(slot)
         if found is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from openkms.crypto import asymmetric, mac
+from openkms.crypto.loaded import LoadedKey
 from openkms.domain import keyspecs
 from openkms.domain.keys import Key, KeyUsage, require_usable
 from openkms.errors import KMSInternalException, UnsupportedOperationException
@@ -15,9 +16,9 @@ from openkms.service.ops.keys import algorithm_lists
 from openkms.service.registry import operation
 
 
-def _loaded(call: Call, key: Key) -> asymmetric.LoadedKey:
+def _loaded(call: Call, key: Key) -> LoadedKey:
     loaded = call.backing_key(key, key.current_version)
-    if not isinstance(loaded, asymmetric.LoadedKey):
+    if not isinstance(loaded, LoadedKey):
         raise KMSInternalException("the key's material is missing")
     return loaded
 
