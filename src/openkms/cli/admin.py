@@ -86,12 +86,13 @@ def _fail(message: str) -> int:
 
 
 def _create_account(store: Any, keyring: Any, account: str) -> int:
+    from openkms.crypto import contexts
     from openkms.domain import identities as ids
     from openkms.storage import identities as records
     from openkms.storage.repository import DuplicateError
 
     access_key_id, secret = ids.new_access_key_id(), ids.new_secret_access_key()
-    wrapped = keyring.wrap(secret.encode(), ids.access_key_secret_context(access_key_id))
+    wrapped = keyring.wrap(secret.encode(), contexts.access_key_secret(access_key_id))
     now = time.time()
     try:
         with store.transaction(write=True) as tx:

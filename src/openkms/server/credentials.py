@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from openkms.crypto import contexts
 from openkms.crypto.keyring import Keyring, UnwrapError
 from openkms.domain import identities as ids
 from openkms.domain.identities import KeyStatus
@@ -47,7 +48,6 @@ ROOT_RECHECK_SECONDS = 5.0
 _MAX_CACHED = 10_000
 
 #: Kept for callers of the original module: the keyring AAD of a long-term key's secret.
-secret_context = ids.access_key_secret_context
 new_access_key_id = ids.new_access_key_id
 new_secret_access_key = ids.new_secret_access_key
 
@@ -86,11 +86,13 @@ class CredentialStore:
                 owner = _principal(row)
                 if owner is None or row.status is not KeyStatus.ACTIVE:
                     return None
-                secret = self._keyring.unwrap(row.wrapped_secret, secret_context(access_key_id))
+                secret = self._keyring.unwrap(
+                    row.wrapped_secret, contexts.access_key_secret(access_key_id)
+                )
                 return _Entry(secret.decode(), owner, row.wrapped_secret, None, _fresh(owner))
             if session is not None:
                 info, digest, wrapped = session
-                secret = self._keyring.unwrap(wrapped, ids.session_secret_context(access_key_id))
+                secret = self._keyring.unwrap(wrapped, contexts.session_secret(access_key_id))
                 principal = Principal.assumed_role(
                     info.account,
                     access_key_id,
@@ -192,7 +194,7 @@ class CredentialStore:
         known = self._load(access_key_id)
         if known is not None and known.secret == secret and known.principal.arn == arn:
             return
-        wrapped = self._keyring.wrap(secret.encode(), secret_context(access_key_id))
+        wrapped = self._keyring.wrap(secret.encode(), contexts.access_key_secret(access_key_id))
         for attempt in range(3):
             try:
                 with self._store.transaction(write=True) as tx:

@@ -9,7 +9,7 @@ import os
 import uuid
 from typing import Any
 
-from openkms.crypto import asymmetric, symmetric
+from openkms.crypto import asymmetric, contexts, symmetric
 from openkms.domain import imports, keyspecs, policy, tags
 from openkms.domain import keys as k
 from openkms.domain.identifiers import is_key_id
@@ -21,7 +21,6 @@ from openkms.errors import (
     ValidationException,
 )
 from openkms.service.call import Call
-from openkms.service.materials import material_context
 from openkms.service.ops.policies import check_new_policy
 from openkms.service.registry import operation
 from openkms.storage import audit_usage
@@ -148,7 +147,7 @@ def create_key(call: Call) -> dict[str, Any]:
             material_id=os.urandom(32).hex(),
             wrapped=call.service.keyring.wrap(
                 call.prepared if isinstance(call.prepared, bytes) else new_material(spec),
-                material_context(key.key_id, 1),
+                contexts.key_material(key.key_id, 1),
             ),
             created_at=ctx.now,
         )
