@@ -24,7 +24,7 @@ from openkms.errors import (
     UnsupportedOperationException,
     ValidationException,
 )
-from openkms.service.call import Call
+from openkms.service.call import OperationCall
 from openkms.service.context import RequestContext
 from openkms.service.ops.keys import decode_marker, page
 from openkms.service.registry import operation
@@ -94,7 +94,7 @@ def _require_grantable(key: Key) -> None:
 
 
 @operation("CreateGrant", writes=True, dry_run=True)
-def create_grant(call: Call) -> dict[str, Any]:
+def create_grant(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateGrant.html
 
     With a ``Name``, a request whose parameters equal those of an existing grant of that
@@ -152,7 +152,7 @@ def create_grant(call: Call) -> dict[str, Any]:
 
 
 @operation("ListGrants")
-def list_grants(call: Call) -> dict[str, Any]:
+def list_grants(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ListGrants.html
 
     Grants come in grant id order; the marker is the last grant id of the previous page.
@@ -179,7 +179,7 @@ def list_grants(call: Call) -> dict[str, Any]:
 
 
 @operation("ListRetirableGrants", keys=())
-def list_retirable_grants(call: Call) -> dict[str, Any]:
+def list_retirable_grants(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ListRetirableGrants.html
 
     Lists the region's grants, on keys of any account, whose retiring principal is the one
@@ -206,7 +206,7 @@ def list_retirable_grants(call: Call) -> dict[str, Any]:
 
 
 @operation("RetireGrant", keys=(), writes=True, dry_run=True, account_check=False)
-def retire_grant(call: Call) -> dict[str, Any]:
+def retire_grant(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_RetireGrant.html
 
     The grant is named by a grant token, or by a key id or key ARN and a grant id.
@@ -248,7 +248,7 @@ def retire_grant(call: Call) -> dict[str, Any]:
 
 
 @operation("RevokeGrant", writes=True, dry_run=True)
-def revoke_grant(call: Call) -> dict[str, Any]:
+def revoke_grant(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_RevokeGrant.html
 
     Authorized like any key operation (kms:RevokeGrant in the key policy); works in every

@@ -21,7 +21,7 @@ from openkms.errors import (
     NotFoundException,
     UnsupportedOperationException,
 )
-from openkms.service.call import Call
+from openkms.service.call import OperationCall
 from openkms.service.registry import operation
 from openkms.storage import lifecycle
 
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from openkms.service.kms import KMSService
 
 
-def imported_material_id(call: Call, key: Key, material: bytes) -> str:
+def imported_material_id(call: OperationCall, key: Key, material: bytes) -> str:
     """AWS: "KMS assigns a unique identifier to the key material based on the KMS key ID
     and the imported key material". Ours is keyed under the root of trust."""
     context = contexts.imported_material(key.key_id)
@@ -46,7 +46,7 @@ def _prepare_wrapping_key(service: KMSService, p: dict[str, Any]) -> tuple[bytes
 
 
 @operation("GetParametersForImport", writes=True, prepare=_prepare_wrapping_key, slow=True)
-def get_parameters_for_import(call: Call) -> dict[str, Any]:
+def get_parameters_for_import(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_GetParametersForImport.html"""
     key = call.key
     imports.require_external(key)
@@ -94,7 +94,7 @@ def get_parameters_for_import(call: Call) -> dict[str, Any]:
     }
 
 
-def _token(call: Call, key: Key) -> ImportToken:
+def _token(call: OperationCall, key: Key) -> ImportToken:
     """The import token of the request, checked: ours, for this key, not expired."""
     try:
         payload = call.service.keyring.unwrap(call.blob("ImportToken"), contexts.IMPORT_TOKEN)
@@ -120,7 +120,7 @@ def _token(call: Call, key: Key) -> ImportToken:
     return token
 
 
-def _unwrapped_material(call: Call, key: Key, token: ImportToken) -> bytes:
+def _unwrapped_material(call: OperationCall, key: Key, token: ImportToken) -> bytes:
     try:
         private_der = call.service.keyring.unwrap(
             token.wrapped_private_key, contexts.import_wrapping_key(token.token_id, key.key_id)
@@ -134,7 +134,7 @@ def _unwrapped_material(call: Call, key: Key, token: ImportToken) -> bytes:
 
 
 @operation("ImportKeyMaterial", writes=True, slow=True)
-def import_key_material(call: Call) -> dict[str, Any]:
+def import_key_material(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ImportKeyMaterial.html"""
     key = call.key
     imports.require_external(key)
@@ -194,7 +194,7 @@ def import_key_material(call: Call) -> dict[str, Any]:
 
 
 @operation("DeleteImportedKeyMaterial", writes=True)
-def delete_imported_key_material(call: Call) -> dict[str, Any]:
+def delete_imported_key_material(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_DeleteImportedKeyMaterial.html
 
     Material waiting to be rotated to (never used) is discarded and the key's state does

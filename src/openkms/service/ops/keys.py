@@ -20,7 +20,7 @@ from openkms.errors import (
     UnsupportedOperationException,
     ValidationException,
 )
-from openkms.service.call import Call
+from openkms.service.call import OperationCall
 from openkms.service.ops.policies import check_new_policy
 from openkms.service.registry import operation
 from openkms.storage import audit_usage
@@ -40,7 +40,7 @@ def algorithm_lists(key: Key) -> dict[str, list[str]]:
     return {name: list(values) for name, values in lists.items() if values}
 
 
-def key_metadata(call: Call, key: Key) -> dict[str, Any]:
+def key_metadata(call: OperationCall, key: Key) -> dict[str, Any]:
     """KeyMetadata as DescribeKey returns it for this key."""
     meta: dict[str, Any] = {
         "AWSAccountId": key.account,
@@ -89,7 +89,7 @@ def _prepare_material(_service: object, p: dict[str, Any]) -> bytes | None:
 
 
 @operation("CreateKey", keys=(), writes=True, prepare=_prepare_material, slow=True)
-def create_key(call: Call) -> dict[str, Any]:
+def create_key(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateKey.html"""
     p = call.params
     if "KeySpec" in p and "CustomerMasterKeySpec" in p:
@@ -192,7 +192,7 @@ def new_material(spec: KeySpec) -> bytes:
 
 
 @operation("DescribeKey", allow_alias=True, snapshot=True)
-def describe_key(call: Call) -> dict[str, Any]:
+def describe_key(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_DescribeKey.html"""
     return {"KeyMetadata": key_metadata(call, call.key)}
 
@@ -215,7 +215,7 @@ def page(items: list[Any], limit: int, marker_of: Any) -> tuple[list[Any], dict[
 
 
 @operation("ListKeys", keys=())
-def list_keys(call: Call) -> dict[str, Any]:
+def list_keys(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ListKeys.html"""
     limit = call.params.get("Limit", 100)
     after = decode_marker(call.params.get("Marker"), is_key_id)
@@ -225,21 +225,21 @@ def list_keys(call: Call) -> dict[str, Any]:
 
 
 @operation("EnableKey", writes=True)
-def enable_key(call: Call) -> dict[str, Any]:
+def enable_key(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_EnableKey.html"""
     call.tx.update_key(k.enable(call.key))
     return {}
 
 
 @operation("DisableKey", writes=True)
-def disable_key(call: Call) -> dict[str, Any]:
+def disable_key(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_DisableKey.html"""
     call.tx.update_key(k.disable(call.key))
     return {}
 
 
 @operation("ScheduleKeyDeletion", writes=True)
-def schedule_key_deletion(call: Call) -> dict[str, Any]:
+def schedule_key_deletion(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ScheduleKeyDeletion.html"""
     days = call.params.get("PendingWindowInDays", DEFAULT_PENDING_WINDOW_DAYS)
     key = k.schedule_deletion(call.key, days, call.ctx.now)
@@ -253,7 +253,7 @@ def schedule_key_deletion(call: Call) -> dict[str, Any]:
 
 
 @operation("CancelKeyDeletion", writes=True)
-def cancel_key_deletion(call: Call) -> dict[str, Any]:
+def cancel_key_deletion(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_CancelKeyDeletion.html"""
     key = k.cancel_deletion(call.key)
     if key.origin is Origin.EXTERNAL:
@@ -264,7 +264,7 @@ def cancel_key_deletion(call: Call) -> dict[str, Any]:
 
 
 @operation("UpdateKeyDescription", writes=True)
-def update_key_description(call: Call) -> dict[str, Any]:
+def update_key_description(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_UpdateKeyDescription.html"""
     k.require_manageable(call.key)
     call.tx.update_key(k.with_description(call.key, call.params["Description"]))
@@ -272,7 +272,7 @@ def update_key_description(call: Call) -> dict[str, Any]:
 
 
 @operation("GetKeyLastUsage")
-def get_key_last_usage(call: Call) -> dict[str, Any]:
+def get_key_last_usage(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_GetKeyLastUsage.html
 
     Read from the audit trail: the newest successful cryptographic operation recorded on
