@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from openkms.domain import grant_tokens as tokens
-from openkms.domain import grants as g
+from openkms.domain import grants as domain_grants
 from openkms.domain.grants import Grant
 from openkms.domain.keys import Key, KeyState, require_usable
 from openkms.errors import (
@@ -115,9 +115,9 @@ def create_grant(call: OperationCall) -> dict[str, Any]:
     tokens.check_tokens(p.get("GrantTokens") or [])
     key = call.key
     _require_grantable(key)
-    operations = g.parse_operations(p["Operations"])
-    constraints = g.parse_constraints(raw_constraints)
-    g.check_new_grant(key, operations, constraints)
+    operations = domain_grants.parse_operations(p["Operations"])
+    constraints = domain_grants.parse_constraints(raw_constraints)
+    domain_grants.check_new_grant(key, operations, constraints)
     retiring = p.get("RetiringPrincipal")
     name = p.get("Name")
     tx = call.tx
@@ -126,10 +126,10 @@ def create_grant(call: OperationCall) -> dict[str, Any]:
             if existing.same_request(grantee, retiring, operations, constraints):
                 token = tokens.mint_token(existing.grant_id, os.urandom(16))
                 return {"GrantToken": token, "GrantId": existing.grant_id}
-    if store.count_grants_for_key(tx, key.key_id) >= g.MAX_GRANTS_PER_KEY:
+    if store.count_grants_for_key(tx, key.key_id) >= domain_grants.MAX_GRANTS_PER_KEY:
         raise LimitExceededException(
             f"The request was rejected because {key.arn} has reached the quota of "
-            f"{g.MAX_GRANTS_PER_KEY} grants per KMS key."
+            f"{domain_grants.MAX_GRANTS_PER_KEY} grants per KMS key."
         )
     grant = Grant(
         grant_id=tokens.new_grant_id(os.urandom(32)),
@@ -238,7 +238,7 @@ def retire_grant(call: OperationCall) -> dict[str, Any]:
         or (key is not None and grant.key_id != key.key_id)
     ):
         raise _not_found(grant_id)
-    if not g.may_retire(grant, _identities(ctx)):
+    if not domain_grants.may_retire(grant, _identities(ctx)):
         raise AccessDeniedException(
             f"User: {ctx.principal.arn} is not authorized to perform: kms:RetireGrant "
             f"on resource: {grant.key_arn}"

@@ -11,7 +11,7 @@ from typing import Any
 
 from openkms.crypto import asymmetric, contexts, symmetric
 from openkms.domain import imports, keyspecs, policy, tags
-from openkms.domain import keys as k
+from openkms.domain import keys as domain_keys
 from openkms.domain.identifiers import is_key_id
 from openkms.domain.keys import Key, KeyManager, KeyMaterial, KeySpec, KeyState, KeyUsage, Origin
 from openkms.errors import (
@@ -122,7 +122,7 @@ def create_key(call: OperationCall) -> dict[str, Any]:
     if text is None:
         text = policy.default_policy(ctx.account)
     else:
-        check_new_policy(call, text, k.key_arn(ctx.region, ctx.account, key_id))
+        check_new_policy(call, text, domain_keys.key_arn(ctx.region, ctx.account, key_id))
     new_tags = tags.check_new_tags([(t["TagKey"], t["TagValue"]) for t in p.get("Tags", [])])
     tags.merged({}, new_tags)
     key = Key(
@@ -227,14 +227,14 @@ def list_keys(call: OperationCall) -> dict[str, Any]:
 @operation("EnableKey", writes=True)
 def enable_key(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_EnableKey.html"""
-    call.tx.update_key(k.enable(call.key))
+    call.tx.update_key(domain_keys.enable(call.key))
     return {}
 
 
 @operation("DisableKey", writes=True)
 def disable_key(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_DisableKey.html"""
-    call.tx.update_key(k.disable(call.key))
+    call.tx.update_key(domain_keys.disable(call.key))
     return {}
 
 
@@ -242,7 +242,7 @@ def disable_key(call: OperationCall) -> dict[str, Any]:
 def schedule_key_deletion(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ScheduleKeyDeletion.html"""
     days = call.params.get("PendingWindowInDays", DEFAULT_PENDING_WINDOW_DAYS)
-    key = k.schedule_deletion(call.key, days, call.ctx.now)
+    key = domain_keys.schedule_deletion(call.key, days, call.ctx.now)
     call.tx.update_key(key)
     return {
         "KeyId": key.arn,
@@ -255,7 +255,7 @@ def schedule_key_deletion(call: OperationCall) -> dict[str, Any]:
 @operation("CancelKeyDeletion", writes=True)
 def cancel_key_deletion(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_CancelKeyDeletion.html"""
-    key = k.cancel_deletion(call.key)
+    key = domain_keys.cancel_deletion(call.key)
     if key.origin is Origin.EXTERNAL:
         state = imports.state_after_cancelled_deletion(key, call.tx.list_materials(key.key_id))
         key = imports.with_state(key, state)
@@ -266,8 +266,8 @@ def cancel_key_deletion(call: OperationCall) -> dict[str, Any]:
 @operation("UpdateKeyDescription", writes=True)
 def update_key_description(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_UpdateKeyDescription.html"""
-    k.require_manageable(call.key)
-    call.tx.update_key(k.with_description(call.key, call.params["Description"]))
+    domain_keys.require_manageable(call.key)
+    call.tx.update_key(domain_keys.with_description(call.key, call.params["Description"]))
     return {}
 
 
