@@ -93,10 +93,6 @@ def name_key(name: str) -> str:
     return name.lower()
 
 
-def root_arn(account: str) -> str:
-    return f"arn:aws:iam::{account}:root"
-
-
 def user_arn(account: str, path: str, name: str) -> str:
     return f"arn:aws:iam::{account}:user{path}{name}"
 

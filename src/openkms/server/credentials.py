@@ -37,7 +37,7 @@ from openkms.crypto import contexts
 from openkms.crypto.keyring import Keyring, UnwrapError
 from openkms.domain import identities as ids
 from openkms.domain.identities import KeyStatus
-from openkms.domain.principals import Principal, PrincipalKind
+from openkms.domain.principals import Principal, PrincipalKind, is_root_arn, root_arn
 from openkms.errors import ExpiredTokenException, UnrecognizedClientException
 from openkms.storage import identities as records
 from openkms.storage.repository import StorageError, Store
@@ -190,7 +190,7 @@ class CredentialStore:
 
     def put_root(self, account: str, access_key_id: str, secret: str, now: float) -> None:
         """Store an account's root access key; a no-op when it is stored already."""
-        arn = ids.root_arn(account)
+        arn = root_arn(account)
         known = self._load(access_key_id)
         if known is not None and known.secret == secret and known.principal.arn == arn:
             return
@@ -239,6 +239,6 @@ def _principal(row: records.LongTermKey) -> Principal | None:
             user_name=row.user_name,
             tags=row.tags,
         )
-    if row.principal_arn == ids.root_arn(row.account):
+    if is_root_arn(row.principal_arn, row.account):
         return Principal.root(row.account, row.access_key_id)
     return None  # a user's key whose user is gone (DeleteUser never leaves one behind)

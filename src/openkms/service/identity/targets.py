@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from openkms.domain.iam_errors import ValidationError
-from openkms.domain.identities import Tags, parse_role_arn, role_arn, root_arn, user_arn
-from openkms.domain.principals import PrincipalKind
+from openkms.domain.identities import Tags, parse_role_arn, role_arn, user_arn
+from openkms.domain.principals import PrincipalKind, root_arn
 from openkms.service.context import RequestContext
 from openkms.service.identity.registry import Resolver, Target
 from openkms.storage import identities as store

@@ -16,6 +16,7 @@ from openkms.domain import grant_tokens as tokens
 from openkms.domain import grants as domain_grants
 from openkms.domain.grants import Grant
 from openkms.domain.keys import Key, KeyState, require_usable
+from openkms.domain.principals import root_arn
 from openkms.errors import (
     AccessDeniedException,
     InvalidGrantIdException,
@@ -76,7 +77,7 @@ def grant_entry(grant: Grant) -> dict[str, Any]:
         "Name": grant.name or "",
         "CreationDate": grant.creation_date,
         "GranteePrincipal": grant.grantee_principal,
-        "IssuingAccount": f"arn:aws:iam::{grant.issuing_account}:root",
+        "IssuingAccount": root_arn(grant.issuing_account),
         "Operations": [op.value for op in grant.operations],
     }
     if grant.retiring_principal is not None:
