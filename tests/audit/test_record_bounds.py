@@ -15,7 +15,7 @@ import pytest
 from audit_support import record
 
 from openkms.audit import bounds
-from openkms.audit.records import Call, cloudtrail_record
+from openkms.audit.records import AuditedCall, cloudtrail_record
 from openkms.domain.audit import PendingRecord
 from openkms.domain.principals import Principal
 from openkms.server.bootstrap import append_audit_entries
@@ -28,7 +28,7 @@ ACCOUNT = "111122223333"
 KEY = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
 
-def hostile_call(**extra: Any) -> Call:
+def hostile_call(**extra: Any) -> AuditedCall:
     fields: dict[str, Any] = dict(
         request_id="r" * 5000,
         event_id=str(uuid.uuid4()),
@@ -46,7 +46,7 @@ def hostile_call(**extra: Any) -> Call:
         resources=((ACCOUNT, KEY),),
     )
     fields.update(extra)
-    return Call(**fields)
+    return AuditedCall(**fields)
 
 
 def test_every_field_of_a_hostile_call_is_bounded() -> None:

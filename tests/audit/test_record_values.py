@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from openkms.audit.records import MAX_DEPTH, TOO_DEEP, Call, cloudtrail_record
+from openkms.audit.records import MAX_DEPTH, TOO_DEEP, AuditedCall, cloudtrail_record
 from openkms.domain.audit import canonical_json
 from openkms.domain.principals import Principal
 
 
 def _record(request: Any, response: Any = None) -> dict[str, Any]:
-    call = Call(
+    call = AuditedCall(
         request_id="r", event_id="e", event_time=1_700_000_000.0,
         event_source="kms.amazonaws.com", event_name="ListKeys", region="us-east-1",
         source_ip="127.0.0.1", user_agent="t", principal=Principal.root("111122223333", "AK"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 
-from openkms.audit.records import Call, cloudtrail_record, is_read_only, user_identity
+from openkms.audit.records import AuditedCall, cloudtrail_record, is_read_only, user_identity
 from openkms.domain.principals import Principal
 
 ACCOUNT = "111122223333"
@@ -13,7 +13,7 @@ KEY = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab
 SECRET = base64.b64encode(b"top secret plaintext").decode()
 
 
-def call(name: str, request: dict, response: dict | None, **extra: object) -> Call:
+def call(name: str, request: dict, response: dict | None, **extra: object) -> AuditedCall:
     fields: dict = dict(
         request_id="req-1", event_id="evt-1", event_time=1_764_400_000.0,
         event_source="kms.amazonaws.com", event_name=name, region="us-east-1",
@@ -21,7 +21,7 @@ def call(name: str, request: dict, response: dict | None, **extra: object) -> Ca
         request=request, response=response, resources=((ACCOUNT, KEY),),
     )
     fields.update(extra)
-    return Call(**fields)
+    return AuditedCall(**fields)
 
 
 def test_crypto_record_shape_and_no_secrets() -> None:

@@ -21,7 +21,8 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, Pub
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from openkms.crypto import asymmetric
-from openkms.crypto.asymmetric import InvalidKeyMaterialError, LoadedKey
+from openkms.crypto.asymmetric import InvalidKeyMaterialError
+from openkms.crypto.loaded import LoadedKey
 from openkms.errors import (
     InvalidCiphertextException,
     InvalidKeyUsageException,

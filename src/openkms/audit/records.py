@@ -195,8 +195,9 @@ def user_identity(principal: Principal) -> dict[str, Any]:
 
 
 @dataclass(frozen=True, slots=True)
-class Call:
-    """What the request path knows about one call, enough to write its record."""
+class AuditedCall:
+    """What the request path knows about one audited call, enough to write its record
+    (not the handler's view of a KMS call, :class:`openkms.service.call.OperationCall`)."""
 
     request_id: str
     event_id: str
@@ -216,7 +217,7 @@ class Call:
 
 
 def cloudtrail_record(
-    call: Call, recipient_account: str, shared_event_id: str | None
+    call: AuditedCall, recipient_account: str, shared_event_id: str | None
 ) -> dict[str, Any]:
     """The record as stored and exported for ``recipient_account``, every field within
     :mod:`openkms.audit.bounds`."""

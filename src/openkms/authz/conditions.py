@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from enum import Enum, StrEnum
 from typing import Any
 
-from openkms.authz import values as tv
+from openkms.authz import values as typed_values
 from openkms.authz.context import Context
 from openkms.authz.patterns import compile_globs, is_arn
 from openkms.authz.variables import Template, parse_template, scalar_text
@@ -168,28 +168,40 @@ def _never(value: object) -> bool:
 
 def _typed(family: Family, cmp: str, raw: list[object], fail: Callable[[str], Exception]) -> _Typed:
     if family is Family.NUMERIC:
-        numbers = [_convert(tv.number_of, v, "a number", fail) for v in raw]
+        numbers = [_convert(typed_values.number_of, v, "a number", fail) for v in raw]
         compare = _COMPARE[cmp]
         return _Typed(
-            lambda v: (n := tv.number_of(v)) is not None and any(compare(n, p) for p in numbers)
+            lambda v: (
+                (n := typed_values.number_of(v)) is not None and any(compare(n, p) for p in numbers)
+            )
         )
     if family is Family.DATE:
-        stamps = [_convert(tv.timestamp_of, v, "an ISO 8601 date or epoch time", fail) for v in raw]
+        stamps = [
+            _convert(typed_values.timestamp_of, v, "an ISO 8601 date or epoch time", fail)
+            for v in raw
+        ]
         compare = _COMPARE[cmp]
         return _Typed(
-            lambda v: (t := tv.timestamp_of(v)) is not None and any(compare(t, p) for p in stamps)
+            lambda v: (
+                (t := typed_values.timestamp_of(v)) is not None
+                and any(compare(t, p) for p in stamps)
+            )
         )
     if family is Family.BOOL:
-        flags = frozenset(_convert(tv.bool_of, v, '"true" or "false"', fail) for v in raw)
-        return _Typed(lambda v: tv.bool_of(v) in flags)
+        flags = frozenset(_convert(typed_values.bool_of, v, '"true" or "false"', fail) for v in raw)
+        return _Typed(lambda v: typed_values.bool_of(v) in flags)
     if family is Family.BINARY:
-        blobs = frozenset(_convert(tv.binary_of_policy, v, "base64", fail) for v in raw)
-        return _Typed(lambda v: tv.binary_of_context(v) in blobs)
-    networks = [_convert(tv.network_of, v, "an IP address or CIDR block", fail) for v in raw]
-    return _Typed(lambda v: _in_networks(tv.address_of(v), networks))
+        blobs = frozenset(_convert(typed_values.binary_of_policy, v, "base64", fail) for v in raw)
+        return _Typed(lambda v: typed_values.binary_of_context(v) in blobs)
+    networks = [
+        _convert(typed_values.network_of, v, "an IP address or CIDR block", fail) for v in raw
+    ]
+    return _Typed(lambda v: _in_networks(typed_values.address_of(v), networks))
 
 
-def _in_networks(address: tv.IPAddress | None, networks: list[tv.IPNetwork]) -> bool:
+def _in_networks(
+    address: typed_values.IPAddress | None, networks: list[typed_values.IPNetwork]
+) -> bool:
     if address is None:
         return False
     return any(address.version == n.version and address in n for n in networks)
@@ -345,7 +357,9 @@ def _clause(
     matcher: _Strings | _Typed | None = None
     null_expect: frozenset[bool] = frozenset()
     if family is Family.NULL:
-        null_expect = frozenset(_convert(tv.bool_of, v, '"true" or "false"', fail) for v in vals)
+        null_expect = frozenset(
+            _convert(typed_values.bool_of, v, '"true" or "false"', fail) for v in vals
+        )
     elif family in (Family.STRING, Family.STRING_IGNORE_CASE, Family.STRING_LIKE, Family.ARN):
         texts = [v if isinstance(v, str) else _show(v) for v in vals]
         matcher = _Strings([parse_template(t, variables=variables) for t in texts], family)

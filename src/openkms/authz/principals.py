@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from openkms.authz.context import Request, session_role_arn
+from openkms.domain.principals import root_arn
 from openkms.errors import MalformedPolicyDocumentException
 
 _ACCOUNT = re.compile(r"\d{12}")
@@ -143,7 +144,7 @@ def parse_principal(raw: object, where: str) -> PrincipalSpec:
             wildcard = True
         elif _ACCOUNT.fullmatch(value):
             accounts.add(value)
-            arns.add(f"arn:aws:iam::{value}:root")
+            arns.add(root_arn(value))
         elif "*" in value or "?" in value:
             raise fail(
                 f"AWS principal {value!r}: wildcards cannot match part of a principal; use "

@@ -86,19 +86,21 @@ def _fail(message: str) -> int:
 
 
 def _create_account(store: Any, keyring: Any, account: str) -> int:
+    from openkms.crypto import contexts
     from openkms.domain import identities as ids
+    from openkms.domain.principals import root_arn
     from openkms.storage import identities as records
     from openkms.storage.repository import DuplicateError
 
     access_key_id, secret = ids.new_access_key_id(), ids.new_secret_access_key()
-    wrapped = keyring.wrap(secret.encode(), ids.access_key_secret_context(access_key_id))
+    wrapped = keyring.wrap(secret.encode(), contexts.access_key_secret(access_key_id))
     now = time.time()
     try:
         with store.transaction(write=True) as tx:
             if records.root_key_ids(tx, account):
                 raise DuplicateError(account)
             records.insert_account(tx, account, now)
-            tx.put_access_key(access_key_id, account, ids.root_arn(account), wrapped, now)
+            tx.put_access_key(access_key_id, account, root_arn(account), wrapped, now)
     except DuplicateError:
         return _fail(f"account {account} already exists")
     result = {"AccountId": account, "AccessKeyId": access_key_id, "SecretAccessKey": secret}

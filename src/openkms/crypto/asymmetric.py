@@ -2,9 +2,10 @@
 
 Key material is stored as unencrypted PKCS#8 DER (asymmetric specs) or raw key bytes
 (``HMAC_*``, whose operations live in :mod:`openkms.crypto.mac`); the caller wraps it
-under the keyring. :func:`load_private_key` parses it once into a :class:`LoadedKey`,
-which the caller caches; every operation then works on the parsed key objects (the
-public key is derived once, at load) and never re-parses.
+under the keyring. :func:`load_private_key` parses it once into a
+:class:`~openkms.crypto.loaded.LoadedKey`, which the caller caches; every operation then
+works on the parsed key objects (the public key is derived once, at load) and never
+re-parses.
 
 Algorithms, as AWS defines them ("Asymmetric key specs",
 https://docs.aws.amazon.com/kms/latest/developerguide/asymmetric-key-specs.html, and the
@@ -47,6 +48,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from openkms.crypto import mac
+from openkms.crypto.loaded import LoadedKey, MLDSAPrivateKey, PrivateKey, spki
 from openkms.errors import (
     InvalidCiphertextException,
     InvalidKeyUsageException,
@@ -75,19 +77,6 @@ _ML_DSA: dict[
 _UNSUPPORTED_SPECS = {"SM2", "ML_KEM_512", "ML_KEM_768", "ML_KEM_1024"}
 #: The KeyPairSpec values GenerateDataKeyPair supports here (no SM2, no ML-KEM).
 DATA_KEY_PAIR_SPECS = frozenset((*_RSA_BITS, *_CURVES, _ED25519))
-
-_MLDSAPrivateKey = mldsa.MLDSA44PrivateKey | mldsa.MLDSA65PrivateKey | mldsa.MLDSA87PrivateKey
-_PrivateKey = (
-    rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | _MLDSAPrivateKey
-)
-_PublicKey = (
-    rsa.RSAPublicKey
-    | ec.EllipticCurvePublicKey
-    | ed25519.Ed25519PublicKey
-    | mldsa.MLDSA44PublicKey
-    | mldsa.MLDSA65PublicKey
-    | mldsa.MLDSA87PublicKey
-)
 
 
 class InvalidKeyMaterialError(Exception):
@@ -144,34 +133,6 @@ _OAEP: dict[str, AsymmetricPadding] = {
 _EXTERNAL_MU_LEN = 64
 
 
-class LoadedKey:
-    """A parsed key: the private key object (or the HMAC key bytes) and its spec."""
-
-    __slots__ = ("_private", "_public", "hmac_key", "spec")
-
-    spec: str
-    hmac_key: bytes  # empty for asymmetric keys
-    _private: _PrivateKey | None
-    _public: _PublicKey | None
-
-    def __init__(self, spec: str, private: _PrivateKey | None, hmac_key: bytes = b"") -> None:
-        self.spec = spec
-        self.hmac_key = hmac_key
-        self._private = private
-        self._public = None if private is None else private.public_key()
-
-    def __repr__(self) -> str:
-        return f"LoadedKey(spec={self.spec!r})"
-
-    def public_key_der(self) -> bytes:
-        """The public key as DER SubjectPublicKeyInfo, as GetPublicKey returns it."""
-        if self._public is None:
-            raise UnsupportedOperationException(
-                f"{self.spec} keys are symmetric and have no public key."
-            )
-        return _spki(self._public)
-
-
 def _incompatible(algorithm: str, spec: str) -> InvalidKeyUsageException:
     return InvalidKeyUsageException(f"Algorithm {algorithm} is incompatible with key spec {spec}.")
 
@@ -187,7 +148,7 @@ def _refuse_spec(spec: str) -> UnsupportedOperationException:
     return UnsupportedOperationException(f"Key spec {spec} is not an asymmetric or HMAC key spec.")
 
 
-def _generate(spec: str) -> _PrivateKey:
+def _generate(spec: str) -> PrivateKey:
     if spec in _RSA_BITS:
         return rsa.generate_private_key(RSA_PUBLIC_EXPONENT, _RSA_BITS[spec])
     if spec in _CURVES:
@@ -199,17 +160,11 @@ def _generate(spec: str) -> _PrivateKey:
     raise _refuse_spec(spec)
 
 
-def _pkcs8(key: _PrivateKey) -> bytes:
+def _pkcs8(key: PrivateKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.DER,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
-    )
-
-
-def _spki(key: _PublicKey) -> bytes:
-    return key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
 
 
@@ -225,10 +180,10 @@ def generate_data_key_pair(spec: str) -> tuple[bytes, bytes]:
     if spec not in DATA_KEY_PAIR_SPECS:
         raise _refuse_spec(spec)
     key = _generate(spec)
-    return _pkcs8(key), _spki(key.public_key())
+    return _pkcs8(key), spki(key.public_key())
 
 
-def _of_spec(spec: str, key: PrivateKeyTypes) -> _PrivateKey | None:
+def _of_spec(spec: str, key: PrivateKeyTypes) -> PrivateKey | None:
     """``key`` if it is a key of ``spec`` (type, size and curve), else None."""
     if isinstance(key, rsa.RSAPrivateKey):
         return key if _RSA_BITS.get(spec) == key.key_size else None
@@ -237,7 +192,7 @@ def _of_spec(spec: str, key: PrivateKeyTypes) -> _PrivateKey | None:
         return key if curve is not None and isinstance(key.curve, curve) else None
     if isinstance(key, ed25519.Ed25519PrivateKey):
         return key if spec == _ED25519 else None
-    if isinstance(key, _MLDSAPrivateKey):
+    if isinstance(key, MLDSAPrivateKey):
         kind = _ML_DSA.get(spec)
         return key if kind is not None and isinstance(key, kind) else None
     return None
@@ -321,7 +276,7 @@ def sign(key: LoadedKey, algorithm: str, message: bytes, message_type: str) -> b
     """Sign ``message`` (RAW) or a precomputed digest (DIGEST) as the Sign operation does."""
     scheme = _signing(key, algorithm)
     hash_arg = _prepare(scheme, algorithm, message, message_type)
-    private = key._private
+    private = key.private
     if isinstance(private, rsa.RSAPrivateKey):
         return private.sign(message, _RSA_PADDING[algorithm], hash_arg)
     if isinstance(private, ec.EllipticCurvePrivateKey):
@@ -339,7 +294,7 @@ def verify(
     """Raise KMSInvalidSignatureException unless ``signature`` verifies; return nothing."""
     scheme = _signing(key, algorithm)
     hash_arg = _prepare(scheme, algorithm, message, message_type)
-    public = key._public
+    public = key.public
     try:
         if isinstance(public, rsa.RSAPublicKey):
             public.verify(signature, message, _RSA_PADDING[algorithm], hash_arg)
@@ -366,7 +321,7 @@ def max_rsa_plaintext(spec: str, algorithm: str) -> int:
 
 
 def rsa_encrypt(key: LoadedKey, algorithm: str, plaintext: bytes) -> bytes:
-    public = key._public
+    public = key.public
     if algorithm not in _OAEP or not isinstance(public, rsa.RSAPublicKey):
         raise _incompatible(algorithm, key.spec)
     limit = max_rsa_plaintext(key.spec, algorithm)
@@ -380,7 +335,7 @@ def rsa_encrypt(key: LoadedKey, algorithm: str, plaintext: bytes) -> bytes:
 
 def rsa_decrypt(key: LoadedKey, algorithm: str, ciphertext: bytes) -> bytes:
     """OAEP-decrypt; any failure is one opaque InvalidCiphertextException."""
-    private = key._private
+    private = key.private
     if algorithm not in _OAEP or not isinstance(private, rsa.RSAPrivateKey):
         raise _incompatible(algorithm, key.spec)
     try:
@@ -394,7 +349,7 @@ def rsa_decrypt(key: LoadedKey, algorithm: str, ciphertext: bytes) -> bytes:
 
 def derive_shared_secret(key: LoadedKey, peer_public_key_der: bytes) -> bytes:
     """ECDH: the raw shared secret (the X coordinate) with a DER SPKI peer public key."""
-    private = key._private
+    private = key.private
     if not isinstance(private, ec.EllipticCurvePrivateKey):
         raise _incompatible("ECDH", key.spec)
     try:

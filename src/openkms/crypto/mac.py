@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from openkms.errors import InvalidKeyUsageException, KMSInvalidMacException
 
 if TYPE_CHECKING:
-    from openkms.crypto.asymmetric import LoadedKey
+    from openkms.crypto.loaded import LoadedKey
 
 #: HMAC key spec -> (generated key length in bytes, hashlib name, hash block size).
 HMAC_SPECS: dict[str, tuple[int, str, int]] = {

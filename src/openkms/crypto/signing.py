@@ -1,7 +1,8 @@
 """SHA256withRSA (RSA-3072, PKCS#1 v1.5) for the audit trail's digests.
 
 The signing key is kept only wrapped under the root keyring (``openkms_meta`` row
-``audit_signing_key``, context ``b"audit-signing-key"``); its public key is stored in
+``audit_signing_key``, context
+:data:`openkms.crypto.contexts.AUDIT_SIGNING_KEY`); its public key is stored in
 clear (row ``audit_signing_public_key``, DER SubjectPublicKeyInfo) so that anyone can
 verify a digest without the root key. :func:`verify` raises
 :class:`~openkms.domain.audit.SignatureError`; it never returns a bool.
@@ -15,6 +16,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from openkms.crypto import contexts
 from openkms.domain.audit import SignatureError
 
 __all__ = [
@@ -31,7 +33,6 @@ __all__ = [
 
 PRIVATE_KEY_META = "audit_signing_key"
 PUBLIC_KEY_META = "audit_signing_public_key"
-WRAP_CONTEXT = b"audit-signing-key"
 KEY_BITS = 3072
 
 
@@ -112,10 +113,10 @@ def load_audit_signer(meta: _Meta, keyring: _Wrapper) -> AuditSigner:
     public = meta.get_meta(PUBLIC_KEY_META)
     if wrapped is None or public is None:
         private, public = generate_signing_key()
-        meta.set_meta(PRIVATE_KEY_META, keyring.wrap(private, WRAP_CONTEXT))
+        meta.set_meta(PRIVATE_KEY_META, keyring.wrap(private, contexts.AUDIT_SIGNING_KEY))
         meta.set_meta(PUBLIC_KEY_META, public)
         return AuditSigner(private, public)
-    private = keyring.unwrap(wrapped, WRAP_CONTEXT)
+    private = keyring.unwrap(wrapped, contexts.AUDIT_SIGNING_KEY)
     if public_key_of(private) != public:
         raise SignatureError("the stored audit public key does not match the signing key")
     return AuditSigner(private, public)

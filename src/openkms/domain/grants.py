@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from openkms.domain.keys import Key, KeySpec, KeyUsage, key_arn
+from openkms.domain.principals import root_arn
 from openkms.errors import ValidationException
 
 MAX_GRANTS_PER_KEY = 50_000
@@ -333,4 +334,4 @@ def may_retire(grant: Grant, principal_arns: Sequence[str]) -> bool:
         and GrantOperation.RETIRE_GRANT in grant.operations
     ):
         return True
-    return f"arn:aws:iam::{grant.issuing_account}:root" in principal_arns
+    return root_arn(grant.issuing_account) in principal_arns

@@ -88,23 +88,9 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def access_key_secret_context(access_key_id: str) -> bytes:
-    """Keyring AAD of a long-term access key's secret (root and IAM users alike)."""
-    return b"access-key-secret:" + access_key_id.encode()
-
-
-def session_secret_context(access_key_id: str) -> bytes:
-    """Keyring AAD of a session's secret key (distinct from long-term keys')."""
-    return b"sts-session-secret:" + access_key_id.encode()
-
-
 def name_key(name: str) -> str:
     """The case-insensitive identity of a user or role name."""
     return name.lower()
-
-
-def root_arn(account: str) -> str:
-    return f"arn:aws:iam::{account}:root"
 
 
 def user_arn(account: str, path: str, name: str) -> str:

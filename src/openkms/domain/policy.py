@@ -6,6 +6,8 @@ Parsing, validating and evaluating policy documents is :mod:`openkms.authz`'s wo
 
 from __future__ import annotations
 
+from openkms.domain.principals import root_arn
+
 
 def default_policy(account: str) -> str:
     """AWS's default key policy, in the layout GetKeyPolicy returns it."""
@@ -17,7 +19,7 @@ def default_policy(account: str) -> str:
         '    "Sid" : "Enable IAM User Permissions",\n'
         '    "Effect" : "Allow",\n'
         '    "Principal" : {\n'
-        f'      "AWS" : "arn:aws:iam::{account}:root"\n'
+        f'      "AWS" : "{root_arn(account)}"\n'
         "    },\n"
         '    "Action" : "kms:*",\n'
         '    "Resource" : "*"\n'

@@ -17,6 +17,19 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 
+def root_arn(account: str) -> str:
+    """The ARN of an account's root user, ``arn:aws:iam::ACCT:root``: the account
+    principal of key policies and grants ("AWS account principals",
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_principal.html#principal-accounts)."""
+    return f"arn:aws:iam::{account}:root"
+
+
+def is_root_arn(arn: str, account: str) -> bool:
+    """Whether ``arn`` is the root user of ``account`` (exactly: no other partition, no
+    other account)."""
+    return arn == root_arn(account)
+
+
 class PrincipalKind(StrEnum):
     ROOT = "Root"
     IAM_USER = "IAMUser"
@@ -48,7 +61,7 @@ class Principal:
     def root(cls, account: str, access_key_id: str) -> Principal:
         return cls(
             account=account,
-            arn=f"arn:aws:iam::{account}:root",
+            arn=root_arn(account),
             access_key_id=access_key_id,
             principal_id=account,
         )
@@ -105,7 +118,7 @@ class Principal:
     def is_root(self) -> bool:
         """The account's root user (kind and ARN must agree: a principal built with the
         default kind and some other ARN is not mistaken for a root, fail closed)."""
-        return self.kind is PrincipalKind.ROOT and self.arn == f"arn:aws:iam::{self.account}:root"
+        return self.kind is PrincipalKind.ROOT and is_root_arn(self.arn, self.account)
 
     @property
     def principal_arn(self) -> str:

@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 
+from openkms.crypto import contexts
 from openkms.crypto.keyring import (
     ROOT_KEY_LEN,
     SoftwareKeyring,
@@ -66,7 +67,7 @@ SLOW_REQUEST_THREADS = 4
 
 ROOT_KEY_FILE = "root.key"
 _CHECK_NAME = "root_check"
-_CHECK_CONTEXT = b"openkms-root-key-check"
+_CHECK_CONTEXT = contexts.ROOT_KEY_CHECK
 _CHECK_PLAINTEXT = b"openkms root key check v1"
 _SALT_NAME = "root_kdf_salt"
 

@@ -44,6 +44,7 @@ from typing import Any
 import orjson
 
 from openkms.auth.sigv4 import SigV4Verifier
+from openkms.crypto import contexts
 from openkms.crypto.keyring import UnwrapError
 from openkms.domain.audit import StoredEvent
 from openkms.domain.principals import Principal
@@ -73,7 +74,6 @@ TARGET_PREFIX = "com.amazonaws.cloudtrail."
 LOOKUP_TARGET = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents"
 MAX_RESULTS = 50
 MAX_VALUE_LENGTH = 2000
-_TOKEN_CONTEXT = b"openkms-cloudtrail-lookup-token/1\x00"
 
 
 def is_cloudtrail(headers: Mapping[str, str]) -> bool:
@@ -155,7 +155,7 @@ class CloudTrailAPI:
 
     def _seal_token(self, cursor: Cursor, binding: bytes) -> str:
         payload = orjson.dumps([cursor.event_time, cursor.seq])
-        sealed = self.runtime.credentials.keyring.wrap(payload, _TOKEN_CONTEXT + binding)
+        sealed = self.runtime.credentials.keyring.wrap(payload, contexts.lookup_token(binding))
         return base64.urlsafe_b64encode(sealed).decode("ascii").rstrip("=")
 
     def _open_token(self, token: object, binding: bytes) -> Cursor | None:
@@ -166,7 +166,9 @@ class CloudTrailAPI:
             raise invalid
         try:
             sealed = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-            payload = self.runtime.credentials.keyring.unwrap(sealed, _TOKEN_CONTEXT + binding)
+            payload = self.runtime.credentials.keyring.unwrap(
+                sealed, contexts.lookup_token(binding)
+            )
             event_time, seq = orjson.loads(payload)
             return Cursor(float(event_time), int(seq))
         except (binascii.Error, ValueError, TypeError, UnwrapError, orjson.JSONDecodeError):

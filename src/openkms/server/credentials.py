@@ -33,10 +33,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from openkms.crypto import contexts
 from openkms.crypto.keyring import Keyring, UnwrapError
 from openkms.domain import identities as ids
 from openkms.domain.identities import KeyStatus
-from openkms.domain.principals import Principal, PrincipalKind
+from openkms.domain.principals import Principal, PrincipalKind, is_root_arn, root_arn
 from openkms.errors import ExpiredTokenException, UnrecognizedClientException
 from openkms.storage import identities as records
 from openkms.storage.repository import StorageError, Store
@@ -47,7 +48,6 @@ ROOT_RECHECK_SECONDS = 5.0
 _MAX_CACHED = 10_000
 
 #: Kept for callers of the original module: the keyring AAD of a long-term key's secret.
-secret_context = ids.access_key_secret_context
 new_access_key_id = ids.new_access_key_id
 new_secret_access_key = ids.new_secret_access_key
 
@@ -86,11 +86,13 @@ class CredentialStore:
                 owner = _principal(row)
                 if owner is None or row.status is not KeyStatus.ACTIVE:
                     return None
-                secret = self._keyring.unwrap(row.wrapped_secret, secret_context(access_key_id))
+                secret = self._keyring.unwrap(
+                    row.wrapped_secret, contexts.access_key_secret(access_key_id)
+                )
                 return _Entry(secret.decode(), owner, row.wrapped_secret, None, _fresh(owner))
             if session is not None:
                 info, digest, wrapped = session
-                secret = self._keyring.unwrap(wrapped, ids.session_secret_context(access_key_id))
+                secret = self._keyring.unwrap(wrapped, contexts.session_secret(access_key_id))
                 principal = Principal.assumed_role(
                     info.account,
                     access_key_id,
@@ -188,11 +190,11 @@ class CredentialStore:
 
     def put_root(self, account: str, access_key_id: str, secret: str, now: float) -> None:
         """Store an account's root access key; a no-op when it is stored already."""
-        arn = ids.root_arn(account)
+        arn = root_arn(account)
         known = self._load(access_key_id)
         if known is not None and known.secret == secret and known.principal.arn == arn:
             return
-        wrapped = self._keyring.wrap(secret.encode(), secret_context(access_key_id))
+        wrapped = self._keyring.wrap(secret.encode(), contexts.access_key_secret(access_key_id))
         for attempt in range(3):
             try:
                 with self._store.transaction(write=True) as tx:
@@ -237,6 +239,6 @@ def _principal(row: records.LongTermKey) -> Principal | None:
             user_name=row.user_name,
             tags=row.tags,
         )
-    if row.principal_arn == ids.root_arn(row.account):
+    if is_root_arn(row.principal_arn, row.account):
         return Principal.root(row.account, row.access_key_id)
     return None  # a user's key whose user is gone (DeleteUser never leaves one behind)

@@ -27,7 +27,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from openkms.audit.records import Call, cloudtrail_record
+from openkms.audit.records import AuditedCall, cloudtrail_record
 from openkms.domain.keys import Key
 from openkms.domain.principals import Principal
 from openkms.errors import AccessDeniedException, AWSError
@@ -44,7 +44,7 @@ class Entry:
     """One record to store: the CloudTrail record and the facts it is indexed by."""
 
     record: dict[str, Any]
-    call: Call
+    call: AuditedCall
     recipient_account: str
 
 
@@ -73,7 +73,7 @@ class RequestTrail:
     ) -> list[Entry]:
         if self.principal is None:
             return []
-        call = Call(
+        call = AuditedCall(
             request_id=self.request_id,
             event_id=str(uuid.uuid4()),
             event_time=self.now,
@@ -97,7 +97,7 @@ class RequestTrail:
         shared = str(uuid.uuid4()) if owners else None
         entries = [Entry(cloudtrail_record(call, caller, shared), call, caller)]
         for owner in sorted(owners):
-            other = Call(**{**_fields(call), "event_id": str(uuid.uuid4())})
+            other = AuditedCall(**{**_fields(call), "event_id": str(uuid.uuid4())})
             entries.append(Entry(cloudtrail_record(other, owner, shared), other, owner))
         return entries
 
@@ -107,8 +107,8 @@ class RequestTrail:
         self.appended = True
 
 
-def _fields(call: Call) -> dict[str, Any]:
-    return {name: getattr(call, name) for name in Call.__slots__}
+def _fields(call: AuditedCall) -> dict[str, Any]:
+    return {name: getattr(call, name) for name in AuditedCall.__slots__}
 
 
 class AuditWriter:

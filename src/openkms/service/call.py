@@ -18,7 +18,10 @@ if TYPE_CHECKING:
 
 
 @dataclass(slots=True)
-class Call:
+class OperationCall:
+    """One KMS operation call as its handler sees it (not the audit record's input,
+    :class:`openkms.audit.records.AuditedCall`)."""
+
     ctx: RequestContext
     params: dict[str, Any]
     tx: Tx

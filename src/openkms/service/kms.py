@@ -37,7 +37,7 @@ from openkms.service.authorize import (
     is_account_root,
     refuse_explicit_deny,
 )
-from openkms.service.call import Call
+from openkms.service.call import OperationCall
 from openkms.service.context import RequestContext
 from openkms.service.grant_check import check_grants
 from openkms.service.materials import MaterialCache
@@ -110,7 +110,7 @@ class KMSService:
         collect = trail if op.prepare is None else None
         with self.store.transaction(write=op.writes, snapshot=op.snapshot) as tx:
             keys = self._authorized_keys(tx, ctx, op, params, collect, writes=op.writes)
-            call = Call(ctx, params, tx, keys, self, prepared=prepared)
+            call = OperationCall(ctx, params, tx, keys, self, prepared=prepared)
             result = op.handler(call)
             if op.dry_run and params.get("DryRun") is True:
                 raise DryRunOperationException(DRY_RUN_MESSAGE)

@@ -23,12 +23,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from openkms.audit.records import service_event_record
+from openkms.crypto import contexts
 from openkms.crypto.keyring import Keyring
 from openkms.domain import imports, rotation
 from openkms.domain.audit import PendingRecord
 from openkms.domain.keys import Key, KeyMaterial, KeyState, Origin, RotationType
 from openkms.service.identity.sts import EXPIRED_SESSION_RETENTION
-from openkms.service.materials import material_context
 from openkms.service.ops.keys import new_material
 from openkms.storage import audit as audit_store
 from openkms.storage import identities, lifecycle
@@ -187,7 +187,7 @@ class Maintenance:
             version=version,
             material_id=os.urandom(32).hex(),
             wrapped=self.keyring.wrap(
-                new_material(key.spec), material_context(key.key_id, version)
+                new_material(key.spec), contexts.key_material(key.key_id, version)
             ),
             created_at=at,
             rotation_type=kind,

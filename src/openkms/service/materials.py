@@ -17,18 +17,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from openkms.crypto import asymmetric
+from openkms.crypto import asymmetric, contexts
 from openkms.crypto.keyring import Keyring, UnwrapError
 from openkms.domain.keys import Key, KeySpec
 from openkms.errors import KMSInternalException
 from openkms.storage.repository import Tx
 
 MAX_ENTRIES = 50_000
-
-
-def material_context(key_id: str, version: int) -> bytes:
-    """AAD that binds a wrapped backing key to its key and version."""
-    return f"kms-key-material:{key_id}:{version}".encode()
 
 
 class MaterialCache:
@@ -40,7 +35,7 @@ class MaterialCache:
         """``(material, material id)`` of one key version, or None if it does not exist.
 
         The material is ``bytes`` for SYMMETRIC_DEFAULT keys and an
-        :class:`openkms.crypto.asymmetric.LoadedKey` for every other spec."""
+        :class:`openkms.crypto.loaded.LoadedKey` for every other spec."""
         slot = (key.key_id, version)
         found = self._entries.get(slot)
         if found is not None:
@@ -49,7 +44,9 @@ class MaterialCache:
         if material is None or material.wrapped is None:
             return None  # no such version, or imported material deleted / expired
         try:
-            plain = self._keyring.unwrap(material.wrapped, material_context(key.key_id, version))
+            plain = self._keyring.unwrap(
+                material.wrapped, contexts.key_material(key.key_id, version)
+            )
         except UnwrapError:
             raise KMSInternalException("stored key material failed to unwrap") from None
         loaded: Any = plain

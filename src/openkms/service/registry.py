@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 from openkms.errors import ValidationException
 
 if TYPE_CHECKING:
-    from openkms.service.call import Call
+    from openkms.service.call import OperationCall
     from openkms.service.kms import KMSService
 
-Handler = Callable[["Call"], dict[str, Any]]
+Handler = Callable[["OperationCall"], dict[str, Any]]
 #: Slow work done before the operation's transaction opens (its result is
-#: ``Call.prepared``): an SQLite write transaction holds the database's one write lock,
+#: ``OperationCall.prepared``): an SQLite write transaction holds the database's one write lock,
 #: which RSA key generation (0.1-2 s) must not keep from every other writer.
 Prepare = Callable[["KMSService", dict[str, Any]], object]
 

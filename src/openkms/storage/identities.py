@@ -22,6 +22,7 @@ from openkms.domain.identities import (
     User,
     name_key,
 )
+from openkms.domain.principals import is_root_arn
 from openkms.storage.repository import Tx
 
 
@@ -49,7 +50,7 @@ def list_accounts(tx: Tx) -> dict[str, float | None]:
     """Registered accounts and accounts with root keys; value: registration time or None."""
     found: dict[str, float | None] = {r[0]: r[1] for r in tx.fetch_all("iam_accounts_list", {})}
     for account, principal_arn, _ in tx.fetch_all("iam_root_keys_all", {}):
-        if principal_arn == f"arn:aws:iam::{account}:root":
+        if is_root_arn(principal_arn, account):
             found.setdefault(account, None)
     return dict(sorted(found.items()))
 
@@ -63,7 +64,7 @@ def root_key_ids(tx: Tx, account: str) -> list[str]:
     return [
         r[2]
         for r in tx.fetch_all("iam_root_keys_all", {})
-        if r[0] == account and r[1] == f"arn:aws:iam::{account}:root"
+        if r[0] == account and is_root_arn(r[1], account)
     ]
 
 

@@ -29,6 +29,7 @@ from openkms.domain.keys import (
     Origin,
     RotationType,
 )
+from openkms.domain.principals import root_arn
 from openkms.storage import statements
 from openkms.storage.sql import StatementCache
 
@@ -356,7 +357,7 @@ class Tx:
     def root_access_key_ids(self, account: str) -> list[str]:
         rows = self._all(
             "access_keys_for_principal",
-            {"account_id": account, "principal_arn": f"arn:aws:iam::{account}:root"},
+            {"account_id": account, "principal_arn": root_arn(account)},
         )
         return [r[0] for r in rows]
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from openkms.crypto import contexts
 from openkms.domain.identities import (
     MAX_ACCESS_KEYS_PER_USER,
     AccessKeyInfo,
     KeyStatus,
-    access_key_secret_context,
     new_access_key_id,
     new_secret_access_key,
 )
@@ -55,7 +55,7 @@ def create_access_key(call: IdentityCall) -> dict[str, Any]:
         )
     access_key_id, secret = new_access_key_id(), new_secret_access_key()
     key = AccessKeyInfo(access_key_id, call.account, owner_arn, KeyStatus.ACTIVE, call.ctx.now)
-    wrapped = call.keyring.wrap(secret.encode(), access_key_secret_context(access_key_id))
+    wrapped = call.keyring.wrap(secret.encode(), contexts.access_key_secret(access_key_id))
     store.insert_access_key(call.tx, key, wrapped)
     return {
         "AccessKey": {

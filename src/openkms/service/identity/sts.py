@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from openkms.authz import parse_policy
+from openkms.crypto import contexts
 from openkms.domain.identities import (
     USER_INLINE_POLICY_CHARS,
     Role,
@@ -24,7 +25,6 @@ from openkms.domain.identities import (
     new_session_token,
     policy_size,
     session_duration,
-    session_secret_context,
     token_hash,
 )
 from openkms.domain.principals import PrincipalKind
@@ -86,7 +86,7 @@ def assume_role(call: IdentityCall) -> dict[str, Any]:
         expires_at=float(int(now) + duration),
     )
     secret, token = new_secret_access_key(), new_session_token()
-    wrapped = call.keyring.wrap(secret.encode(), session_secret_context(session.access_key_id))
+    wrapped = call.keyring.wrap(secret.encode(), contexts.session_secret(session.access_key_id))
     store.purge_sessions(call.tx, now - EXPIRED_SESSION_RETENTION)
     store.insert_session(call.tx, session, token_hash(token), wrapped)
     result: dict[str, Any] = {

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from openkms.domain.identities import Tags, parse_role_arn, role_arn, root_arn, user_arn
-from openkms.domain.principals import PrincipalKind
+from openkms.domain.identities import Tags, parse_role_arn, role_arn, user_arn
+from openkms.domain.principals import PrincipalKind, root_arn
 from openkms.errors import ValidationError
 from openkms.service.context import RequestContext
 from openkms.service.identity.registry import Resolver, Target

@@ -10,8 +10,8 @@ from openkms.domain.identities import (
     check_request_tags,
     merge_tags,
     new_user_id,
-    root_arn,
 )
+from openkms.domain.principals import root_arn
 from openkms.errors import (
     DeleteConflict,
     EntityAlreadyExists,

@@ -13,7 +13,7 @@ from openkms.errors import (
     NotFoundException,
     ValidationException,
 )
-from openkms.service.call import Call
+from openkms.service.call import OperationCall
 from openkms.service.ops.keys import decode_marker, page
 from openkms.service.registry import KeyArg, operation, param
 from openkms.service.resolve import resolve_key
@@ -27,7 +27,7 @@ def _check_target(key: Key, target: str) -> None:
         raise KMSInvalidStateException(f"{key.arn} is pending deletion.")
 
 
-def _existing(call: Call, name: str) -> Alias:
+def _existing(call: OperationCall, name: str) -> Alias:
     ctx = call.ctx
     alias = call.tx.get_alias(ctx.account, ctx.region, name)
     if alias is None:
@@ -40,7 +40,7 @@ def _existing(call: Call, name: str) -> Alias:
     keys=(KeyArg("kms:CreateAlias", param("TargetKeyId"), allow_alias=True),),
     writes=True,
 )
-def create_alias(call: Call) -> dict[str, Any]:
+def create_alias(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateAlias.html"""
     name = call.params["AliasName"]
     check_customer_alias_name(name)
@@ -59,7 +59,7 @@ def create_alias(call: Call) -> dict[str, Any]:
     keys=(KeyArg("kms:UpdateAlias", param("TargetKeyId"), allow_alias=True),),
     writes=True,
 )
-def update_alias(call: Call) -> dict[str, Any]:
+def update_alias(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_UpdateAlias.html
 
     The new key must have the same type and usage as the current one."""
@@ -85,7 +85,7 @@ def update_alias(call: Call) -> dict[str, Any]:
     keys=(KeyArg("kms:DeleteAlias", param("AliasName"), allow_alias=True),),
     writes=True,
 )
-def delete_alias(call: Call) -> dict[str, Any]:
+def delete_alias(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_DeleteAlias.html"""
     name = call.params["AliasName"]
     check_customer_alias_name(name)
@@ -98,7 +98,7 @@ def _is_alias_name(value: str) -> bool:
 
 
 @operation("ListAliases", keys=(KeyArg("kms:ListAliases", param("KeyId"), required=False),))
-def list_aliases(call: Call) -> dict[str, Any]:
+def list_aliases(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ListAliases.html"""
     limit = call.params.get("Limit", 50)
     after = decode_marker(call.params.get("Marker"), _is_alias_name)

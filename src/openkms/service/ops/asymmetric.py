@@ -6,23 +6,24 @@ from __future__ import annotations
 from typing import Any
 
 from openkms.crypto import asymmetric, mac
+from openkms.crypto.loaded import LoadedKey
 from openkms.domain import keyspecs
 from openkms.domain.keys import Key, KeyUsage, require_usable
 from openkms.errors import KMSInternalException, UnsupportedOperationException
-from openkms.service.call import Call
+from openkms.service.call import OperationCall
 from openkms.service.ops.crypto import refuse_recipient, require_symmetric, seal_data_key
 from openkms.service.ops.keys import algorithm_lists
 from openkms.service.registry import operation
 
 
-def _loaded(call: Call, key: Key) -> asymmetric.LoadedKey:
+def _loaded(call: OperationCall, key: Key) -> LoadedKey:
     loaded = call.backing_key(key, key.current_version)
-    if not isinstance(loaded, asymmetric.LoadedKey):
+    if not isinstance(loaded, LoadedKey):
         raise KMSInternalException("the key's material is missing")
     return loaded
 
 
-def _signing_key(call: Call, operation_name: str) -> tuple[Key, str]:
+def _signing_key(call: OperationCall, operation_name: str) -> tuple[Key, str]:
     key = call.key
     require_usable(key)
     keyspecs.require_usage(key, KeyUsage.SIGN_VERIFY, operation_name)
@@ -32,7 +33,7 @@ def _signing_key(call: Call, operation_name: str) -> tuple[Key, str]:
 
 
 @operation("Sign", dry_run=True, allow_alias=True)
-def sign(call: Call) -> dict[str, Any]:
+def sign(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_Sign.html"""
     key, algorithm = _signing_key(call, "Sign")
     message_type = call.params.get("MessageType", "RAW")
@@ -41,7 +42,7 @@ def sign(call: Call) -> dict[str, Any]:
 
 
 @operation("Verify", dry_run=True, allow_alias=True)
-def verify(call: Call) -> dict[str, Any]:
+def verify(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_Verify.html
 
     A signature that does not verify is KMSInvalidSignatureException, never a False."""
@@ -54,7 +55,7 @@ def verify(call: Call) -> dict[str, Any]:
 
 
 @operation("GetPublicKey", allow_alias=True)
-def get_public_key(call: Call) -> dict[str, Any]:
+def get_public_key(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_GetPublicKey.html"""
     key = call.key
     require_usable(key)
@@ -72,7 +73,7 @@ def get_public_key(call: Call) -> dict[str, Any]:
     }
 
 
-def _mac_key(call: Call, operation_name: str) -> tuple[Key, str]:
+def _mac_key(call: OperationCall, operation_name: str) -> tuple[Key, str]:
     key = call.key
     require_usable(key)
     keyspecs.require_usage(key, KeyUsage.GENERATE_VERIFY_MAC, operation_name)
@@ -82,7 +83,7 @@ def _mac_key(call: Call, operation_name: str) -> tuple[Key, str]:
 
 
 @operation("GenerateMac", dry_run=True, allow_alias=True)
-def generate_mac(call: Call) -> dict[str, Any]:
+def generate_mac(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_GenerateMac.html"""
     key, algorithm = _mac_key(call, "GenerateMac")
     tag = mac.generate_mac(_loaded(call, key), algorithm, call.blob("Message"))
@@ -90,7 +91,7 @@ def generate_mac(call: Call) -> dict[str, Any]:
 
 
 @operation("VerifyMac", dry_run=True, allow_alias=True)
-def verify_mac(call: Call) -> dict[str, Any]:
+def verify_mac(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_VerifyMac.html"""
     key, algorithm = _mac_key(call, "VerifyMac")
     mac.verify_mac(_loaded(call, key), algorithm, call.blob("Message"), call.blob("Mac"))
@@ -98,7 +99,7 @@ def verify_mac(call: Call) -> dict[str, Any]:
 
 
 @operation("DeriveSharedSecret", dry_run=True, allow_alias=True)
-def derive_shared_secret(call: Call) -> dict[str, Any]:
+def derive_shared_secret(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_DeriveSharedSecret.html"""
     refuse_recipient(call)
     key = call.key
@@ -120,7 +121,9 @@ def derive_shared_secret(call: Call) -> dict[str, Any]:
 _UNSUPPORTED_PAIRS = {"SM2", "ML_KEM_512", "ML_KEM_768", "ML_KEM_1024"}
 
 
-def _data_key_pair(call: Call, operation_name: str, with_plaintext: bool) -> dict[str, Any]:
+def _data_key_pair(
+    call: OperationCall, operation_name: str, with_plaintext: bool
+) -> dict[str, Any]:
     pair_spec = call.params["KeyPairSpec"]
     if pair_spec in _UNSUPPORTED_PAIRS:
         raise UnsupportedOperationException(
@@ -139,13 +142,13 @@ def _data_key_pair(call: Call, operation_name: str, with_plaintext: bool) -> dic
 
 
 @operation("GenerateDataKeyPair", dry_run=True, allow_alias=True, slow=True)
-def generate_data_key_pair(call: Call) -> dict[str, Any]:
+def generate_data_key_pair(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_GenerateDataKeyPair.html"""
     refuse_recipient(call)
     return _data_key_pair(call, "GenerateDataKeyPair", with_plaintext=True)
 
 
 @operation("GenerateDataKeyPairWithoutPlaintext", dry_run=True, allow_alias=True, slow=True)
-def generate_data_key_pair_without_plaintext(call: Call) -> dict[str, Any]:
+def generate_data_key_pair_without_plaintext(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_GenerateDataKeyPairWithoutPlaintext.html"""
     return _data_key_pair(call, "GenerateDataKeyPairWithoutPlaintext", with_plaintext=False)

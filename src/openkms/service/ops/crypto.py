@@ -23,7 +23,7 @@ from openkms.errors import (
     UnsupportedOperationException,
     ValidationException,
 )
-from openkms.service.call import Call
+from openkms.service.call import OperationCall
 from openkms.service.registry import KeyArg, ciphertext_or, operation, param
 from openkms.service.resolve import resolve_key
 
@@ -42,14 +42,14 @@ def encryption_algorithm(key: Key, algorithm: str | None, operation_name: str) -
     return algorithm
 
 
-def refuse_recipient(call: Call) -> None:
+def refuse_recipient(call: OperationCall) -> None:
     if call.params.get("Recipient") is not None:
         raise UnsupportedOperationException(
             "Recipient (Nitro Enclaves attestation) is not supported by this OpenKMS server."
         )
 
 
-def _material(call: Call, key: Key, version: int) -> Any:
+def _material(call: OperationCall, key: Key, version: int) -> Any:
     material = call.backing_key(key, version)
     if material is None:
         raise KMSInternalException("the key's current material is missing")
@@ -57,7 +57,7 @@ def _material(call: Call, key: Key, version: int) -> Any:
 
 
 def seal(
-    call: Call, key: Key, algorithm: str, plaintext: bytes, context: dict[str, str] | None
+    call: OperationCall, key: Key, algorithm: str, plaintext: bytes, context: dict[str, str] | None
 ) -> bytes:
     material = _material(call, key, key.current_version)
     if algorithm == SYMMETRIC:
@@ -76,7 +76,7 @@ def seal(
 
 
 def open_blob(
-    call: Call, key: Key, algorithm: str, blob: bytes, context: dict[str, str] | None
+    call: OperationCall, key: Key, algorithm: str, blob: bytes, context: dict[str, str] | None
 ) -> tuple[bytes, int]:
     """Decrypt; return the plaintext and the key-material version that was used."""
     if algorithm != SYMMETRIC:
@@ -96,7 +96,7 @@ def open_blob(
     return symmetric.decrypt(backing, parsed, context), parsed.key_version
 
 
-def _check_named_key(call: Call, name: str, algorithm: str, blob_key: Key) -> None:
+def _check_named_key(call: OperationCall, name: str, algorithm: str, blob_key: Key) -> None:
     """When the caller names the key a symmetric ciphertext should use, it must be that key."""
     named = call.params.get(name)
     if algorithm != SYMMETRIC or named is None:
@@ -106,7 +106,7 @@ def _check_named_key(call: Call, name: str, algorithm: str, blob_key: Key) -> No
 
 
 @operation("Encrypt", dry_run=True, allow_alias=True)
-def encrypt(call: Call) -> dict[str, Any]:
+def encrypt(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_Encrypt.html"""
     key = call.key
     require_usable(key)
@@ -120,7 +120,7 @@ def encrypt(call: Call) -> dict[str, Any]:
     keys=(KeyArg("kms:Decrypt", ciphertext_or("KeyId", "EncryptionAlgorithm"), allow_alias=True),),
     dry_run=True,
 )
-def decrypt(call: Call) -> dict[str, Any]:
+def decrypt(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_Decrypt.html"""
     refuse_recipient(call)
     key = call.key
@@ -150,7 +150,7 @@ def decrypt(call: Call) -> dict[str, Any]:
     ),
     dry_run=True,
 )
-def re_encrypt(call: Call) -> dict[str, Any]:
+def re_encrypt(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ReEncrypt.html"""
     source, destination = call.keys
     assert source is not None and destination is not None
@@ -197,7 +197,7 @@ def require_symmetric(key: Key, operation_name: str) -> None:
         )
 
 
-def _data_key_length(call: Call) -> int:
+def _data_key_length(call: OperationCall) -> int:
     spec = call.params.get("KeySpec")
     count = call.params.get("NumberOfBytes")
     if (spec is None) == (count is None):
@@ -205,7 +205,7 @@ def _data_key_length(call: Call) -> int:
     return _DATA_KEY_SPEC_BYTES[spec] if spec is not None else int(count or 0)
 
 
-def seal_data_key(call: Call, operation_name: str, secret: bytes) -> dict[str, Any]:
+def seal_data_key(call: OperationCall, operation_name: str, secret: bytes) -> dict[str, Any]:
     """Encrypt a freshly made secret under the request's symmetric key, as the data-key
     operations do; return the common response members (blob, KeyId, KeyMaterialId)."""
     key = call.key
@@ -219,7 +219,9 @@ def seal_data_key(call: Call, operation_name: str, secret: bytes) -> dict[str, A
     return result
 
 
-def _generate_data_key(call: Call, operation_name: str, with_plaintext: bool) -> dict[str, Any]:
+def _generate_data_key(
+    call: OperationCall, operation_name: str, with_plaintext: bool
+) -> dict[str, Any]:
     data_key = os.urandom(_data_key_length(call))
     result = seal_data_key(call, operation_name, data_key)
     if with_plaintext:
@@ -228,20 +230,20 @@ def _generate_data_key(call: Call, operation_name: str, with_plaintext: bool) ->
 
 
 @operation("GenerateDataKey", dry_run=True, allow_alias=True)
-def generate_data_key(call: Call) -> dict[str, Any]:
+def generate_data_key(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_GenerateDataKey.html"""
     refuse_recipient(call)
     return _generate_data_key(call, "GenerateDataKey", with_plaintext=True)
 
 
 @operation("GenerateDataKeyWithoutPlaintext", dry_run=True, allow_alias=True)
-def generate_data_key_without_plaintext(call: Call) -> dict[str, Any]:
+def generate_data_key_without_plaintext(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_GenerateDataKeyWithoutPlaintext.html"""
     return _generate_data_key(call, "GenerateDataKeyWithoutPlaintext", with_plaintext=False)
 
 
 @operation("GenerateRandom", keys=())
-def generate_random(call: Call) -> dict[str, Any]:
+def generate_random(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_GenerateRandom.html"""
     refuse_recipient(call)
     if call.params.get("CustomKeyStoreId") is not None:

@@ -13,9 +13,10 @@ import re
 from typing import Any
 
 from openkms.domain import grant_tokens as tokens
-from openkms.domain import grants as g
+from openkms.domain import grants as domain_grants
 from openkms.domain.grants import Grant
 from openkms.domain.keys import Key, KeyState, require_usable
+from openkms.domain.principals import root_arn
 from openkms.errors import (
     AccessDeniedException,
     InvalidGrantIdException,
@@ -24,7 +25,7 @@ from openkms.errors import (
     UnsupportedOperationException,
     ValidationException,
 )
-from openkms.service.call import Call
+from openkms.service.call import OperationCall
 from openkms.service.context import RequestContext
 from openkms.service.ops.keys import decode_marker, page
 from openkms.service.registry import operation
@@ -76,7 +77,7 @@ def grant_entry(grant: Grant) -> dict[str, Any]:
         "Name": grant.name or "",
         "CreationDate": grant.creation_date,
         "GranteePrincipal": grant.grantee_principal,
-        "IssuingAccount": f"arn:aws:iam::{grant.issuing_account}:root",
+        "IssuingAccount": root_arn(grant.issuing_account),
         "Operations": [op.value for op in grant.operations],
     }
     if grant.retiring_principal is not None:
@@ -94,7 +95,7 @@ def _require_grantable(key: Key) -> None:
 
 
 @operation("CreateGrant", writes=True, dry_run=True)
-def create_grant(call: Call) -> dict[str, Any]:
+def create_grant(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateGrant.html
 
     With a ``Name``, a request whose parameters equal those of an existing grant of that
@@ -115,9 +116,9 @@ def create_grant(call: Call) -> dict[str, Any]:
     tokens.check_tokens(p.get("GrantTokens") or [])
     key = call.key
     _require_grantable(key)
-    operations = g.parse_operations(p["Operations"])
-    constraints = g.parse_constraints(raw_constraints)
-    g.check_new_grant(key, operations, constraints)
+    operations = domain_grants.parse_operations(p["Operations"])
+    constraints = domain_grants.parse_constraints(raw_constraints)
+    domain_grants.check_new_grant(key, operations, constraints)
     retiring = p.get("RetiringPrincipal")
     name = p.get("Name")
     tx = call.tx
@@ -126,10 +127,10 @@ def create_grant(call: Call) -> dict[str, Any]:
             if existing.same_request(grantee, retiring, operations, constraints):
                 token = tokens.mint_token(existing.grant_id, os.urandom(16))
                 return {"GrantToken": token, "GrantId": existing.grant_id}
-    if store.count_grants_for_key(tx, key.key_id) >= g.MAX_GRANTS_PER_KEY:
+    if store.count_grants_for_key(tx, key.key_id) >= domain_grants.MAX_GRANTS_PER_KEY:
         raise LimitExceededException(
             f"The request was rejected because {key.arn} has reached the quota of "
-            f"{g.MAX_GRANTS_PER_KEY} grants per KMS key."
+            f"{domain_grants.MAX_GRANTS_PER_KEY} grants per KMS key."
         )
     grant = Grant(
         grant_id=tokens.new_grant_id(os.urandom(32)),
@@ -152,7 +153,7 @@ def create_grant(call: Call) -> dict[str, Any]:
 
 
 @operation("ListGrants")
-def list_grants(call: Call) -> dict[str, Any]:
+def list_grants(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ListGrants.html
 
     Grants come in grant id order; the marker is the last grant id of the previous page.
@@ -179,7 +180,7 @@ def list_grants(call: Call) -> dict[str, Any]:
 
 
 @operation("ListRetirableGrants", keys=())
-def list_retirable_grants(call: Call) -> dict[str, Any]:
+def list_retirable_grants(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ListRetirableGrants.html
 
     Lists the region's grants, on keys of any account, whose retiring principal is the one
@@ -206,7 +207,7 @@ def list_retirable_grants(call: Call) -> dict[str, Any]:
 
 
 @operation("RetireGrant", keys=(), writes=True, dry_run=True, account_check=False)
-def retire_grant(call: Call) -> dict[str, Any]:
+def retire_grant(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_RetireGrant.html
 
     The grant is named by a grant token, or by a key id or key ARN and a grant id.
@@ -238,7 +239,7 @@ def retire_grant(call: Call) -> dict[str, Any]:
         or (key is not None and grant.key_id != key.key_id)
     ):
         raise _not_found(grant_id)
-    if not g.may_retire(grant, _identities(ctx)):
+    if not domain_grants.may_retire(grant, _identities(ctx)):
         raise AccessDeniedException(
             f"User: {ctx.principal.arn} is not authorized to perform: kms:RetireGrant "
             f"on resource: {grant.key_arn}"
@@ -248,7 +249,7 @@ def retire_grant(call: Call) -> dict[str, Any]:
 
 
 @operation("RevokeGrant", writes=True, dry_run=True)
-def revoke_grant(call: Call) -> dict[str, Any]:
+def revoke_grant(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_RevokeGrant.html
 
     Authorized like any key operation (kms:RevokeGrant in the key policy); works in every

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from openkms.crypto import importing
+from openkms.crypto import contexts, importing
 from openkms.crypto.keyring import UnwrapError
 from openkms.domain import imports
 from openkms.domain.imports import ImportToken, ImportType
@@ -21,25 +21,18 @@ from openkms.errors import (
     NotFoundException,
     UnsupportedOperationException,
 )
-from openkms.service.call import Call
-from openkms.service.materials import material_context
+from openkms.service.call import OperationCall
 from openkms.service.registry import operation
 from openkms.storage import lifecycle
 
 if TYPE_CHECKING:
     from openkms.service.kms import KMSService
 
-_TOKEN_CONTEXT = b"kms-import-token"
 
-
-def _wrapping_key_context(token_id: str, key_id: str) -> bytes:
-    return f"kms-import-wrapping-key:{token_id}:{key_id}".encode()
-
-
-def imported_material_id(call: Call, key: Key, material: bytes) -> str:
+def imported_material_id(call: OperationCall, key: Key, material: bytes) -> str:
     """AWS: "KMS assigns a unique identifier to the key material based on the KMS key ID
     and the imported key material". Ours is keyed under the root of trust."""
-    context = f"kms-imported-material:{key.key_id}".encode()
+    context = contexts.imported_material(key.key_id)
     return call.service.keyring.fingerprint(material, context).hex()
 
 
@@ -53,7 +46,7 @@ def _prepare_wrapping_key(service: KMSService, p: dict[str, Any]) -> tuple[bytes
 
 
 @operation("GetParametersForImport", writes=True, prepare=_prepare_wrapping_key, slow=True)
-def get_parameters_for_import(call: Call) -> dict[str, Any]:
+def get_parameters_for_import(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_GetParametersForImport.html"""
     key = call.key
     imports.require_external(key)
@@ -87,7 +80,7 @@ def get_parameters_for_import(call: Call) -> dict[str, Any]:
         wrapping_algorithm=algorithm,
         wrapping_key_spec=spec,
         wrapped_private_key=call.service.keyring.wrap(
-            private_der, _wrapping_key_context(token_id, key.key_id)
+            private_der, contexts.import_wrapping_key(token_id, key.key_id)
         ),
         created_at=now,
         valid_to=now + imports.IMPORT_TOKEN_LIFETIME,
@@ -95,16 +88,16 @@ def get_parameters_for_import(call: Call) -> dict[str, Any]:
     lifecycle.insert_import_token(call.tx, token)
     return {
         "KeyId": key.arn,
-        "ImportToken": call.service.keyring.wrap(token.payload(), _TOKEN_CONTEXT),
+        "ImportToken": call.service.keyring.wrap(token.payload(), contexts.IMPORT_TOKEN),
         "PublicKey": public_der,
         "ParametersValidTo": token.valid_to,
     }
 
 
-def _token(call: Call, key: Key) -> ImportToken:
+def _token(call: OperationCall, key: Key) -> ImportToken:
     """The import token of the request, checked: ours, for this key, not expired."""
     try:
-        payload = call.service.keyring.unwrap(call.blob("ImportToken"), _TOKEN_CONTEXT)
+        payload = call.service.keyring.unwrap(call.blob("ImportToken"), contexts.IMPORT_TOKEN)
     except UnwrapError:
         raise InvalidImportTokenException("The import token is not valid.") from None
     claims = imports.parse_payload(payload)
@@ -127,10 +120,10 @@ def _token(call: Call, key: Key) -> ImportToken:
     return token
 
 
-def _unwrapped_material(call: Call, key: Key, token: ImportToken) -> bytes:
+def _unwrapped_material(call: OperationCall, key: Key, token: ImportToken) -> bytes:
     try:
         private_der = call.service.keyring.unwrap(
-            token.wrapped_private_key, _wrapping_key_context(token.token_id, key.key_id)
+            token.wrapped_private_key, contexts.import_wrapping_key(token.token_id, key.key_id)
         )
     except UnwrapError:
         raise KMSInternalException("a stored wrapping key failed to unwrap") from None
@@ -141,7 +134,7 @@ def _unwrapped_material(call: Call, key: Key, token: ImportToken) -> bytes:
 
 
 @operation("ImportKeyMaterial", writes=True, slow=True)
-def import_key_material(call: Call) -> dict[str, Any]:
+def import_key_material(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ImportKeyMaterial.html"""
     key = call.key
     imports.require_external(key)
@@ -171,7 +164,7 @@ def import_key_material(call: Call) -> dict[str, Any]:
             key_id=key.key_id,
             version=version,
             material_id=material_id,
-            wrapped=keyring.wrap(material, material_context(key.key_id, version)),
+            wrapped=keyring.wrap(material, contexts.key_material(key.key_id, version)),
             created_at=now,
             expiration_model=model,
             valid_to=valid_to,
@@ -184,7 +177,7 @@ def import_key_material(call: Call) -> dict[str, Any]:
         found = imports.matching_material(key, materials, material_id, p.get("KeyMaterialId"))
         stored = imports.reimported(
             found,
-            keyring.wrap(material, material_context(key.key_id, found.version)),
+            keyring.wrap(material, contexts.key_material(key.key_id, found.version)),
             model,
             valid_to,
             p.get("KeyMaterialDescription"),
@@ -201,7 +194,7 @@ def import_key_material(call: Call) -> dict[str, Any]:
 
 
 @operation("DeleteImportedKeyMaterial", writes=True)
-def delete_imported_key_material(call: Call) -> dict[str, Any]:
+def delete_imported_key_material(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_DeleteImportedKeyMaterial.html
 
     Material waiting to be rotated to (never used) is discarded and the key's state does

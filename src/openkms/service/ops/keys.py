@@ -9,9 +9,9 @@ import os
 import uuid
 from typing import Any
 
-from openkms.crypto import asymmetric, symmetric
+from openkms.crypto import asymmetric, contexts, symmetric
 from openkms.domain import imports, keyspecs, policy, tags
-from openkms.domain import keys as k
+from openkms.domain import keys as domain_keys
 from openkms.domain.identifiers import is_key_id
 from openkms.domain.keys import Key, KeyManager, KeyMaterial, KeySpec, KeyState, KeyUsage, Origin
 from openkms.errors import (
@@ -20,8 +20,7 @@ from openkms.errors import (
     UnsupportedOperationException,
     ValidationException,
 )
-from openkms.service.call import Call
-from openkms.service.materials import material_context
+from openkms.service.call import OperationCall
 from openkms.service.ops.policies import check_new_policy
 from openkms.service.registry import operation
 from openkms.storage import audit_usage
@@ -41,7 +40,7 @@ def algorithm_lists(key: Key) -> dict[str, list[str]]:
     return {name: list(values) for name, values in lists.items() if values}
 
 
-def key_metadata(call: Call, key: Key) -> dict[str, Any]:
+def key_metadata(call: OperationCall, key: Key) -> dict[str, Any]:
     """KeyMetadata as DescribeKey returns it for this key."""
     meta: dict[str, Any] = {
         "AWSAccountId": key.account,
@@ -90,7 +89,7 @@ def _prepare_material(_service: object, p: dict[str, Any]) -> bytes | None:
 
 
 @operation("CreateKey", keys=(), writes=True, prepare=_prepare_material, slow=True)
-def create_key(call: Call) -> dict[str, Any]:
+def create_key(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateKey.html"""
     p = call.params
     if "KeySpec" in p and "CustomerMasterKeySpec" in p:
@@ -123,7 +122,7 @@ def create_key(call: Call) -> dict[str, Any]:
     if text is None:
         text = policy.default_policy(ctx.account)
     else:
-        check_new_policy(call, text, k.key_arn(ctx.region, ctx.account, key_id))
+        check_new_policy(call, text, domain_keys.key_arn(ctx.region, ctx.account, key_id))
     new_tags = tags.check_new_tags([(t["TagKey"], t["TagValue"]) for t in p.get("Tags", [])])
     tags.merged({}, new_tags)
     key = Key(
@@ -148,7 +147,7 @@ def create_key(call: Call) -> dict[str, Any]:
             material_id=os.urandom(32).hex(),
             wrapped=call.service.keyring.wrap(
                 call.prepared if isinstance(call.prepared, bytes) else new_material(spec),
-                material_context(key.key_id, 1),
+                contexts.key_material(key.key_id, 1),
             ),
             created_at=ctx.now,
         )
@@ -193,7 +192,7 @@ def new_material(spec: KeySpec) -> bytes:
 
 
 @operation("DescribeKey", allow_alias=True, snapshot=True)
-def describe_key(call: Call) -> dict[str, Any]:
+def describe_key(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_DescribeKey.html"""
     return {"KeyMetadata": key_metadata(call, call.key)}
 
@@ -216,7 +215,7 @@ def page(items: list[Any], limit: int, marker_of: Any) -> tuple[list[Any], dict[
 
 
 @operation("ListKeys", keys=())
-def list_keys(call: Call) -> dict[str, Any]:
+def list_keys(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ListKeys.html"""
     limit = call.params.get("Limit", 100)
     after = decode_marker(call.params.get("Marker"), is_key_id)
@@ -226,24 +225,24 @@ def list_keys(call: Call) -> dict[str, Any]:
 
 
 @operation("EnableKey", writes=True)
-def enable_key(call: Call) -> dict[str, Any]:
+def enable_key(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_EnableKey.html"""
-    call.tx.update_key(k.enable(call.key))
+    call.tx.update_key(domain_keys.enable(call.key))
     return {}
 
 
 @operation("DisableKey", writes=True)
-def disable_key(call: Call) -> dict[str, Any]:
+def disable_key(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_DisableKey.html"""
-    call.tx.update_key(k.disable(call.key))
+    call.tx.update_key(domain_keys.disable(call.key))
     return {}
 
 
 @operation("ScheduleKeyDeletion", writes=True)
-def schedule_key_deletion(call: Call) -> dict[str, Any]:
+def schedule_key_deletion(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ScheduleKeyDeletion.html"""
     days = call.params.get("PendingWindowInDays", DEFAULT_PENDING_WINDOW_DAYS)
-    key = k.schedule_deletion(call.key, days, call.ctx.now)
+    key = domain_keys.schedule_deletion(call.key, days, call.ctx.now)
     call.tx.update_key(key)
     return {
         "KeyId": key.arn,
@@ -254,9 +253,9 @@ def schedule_key_deletion(call: Call) -> dict[str, Any]:
 
 
 @operation("CancelKeyDeletion", writes=True)
-def cancel_key_deletion(call: Call) -> dict[str, Any]:
+def cancel_key_deletion(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_CancelKeyDeletion.html"""
-    key = k.cancel_deletion(call.key)
+    key = domain_keys.cancel_deletion(call.key)
     if key.origin is Origin.EXTERNAL:
         state = imports.state_after_cancelled_deletion(key, call.tx.list_materials(key.key_id))
         key = imports.with_state(key, state)
@@ -265,15 +264,15 @@ def cancel_key_deletion(call: Call) -> dict[str, Any]:
 
 
 @operation("UpdateKeyDescription", writes=True)
-def update_key_description(call: Call) -> dict[str, Any]:
+def update_key_description(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_UpdateKeyDescription.html"""
-    k.require_manageable(call.key)
-    call.tx.update_key(k.with_description(call.key, call.params["Description"]))
+    domain_keys.require_manageable(call.key)
+    call.tx.update_key(domain_keys.with_description(call.key, call.params["Description"]))
     return {}
 
 
 @operation("GetKeyLastUsage")
-def get_key_last_usage(call: Call) -> dict[str, Any]:
+def get_key_last_usage(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_GetKeyLastUsage.html
 
     Read from the audit trail: the newest successful cryptographic operation recorded on

@@ -14,28 +14,28 @@ from openkms.authz import parse_policy
 from openkms.domain.keys import require_manageable, with_policy
 from openkms.errors import MalformedPolicyDocumentException, NotFoundException
 from openkms.service.authorize import allows_policy_updates
-from openkms.service.call import Call
+from openkms.service.call import OperationCall
 from openkms.service.policy_principals import bind, effective_policy
 from openkms.service.registry import operation
 
 POLICY_NAME = "default"
 
 
-def _check_name(call: Call) -> None:
+def _check_name(call: OperationCall) -> None:
     name = call.params.get("PolicyName", POLICY_NAME)
     if name != POLICY_NAME:
         raise NotFoundException("No such policy exists")
 
 
 @operation("GetKeyPolicy")
-def get_key_policy(call: Call) -> dict[str, Any]:
+def get_key_policy(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_GetKeyPolicy.html"""
     _check_name(call)
     return {"Policy": effective_policy(call.tx, call.key), "PolicyName": POLICY_NAME}
 
 
 @operation("PutKeyPolicy", writes=True)
-def put_key_policy(call: Call) -> dict[str, Any]:
+def put_key_policy(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_PutKeyPolicy.html"""
     _check_name(call)
     require_manageable(call.key)
@@ -48,7 +48,7 @@ def put_key_policy(call: Call) -> dict[str, Any]:
 LOCKOUT_MESSAGE = "The new key policy will not allow you to update the key policy in the future."
 
 
-def check_new_policy(call: Call, text: str, key_arn: str) -> None:
+def check_new_policy(call: OperationCall, text: str, key_arn: str) -> None:
     """Validate a key policy and, unless BypassPolicyLockoutSafetyCheck, make sure the caller
     could still change it afterwards ("Default key policy: policy lockout safety check");
     then bind the users and roles it names to their unique ids."""
@@ -60,6 +60,6 @@ def check_new_policy(call: Call, text: str, key_arn: str) -> None:
 
 
 @operation("ListKeyPolicies")
-def list_key_policies(call: Call) -> dict[str, Any]:
+def list_key_policies(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ListKeyPolicies.html"""
     return {"PolicyNames": [POLICY_NAME], "Truncated": False}

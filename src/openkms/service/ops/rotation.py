@@ -10,13 +10,13 @@ from openkms.domain import imports, rotation
 from openkms.domain.identifiers import is_key_material_id
 from openkms.domain.keys import Key, KeyMaterial, KeyState
 from openkms.errors import UnsupportedOperationException
-from openkms.service.call import Call
+from openkms.service.call import OperationCall
 from openkms.service.ops.keys import decode_marker
 from openkms.service.registry import operation
 
 
 @operation("EnableKeyRotation", writes=True)
-def enable_key_rotation(call: Call) -> dict[str, Any]:
+def enable_key_rotation(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_EnableKeyRotation.html"""
     key = call.key
     rotation.require_automatic_rotation_allowed(key, "EnableKeyRotation")
@@ -27,7 +27,7 @@ def enable_key_rotation(call: Call) -> dict[str, Any]:
 
 
 @operation("DisableKeyRotation", writes=True)
-def disable_key_rotation(call: Call) -> dict[str, Any]:
+def disable_key_rotation(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_DisableKeyRotation.html"""
     key = call.key
     rotation.require_automatic_rotation_allowed(key, "DisableKeyRotation")
@@ -36,7 +36,7 @@ def disable_key_rotation(call: Call) -> dict[str, Any]:
 
 
 @operation("GetKeyRotationStatus")
-def get_key_rotation_status(call: Call) -> dict[str, Any]:
+def get_key_rotation_status(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_GetKeyRotationStatus.html
 
     Keys that cannot rotate automatically (asymmetric, HMAC, imported) report false, and
@@ -53,7 +53,7 @@ def get_key_rotation_status(call: Call) -> dict[str, Any]:
 
 
 @operation("RotateKeyOnDemand", writes=True)
-def rotate_key_on_demand(call: Call) -> dict[str, Any]:
+def rotate_key_on_demand(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_RotateKeyOnDemand.html
 
     Starts the rotation; the maintenance worker carries it out moments later (at once in
@@ -87,7 +87,7 @@ def rotation_entry(key: Key, material: KeyMaterial) -> dict[str, Any]:
 
 
 @operation("ListKeyRotations", snapshot=True)
-def list_key_rotations(call: Call) -> dict[str, Any]:
+def list_key_rotations(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ListKeyRotations.html
 
     ROTATIONS_ONLY (the default) lists the material versions that became current by a

@@ -6,13 +6,13 @@ from typing import Any
 
 from openkms.domain import tags
 from openkms.domain.keys import require_manageable
-from openkms.service.call import Call
+from openkms.service.call import OperationCall
 from openkms.service.ops.keys import decode_marker, page
 from openkms.service.registry import operation
 
 
 @operation("TagResource", writes=True)
-def tag_resource(call: Call) -> dict[str, Any]:
+def tag_resource(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_TagResource.html"""
     key = call.key
     require_manageable(key)
@@ -22,7 +22,7 @@ def tag_resource(call: Call) -> dict[str, Any]:
 
 
 @operation("UntagResource", writes=True)
-def untag_resource(call: Call) -> dict[str, Any]:
+def untag_resource(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_UntagResource.html"""
     key = call.key
     require_manageable(key)
@@ -34,7 +34,7 @@ def untag_resource(call: Call) -> dict[str, Any]:
 
 
 @operation("ListResourceTags")
-def list_resource_tags(call: Call) -> dict[str, Any]:
+def list_resource_tags(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ListResourceTags.html"""
     limit = call.params.get("Limit", 50)
     current = sorted(call.tx.get_tags(call.key.key_id).items())
