@@ -22,8 +22,16 @@ from openkms.cli.exit_codes import Exit
 
 #: Every command that opens existing state and must never create it.
 OPENING = [
-    ("authz", "explain", "--principal", "arn:aws:iam::111122223333:root",
-     "--action", "kms:Decrypt", "--key", "alias/x"),
+    (
+        "authz",
+        "explain",
+        "--principal",
+        "arn:aws:iam::111122223333:root",
+        "--action",
+        "kms:Decrypt",
+        "--key",
+        "alias/x",
+    ),
     ("admin", "list-accounts"),
     ("audit", "verify"),
     ("audit", "seal"),
@@ -31,8 +39,11 @@ OPENING = [
     ("audit", "export", "--out", "{out}", "--seal"),
     ("maintenance", "run"),
 ]
-IDS = [" ".join(a for a in cmd if not a.startswith(("-", "arn:", "kms:", "alias/", "{")))
-       + (" --seal" if "--seal" in cmd else "") for cmd in OPENING]
+IDS = [
+    " ".join(a for a in cmd if not a.startswith(("-", "arn:", "kms:", "alias/", "{")))
+    + (" --seal" if "--seal" in cmd else "")
+    for cmd in OPENING
+]
 #: Those that need the root key (``audit verify`` and plain ``export`` do not).
 KEYED = [cmd for cmd in OPENING if cmd[0] != "audit" or "seal" in cmd or "--seal" in cmd]
 KEYED_IDS = [name for name, cmd in zip(IDS, OPENING, strict=True) if cmd in KEYED]
@@ -47,8 +58,14 @@ def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 def openkms(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([sys.executable, "-m", "openkms", *args], env=env,
-                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    done = subprocess.run(
+        [sys.executable, "-m", "openkms", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
     assert "Traceback" not in done.stderr + done.stdout, done.stderr
     return done
 
@@ -114,7 +131,8 @@ def test_missing_root_key_is_not_replaced(tmp_path: Path, cmd: tuple[str, ...]) 
     one_line(done, Exit.MISSING_STATE, "root key", str(data / "root.key"))
     assert not (data / "root.key").exists()
     assert [p for p in tree(data) if not p.endswith(("-wal", "-shm"))] == [
-        p for p in before if not p.endswith(("-wal", "-shm"))]
+        p for p in before if not p.endswith(("-wal", "-shm"))
+    ]
 
 
 @pytest.mark.parametrize("cmd", KEYED, ids=KEYED_IDS)
@@ -133,21 +151,27 @@ def test_malformed_root_key(tmp_path: Path) -> None:
     done = openkms("maintenance", "run", "--data-dir", str(data), env=clean_env(tmp_path))
     one_line(done, Exit.ROOT_KEY, "root key")
     env = clean_env(tmp_path, OPENKMS_ROOT_KEY="c2hvcnQ=")
-    one_line(openkms("admin", "list-accounts", "--data-dir", str(data), env=env),
-             Exit.ROOT_KEY, "OPENKMS_ROOT_KEY")
+    one_line(
+        openkms("admin", "list-accounts", "--data-dir", str(data), env=env),
+        Exit.ROOT_KEY,
+        "OPENKMS_ROOT_KEY",
+    )
 
 
 def test_database_errors(tmp_path: Path) -> None:
     env = clean_env(tmp_path)
-    one_line(openkms("admin", "list-accounts", "--database", "mysql://x/y", env=env),
-             Exit.DATABASE, "mysql")
+    one_line(
+        openkms("admin", "list-accounts", "--database", "mysql://x/y", env=env),
+        Exit.DATABASE,
+        "mysql",
+    )
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "openkms.db").write_bytes(b"this is not a database" * 100)
-    one_line(openkms("audit", "verify", "--data-dir", str(bad), env=env), Exit.DATABASE,
-             "database")
-    one_line(openkms("serve", "--data-dir", str(bad), "--port", "1", env=env), Exit.DATABASE,
-             "database")
+    one_line(openkms("audit", "verify", "--data-dir", str(bad), env=env), Exit.DATABASE, "database")
+    one_line(
+        openkms("serve", "--data-dir", str(bad), "--port", "1", env=env), Exit.DATABASE, "database"
+    )
 
 
 def test_usage_and_configuration(tmp_path: Path) -> None:
@@ -157,8 +181,11 @@ def test_usage_and_configuration(tmp_path: Path) -> None:
     one_line(openkms("serve", "--tls-cert", "x.pem", env=env), Exit.CONFIG, "--tls-key")
     one_line(openkms("serve", "--workers", "2", "--dev", env=env), Exit.CONFIG, "--workers")
     half = clean_env(tmp_path, OPENKMS_ROOT_ACCESS_KEY_ID="AKIAEXAMPLE000000000")
-    one_line(openkms("serve", "--data-dir", str(tmp_path / "d"), env=half), Exit.CONFIG,
-             "OPENKMS_ROOT_SECRET_ACCESS_KEY")
+    one_line(
+        openkms("serve", "--data-dir", str(tmp_path / "d"), env=half),
+        Exit.CONFIG,
+        "OPENKMS_ROOT_SECRET_ACCESS_KEY",
+    )
 
 
 def test_commands_that_create_state_still_do(tmp_path: Path) -> None:

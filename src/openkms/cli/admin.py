@@ -33,8 +33,11 @@ def _account_id(value: str) -> str:
 
 
 def storage_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", help="state directory (root key, SQLite database), as "
-                        "for serve; default: the per-user data directory")
+    parser.add_argument(
+        "--data-dir",
+        help="state directory (root key, SQLite database), as "
+        "for serve; default: the per-user data directory",
+    )
     parser.add_argument("--database", help="database URL, e.g. postgresql://user@host/db")
 
 
@@ -125,7 +128,8 @@ def _list_accounts(store: Any) -> int:
         listed = [
             {
                 "AccountId": account,
-                "CreatedAt": None if created is None
+                "CreatedAt": None
+                if created is None
                 else datetime.fromtimestamp(created, UTC).isoformat(),
                 "RootAccessKeyIds": records.root_key_ids(tx, account),
             }

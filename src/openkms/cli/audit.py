@@ -39,8 +39,9 @@ def _timestamp(value: str) -> float:
 
 
 def _storage_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", help="state directory, as for serve; default: the "
-                        "per-user data directory")
+    parser.add_argument(
+        "--data-dir", help="state directory, as for serve; default: the per-user data directory"
+    )
     parser.add_argument("--database", help="database URL, e.g. postgresql://user@host/db")
 
 
@@ -51,8 +52,12 @@ def add_parser(commands: Any) -> None:
         dest="audit_command", metavar="COMMAND", required=True, parser_class=type(audit)
     )
     verify = actions.add_parser("verify", help="verify the stored trail or an export")
-    verify.add_argument("export_dir", metavar="EXPORT_DIR", nargs="?",
-                        help="verify this export offline instead of the database")
+    verify.add_argument(
+        "export_dir",
+        metavar="EXPORT_DIR",
+        nargs="?",
+        help="verify this export offline instead of the database",
+    )
     _storage_options(verify)
     seal = actions.add_parser("seal", help="sign a digest over the records not yet sealed")
     _storage_options(seal)
@@ -60,8 +65,9 @@ def add_parser(commands: Any) -> None:
     export.add_argument("--out", required=True, help="output directory")
     export.add_argument("--since", type=_timestamp, help="first event time (ISO-8601)")
     export.add_argument("--until", type=_timestamp, help="last event time (ISO-8601)")
-    export.add_argument("--seal", action="store_true",
-                        help="seal a digest first (needs the root key)")
+    export.add_argument(
+        "--seal", action="store_true", help="seal a digest first (needs the root key)"
+    )
     _storage_options(export)
 
 
@@ -213,6 +219,8 @@ def _export(args: argparse.Namespace) -> int:
             segment.events.clear()
     finally:
         store.close()
-    print(f"exported {written} records (seq {first}..{last}) in {len(segments)} "
-          f"digest segments to {args.out}")
+    print(
+        f"exported {written} records (seq {first}..{last}) in {len(segments)} "
+        f"digest segments to {args.out}"
+    )
     return 0

@@ -265,9 +265,7 @@ def _serve(args: argparse.Namespace) -> int:
     # work (root key, credentials) is done above, once.
     runtime.store.close()
     os.environ[SETTINGS_ENV] = json.dumps(dataclasses.asdict(settings))
-    uvicorn.run(
-        "openkms.server.worker:create_app", factory=True, workers=args.workers, **options
-    )
+    uvicorn.run("openkms.server.worker:create_app", factory=True, workers=args.workers, **options)
     return 0
 
 

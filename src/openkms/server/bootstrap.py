@@ -129,13 +129,9 @@ def _prepare_data_dir(path: str) -> None:
     try:
         os.makedirs(path, mode=0o700, exist_ok=True)
     except OSError as exc:
-        raise MissingStateError(
-            f"cannot create data directory {path}: {exc.strerror}"
-        ) from None
+        raise MissingStateError(f"cannot create data directory {path}: {exc.strerror}") from None
     if not os.access(path, os.R_OK | os.W_OK | os.X_OK):
-        raise MissingStateError(
-            f"data directory {path} is not readable and writable by this user"
-        )
+        raise MissingStateError(f"data directory {path} is not readable and writable by this user")
 
 
 def warn_if_shared(path: str) -> None:
@@ -159,9 +155,7 @@ def _require_existing(settings: Settings) -> None:
     if settings.data_dir is None:
         raise MissingStateError("no state to open: give --data-dir or --database")
     if not os.path.isdir(settings.data_dir):
-        raise MissingStateError(
-            f"no OpenKMS database in {settings.data_dir}: no such directory"
-        )
+        raise MissingStateError(f"no OpenKMS database in {settings.data_dir}: no such directory")
     if not os.path.isfile(os.path.join(settings.data_dir, DATABASE_FILE)):
         raise MissingStateError(f"no OpenKMS database in {settings.data_dir}")
 
