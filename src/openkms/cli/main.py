@@ -291,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         return audit.run(args)
     if args.command == "maintenance":
         return maintenance.run(args)
-    return 2
+    return 2  # Exit.USAGE: argparse admits no other command
 
 
 if __name__ == "__main__":
