@@ -1,4 +1,6 @@
-"""The layering rules of ARCHITECTURE.md, checked on every import in src/openkms."""
+"""The layering rules of docs/architecture.md ("Layers and what each may import"),
+checked on every absolute ``openkms.*`` import in src/openkms. Change the table there and
+``ALLOWED`` here together."""
 
 from __future__ import annotations
 

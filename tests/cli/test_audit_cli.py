@@ -74,7 +74,7 @@ def test_verify_database_intact_then_tampered(data_dir: str, env: dict[str, str]
 
 def test_verify_without_a_database_fails_cleanly(tmp_path: Path, env: dict[str, str]) -> None:
     done = audit("verify", "--data-dir", str(tmp_path / "nothing"), env=env)
-    assert done.returncode == 1 and "no OpenKMS database" in done.stderr
+    assert done.returncode == 3 and "no OpenKMS database" in done.stderr
     assert not (tmp_path / "nothing").exists()
 
 

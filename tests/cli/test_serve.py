@@ -27,6 +27,7 @@ from botocore.exceptions import ClientError
 from servers import free_port, wait_http
 
 from conftest import ACCESS_KEY, SECRET_KEY, make_client
+from openkms.cli.exit_codes import Exit
 
 _GENERATED = re.compile(r"AWS_ACCESS_KEY_ID=(\S+)\s+AWS_SECRET_ACCESS_KEY=(\S+)")
 _ROOT_KEY_ERROR = "openkms: error: the root key does not open this database"
@@ -53,8 +54,14 @@ def run_failing(args: list[str], env: dict[str, str]) -> subprocess.CompletedPro
     return done
 
 
-def assert_one_line_error(done: subprocess.CompletedProcess[str], *needles: str) -> str:
+def assert_one_line_error(
+    done: subprocess.CompletedProcess[str], *needles: str, status: Exit | None = None
+) -> str:
+    """One ``openkms: error:`` line naming ``needles``, with the exit status of its kind
+    (openkms.cli.exit_codes) when ``status`` is given."""
     assert done.returncode not in (0, 2) and done.returncode > 0, (done.returncode, done.stderr)
+    if status is not None:
+        assert done.returncode == status, (done.returncode, done.stderr)
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith("openkms: error: "), lines[0]
@@ -140,7 +147,7 @@ def post(url: str) -> tuple[int, bytes]:
 ])
 def test_bad_flag_is_a_usage_error(tmp_path: Path, args: list[str], message: str) -> None:
     done = run_failing(serve_args("--data-dir", str(tmp_path / "d"), *args), clean_env(tmp_path))
-    assert done.returncode == 2, done.stderr
+    assert done.returncode == Exit.USAGE, done.stderr
     lines = done.stderr.strip().splitlines()
     # One error line, maybe after argparse's usage lines (which may wrap).
     assert 1 <= len(lines) <= 4, done.stderr
@@ -159,7 +166,7 @@ def test_plain_http_on_a_non_loopback_address_is_refused(tmp_path: Path, host: s
     done = run_failing(serve_args("--host", host, "--port", str(free_port()),
                                   "--data-dir", str(tmp_path / "d")), clean_env(tmp_path))
     assert_one_line_error(done, "refusing to serve plain HTTP", host, "--tls-cert",
-                          "--insecure-http")
+                          "--insecure-http", status=Exit.CONFIG)
     assert done.stdout == ""
     assert not (tmp_path / "d").exists()
 
@@ -185,7 +192,7 @@ def test_tls_needs_both_certificate_and_key(tmp_path: Path) -> None:
     cert.write_text("x")
     done = run_failing(serve_args("--port", str(free_port()), "--tls-cert", str(cert),
                                   "--data-dir", str(tmp_path / "d")), clean_env(tmp_path))
-    assert_one_line_error(done, "give both --tls-cert and --tls-key")
+    assert_one_line_error(done, "give both --tls-cert and --tls-key", status=Exit.CONFIG)
     assert not (tmp_path / "d").exists()
 
 
@@ -198,7 +205,7 @@ def test_unusable_tls_files_are_one_line_errors(tmp_path: Path, what: str) -> No
     done = run_failing(serve_args("--port", str(free_port()), "--tls-cert", str(cert),
                                   "--tls-key", str(key), "--data-dir", str(tmp_path / "d")),
                        clean_env(tmp_path))
-    assert_one_line_error(done, "cannot use the TLS certificate", str(cert))
+    assert_one_line_error(done, "cannot use the TLS certificate", str(cert), status=Exit.CONFIG)
     assert not (tmp_path / "d").exists()
 
 
@@ -209,7 +216,7 @@ def test_data_dir_under_a_regular_file(tmp_path: Path) -> None:
     afile.write_text("not a directory")
     done = run_failing(serve_args("--port", str(free_port()), "--data-dir", str(afile / "data")),
                        clean_env(tmp_path))
-    assert_one_line_error(done, "data directory", str(afile / "data"))
+    assert_one_line_error(done, "data directory", str(afile / "data"), status=Exit.MISSING_STATE)
     assert done.stdout == ""
 
 
@@ -218,7 +225,7 @@ def test_data_dir_is_a_regular_file(tmp_path: Path) -> None:
     afile.write_text("not a directory")
     done = run_failing(serve_args("--port", str(free_port()), "--data-dir", str(afile)),
                        clean_env(tmp_path))
-    assert_one_line_error(done, str(afile))
+    assert_one_line_error(done, str(afile), status=Exit.MISSING_STATE)
     assert afile.read_text() == "not a directory"
 
 
@@ -228,7 +235,7 @@ def test_corrupt_database_file(tmp_path: Path) -> None:
     (data / "openkms.db").write_bytes(os.urandom(8192))
     done = run_failing(serve_args("--port", str(free_port()), "--data-dir", str(data)),
                        clean_env(tmp_path))
-    assert_one_line_error(done, "database")
+    assert_one_line_error(done, "database", status=Exit.DATABASE)
 
 
 def test_unreachable_database(tmp_path: Path) -> None:
@@ -236,7 +243,7 @@ def test_unreachable_database(tmp_path: Path) -> None:
     url = f"postgresql://openkms:pw-{uuid.uuid4().hex}@127.0.0.1:{port}/x"
     done = run_failing(serve_args("--port", str(free_port()), "--data-dir", str(tmp_path / "d"),
                                   "--database", url), clean_env(tmp_path))
-    line = assert_one_line_error(done, "database")
+    line = assert_one_line_error(done, "database", status=Exit.DATABASE)
     assert "pw-" not in done.stderr + done.stdout, line  # the password is never echoed
     assert "AWS_SECRET_ACCESS_KEY" not in done.stdout
 
@@ -244,7 +251,7 @@ def test_unreachable_database(tmp_path: Path) -> None:
 def test_unsupported_database_scheme(tmp_path: Path) -> None:
     done = run_failing(serve_args("--port", str(free_port()), "--data-dir", str(tmp_path / "d"),
                                   "--database", "mysql://u@127.0.0.1/x"), clean_env(tmp_path))
-    assert_one_line_error(done, "mysql")
+    assert_one_line_error(done, "mysql", status=Exit.DATABASE)
 
 
 def test_port_in_use(tmp_path: Path) -> None:
@@ -275,18 +282,18 @@ def test_wrong_root_key_is_refused(tmp_path: Path, serve) -> None:
     other = base64.b64encode(os.urandom(32)).decode()
     done = run_failing(serve_args("--port", str(free_port()), "--data-dir", str(data)),
                        {**env, "OPENKMS_ROOT_KEY": other})
-    line = assert_one_line_error(done, "root key")
+    line = assert_one_line_error(done, "root key", status=Exit.ROOT_KEY)
     assert other not in line and root_key.strip().decode() not in line
 
     # A root.key file replaced by another valid key is refused the same way.
     (data / "root.key").write_bytes(base64.b64encode(os.urandom(32)) + b"\n")
     done = run_failing(serve_args("--port", str(free_port()), "--data-dir", str(data)), env)
-    assert_one_line_error(done, "root key")
+    assert_one_line_error(done, "root key", status=Exit.ROOT_KEY)
 
     # A root.key file that is gone, while the database holds keys sealed under it.
     (data / "root.key").unlink()
     done = run_failing(serve_args("--port", str(free_port()), "--data-dir", str(data)), env)
-    assert_one_line_error(done, "root key")
+    assert_one_line_error(done, "root key", status=Exit.MISSING_STATE)
     assert not (data / "root.key").exists()  # no new key was generated over the old data
 
     # With the right key back, everything opens again.
@@ -299,7 +306,7 @@ def test_wrong_root_key_is_refused(tmp_path: Path, serve) -> None:
 def test_malformed_root_key_env(tmp_path: Path, value: str) -> None:
     done = run_failing(serve_args("--port", str(free_port()), "--data-dir", str(tmp_path / "d")),
                        clean_env(tmp_path, OPENKMS_ROOT_KEY=value))
-    assert_one_line_error(done, "OPENKMS_ROOT_KEY")
+    assert_one_line_error(done, "OPENKMS_ROOT_KEY", status=Exit.ROOT_KEY)
 
 
 def test_root_key_from_env(tmp_path: Path, serve) -> None:
@@ -336,7 +343,7 @@ def test_root_passphrase(tmp_path: Path, serve) -> None:
 
     wrong = {**env, "OPENKMS_ROOT_PASSPHRASE": "correct horse battery stapler"}
     done = run_failing(serve_args("--port", str(free_port()), "--data-dir", str(data)), wrong)
-    line = assert_one_line_error(done, "root key")
+    line = assert_one_line_error(done, "root key", status=Exit.ROOT_KEY)
     assert "stapl" not in line  # the passphrase is never echoed
 
 
@@ -375,7 +382,7 @@ def test_generated_credentials_printed_once(tmp_path: Path, serve) -> None:
 def test_half_set_root_credentials(tmp_path: Path) -> None:
     done = run_failing(serve_args("--port", str(free_port()), "--data-dir", str(tmp_path / "d")),
                        clean_env(tmp_path, OPENKMS_ROOT_ACCESS_KEY_ID=ACCESS_KEY))
-    assert_one_line_error(done, "OPENKMS_ROOT_SECRET_ACCESS_KEY")
+    assert_one_line_error(done, "OPENKMS_ROOT_SECRET_ACCESS_KEY", status=Exit.CONFIG)
 
 
 # --- --dev ----------------------------------------------------------------------------------

@@ -3,7 +3,9 @@
     openkms admin create-account ACCOUNT_ID [--data-dir DIR] [--database URL]
     openkms admin list-accounts [--data-dir DIR] [--database URL]
 
-``create-account`` registers an account and creates its root user's access key; it
+``create-account`` registers an account (it makes the data directory, database and root
+key on first use, as ``serve`` does; ``list-accounts`` only opens them and creates
+nothing) and creates its root user's access key; it
 prints ``{"AccountId", "AccessKeyId", "SecretAccessKey"}`` as JSON (the secret is shown
 once; it is stored only wrapped under the root key). ``list-accounts`` prints every
 account (registered here, or the server's own through its root key) as a JSON list.
@@ -17,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sys
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -32,20 +33,34 @@ def _account_id(value: str) -> str:
 
 
 def storage_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", help="state directory (root key, SQLite database), as "
-                        "for serve; default: the per-user data directory")
+    parser.add_argument(
+        "--data-dir",
+        help="state directory (root key, SQLite database), as "
+        "for serve; default: the per-user data directory",
+    )
     parser.add_argument("--database", help="database URL, e.g. postgresql://user@host/db")
 
 
-def open_cli_state(args: argparse.Namespace, account_id: str = "000000000000") -> tuple[Any, Any]:
-    """The store and root keyring named by ``--data-dir``/``--database``, opened as ``serve``
-    opens them (raises :class:`openkms.server.bootstrap.StartupError`)."""
-    from openkms.server.bootstrap import Settings, open_state
+def cli_settings(args: argparse.Namespace, account_id: str = "000000000000") -> Any:
+    """The bootstrap settings named by ``--data-dir``/``--database`` (default: the per-user
+    data directory, as for ``serve``)."""
+    from openkms.server.bootstrap import Settings
 
     data_dir = args.data_dir
     if data_dir is None and args.database is None:
         data_dir = platformdirs.user_data_dir("openkms")
-    return open_state(Settings(data_dir=data_dir, database=args.database, account_id=account_id))
+    return Settings(data_dir=data_dir, database=args.database, account_id=account_id)
+
+
+def open_cli_state(
+    args: argparse.Namespace, account_id: str = "000000000000", *, create: bool = False
+) -> tuple[Any, Any]:
+    """The store and root keyring named by ``--data-dir``/``--database``, opened as ``serve``
+    opens them (raises :class:`openkms.server.bootstrap.StartupError`). Only ``create``
+    makes a missing data directory, database or root key; by default they must exist."""
+    from openkms.server.bootstrap import open_state
+
+    return open_state(cli_settings(args, account_id), create=create)
 
 
 def add_parser(commands: Any) -> None:
@@ -62,27 +77,24 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from openkms.cli.exit_codes import Exit, fail, startup_failure
     from openkms.server.bootstrap import StartupError
     from openkms.storage.repository import StorageError
 
     account = getattr(args, "account_id", "000000000000")
+    creating = args.admin_command == "create-account"
     try:
-        store, keyring = open_cli_state(args, account)
+        store, keyring = open_cli_state(args, account, create=creating)
     except StartupError as exc:
-        return _fail(str(exc))
+        return startup_failure(exc)
     try:
-        if args.admin_command == "create-account":
+        if creating:
             return _create_account(store, keyring, account)
         return _list_accounts(store)
     except StorageError as exc:
-        return _fail(f"database error: {exc}")
+        return fail(f"database error: {exc}", Exit.DATABASE)
     finally:
         store.close()
-
-
-def _fail(message: str) -> int:
-    print(f"openkms: error: {message}", file=sys.stderr)
-    return 1
 
 
 def _create_account(store: Any, keyring: Any, account: str) -> int:
@@ -102,7 +114,9 @@ def _create_account(store: Any, keyring: Any, account: str) -> int:
             records.insert_account(tx, account, now)
             tx.put_access_key(access_key_id, account, root_arn(account), wrapped, now)
     except DuplicateError:
-        return _fail(f"account {account} already exists")
+        from openkms.cli.exit_codes import Exit, fail
+
+        return fail(f"account {account} already exists", Exit.NEGATIVE)
     result = {"AccountId": account, "AccessKeyId": access_key_id, "SecretAccessKey": secret}
     print(json.dumps(result, indent=2))
     return 0
@@ -116,7 +130,8 @@ def _list_accounts(store: Any) -> int:
         listed = [
             {
                 "AccountId": account,
-                "CreatedAt": None if created is None
+                "CreatedAt": None
+                if created is None
                 else datetime.fromtimestamp(created, UTC).isoformat(),
                 "RootAccessKeyIds": records.root_key_ids(tx, account),
             }

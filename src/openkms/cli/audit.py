@@ -10,7 +10,9 @@
 bad record otherwise; it needs neither the root key nor a server (the digests are
 checked with the stored, or exported, public key: compare its fingerprint out of band).
 ``seal`` and ``export --seal`` need the root key, as ``openkms serve`` does. ``export``
-refuses a trail that does not verify. T is ISO-8601 (``2025-05-20T20:45:00Z``; a time
+refuses a trail that does not verify. None of them creates state: a data directory,
+database or root key that is not there is refused with one line (exit statuses in
+openkms.cli.exit_codes). T is ISO-8601 (``2025-05-20T20:45:00Z``; a time
 without a zone is UTC).
 """
 
@@ -18,13 +20,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
-
-import platformdirs
 
 _PAGE = 1000
 
@@ -40,8 +39,9 @@ def _timestamp(value: str) -> float:
 
 
 def _storage_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", help="state directory, as for serve; default: the "
-                        "per-user data directory")
+    parser.add_argument(
+        "--data-dir", help="state directory, as for serve; default: the per-user data directory"
+    )
     parser.add_argument("--database", help="database URL, e.g. postgresql://user@host/db")
 
 
@@ -52,8 +52,12 @@ def add_parser(commands: Any) -> None:
         dest="audit_command", metavar="COMMAND", required=True, parser_class=type(audit)
     )
     verify = actions.add_parser("verify", help="verify the stored trail or an export")
-    verify.add_argument("export_dir", metavar="EXPORT_DIR", nargs="?",
-                        help="verify this export offline instead of the database")
+    verify.add_argument(
+        "export_dir",
+        metavar="EXPORT_DIR",
+        nargs="?",
+        help="verify this export offline instead of the database",
+    )
     _storage_options(verify)
     seal = actions.add_parser("seal", help="sign a digest over the records not yet sealed")
     _storage_options(seal)
@@ -61,20 +65,16 @@ def add_parser(commands: Any) -> None:
     export.add_argument("--out", required=True, help="output directory")
     export.add_argument("--since", type=_timestamp, help="first event time (ISO-8601)")
     export.add_argument("--until", type=_timestamp, help="last event time (ISO-8601)")
-    export.add_argument("--seal", action="store_true",
-                        help="seal a digest first (needs the root key)")
+    export.add_argument(
+        "--seal", action="store_true", help="seal a digest first (needs the root key)"
+    )
     _storage_options(export)
-
-
-def _fail(message: str) -> int:
-    print(f"openkms: error: {message}", file=sys.stderr)
-    return 1
 
 
 def run(args: argparse.Namespace) -> int:
     from openkms.audit.verify import AuditIntegrityError
+    from openkms.cli.exit_codes import Exit, fail, startup_failure
     from openkms.server.bootstrap import StartupError
-    from openkms.storage.engine import StorageConfigError
     from openkms.storage.repository import StorageError
 
     try:
@@ -86,11 +86,11 @@ def run(args: argparse.Namespace) -> int:
             return _seal(args)
         return _export(args)
     except AuditIntegrityError as exc:
-        return _fail(f"audit trail verification failed: {exc}")
-    except (StartupError, StorageConfigError) as exc:
-        return _fail(str(exc))
+        return fail(f"audit trail verification failed: {exc}", Exit.NEGATIVE)
+    except StartupError as exc:
+        return startup_failure(exc)
     except StorageError as exc:
-        return _fail(f"database error: {exc}")
+        return fail(f"database error: {exc}", Exit.DATABASE)
 
 
 def _verify_export(directory: str) -> int:
@@ -98,30 +98,19 @@ def _verify_export(directory: str) -> int:
     from openkms.crypto.signing import verify
 
     if not os.path.isdir(directory):
-        return _fail(f"{directory} is not a directory")
+        from openkms.cli.exit_codes import Exit, fail
+
+        return fail(f"{directory} is not a directory", Exit.MISSING_STATE)
     print(verify_export(directory, verify).summary().replace("audit trail", "export", 1))
     return 0
 
 
-def _data_dir(args: argparse.Namespace) -> str | None:
-    if args.data_dir is None and args.database is None:
-        return platformdirs.user_data_dir("openkms")
-    return str(args.data_dir) if args.data_dir is not None else None
-
-
 def _open_read_only(args: argparse.Namespace) -> Any:
-    """The store alone (no root key, no data directory created)."""
-    from openkms.storage.engine import StorageConfigError, make_engine, sqlite_url
-    from openkms.storage.repository import Store
+    """The store alone (no root key; nothing created)."""
+    from openkms.cli.admin import cli_settings
+    from openkms.server.bootstrap import open_store
 
-    url = args.database
-    if url is None:
-        data_dir = _data_dir(args)
-        assert data_dir is not None
-        if not os.path.exists(os.path.join(data_dir, "openkms.db")):
-            raise StorageConfigError(f"no OpenKMS database in {data_dir}")
-        url = sqlite_url(data_dir)
-    return Store(make_engine(url))
+    return open_store(cli_settings(args), create=False)
 
 
 def _open_with_keyring(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -230,6 +219,8 @@ def _export(args: argparse.Namespace) -> int:
             segment.events.clear()
     finally:
         store.close()
-    print(f"exported {written} records (seq {first}..{last}) in {len(segments)} "
-          f"digest segments to {args.out}")
+    print(
+        f"exported {written} records (seq {first}..{last}) in {len(segments)} "
+        f"digest segments to {args.out}"
+    )
     return 0

@@ -5,13 +5,14 @@
                           [--data-dir DIR] [--database URL]
 
 Exit status 0 when the request would be allowed, 1 when it would be denied, 2 for
-usage errors.
+usage errors (including a principal or key that does not exist), and the startup
+statuses of openkms.cli.exit_codes when the state cannot be opened. Read-only: a data
+directory, database or root key that is not there is refused, and nothing is created.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 
@@ -46,15 +47,16 @@ def add_parser(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from openkms.cli.admin import open_cli_state
+    from openkms.cli.exit_codes import Exit, fail, startup_failure
     from openkms.errors import AWSError
     from openkms.server.bootstrap import StartupError
     from openkms.service.explain import explain_access, principal_from_arn
+    from openkms.storage.repository import StorageError
 
     try:
         store, _ = open_cli_state(args)
     except StartupError as exc:
-        print(f"openkms: error: {exc}", file=sys.stderr)
-        return 2
+        return startup_failure(exc)
     try:
         principal = principal_from_arn(store, args.principal)
         allowed, text = explain_access(
@@ -62,9 +64,10 @@ def run(args: argparse.Namespace) -> int:
         )
     except (ValueError, AWSError) as exc:
         message = exc.message if isinstance(exc, AWSError) else str(exc)
-        print(f"openkms: error: {message}", file=sys.stderr)
-        return 2
+        return fail(message, Exit.USAGE)
+    except StorageError as exc:
+        return fail(f"database error: {exc}", Exit.DATABASE)
     finally:
         store.close()
     print(text)
-    return 0 if allowed else 1
+    return int(Exit.OK if allowed else Exit.NEGATIVE)

@@ -10,8 +10,10 @@
     openkms authz explain --principal ARN --action kms:Decrypt --key KEY [--context k=v ...]
     openkms maintenance run [--data-dir DIR] [--database URL] [--at 2027-01-01T00:00:00Z]
 
-Problems a user can fix end with one line on stderr and a non-zero exit, never a
-traceback.
+Problems a user can fix end with one line on stderr and the exit status of their kind
+(openkms.cli.exit_codes: 2 usage, 3 missing state, 4 root key, 5 database, 6
+configuration), never a traceback. Only ``serve`` and ``admin create-account`` create a
+data directory, database or root key; every other command refuses what is not there.
 
 Transport: Decrypt and GenerateDataKey answers carry plaintext, so anything but a
 loopback address is served over HTTPS (``--tls-cert``/``--tls-key``) unless the operator
@@ -73,7 +75,7 @@ def _port(value: str) -> int:
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage mistake is one line on stderr (exit status 2)."""
+    """argparse, but a usage mistake is one line on stderr (exit status 2, Exit.USAGE)."""
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
@@ -205,14 +207,14 @@ def _transport(args: argparse.Namespace) -> dict[str, Any] | str:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from openkms.cli.exit_codes import Exit, fail, startup_failure
     from openkms.server.app import OpenKMSApp
     from openkms.server.bootstrap import Settings, StartupError, build, warn_if_shared
     from openkms.server.worker import SETTINGS_ENV
 
     tls = _transport(args)
     if isinstance(tls, str):
-        print(f"openkms: error: {tls}", file=sys.stderr)
-        return 1
+        return fail(tls, Exit.CONFIG)
     data_dir = args.data_dir
     if data_dir is None and not args.dev:
         data_dir = platformdirs.user_data_dir("openkms")
@@ -225,20 +227,17 @@ def _serve(args: argparse.Namespace) -> int:
         **({"region": args.regions[0], "regions": args.regions} if args.regions else {}),
         request_threads=args.request_threads,
     )
+    if args.workers > 1 and data_dir is None and args.database is None:
+        return fail(
+            "--workers needs state the processes can share: give --data-dir or --database",
+            Exit.CONFIG,
+        )
     if args.dev:
         print(_DEV_WARNING, file=sys.stderr, flush=True)
-    if args.workers > 1 and data_dir is None and args.database is None:
-        print(
-            "openkms: error: --workers needs state the processes can share: "
-            "give --data-dir or --database",
-            file=sys.stderr,
-        )
-        return 1
     try:
         runtime = build(settings)
     except StartupError as exc:
-        print(f"openkms: error: {exc}", file=sys.stderr)
-        return 1
+        return startup_failure(exc)
     if data_dir is not None:
         warn_if_shared(data_dir)
     for line in runtime.banner:
@@ -266,9 +265,7 @@ def _serve(args: argparse.Namespace) -> int:
     # work (root key, credentials) is done above, once.
     runtime.store.close()
     os.environ[SETTINGS_ENV] = json.dumps(dataclasses.asdict(settings))
-    uvicorn.run(
-        "openkms.server.worker:create_app", factory=True, workers=args.workers, **options
-    )
+    uvicorn.run("openkms.server.worker:create_app", factory=True, workers=args.workers, **options)
     return 0
 
 
@@ -294,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         return audit.run(args)
     if args.command == "maintenance":
         return maintenance.run(args)
-    return 2
+    return 2  # Exit.USAGE: argparse admits no other command
 
 
 if __name__ == "__main__":

@@ -7,14 +7,14 @@ deletions whose waiting period has ended, and the expiry of imported key materia
 forgets expired import tokens and STS sessions. ``--at`` does it as of that time (for
 operators and tests: the server's own clock is never changed). Safe next to running
 servers and on several nodes at once: each piece of work is done exactly once. Prints
-what it did as JSON; exits 0.
+what it did as JSON; exits 0. It works on existing state only: a data directory,
+database or root key that is not there is refused (exit 3) and nothing is created.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,6 +53,7 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from openkms.cli.exit_codes import Exit, fail, startup_failure
     from openkms.server.bootstrap import StartupError
     from openkms.service.maintenance import Maintenance
     from openkms.storage.repository import StorageError
@@ -60,13 +61,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         store, keyring = open_cli_state(args)
     except StartupError as exc:
-        print(f"openkms: error: {exc}", file=sys.stderr)
-        return 1
+        return startup_failure(exc)
     try:
         report = Maintenance(store, keyring).run(args.at)
     except StorageError as exc:
-        print(f"openkms: error: database error: {exc}", file=sys.stderr)
-        return 1
+        return fail(f"database error: {exc}", Exit.DATABASE)
     finally:
         store.close()
     print(json.dumps(report.as_dict(), indent=2))

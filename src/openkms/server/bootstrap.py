@@ -1,7 +1,14 @@
 """Composition root: turn command-line settings into a running service.
 
 Startup problems a user can fix are raised as :class:`StartupError` with a one-line
-message; the CLI prints it and exits non-zero.
+message; the CLI prints it and exits with the status of its kind (the subclasses below,
+mapped in openkms.cli.exit_codes).
+
+Only ``openkms serve`` and ``openkms admin create-account`` make state:
+``open_state(settings, create=False)`` (every other command) opens what exists and
+refuses, with :class:`MissingStateError`, a data directory, SQLite database, schema,
+root key file or passphrase salt that is not there, creating nothing on disk or in the
+database (``authz explain --data-dir <typo>`` must not leave a new root key behind).
 
 Root of trust, in order of precedence:
 
@@ -58,6 +65,7 @@ from openkms.storage.engine import (
     sqlite_url,
 )
 from openkms.storage.repository import StorageError, Store, Tx
+from openkms.storage.tables import meta as meta_table
 
 log = logging.getLogger("openkms.server")
 
@@ -66,6 +74,7 @@ log = logging.getLogger("openkms.server")
 SLOW_REQUEST_THREADS = 4
 
 ROOT_KEY_FILE = "root.key"
+DATABASE_FILE = "openkms.db"
 _CHECK_NAME = "root_check"
 _CHECK_CONTEXT = contexts.ROOT_KEY_CHECK
 _CHECK_PLAINTEXT = b"openkms root key check v1"
@@ -73,7 +82,21 @@ _SALT_NAME = "root_kdf_salt"
 
 
 class StartupError(Exception):
-    """The server cannot start; the message says why in one line."""
+    """The server cannot start; the message says why in one line. Raised as such: the
+    configuration given (options, environment) cannot be used."""
+
+
+class MissingStateError(StartupError):
+    """The data directory, database or root key is not there (a command that only opens
+    state), or cannot be created or used (permissions)."""
+
+
+class RootKeyError(StartupError):
+    """The root key is malformed, unreadable, or does not open this database."""
+
+
+class DatabaseStartupError(StartupError):
+    """The database cannot be reached, opened or brought to this code's schema."""
 
 
 @dataclass(frozen=True)
@@ -107,9 +130,9 @@ def _prepare_data_dir(path: str) -> None:
     try:
         os.makedirs(path, mode=0o700, exist_ok=True)
     except OSError as exc:
-        raise StartupError(f"cannot create data directory {path}: {exc.strerror}") from None
+        raise MissingStateError(f"cannot create data directory {path}: {exc.strerror}") from None
     if not os.access(path, os.R_OK | os.W_OK | os.X_OK):
-        raise StartupError(f"data directory {path} is not readable and writable by this user")
+        raise MissingStateError(f"data directory {path} is not readable and writable by this user")
 
 
 def warn_if_shared(path: str) -> None:
@@ -125,7 +148,53 @@ def warn_if_shared(path: str) -> None:
         )
 
 
-def _open_store(settings: Settings) -> Store:
+def _require_existing(settings: Settings) -> None:
+    """Refuse (MissingStateError) state that is not there, creating nothing."""
+    if settings.database:
+        _require_schema(settings.database)
+        return
+    if settings.data_dir is None:
+        raise MissingStateError("no state to open: give --data-dir or --database")
+    if not os.path.isdir(settings.data_dir):
+        raise MissingStateError(f"no OpenKMS database in {settings.data_dir}: no such directory")
+    if not os.path.isfile(os.path.join(settings.data_dir, DATABASE_FILE)):
+        raise MissingStateError(f"no OpenKMS database in {settings.data_dir}")
+
+
+def _require_schema(url: str) -> None:
+    """A server database must already hold OpenKMS's tables: checked on a plain connection
+    before ``make_engine``, which would create them in an empty database."""
+    from sqlalchemy import create_engine, inspect
+    from sqlalchemy.exc import SQLAlchemyError
+
+    if url.startswith(("postgresql://", "postgres://")):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    if not url.startswith("postgresql"):
+        return  # make_engine names the unsupported scheme
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        return  # make_engine gives the install hint
+    engine = create_engine(url, connect_args={"connect_timeout": 10})
+    try:
+        with engine.connect() as conn:
+            present = inspect(conn).has_table(meta_table.name)
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        raise DatabaseStartupError(f"cannot use the database: {reason}") from None
+    finally:
+        engine.dispose()
+    if not present:
+        raise MissingStateError("the database holds no OpenKMS state (start openkms serve first)")
+
+
+def open_store(settings: Settings, *, create: bool = True) -> Store:
+    """The database named by ``settings`` (made, with its data directory, when ``create``;
+    else it must exist). The root key is not needed."""
+    if not create:
+        _require_existing(settings)
+    elif settings.data_dir is not None:
+        _prepare_data_dir(settings.data_dir)
     if settings.database:
         url = settings.database
     elif settings.data_dir:
@@ -136,10 +205,10 @@ def _open_store(settings: Settings) -> Store:
         threads = settings.request_threads + SLOW_REQUEST_THREADS
         return Store(make_engine(url, threads=threads))
     except StorageConfigError as exc:
-        raise StartupError(str(exc)) from None
+        raise DatabaseStartupError(str(exc)) from None
 
 
-def _root_key(settings: Settings, store: Store, fresh: bool) -> bytes:
+def _root_key(settings: Settings, store: Store, fresh: bool, create: bool) -> bytes:
     env_key = os.environ.get("OPENKMS_ROOT_KEY")
     if env_key:
         try:
@@ -147,10 +216,19 @@ def _root_key(settings: Settings, store: Store, fresh: bool) -> bytes:
         except (binascii.Error, ValueError):
             key = b""
         if len(key) != ROOT_KEY_LEN:
-            raise StartupError("OPENKMS_ROOT_KEY must be 32 bytes encoded in base64")
+            raise RootKeyError("OPENKMS_ROOT_KEY must be 32 bytes encoded in base64")
         return key
     passphrase = os.environ.get("OPENKMS_ROOT_PASSPHRASE")
     if passphrase:
+        if not create:
+            with store.transaction() as tx:
+                salt = tx.get_meta(_SALT_NAME)
+            if salt is None:
+                raise MissingStateError(
+                    "the database has no root passphrase salt: it was not started with "
+                    "OPENKMS_ROOT_PASSPHRASE"
+                )
+            return root_key_from_passphrase(passphrase, salt)
         with store.transaction(write=True) as tx:
             salt = tx.get_meta(_SALT_NAME)
             if salt is None:
@@ -160,24 +238,26 @@ def _root_key(settings: Settings, store: Store, fresh: bool) -> bytes:
     if settings.data_dir is None:
         if settings.dev:
             return new_root_key()  # memory-only dev state: the key lives and dies with it
-        raise StartupError(
+        raise MissingStateError(
             "no root key: set OPENKMS_ROOT_KEY or OPENKMS_ROOT_PASSPHRASE, or give --data-dir"
         )
     path = os.path.join(settings.data_dir, ROOT_KEY_FILE)
     if os.path.exists(path):
         with suppress(OSError):  # made 0644 by a hand or an older version
-            if stat.S_IMODE(os.stat(path).st_mode) != PRIVATE_FILE_MODE:
+            if create and stat.S_IMODE(os.stat(path).st_mode) != PRIVATE_FILE_MODE:
                 os.chmod(path, PRIVATE_FILE_MODE)
         try:
             with open(path, "rb") as fh:
                 key = base64.b64decode(fh.read().strip(), validate=True)
         except (OSError, binascii.Error, ValueError) as exc:
-            raise StartupError(f"cannot read root key {path}: {exc}") from None
+            raise RootKeyError(f"cannot read root key {path}: {exc}") from None
         if len(key) != ROOT_KEY_LEN:
-            raise StartupError(f"root key {path} is not 32 bytes of base64")
+            raise RootKeyError(f"root key {path} is not 32 bytes of base64")
         return key
+    if not create:
+        raise MissingStateError(f"no root key {path}")
     if not fresh:
-        raise StartupError(
+        raise MissingStateError(
             f"root key {path} is missing but the database already holds keys sealed under one"
         )
     key = new_root_key()
@@ -189,10 +269,14 @@ def _root_key(settings: Settings, store: Store, fresh: bool) -> bytes:
     return key
 
 
-def _open_keyring(settings: Settings, store: Store) -> SoftwareKeyring:
+def _open_keyring(settings: Settings, store: Store, create: bool) -> SoftwareKeyring:
     with store.transaction() as tx:
         check = tx.get_meta(_CHECK_NAME)
-    keyring = SoftwareKeyring(_root_key(settings, store, fresh=check is None))
+    if check is None and not create:
+        raise MissingStateError(
+            "the database holds no root key check: it was never started by openkms serve"
+        )
+    keyring = SoftwareKeyring(_root_key(settings, store, fresh=check is None, create=create))
     if check is None:
         with store.transaction(write=True) as tx:
             tx.set_meta(_CHECK_NAME, keyring.wrap(_CHECK_PLAINTEXT, _CHECK_CONTEXT))
@@ -200,7 +284,7 @@ def _open_keyring(settings: Settings, store: Store) -> SoftwareKeyring:
         try:
             keyring.unwrap(check, _CHECK_CONTEXT)
         except UnwrapError:
-            raise StartupError(
+            raise RootKeyError(
                 "the root key does not open this database (wrong OPENKMS_ROOT_KEY, "
                 "OPENKMS_ROOT_PASSPHRASE or root.key file)"
             ) from None
@@ -235,17 +319,16 @@ def _root_credentials(settings: Settings, credentials: CredentialStore) -> list[
     ]
 
 
-def open_state(settings: Settings) -> tuple[Store, SoftwareKeyring]:
-    """Open the database and the root keyring, creating them on first use (the server
-    and the admin commands share this)."""
-    if settings.data_dir is not None:
-        _prepare_data_dir(settings.data_dir)
-    store = _open_store(settings)
+def open_state(settings: Settings, *, create: bool = True) -> tuple[Store, SoftwareKeyring]:
+    """Open the database and the root keyring. ``create``: make the data directory,
+    database and root key on first use (``serve``, ``admin create-account``); otherwise
+    they must all exist and nothing is created (every other command)."""
+    store = open_store(settings, create=create)
     try:
-        return store, _open_keyring(settings, store)
+        return store, _open_keyring(settings, store, create)
     except StorageError as exc:
         store.close()
-        raise StartupError(f"database error during startup: {exc}") from None
+        raise DatabaseStartupError(f"database error during startup: {exc}") from None
     except StartupError:
         store.close()
         raise
@@ -258,7 +341,7 @@ def build(settings: Settings) -> Runtime:
         banner = [] if settings.dev else _root_credentials(settings, credentials)
     except StorageError as exc:
         store.close()
-        raise StartupError(f"database error during startup: {exc}") from None
+        raise DatabaseStartupError(f"database error during startup: {exc}") from None
     except StartupError:
         store.close()
         raise
