@@ -25,7 +25,7 @@ def replace_bindings(tx: Tx, key_id: str, bindings: Mapping[str, str]) -> None:
 
 def bindings_of(tx: Tx, key_id: str) -> dict[str, str]:
     """The key's bindings: principal ARN → the unique id it meant when saved."""
-    return {arn: unique_id for arn, unique_id in tx.fetch_all(
-        "kms_policy_principals_of", {"key_id": key_id}
-    )}
-
+    return {
+        arn: unique_id
+        for arn, unique_id in tx.fetch_all("kms_policy_principals_of", {"key_id": key_id})
+    }

@@ -12,8 +12,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, and_, bindparam, delete, insert, select, update
 from sqlalchemy.sql.expression import ClauseElement
 
-from openkms.storage import audit_statements, audit_usage, grant_statements, identity_statements
+from openkms.storage import grant_statements, identity_statements
 from openkms.storage import tables as t
+from openkms.storage.audit import statements as audit_statements
+from openkms.storage.audit import usage as audit_usage
 from openkms.storage.grant_tables import grants
 
 KEY_COLUMNS = tuple(c.name for c in t.keys.c)
@@ -104,9 +106,11 @@ BUILDERS: dict[str, Callable[[], Any]] = {
         _eq(t.key_materials, "key_id", "version")
     ),
     "material_update": _material_update,
-    "materials_list": lambda: select(t.key_materials)
-    .where(_eq(t.key_materials, "key_id"))
-    .order_by(t.key_materials.c.version),
+    "materials_list": lambda: (
+        select(t.key_materials)
+        .where(_eq(t.key_materials, "key_id"))
+        .order_by(t.key_materials.c.version)
+    ),
     "key_delete_materials": lambda: delete(t.key_materials).where(_eq(t.key_materials, "key_id")),
     "key_delete_aliases": lambda: delete(t.aliases).where(
         t.aliases.c.target_key_id == bindparam("key_id")
@@ -119,9 +123,7 @@ BUILDERS: dict[str, Callable[[], Any]] = {
     "key_delete": lambda: delete(t.keys).where(_eq(t.keys, "key_id")),
     "import_token_insert": lambda: _insert_all(t.import_tokens),
     "import_token_get": lambda: select(t.import_tokens).where(_eq(t.import_tokens, "token_id")),
-    "import_token_delete": lambda: delete(t.import_tokens).where(
-        _eq(t.import_tokens, "token_id")
-    ),
+    "import_token_delete": lambda: delete(t.import_tokens).where(_eq(t.import_tokens, "token_id")),
     "material_delete": lambda: delete(t.key_materials).where(
         _eq(t.key_materials, "key_id", "version")
     ),

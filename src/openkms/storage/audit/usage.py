@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, bindparam, or_, select
 
-from openkms.storage.audit_tables import audit_events, audit_resources
+from openkms.storage.audit.tables import audit_events, audit_resources
 
 if TYPE_CHECKING:  # statements.py imports this module; the repository imports statements.py
     from openkms.storage.repository import Tx

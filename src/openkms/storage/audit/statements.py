@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement, Table, and_, bindparam, func, insert, or_,
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.sql.expression import ClauseElement
 
-from openkms.storage.audit_tables import (
+from openkms.storage.audit.tables import (
     audit_chain_head,
     audit_digests,
     audit_events,
@@ -79,9 +79,7 @@ def _lookup(key: str | None) -> ClauseElement:
 
 BUILDERS: dict[str, Callable[[], Any]] = {
     "audit_head_create": _head_create,
-    "audit_head_lock": lambda: (
-        select(_head.seq, _head.hash).where(_head.id == 1).with_for_update()
-    ),
+    "audit_head_lock": lambda: select(_head.seq, _head.hash).where(_head.id == 1).with_for_update(),
     "audit_head_get": lambda: select(_head.seq, _head.hash).where(_head.id == 1),
     "audit_head_update": lambda: (
         update(audit_chain_head)
@@ -91,7 +89,9 @@ BUILDERS: dict[str, Callable[[], Any]] = {
     "audit_event_insert": lambda: _insert_all(audit_events),
     "audit_resource_insert": lambda: _insert_all(audit_resources),
     "audit_events_after": lambda: (
-        select(audit_events).where(_ev.seq > bindparam("after")).order_by(_ev.seq)
+        select(audit_events)
+        .where(_ev.seq > bindparam("after"))
+        .order_by(_ev.seq)
         .limit(bindparam("lim"))
     ),
     "audit_resources_between": lambda: (
@@ -99,11 +99,11 @@ BUILDERS: dict[str, Callable[[], Any]] = {
         .where(and_(_res.seq > bindparam("after"), _res.seq <= bindparam("upto")))
         .order_by(_res.seq, _res.resource_name)
     ),
-    "audit_first_seq_since": lambda: (
-        select(func.min(_ev.seq)).where(_ev.event_time >= bindparam("since"))
+    "audit_first_seq_since": lambda: select(func.min(_ev.seq)).where(
+        _ev.event_time >= bindparam("since")
     ),
-    "audit_last_seq_until": lambda: (
-        select(func.max(_ev.seq)).where(_ev.event_time <= bindparam("until"))
+    "audit_last_seq_until": lambda: select(func.max(_ev.seq)).where(
+        _ev.event_time <= bindparam("until")
     ),
     "audit_digest_insert": lambda: _insert_all(audit_digests),
     "audit_digest_last": lambda: select(audit_digests).order_by(_dg.seq_to.desc()).limit(1),

@@ -26,7 +26,7 @@ from openkms.domain.audit import (
     digest_message,
     link_hash,
 )
-from openkms.storage.audit_tables import audit_events, audit_resources
+from openkms.storage.audit.tables import audit_events, audit_resources
 from openkms.storage.repository import Tx
 
 #: meta row holding the audit public key (DER SPKI), readable without the root key.
@@ -54,8 +54,9 @@ def _check_widths(pending: PendingRecord) -> None:
     for resource in pending.resources:
         for name, value in zip(("resource_name", "resource_type"), resource, strict=True):
             if len(value) > _RESOURCE_WIDTHS[name]:
-                raise ColumnWidthError(f"audit column {name} holds at most "
-                                       f"{_RESOURCE_WIDTHS[name]} characters")
+                raise ColumnWidthError(
+                    f"audit column {name} holds at most {_RESOURCE_WIDTHS[name]} characters"
+                )
 
 
 def _require_write(tx: Tx) -> None:
@@ -81,9 +82,7 @@ def read_head(tx: Tx) -> tuple[int, str]:
     return (0, GENESIS) if row is None else (int(row[0]), str(row[1]))
 
 
-def append_records(
-    tx: Tx, records: Sequence[PendingRecord], keyring: object = None
-) -> list[int]:
+def append_records(tx: Tx, records: Sequence[PendingRecord], keyring: object = None) -> list[int]:
     """Append ``records`` to the chain in order and return their sequence numbers.
 
     Columns that contradict their record raise

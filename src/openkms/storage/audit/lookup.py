@@ -3,7 +3,7 @@
 Order is ``(event_time DESC, seq DESC)``; a page continues strictly after the cursor
 ``(event_time, seq)`` of the previous page's last record, so pages never overlap or
 skip even when records share a timestamp. The statements are in
-:mod:`openkms.storage.audit_statements` (``audit_lookup`` and ``audit_lookup_<Key>``).
+:mod:`openkms.storage.audit.statements` (``audit_lookup`` and ``audit_lookup_<Key>``).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from openkms.domain.audit import StoredEvent
-from openkms.storage.audit import _event
-from openkms.storage.audit_statements import LOOKUP_FILTERS
+from openkms.storage.audit.statements import LOOKUP_FILTERS
+from openkms.storage.audit.trail import _event
 from openkms.storage.repository import Tx
 
 #: the attribute keys LookupEvents filters on (botocore's ``LookupAttributeKey``).
