@@ -22,7 +22,7 @@ from openkms.service.identity.authorize import identity_policies
 from openkms.service.policy_principals import effective_policy
 from openkms.service.resolve import resolve_key
 from openkms.storage import identities as records
-from openkms.storage.grants import grants_for_grantee
+from openkms.storage.grants.repository import grants_for_grantee
 from openkms.storage.repository import Store
 
 _ROOT = re.compile(r"arn:aws:iam::(\d{12}):root")

@@ -25,11 +25,11 @@ from sqlalchemy import Connection, Engine, MetaData, create_engine, event, inspe
 from sqlalchemy.pool import NullPool
 
 from openkms.storage import (
-    grant_tables,  # noqa: F401  (its tables join the metadata)
     identity_tables,  # noqa: F401  (its tables join the metadata)
     tables,
 )
 from openkms.storage.audit import tables as audit_tables  # noqa: F401  (joins the metadata)
+from openkms.storage.grants import tables as grant_tables  # noqa: F401  (joins the metadata)
 
 BASELINE = "0001"
 _LOCK_ID = 0x4F4B4D53  # "OKMS"

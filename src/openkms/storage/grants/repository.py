@@ -16,7 +16,7 @@ from openkms.storage.repository import Tx
 
 
 def _grant_from_row(r: Sequence[Any]) -> Grant:
-    # Column order: grant_tables.GRANT_COLUMNS.
+    # Column order: tables.GRANT_COLUMNS.
     constraints = None
     if r[8] is not None:
         constraints = GrantConstraints.of(ConstraintKind(r[8]), json.loads(r[9]))

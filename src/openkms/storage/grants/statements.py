@@ -1,4 +1,4 @@
-"""The statements of :mod:`openkms.storage.grants`, merged into
+"""The statements of :mod:`openkms.storage.grants.repository`, merged into
 :data:`openkms.storage.statements.BUILDERS`."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, delete, func, insert, select
 from sqlalchemy.sql.expression import ClauseElement
 
-from openkms.storage.grant_tables import grants
+from openkms.storage.grants.tables import grants
 
 _c = grants.c
 
