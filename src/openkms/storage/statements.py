@@ -12,12 +12,12 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, and_, bindparam, delete, insert, select, update
 from sqlalchemy.sql.expression import ClauseElement
 
-from openkms.storage import identity_statements
 from openkms.storage import tables as t
 from openkms.storage.audit import statements as audit_statements
 from openkms.storage.audit import usage as audit_usage
 from openkms.storage.grants import statements as grant_statements
 from openkms.storage.grants.tables import grants
+from openkms.storage.identity import statements as identity_statements
 
 KEY_COLUMNS = tuple(c.name for c in t.keys.c)
 

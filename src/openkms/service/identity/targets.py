@@ -16,7 +16,7 @@ from openkms.domain.identities import Tags, parse_role_arn, role_arn, root_arn, 
 from openkms.domain.principals import PrincipalKind
 from openkms.service.context import RequestContext
 from openkms.service.identity.registry import Resolver, Target
-from openkms.storage import identities as store
+from openkms.storage.identity import repository as store
 from openkms.storage.repository import Tx
 
 NON_USER_CALLER = "Must specify userName when calling with non-User credentials"

@@ -1,6 +1,6 @@
 """Which IAM user or role each principal ARN of a key policy meant when it was saved.
 
-Rows of :data:`openkms.storage.identity_tables.key_policy_principals`; the rules live in
+Rows of :data:`openkms.storage.identity.tables.key_policy_principals`; the rules live in
 :mod:`openkms.service.policy_principals`.
 """
 

@@ -1,4 +1,4 @@
-"""Statements of the identity repositories (:mod:`openkms.storage.identities`).
+"""Statements of the identity repositories (:mod:`openkms.storage.identity.repository`).
 
 Merged into :data:`openkms.storage.statements.BUILDERS`; each is compiled once per
 dialect by :class:`openkms.storage.sql.StatementCache`.
@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, and_, bindparam, delete, insert, select, update
 from sqlalchemy.sql.expression import ClauseElement
 
-from openkms.storage import identity_tables as it
 from openkms.storage import tables as t
+from openkms.storage.identity import tables as it
 
 USER_COLUMNS = tuple(c.name for c in it.users.c)
 ROLE_COLUMNS = tuple(c.name for c in it.roles.c)

@@ -71,7 +71,7 @@ def root_key_ids(tx: Tx, account: str) -> list[str]:
 
 
 def _user(r: Sequence[Any]) -> User:
-    # Column order: identity_statements.USER_COLUMNS.
+    # Column order: statements.USER_COLUMNS.
     return User(account=r[0], name=r[2], user_id=r[3], path=r[4], created_at=r[6], tags=_tags(r[7]))
 
 
@@ -119,7 +119,7 @@ def list_users(tx: Tx, account: str) -> list[User]:
 
 
 def _role(r: Sequence[Any]) -> Role:
-    # Column order: identity_statements.ROLE_COLUMNS.
+    # Column order: statements.ROLE_COLUMNS.
     return Role(
         account=r[0],
         name=r[2],
@@ -292,7 +292,7 @@ def get_session(tx: Tx, access_key_id: str) -> tuple[Session, str, bytes] | None
     r = tx.fetch_one("sts_session_get", {"access_key_id": access_key_id})
     if r is None:
         return None
-    # Column order: identity_statements.SESSION_COLUMNS, then wrapped_secret.
+    # Column order: statements.SESSION_COLUMNS, then wrapped_secret.
     session = Session(
         access_key_id=r[0],
         account=r[1],
