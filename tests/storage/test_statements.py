@@ -4,21 +4,59 @@ The repositories compile each statement once per engine, lazily, the first time 
 (:class:`openkms.storage.sql.StatementCache`); a statement that only breaks on PostgreSQL
 would otherwise first fail on a request against a PostgreSQL node. Compiling them all
 here against SQLAlchemy's sqlite and postgresql dialects catches that in the unit tests.
+The statements are found by walking the storage package: each record family declares
+its own as module-level :class:`~openkms.storage.sql.Statement` values (or dicts of them).
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from typing import Any
 
 import pytest
 from sqlalchemy.dialects import postgresql, sqlite
 
-from openkms.storage import statements
-from openkms.storage.sql import CompiledStatement
+import openkms.storage
+from openkms.storage.sql import CompiledStatement, Statement
 
 #: The dialects of the engines :func:`openkms.storage.engine.make_engine` makes
 #: (PostgreSQL through psycopg 3, named parameters; SQLite positional).
 DIALECTS = {"sqlite": sqlite.dialect(), "postgresql": postgresql.psycopg.dialect()}
+
+
+def _all_statements() -> dict[str, Statement]:
+    found: dict[int, tuple[str, Statement]] = {}
+    for info in pkgutil.walk_packages(openkms.storage.__path__, "openkms.storage."):
+        if ".migrations" in info.name:
+            continue
+        module = importlib.import_module(info.name)
+        for value in vars(module).values():
+            candidates = value.values() if isinstance(value, dict) else (value,)
+            for candidate in candidates:
+                if isinstance(candidate, Statement):
+                    found[id(candidate)] = (f"{info.name}:{candidate.name}", candidate)
+    return dict(found.values())
+
+
+STATEMENTS = _all_statements()
+
+
+def test_every_family_declares_statements() -> None:
+    families = {name.split(":")[0] for name in STATEMENTS}
+    for module in (
+        "openkms.storage.statements",
+        "openkms.storage.grants.statements",
+        "openkms.storage.identity.statements",
+        "openkms.storage.audit.statements",
+        "openkms.storage.audit.usage",
+    ):
+        assert module in families
+
+
+def test_statement_names_are_unique() -> None:
+    names = [s.name for s in STATEMENTS.values()]
+    assert len(names) == len(set(names))
 
 
 class _Engine:
@@ -29,10 +67,10 @@ class _Engine:
 
 
 @pytest.mark.parametrize("dialect", sorted(DIALECTS))
-@pytest.mark.parametrize("name", sorted(statements.BUILDERS))
+@pytest.mark.parametrize("name", sorted(STATEMENTS))
 def test_statement_compiles(name: str, dialect: str) -> None:
     engine: Any = _Engine(DIALECTS[dialect])
-    compiled = CompiledStatement(statements.BUILDERS[name](), engine)
+    compiled = CompiledStatement(STATEMENTS[name].build(), engine)
     assert compiled.sql.strip()
     assert compiled.positional == (dialect == "sqlite")
     # Every positional slot has a name the repositories pass (or the compiler's default).

@@ -30,7 +30,8 @@ from openkms.domain.keys import (
     RotationType,
 )
 from openkms.storage import statements
-from openkms.storage.sql import StatementCache
+from openkms.storage.grants import statements as grant_statements
+from openkms.storage.sql import Statement, StatementCache
 
 
 class DuplicateError(Exception):
@@ -162,33 +163,33 @@ class Tx:
         self.write = write
         self._keys = key_values
 
-    def execute(self, name: str, values: Mapping[str, Any]) -> Any:
-        """Run the named statement of :data:`openkms.storage.statements.BUILDERS`.
+    def execute(self, statement: Statement, values: Mapping[str, Any]) -> Any:
+        """Run one statement of a record family's ``statements`` module.
 
         Repositories of other record families (identities, grants, ...) are plain
         functions over a Tx that call this, ``fetch_one`` and ``fetch_all``."""
-        statement = self._sql[name]
-        self._cursor.execute(statement.sql, statement.params(values))
+        compiled = self._sql[statement]
+        self._cursor.execute(compiled.sql, compiled.params(values))
         return self._cursor
 
-    def execute_many(self, name: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Run the named statement once per row, in one driver call (batched inserts)."""
+    def execute_many(self, statement: Statement, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run the statement once per row, in one driver call (batched inserts)."""
         if rows:
-            statement = self._sql[name]
-            self._cursor.executemany(statement.sql, [statement.params(r) for r in rows])
+            compiled = self._sql[statement]
+            self._cursor.executemany(compiled.sql, [compiled.params(r) for r in rows])
 
-    def fetch_one(self, name: str, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
-        row: tuple[Any, ...] | None = self.execute(name, values).fetchone()
+    def fetch_one(self, statement: Statement, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        row: tuple[Any, ...] | None = self.execute(statement, values).fetchone()
         return row
 
-    def fetch_all(self, name: str, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        rows: list[tuple[Any, ...]] = self.execute(name, values).fetchall()
+    def fetch_all(self, statement: Statement, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] = self.execute(statement, values).fetchall()
         return rows
 
-    def insert_unique(self, name: str, values: Mapping[str, Any], what: str) -> None:
+    def insert_unique(self, statement: Statement, values: Mapping[str, Any], what: str) -> None:
         """Insert a row; a primary-key clash raises :class:`DuplicateError`."""
         try:
-            self.execute(name, values)
+            self.execute(statement, values)
         except self._integrity_error:
             raise DuplicateError(what) from None
 
@@ -198,8 +199,10 @@ class Tx:
 
     # keys -----------------------------------------------------------------
     def get_key(self, key_id: str, *, for_update: bool = False) -> Key | None:
-        name = "key_get_for_update" if for_update and self.write else "key_get"
-        row = self._one(name, {"key_id": key_id})
+        statement = (
+            statements.key_get_for_update if for_update and self.write else statements.key_get
+        )
+        row = self._one(statement, {"key_id": key_id})
         if row is None:
             return None
         # The row is always read; only its conversion is reused while the row is unchanged.
@@ -214,7 +217,7 @@ class Tx:
 
     def insert_key(self, key: Key, material: KeyMaterial | None, tags: Mapping[str, str]) -> None:
         """A new key with its first material (None: EXTERNAL keys wait for an import)."""
-        self._run("key_insert", _key_values(key))
+        self._run(statements.key_insert, _key_values(key))
         if material is not None:
             self.insert_material(material)
         self.replace_tags(key.key_id, tags)
@@ -222,56 +225,60 @@ class Tx:
     def delete_key(self, key_id: str) -> None:
         """Remove a key with everything that belongs to it: material, aliases, grants,
         tags and import tokens."""
-        for name in (
-            "key_delete_materials",
-            "key_delete_aliases",
-            "key_delete_grants",
-            "key_delete_tags",
-            "key_delete_import_tokens",
-            "key_delete",
+        for statement in (
+            statements.key_delete_materials,
+            statements.key_delete_aliases,
+            statements.key_delete_grants,
+            statements.key_delete_tags,
+            statements.key_delete_import_tokens,
+            statements.key_delete,
         ):
-            self._run(name, {"key_id": key_id})
+            self._run(statement, {"key_id": key_id})
         self._keys.pop(key_id, None)
 
     def update_key(self, key: Key) -> None:
-        self._run("key_update", {f"v_{k}": v for k, v in _key_values(key).items()})
+        self._run(statements.key_update, {f"v_{k}": v for k, v in _key_values(key).items()})
 
     def list_keys(self, account: str, region: str, after: str | None, limit: int) -> list[Key]:
         values = {"account_id": account, "region": region, "lim": limit}
         if after is None:
-            rows = self._all("keys_list", values)
+            rows = self._all(statements.keys_list, values)
         else:
-            rows = self._all("keys_list_after", {**values, "after": after})
+            rows = self._all(statements.keys_list_after, {**values, "after": after})
         return [_key_from_row(r) for r in rows]
 
     # key material ---------------------------------------------------------
     def insert_material(self, material: KeyMaterial) -> None:
-        self._run("material_insert", _material_values(material))
+        self._run(statements.material_insert, _material_values(material))
 
     def update_material(self, material: KeyMaterial) -> None:
         values = _material_values(material)
-        self._run("material_update", {f"v_{k}": v for k, v in values.items()})
+        self._run(statements.material_update, {f"v_{k}": v for k, v in values.items()})
 
     def get_material(self, key_id: str, version: int) -> KeyMaterial | None:
-        row = self._one("material_get", {"key_id": key_id, "version": version})
+        row = self._one(statements.material_get, {"key_id": key_id, "version": version})
         return None if row is None else _material_from_row(row)
 
     def delete_material(self, key_id: str, version: int) -> None:
-        self._run("material_delete", {"key_id": key_id, "version": version})
+        self._run(statements.material_delete, {"key_id": key_id, "version": version})
 
     def list_materials(self, key_id: str) -> list[KeyMaterial]:
         """Every material version of a key, oldest first."""
-        return [_material_from_row(r) for r in self._all("materials_list", {"key_id": key_id})]
+        return [
+            _material_from_row(r) for r in self._all(statements.materials_list, {"key_id": key_id})
+        ]
 
     # aliases --------------------------------------------------------------
     def get_alias(self, account: str, region: str, name: str) -> Alias | None:
-        row = self._one("alias_get", {"account_id": account, "region": region, "name": name})
+        row = self._one(
+            statements.alias_get, {"account_id": account, "region": region, "name": name}
+        )
         return None if row is None else _alias_from_row(row)
 
     def insert_alias(self, alias: Alias) -> None:
         try:
             self._run(
-                "alias_insert",
+                statements.alias_insert,
                 {
                     "account_id": alias.account,
                     "region": alias.region,
@@ -286,7 +293,7 @@ class Tx:
 
     def update_alias(self, alias: Alias) -> None:
         self._run(
-            "alias_update",
+            statements.alias_update,
             {
                 "w_account_id": alias.account,
                 "w_region": alias.region,
@@ -298,7 +305,7 @@ class Tx:
 
     def delete_alias(self, alias: Alias) -> None:
         self._run(
-            "alias_delete",
+            statements.alias_delete,
             {"account_id": alias.account, "region": alias.region, "name": alias.name},
         )
 
@@ -306,27 +313,28 @@ class Tx:
         self, account: str, region: str, key_id: str | None, after: str | None, limit: int
     ) -> list[Alias]:
         values: dict[str, Any] = {"account_id": account, "region": region, "lim": limit}
-        name = "aliases_list"
         if key_id is not None:
-            name += "_for_key"
             values["target_key_id"] = key_id
         if after is not None:
-            name += "_after"
             values["after"] = after
-        return [_alias_from_row(r) for r in self._all(name, values)]
+        statement = statements.aliases_list[key_id is not None, after is not None]
+        return [_alias_from_row(r) for r in self._all(statement, values)]
 
     # tags -----------------------------------------------------------------
     def get_tags(self, key_id: str) -> dict[str, str]:
-        return {r[0]: r[1] for r in self._all("tags_get", {"key_id": key_id})}
+        return {r[0]: r[1] for r in self._all(statements.tags_get, {"key_id": key_id})}
 
     def replace_tags(self, key_id: str, tags: Mapping[str, str]) -> None:
-        self._run("tags_delete", {"key_id": key_id})
+        self._run(statements.tags_delete, {"key_id": key_id})
         for tag_key, tag_value in tags.items():
-            self._run("tag_insert", {"key_id": key_id, "tag_key": tag_key, "tag_value": tag_value})
+            self._run(
+                statements.tag_insert,
+                {"key_id": key_id, "tag_key": tag_key, "tag_value": tag_value},
+            )
 
     # access keys and settings --------------------------------------------
     def get_access_key(self, access_key_id: str) -> StoredAccessKey | None:
-        row = self._one("access_key_get", {"access_key_id": access_key_id})
+        row = self._one(statements.access_key_get, {"access_key_id": access_key_id})
         return None if row is None else StoredAccessKey(row)
 
     def put_access_key(
@@ -337,9 +345,9 @@ class Tx:
         wrapped_secret: bytes,
         now: float,
     ) -> None:
-        self._run("access_key_delete", {"access_key_id": access_key_id})
+        self._run(statements.access_key_delete, {"access_key_id": access_key_id})
         self._run(
-            "access_key_insert",
+            statements.access_key_insert,
             {
                 "access_key_id": access_key_id,
                 "account_id": account,
@@ -351,34 +359,34 @@ class Tx:
         )
 
     def delete_access_key(self, access_key_id: str) -> None:
-        self._run("access_key_delete", {"access_key_id": access_key_id})
+        self._run(statements.access_key_delete, {"access_key_id": access_key_id})
 
     def root_access_key_ids(self, account: str) -> list[str]:
         rows = self._all(
-            "access_keys_for_principal",
+            statements.access_keys_for_principal,
             {"account_id": account, "principal_arn": f"arn:aws:iam::{account}:root"},
         )
         return [r[0] for r in rows]
 
     def get_meta(self, name: str) -> bytes | None:
-        row = self._one("meta_get", {"name": name})
+        row = self._one(statements.meta_get, {"name": name})
         return None if row is None else bytes(row[0])
 
     def set_meta(self, name: str, value: bytes) -> None:
-        self._run("meta_delete", {"name": name})
-        self._run("meta_insert", {"name": name, "value": value})
+        self._run(statements.meta_delete, {"name": name})
+        self._run(statements.meta_insert, {"name": name, "value": value})
 
     def wipe_kms_state(self) -> None:
         """Delete every key, alias, tag and material (dev-mode reset)."""
-        for name in (
-            "wipe_grants",
-            "wipe_import_tokens",
-            "wipe_tags",
-            "wipe_aliases",
-            "wipe_materials",
-            "wipe_keys",
+        for statement in (
+            grant_statements.wipe_grants,
+            statements.wipe_import_tokens,
+            statements.wipe_tags,
+            statements.wipe_aliases,
+            statements.wipe_materials,
+            statements.wipe_keys,
         ):
-            self._run(name, {})
+            self._run(statement, {})
 
 
 class Store:
@@ -391,7 +399,7 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._sql = StatementCache(engine, statements.BUILDERS)
+        self._sql = StatementCache(engine)
         dbapi = engine.dialect.dbapi
         self._integrity_error = dbapi.IntegrityError if dbapi is not None else Exception
         self._database_error = dbapi.Error if dbapi is not None else Exception

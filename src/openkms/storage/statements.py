@@ -1,23 +1,21 @@
-"""Every statement the repositories run, written once with SQLAlchemy Core.
+"""The statements of the key records (keys, materials, aliases, tags, import tokens),
+access keys and settings, written once with SQLAlchemy Core.
 
-Each builder returns a statement with named bind parameters; :mod:`openkms.storage.sql`
-compiles it once per dialect.
+Each :class:`~openkms.storage.sql.Statement` builds a statement with named bind
+parameters; :mod:`openkms.storage.sql` compiles it once per dialect. The other record
+families keep theirs in their subpackage (``grants``, ``identity``, ``audit``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from functools import partial
 
 from sqlalchemy import ColumnElement, Table, and_, bindparam, delete, insert, select, update
 from sqlalchemy.sql.expression import ClauseElement
 
 from openkms.storage import tables as t
-from openkms.storage.audit import statements as audit_statements
-from openkms.storage.audit import usage as audit_usage
-from openkms.storage.grants import statements as grant_statements
 from openkms.storage.grants.tables import grants
-from openkms.storage.identity import statements as identity_statements
+from openkms.storage.sql import Statement
 
 KEY_COLUMNS = tuple(c.name for c in t.keys.c)
 
@@ -95,52 +93,71 @@ def _alias_update() -> ClauseElement:
     )
 
 
-BUILDERS: dict[str, Callable[[], Any]] = {
-    "key_get": lambda: _key_get(False),
-    "key_get_for_update": lambda: _key_get(True),
-    "key_insert": lambda: _insert_all(t.keys),
-    "key_update": _key_update,
-    "keys_list": lambda: _keys_list(False),
-    "keys_list_after": lambda: _keys_list(True),
-    "material_insert": lambda: _insert_all(t.key_materials),
-    "material_get": lambda: select(t.key_materials).where(
-        _eq(t.key_materials, "key_id", "version")
-    ),
-    "material_update": _material_update,
-    "materials_list": lambda: (
+key_get = Statement("key_get", lambda: _key_get(False))
+key_get_for_update = Statement("key_get_for_update", lambda: _key_get(True))
+key_insert = Statement("key_insert", lambda: _insert_all(t.keys))
+key_update = Statement("key_update", _key_update)
+keys_list = Statement("keys_list", lambda: _keys_list(False))
+keys_list_after = Statement("keys_list_after", lambda: _keys_list(True))
+material_insert = Statement("material_insert", lambda: _insert_all(t.key_materials))
+material_get = Statement(
+    "material_get", lambda: select(t.key_materials).where(_eq(t.key_materials, "key_id", "version"))
+)
+material_update = Statement("material_update", _material_update)
+materials_list = Statement(
+    "materials_list",
+    lambda: (
         select(t.key_materials)
         .where(_eq(t.key_materials, "key_id"))
         .order_by(t.key_materials.c.version)
     ),
-    "key_delete_materials": lambda: delete(t.key_materials).where(_eq(t.key_materials, "key_id")),
-    "key_delete_aliases": lambda: delete(t.aliases).where(
-        t.aliases.c.target_key_id == bindparam("key_id")
-    ),
-    "key_delete_grants": lambda: delete(grants).where(_eq(grants, "key_id")),
-    "key_delete_tags": lambda: delete(t.tags).where(_eq(t.tags, "key_id")),
-    "key_delete_import_tokens": lambda: delete(t.import_tokens).where(
-        _eq(t.import_tokens, "key_id")
-    ),
-    "key_delete": lambda: delete(t.keys).where(_eq(t.keys, "key_id")),
-    "import_token_insert": lambda: _insert_all(t.import_tokens),
-    "import_token_get": lambda: select(t.import_tokens).where(_eq(t.import_tokens, "token_id")),
-    "import_token_delete": lambda: delete(t.import_tokens).where(_eq(t.import_tokens, "token_id")),
-    "material_delete": lambda: delete(t.key_materials).where(
-        _eq(t.key_materials, "key_id", "version")
-    ),
-    "import_tokens_purge": lambda: delete(t.import_tokens).where(
-        t.import_tokens.c.valid_to <= bindparam("at")
-    ),
-    "due_deletions": lambda: _due("deletion_date"),
-    "due_rotations": lambda: _due(
+)
+key_delete_materials = Statement(
+    "key_delete_materials", lambda: delete(t.key_materials).where(_eq(t.key_materials, "key_id"))
+)
+key_delete_aliases = Statement(
+    "key_delete_aliases",
+    lambda: delete(t.aliases).where(t.aliases.c.target_key_id == bindparam("key_id")),
+)
+key_delete_grants = Statement(
+    "key_delete_grants", lambda: delete(grants).where(_eq(grants, "key_id"))
+)
+key_delete_tags = Statement("key_delete_tags", lambda: delete(t.tags).where(_eq(t.tags, "key_id")))
+key_delete_import_tokens = Statement(
+    "key_delete_import_tokens",
+    lambda: delete(t.import_tokens).where(_eq(t.import_tokens, "key_id")),
+)
+key_delete = Statement("key_delete", lambda: delete(t.keys).where(_eq(t.keys, "key_id")))
+import_token_insert = Statement("import_token_insert", lambda: _insert_all(t.import_tokens))
+import_token_get = Statement(
+    "import_token_get", lambda: select(t.import_tokens).where(_eq(t.import_tokens, "token_id"))
+)
+import_token_delete = Statement(
+    "import_token_delete", lambda: delete(t.import_tokens).where(_eq(t.import_tokens, "token_id"))
+)
+material_delete = Statement(
+    "material_delete",
+    lambda: delete(t.key_materials).where(_eq(t.key_materials, "key_id", "version")),
+)
+import_tokens_purge = Statement(
+    "import_tokens_purge",
+    lambda: delete(t.import_tokens).where(t.import_tokens.c.valid_to <= bindparam("at")),
+)
+due_deletions = Statement("due_deletions", lambda: _due("deletion_date"))
+due_rotations = Statement(
+    "due_rotations",
+    lambda: _due(
         "next_rotation_date",
         and_(
             t.keys.c.rotation_enabled == bindparam("enabled"),
             t.keys.c.key_state == bindparam("state"),
         ),
     ),
-    "due_on_demand": lambda: _due("on_demand_rotation_started"),
-    "due_expirations": lambda: (
+)
+due_on_demand = Statement("due_on_demand", lambda: _due("on_demand_rotation_started"))
+due_expirations = Statement(
+    "due_expirations",
+    lambda: (
         select(t.key_materials.c.key_id, t.key_materials.c.version)
         .where(
             and_(
@@ -152,46 +169,60 @@ BUILDERS: dict[str, Callable[[], Any]] = {
         .order_by(t.key_materials.c.valid_to)
         .limit(bindparam("lim"))
     ),
-    "alias_get": lambda: select(t.aliases).where(_eq(t.aliases, "account_id", "region", "name")),
-    "alias_insert": lambda: _insert_all(t.aliases),
-    "alias_update": _alias_update,
-    "alias_delete": lambda: delete(t.aliases).where(_eq(t.aliases, "account_id", "region", "name")),
-    "aliases_list": lambda: _aliases_list(False, False),
-    "aliases_list_after": lambda: _aliases_list(False, True),
-    "aliases_list_for_key": lambda: _aliases_list(True, False),
-    "aliases_list_for_key_after": lambda: _aliases_list(True, True),
-    "tags_get": lambda: (
+)
+alias_get = Statement(
+    "alias_get", lambda: select(t.aliases).where(_eq(t.aliases, "account_id", "region", "name"))
+)
+alias_insert = Statement("alias_insert", lambda: _insert_all(t.aliases))
+alias_update = Statement("alias_update", _alias_update)
+alias_delete = Statement(
+    "alias_delete", lambda: delete(t.aliases).where(_eq(t.aliases, "account_id", "region", "name"))
+)
+#: (for one target key, after a name) -> the ListAliases page statement.
+aliases_list: dict[tuple[bool, bool], Statement] = {
+    (for_key, after): Statement(
+        f"aliases_list_{for_key:d}{after:d}", partial(_aliases_list, for_key, after)
+    )
+    for for_key in (False, True)
+    for after in (False, True)
+}
+tags_get = Statement(
+    "tags_get",
+    lambda: (
         select(t.tags.c.tag_key, t.tags.c.tag_value)
         .where(_eq(t.tags, "key_id"))
         .order_by(t.tags.c.tag_key)
     ),
-    "tags_delete": lambda: delete(t.tags).where(_eq(t.tags, "key_id")),
-    "tag_insert": lambda: _insert_all(t.tags),
-    "access_key_get": lambda: select(
+)
+tags_delete = Statement("tags_delete", lambda: delete(t.tags).where(_eq(t.tags, "key_id")))
+tag_insert = Statement("tag_insert", lambda: _insert_all(t.tags))
+access_key_get = Statement(
+    "access_key_get",
+    lambda: select(
         t.access_keys.c.access_key_id,
         t.access_keys.c.account_id,
         t.access_keys.c.principal_arn,
         t.access_keys.c.wrapped_secret,
         t.access_keys.c.status,
     ).where(_eq(t.access_keys, "access_key_id")),
-    "access_key_delete": lambda: delete(t.access_keys).where(_eq(t.access_keys, "access_key_id")),
-    "access_key_insert": lambda: _insert_all(t.access_keys),
-    "access_keys_for_principal": lambda: (
+)
+access_key_delete = Statement(
+    "access_key_delete", lambda: delete(t.access_keys).where(_eq(t.access_keys, "access_key_id"))
+)
+access_key_insert = Statement("access_key_insert", lambda: _insert_all(t.access_keys))
+access_keys_for_principal = Statement(
+    "access_keys_for_principal",
+    lambda: (
         select(t.access_keys.c.access_key_id)
         .where(_eq(t.access_keys, "account_id", "principal_arn"))
         .order_by(t.access_keys.c.created_at)
     ),
-    "meta_get": lambda: select(t.meta.c.value).where(_eq(t.meta, "name")),
-    "meta_delete": lambda: delete(t.meta).where(_eq(t.meta, "name")),
-    "meta_insert": lambda: _insert_all(t.meta),
-    "wipe_tags": lambda: delete(t.tags),
-    "wipe_import_tokens": lambda: delete(t.import_tokens),
-    "wipe_aliases": lambda: delete(t.aliases),
-    "wipe_materials": lambda: delete(t.key_materials),
-    "wipe_keys": lambda: delete(t.keys),
-}
-
-BUILDERS.update(grant_statements.BUILDERS)
-BUILDERS.update(identity_statements.BUILDERS)
-BUILDERS.update(audit_statements.BUILDERS)
-BUILDERS.update(audit_usage.BUILDERS)
+)
+meta_get = Statement("meta_get", lambda: select(t.meta.c.value).where(_eq(t.meta, "name")))
+meta_delete = Statement("meta_delete", lambda: delete(t.meta).where(_eq(t.meta, "name")))
+meta_insert = Statement("meta_insert", lambda: _insert_all(t.meta))
+wipe_tags = Statement("wipe_tags", lambda: delete(t.tags))
+wipe_import_tokens = Statement("wipe_import_tokens", lambda: delete(t.import_tokens))
+wipe_aliases = Statement("wipe_aliases", lambda: delete(t.aliases))
+wipe_materials = Statement("wipe_materials", lambda: delete(t.key_materials))
+wipe_keys = Statement("wipe_keys", lambda: delete(t.keys))

@@ -22,6 +22,8 @@ from openkms.domain.identities import (
     User,
     name_key,
 )
+from openkms.storage import statements as key_statements
+from openkms.storage.identity import statements
 from openkms.storage.repository import Tx
 
 
@@ -38,17 +40,21 @@ def _tags(raw: str | None) -> Tags:
 
 def insert_account(tx: Tx, account: str, now: float) -> None:
     """Register an account (a known account raises DuplicateError)."""
-    tx.insert_unique("iam_account_insert", {"account_id": account, "created_at": now}, account)
+    tx.insert_unique(
+        statements.iam_account_insert, {"account_id": account, "created_at": now}, account
+    )
 
 
 def account_exists(tx: Tx, account: str) -> bool:
-    return tx.fetch_one("iam_account_get", {"account_id": account}) is not None
+    return tx.fetch_one(statements.iam_account_get, {"account_id": account}) is not None
 
 
 def list_accounts(tx: Tx) -> dict[str, float | None]:
     """Registered accounts and accounts with root keys; value: registration time or None."""
-    found: dict[str, float | None] = {r[0]: r[1] for r in tx.fetch_all("iam_accounts_list", {})}
-    for account, principal_arn, _ in tx.fetch_all("iam_root_keys_all", {}):
+    found: dict[str, float | None] = {
+        r[0]: r[1] for r in tx.fetch_all(statements.iam_accounts_list, {})
+    }
+    for account, principal_arn, _ in tx.fetch_all(statements.iam_root_keys_all, {}):
         if principal_arn == f"arn:aws:iam::{account}:root":
             found.setdefault(account, None)
     return dict(sorted(found.items()))
@@ -62,7 +68,7 @@ def is_known_account(tx: Tx, account: str) -> bool:
 def root_key_ids(tx: Tx, account: str) -> list[str]:
     return [
         r[2]
-        for r in tx.fetch_all("iam_root_keys_all", {})
+        for r in tx.fetch_all(statements.iam_root_keys_all, {})
         if r[0] == account and r[1] == f"arn:aws:iam::{account}:root"
     ]
 
@@ -76,14 +82,16 @@ def _user(r: Sequence[Any]) -> User:
 
 
 def get_user(tx: Tx, account: str, name: str, *, for_update: bool = False) -> User | None:
-    stmt = "iam_user_get_for_update" if for_update and tx.write else "iam_user_get"
+    stmt = (
+        statements.iam_user_get_for_update if for_update and tx.write else statements.iam_user_get
+    )
     row = tx.fetch_one(stmt, {"account_id": account, "name_key": name_key(name)})
     return None if row is None else _user(row)
 
 
 def user_by_id(tx: Tx, user_id: str) -> User | None:
     """The user with this unique id (``AIDA...``), in any account."""
-    row = tx.fetch_one("iam_user_by_id", {"user_id": user_id})
+    row = tx.fetch_one(statements.iam_user_by_id, {"user_id": user_id})
     return None if row is None else _user(row)
 
 
@@ -99,20 +107,22 @@ def insert_user(tx: Tx, user: User) -> None:
         "created_at": user.created_at,
         "tags": _tags_json(user.tags),
     }
-    tx.insert_unique("iam_user_insert", values, user.name)
+    tx.insert_unique(statements.iam_user_insert, values, user.name)
 
 
 def set_user_tags(tx: Tx, user: User, tags: Tags) -> None:
     values = {"account_id": user.account, "name_key": name_key(user.name)}
-    tx.execute("iam_user_set_tags", {**values, "v_tags": _tags_json(tags)})
+    tx.execute(statements.iam_user_set_tags, {**values, "v_tags": _tags_json(tags)})
 
 
 def delete_user(tx: Tx, user: User) -> None:
-    tx.execute("iam_user_delete", {"account_id": user.account, "name_key": name_key(user.name)})
+    tx.execute(
+        statements.iam_user_delete, {"account_id": user.account, "name_key": name_key(user.name)}
+    )
 
 
 def list_users(tx: Tx, account: str) -> list[User]:
-    return [_user(r) for r in tx.fetch_all("iam_users_list", {"account_id": account})]
+    return [_user(r) for r in tx.fetch_all(statements.iam_users_list, {"account_id": account})]
 
 
 # --- roles ----------------------------------------------------------------------------
@@ -134,14 +144,16 @@ def _role(r: Sequence[Any]) -> Role:
 
 
 def get_role(tx: Tx, account: str, name: str, *, for_update: bool = False) -> Role | None:
-    stmt = "iam_role_get_for_update" if for_update and tx.write else "iam_role_get"
+    stmt = (
+        statements.iam_role_get_for_update if for_update and tx.write else statements.iam_role_get
+    )
     row = tx.fetch_one(stmt, {"account_id": account, "name_key": name_key(name)})
     return None if row is None else _role(row)
 
 
 def role_by_id(tx: Tx, role_id: str) -> Role | None:
     """The role with this unique id (``AROA...``), in any account."""
-    row = tx.fetch_one("iam_role_by_id", {"role_id": role_id})
+    row = tx.fetch_one(statements.iam_role_by_id, {"role_id": role_id})
     return None if row is None else _role(row)
 
 
@@ -159,20 +171,22 @@ def insert_role(tx: Tx, role: Role) -> None:
         "max_session_duration": role.max_session_duration,
         "tags": _tags_json(role.tags),
     }
-    tx.insert_unique("iam_role_insert", values, role.name)
+    tx.insert_unique(statements.iam_role_insert, values, role.name)
 
 
 def set_role_tags(tx: Tx, role: Role, tags: Tags) -> None:
     values = {"account_id": role.account, "name_key": name_key(role.name)}
-    tx.execute("iam_role_set_tags", {**values, "v_tags": _tags_json(tags)})
+    tx.execute(statements.iam_role_set_tags, {**values, "v_tags": _tags_json(tags)})
 
 
 def delete_role(tx: Tx, role: Role) -> None:
-    tx.execute("iam_role_delete", {"account_id": role.account, "name_key": name_key(role.name)})
+    tx.execute(
+        statements.iam_role_delete, {"account_id": role.account, "name_key": name_key(role.name)}
+    )
 
 
 def list_roles(tx: Tx, account: str) -> list[Role]:
-    return [_role(r) for r in tx.fetch_all("iam_roles_list", {"account_id": account})]
+    return [_role(r) for r in tx.fetch_all(statements.iam_roles_list, {"account_id": account})]
 
 
 # --- inline policies ------------------------------------------------------------------
@@ -184,24 +198,26 @@ def _owner(account: str, owner_type: str, owner_name: str) -> dict[str, str]:
 
 def get_policy(tx: Tx, account: str, owner_type: str, owner: str, name: str) -> str | None:
     row = tx.fetch_one(
-        "iam_policy_get", {**_owner(account, owner_type, owner), "policy_name": name}
+        statements.iam_policy_get, {**_owner(account, owner_type, owner), "policy_name": name}
     )
     return None if row is None else str(row[0])
 
 
 def put_policy(tx: Tx, account: str, owner_type: str, owner: str, name: str, doc: str) -> None:
     values = {**_owner(account, owner_type, owner), "policy_name": name}
-    tx.execute("iam_policy_delete", values)
-    tx.execute("iam_policy_insert", {**values, "document": doc})
+    tx.execute(statements.iam_policy_delete, values)
+    tx.execute(statements.iam_policy_insert, {**values, "document": doc})
 
 
 def delete_policy(tx: Tx, account: str, owner_type: str, owner: str, name: str) -> None:
-    tx.execute("iam_policy_delete", {**_owner(account, owner_type, owner), "policy_name": name})
+    tx.execute(
+        statements.iam_policy_delete, {**_owner(account, owner_type, owner), "policy_name": name}
+    )
 
 
 def list_policies(tx: Tx, account: str, owner_type: str, owner: str) -> list[tuple[str, str]]:
     """(name, document) of every inline policy of a user or role, by name."""
-    rows = tx.fetch_all("iam_policies_list", _owner(account, owner_type, owner))
+    rows = tx.fetch_all(statements.iam_policies_list, _owner(account, owner_type, owner))
     return [(r[0], r[1]) for r in rows]
 
 
@@ -223,7 +239,7 @@ class LongTermKey:
 
 
 def long_term_key(tx: Tx, access_key_id: str) -> LongTermKey | None:
-    row = tx.fetch_one("iam_access_key_with_user", {"access_key_id": access_key_id})
+    row = tx.fetch_one(statements.iam_access_key_with_user, {"access_key_id": access_key_id})
     if row is None:
         return None
     return LongTermKey(
@@ -239,7 +255,9 @@ def long_term_key(tx: Tx, access_key_id: str) -> LongTermKey | None:
 
 
 def access_keys_of(tx: Tx, account: str, owner_arn: str) -> list[AccessKeyInfo]:
-    rows = tx.fetch_all("iam_access_keys_of", {"account_id": account, "principal_arn": owner_arn})
+    rows = tx.fetch_all(
+        statements.iam_access_keys_of, {"account_id": account, "principal_arn": owner_arn}
+    )
     return [AccessKeyInfo(r[0], r[1], r[2], KeyStatus(r[3]), r[4]) for r in rows]
 
 
@@ -252,17 +270,18 @@ def insert_access_key(tx: Tx, key: AccessKeyInfo, wrapped_secret: bytes) -> None
         "status": key.status.value,
         "created_at": key.created_at,
     }
-    tx.insert_unique("access_key_insert", values, key.access_key_id)
+    tx.insert_unique(key_statements.access_key_insert, values, key.access_key_id)
 
 
 def set_access_key_status(tx: Tx, access_key_id: str, status: KeyStatus) -> None:
     tx.execute(
-        "iam_access_key_set_status", {"w_access_key_id": access_key_id, "v_status": status.value}
+        statements.iam_access_key_set_status,
+        {"w_access_key_id": access_key_id, "v_status": status.value},
     )
 
 
 def delete_access_key(tx: Tx, access_key_id: str) -> None:
-    tx.execute("access_key_delete", {"access_key_id": access_key_id})
+    tx.execute(key_statements.access_key_delete, {"access_key_id": access_key_id})
 
 
 # --- sessions -------------------------------------------------------------------------
@@ -284,12 +303,12 @@ def insert_session(tx: Tx, session: Session, token_hash: str, wrapped_secret: by
         "created_at": session.created_at,
         "expires_at": session.expires_at,
     }
-    tx.insert_unique("sts_session_insert", values, session.access_key_id)
+    tx.insert_unique(statements.sts_session_insert, values, session.access_key_id)
 
 
 def get_session(tx: Tx, access_key_id: str) -> tuple[Session, str, bytes] | None:
     """A session, its token hash and its wrapped secret."""
-    r = tx.fetch_one("sts_session_get", {"access_key_id": access_key_id})
+    r = tx.fetch_one(statements.sts_session_get, {"access_key_id": access_key_id})
     if r is None:
         return None
     # Column order: statements.SESSION_COLUMNS, then wrapped_secret.
@@ -311,4 +330,4 @@ def get_session(tx: Tx, access_key_id: str) -> tuple[Session, str, bytes] | None
 
 def purge_sessions(tx: Tx, before: float) -> int:
     """Forget sessions that expired before ``before``; return how many."""
-    return int(tx.execute("sts_sessions_purge", {"before": before}).rowcount or 0)
+    return int(tx.execute(statements.sts_sessions_purge, {"before": before}).rowcount or 0)

@@ -1,19 +1,16 @@
 """Statements of the identity repositories (:mod:`openkms.storage.identity.repository`).
 
-Merged into :data:`openkms.storage.statements.BUILDERS`; each is compiled once per
-dialect by :class:`openkms.storage.sql.StatementCache`.
+Each is compiled once per dialect by :class:`openkms.storage.sql.StatementCache`.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
-from typing import Any
 
 from sqlalchemy import ColumnElement, Table, and_, bindparam, delete, insert, select, update
 from sqlalchemy.sql.expression import ClauseElement
 
 from openkms.storage import tables as t
 from openkms.storage.identity import tables as it
+from openkms.storage.sql import Statement
 
 USER_COLUMNS = tuple(c.name for c in it.users.c)
 ROLE_COLUMNS = tuple(c.name for c in it.roles.c)
@@ -64,38 +61,59 @@ def _access_key_with_user() -> ClauseElement:
 _POLICY_OWNER = ("account_id", "owner_type", "owner_key")
 _ip = it.inline_policies
 
-BUILDERS: dict[str, Callable[[], Any]] = {
-    "iam_account_insert": lambda: _insert_all(it.accounts),
-    "iam_account_get": lambda: select(it.accounts).where(_eq(it.accounts, "account_id")),
-    "iam_accounts_list": lambda: select(it.accounts).order_by(it.accounts.c.account_id),
-    "iam_root_keys_all": lambda: select(
+iam_account_insert = Statement("iam_account_insert", lambda: _insert_all(it.accounts))
+iam_account_get = Statement(
+    "iam_account_get", lambda: select(it.accounts).where(_eq(it.accounts, "account_id"))
+)
+iam_accounts_list = Statement(
+    "iam_accounts_list", lambda: select(it.accounts).order_by(it.accounts.c.account_id)
+)
+iam_root_keys_all = Statement(
+    "iam_root_keys_all",
+    lambda: select(
         t.access_keys.c.account_id, t.access_keys.c.principal_arn, t.access_keys.c.access_key_id
     ).order_by(t.access_keys.c.account_id, t.access_keys.c.created_at),
-    "iam_user_get": lambda: _get(it.users, False),
-    "iam_user_get_for_update": lambda: _get(it.users, True),
-    "iam_user_insert": lambda: _insert_all(it.users),
-    "iam_user_set_tags": lambda: _set(it.users, "tags"),
-    "iam_user_delete": lambda: delete(it.users).where(_eq(it.users, "account_id", "name_key")),
-    "iam_users_list": lambda: (
-        select(it.users).where(_eq(it.users, "account_id")).order_by(it.users.c.name_key)
-    ),
-    "iam_role_get": lambda: _get(it.roles, False),
-    "iam_role_get_for_update": lambda: _get(it.roles, True),
-    "iam_role_insert": lambda: _insert_all(it.roles),
-    "iam_role_set_tags": lambda: _set(it.roles, "tags"),
-    "iam_role_delete": lambda: delete(it.roles).where(_eq(it.roles, "account_id", "name_key")),
-    "iam_roles_list": lambda: (
-        select(it.roles).where(_eq(it.roles, "account_id")).order_by(it.roles.c.name_key)
-    ),
-    "iam_policy_get": lambda: select(_ip.c.document).where(_eq(_ip, *_POLICY_OWNER, "policy_name")),
-    "iam_policy_insert": lambda: _insert_all(_ip),
-    "iam_policy_delete": lambda: delete(_ip).where(_eq(_ip, *_POLICY_OWNER, "policy_name")),
-    "iam_policies_list": lambda: (
+)
+iam_user_get = Statement("iam_user_get", lambda: _get(it.users, False))
+iam_user_get_for_update = Statement("iam_user_get_for_update", lambda: _get(it.users, True))
+iam_user_insert = Statement("iam_user_insert", lambda: _insert_all(it.users))
+iam_user_set_tags = Statement("iam_user_set_tags", lambda: _set(it.users, "tags"))
+iam_user_delete = Statement(
+    "iam_user_delete", lambda: delete(it.users).where(_eq(it.users, "account_id", "name_key"))
+)
+iam_users_list = Statement(
+    "iam_users_list",
+    lambda: select(it.users).where(_eq(it.users, "account_id")).order_by(it.users.c.name_key),
+)
+iam_role_get = Statement("iam_role_get", lambda: _get(it.roles, False))
+iam_role_get_for_update = Statement("iam_role_get_for_update", lambda: _get(it.roles, True))
+iam_role_insert = Statement("iam_role_insert", lambda: _insert_all(it.roles))
+iam_role_set_tags = Statement("iam_role_set_tags", lambda: _set(it.roles, "tags"))
+iam_role_delete = Statement(
+    "iam_role_delete", lambda: delete(it.roles).where(_eq(it.roles, "account_id", "name_key"))
+)
+iam_roles_list = Statement(
+    "iam_roles_list",
+    lambda: select(it.roles).where(_eq(it.roles, "account_id")).order_by(it.roles.c.name_key),
+)
+iam_policy_get = Statement(
+    "iam_policy_get", lambda: select(_ip.c.document).where(_eq(_ip, *_POLICY_OWNER, "policy_name"))
+)
+iam_policy_insert = Statement("iam_policy_insert", lambda: _insert_all(_ip))
+iam_policy_delete = Statement(
+    "iam_policy_delete", lambda: delete(_ip).where(_eq(_ip, *_POLICY_OWNER, "policy_name"))
+)
+iam_policies_list = Statement(
+    "iam_policies_list",
+    lambda: (
         select(_ip.c.policy_name, _ip.c.document)
         .where(_eq(_ip, *_POLICY_OWNER))
         .order_by(_ip.c.policy_name)
     ),
-    "iam_access_keys_of": lambda: (
+)
+iam_access_keys_of = Statement(
+    "iam_access_keys_of",
+    lambda: (
         select(
             t.access_keys.c.access_key_id,
             t.access_keys.c.account_id,
@@ -106,28 +124,45 @@ BUILDERS: dict[str, Callable[[], Any]] = {
         .where(_eq(t.access_keys, "account_id", "principal_arn"))
         .order_by(t.access_keys.c.created_at, t.access_keys.c.access_key_id)
     ),
-    "iam_access_key_set_status": lambda: (
+)
+iam_access_key_set_status = Statement(
+    "iam_access_key_set_status",
+    lambda: (
         update(t.access_keys)
         .where(t.access_keys.c.access_key_id == bindparam("w_access_key_id"))
         .values(status=bindparam("v_status"))
     ),
-    "iam_access_key_with_user": _access_key_with_user,
-    "iam_user_by_id": lambda: select(it.users).where(_eq(it.users, "user_id")),
-    "iam_role_by_id": lambda: select(it.roles).where(_eq(it.roles, "role_id")),
-    "kms_policy_principal_insert": lambda: _insert_all(it.key_policy_principals),
-    "kms_policy_principals_delete": lambda: delete(it.key_policy_principals).where(
-        _eq(it.key_policy_principals, "key_id")
-    ),
-    "kms_policy_principals_of": lambda: (
+)
+iam_access_key_with_user = Statement("iam_access_key_with_user", _access_key_with_user)
+iam_user_by_id = Statement(
+    "iam_user_by_id", lambda: select(it.users).where(_eq(it.users, "user_id"))
+)
+iam_role_by_id = Statement(
+    "iam_role_by_id", lambda: select(it.roles).where(_eq(it.roles, "role_id"))
+)
+kms_policy_principal_insert = Statement(
+    "kms_policy_principal_insert", lambda: _insert_all(it.key_policy_principals)
+)
+kms_policy_principals_delete = Statement(
+    "kms_policy_principals_delete",
+    lambda: delete(it.key_policy_principals).where(_eq(it.key_policy_principals, "key_id")),
+)
+kms_policy_principals_of = Statement(
+    "kms_policy_principals_of",
+    lambda: (
         select(it.key_policy_principals.c.principal_arn, it.key_policy_principals.c.unique_id)
         .where(_eq(it.key_policy_principals, "key_id"))
         .order_by(it.key_policy_principals.c.principal_arn)
     ),
-    "sts_session_insert": lambda: _insert_all(it.sessions),
-    "sts_session_get": lambda: select(
+)
+sts_session_insert = Statement("sts_session_insert", lambda: _insert_all(it.sessions))
+sts_session_get = Statement(
+    "sts_session_get",
+    lambda: select(
         *(it.sessions.c[n] for n in SESSION_COLUMNS), it.sessions.c.wrapped_secret
     ).where(_eq(it.sessions, "access_key_id")),
-    "sts_sessions_purge": lambda: delete(it.sessions).where(
-        it.sessions.c.expires_at < bindparam("before")
-    ),
-}
+)
+sts_sessions_purge = Statement(
+    "sts_sessions_purge",
+    lambda: delete(it.sessions).where(it.sessions.c.expires_at < bindparam("before")),
+)
