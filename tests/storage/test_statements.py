@@ -46,6 +46,7 @@ def test_every_family_declares_statements() -> None:
     families = {name.split(":")[0] for name in STATEMENTS}
     for module in (
         "openkms.storage.statements",
+        "openkms.storage.keys.statements",
         "openkms.storage.grants.statements",
         "openkms.storage.identity.statements",
         "openkms.storage.audit.statements",

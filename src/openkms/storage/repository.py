@@ -31,6 +31,7 @@ from openkms.domain.keys import (
 )
 from openkms.storage import statements
 from openkms.storage.grants import statements as grant_statements
+from openkms.storage.keys import statements as key_statements
 from openkms.storage.sql import Statement, StatementCache
 
 
@@ -54,7 +55,7 @@ class StoredAccessKey:
 
 
 def _key_from_row(r: tuple[Any, ...]) -> Key:
-    # Column order: statements.KEY_COLUMNS.
+    # Column order: key_statements.KEY_COLUMNS.
     return Key(
         key_id=r[0],
         account=r[1],
@@ -200,7 +201,9 @@ class Tx:
     # keys -----------------------------------------------------------------
     def get_key(self, key_id: str, *, for_update: bool = False) -> Key | None:
         statement = (
-            statements.key_get_for_update if for_update and self.write else statements.key_get
+            key_statements.key_get_for_update
+            if for_update and self.write
+            else key_statements.key_get
         )
         row = self._one(statement, {"key_id": key_id})
         if row is None:
@@ -217,7 +220,7 @@ class Tx:
 
     def insert_key(self, key: Key, material: KeyMaterial | None, tags: Mapping[str, str]) -> None:
         """A new key with its first material (None: EXTERNAL keys wait for an import)."""
-        self._run(statements.key_insert, _key_values(key))
+        self._run(key_statements.key_insert, _key_values(key))
         if material is not None:
             self.insert_material(material)
         self.replace_tags(key.key_id, tags)
@@ -226,59 +229,60 @@ class Tx:
         """Remove a key with everything that belongs to it: material, aliases, grants,
         tags and import tokens."""
         for statement in (
-            statements.key_delete_materials,
-            statements.key_delete_aliases,
-            statements.key_delete_grants,
-            statements.key_delete_tags,
-            statements.key_delete_import_tokens,
-            statements.key_delete,
+            key_statements.key_delete_materials,
+            key_statements.key_delete_aliases,
+            key_statements.key_delete_grants,
+            key_statements.key_delete_tags,
+            key_statements.key_delete_import_tokens,
+            key_statements.key_delete,
         ):
             self._run(statement, {"key_id": key_id})
         self._keys.pop(key_id, None)
 
     def update_key(self, key: Key) -> None:
-        self._run(statements.key_update, {f"v_{k}": v for k, v in _key_values(key).items()})
+        self._run(key_statements.key_update, {f"v_{k}": v for k, v in _key_values(key).items()})
 
     def list_keys(self, account: str, region: str, after: str | None, limit: int) -> list[Key]:
         values = {"account_id": account, "region": region, "lim": limit}
         if after is None:
-            rows = self._all(statements.keys_list, values)
+            rows = self._all(key_statements.keys_list, values)
         else:
-            rows = self._all(statements.keys_list_after, {**values, "after": after})
+            rows = self._all(key_statements.keys_list_after, {**values, "after": after})
         return [_key_from_row(r) for r in rows]
 
     # key material ---------------------------------------------------------
     def insert_material(self, material: KeyMaterial) -> None:
-        self._run(statements.material_insert, _material_values(material))
+        self._run(key_statements.material_insert, _material_values(material))
 
     def update_material(self, material: KeyMaterial) -> None:
         values = _material_values(material)
-        self._run(statements.material_update, {f"v_{k}": v for k, v in values.items()})
+        self._run(key_statements.material_update, {f"v_{k}": v for k, v in values.items()})
 
     def get_material(self, key_id: str, version: int) -> KeyMaterial | None:
-        row = self._one(statements.material_get, {"key_id": key_id, "version": version})
+        row = self._one(key_statements.material_get, {"key_id": key_id, "version": version})
         return None if row is None else _material_from_row(row)
 
     def delete_material(self, key_id: str, version: int) -> None:
-        self._run(statements.material_delete, {"key_id": key_id, "version": version})
+        self._run(key_statements.material_delete, {"key_id": key_id, "version": version})
 
     def list_materials(self, key_id: str) -> list[KeyMaterial]:
         """Every material version of a key, oldest first."""
         return [
-            _material_from_row(r) for r in self._all(statements.materials_list, {"key_id": key_id})
+            _material_from_row(r)
+            for r in self._all(key_statements.materials_list, {"key_id": key_id})
         ]
 
     # aliases --------------------------------------------------------------
     def get_alias(self, account: str, region: str, name: str) -> Alias | None:
         row = self._one(
-            statements.alias_get, {"account_id": account, "region": region, "name": name}
+            key_statements.alias_get, {"account_id": account, "region": region, "name": name}
         )
         return None if row is None else _alias_from_row(row)
 
     def insert_alias(self, alias: Alias) -> None:
         try:
             self._run(
-                statements.alias_insert,
+                key_statements.alias_insert,
                 {
                     "account_id": alias.account,
                     "region": alias.region,
@@ -293,7 +297,7 @@ class Tx:
 
     def update_alias(self, alias: Alias) -> None:
         self._run(
-            statements.alias_update,
+            key_statements.alias_update,
             {
                 "w_account_id": alias.account,
                 "w_region": alias.region,
@@ -305,7 +309,7 @@ class Tx:
 
     def delete_alias(self, alias: Alias) -> None:
         self._run(
-            statements.alias_delete,
+            key_statements.alias_delete,
             {"account_id": alias.account, "region": alias.region, "name": alias.name},
         )
 
@@ -317,18 +321,18 @@ class Tx:
             values["target_key_id"] = key_id
         if after is not None:
             values["after"] = after
-        statement = statements.aliases_list[key_id is not None, after is not None]
+        statement = key_statements.aliases_list[key_id is not None, after is not None]
         return [_alias_from_row(r) for r in self._all(statement, values)]
 
     # tags -----------------------------------------------------------------
     def get_tags(self, key_id: str) -> dict[str, str]:
-        return {r[0]: r[1] for r in self._all(statements.tags_get, {"key_id": key_id})}
+        return {r[0]: r[1] for r in self._all(key_statements.tags_get, {"key_id": key_id})}
 
     def replace_tags(self, key_id: str, tags: Mapping[str, str]) -> None:
-        self._run(statements.tags_delete, {"key_id": key_id})
+        self._run(key_statements.tags_delete, {"key_id": key_id})
         for tag_key, tag_value in tags.items():
             self._run(
-                statements.tag_insert,
+                key_statements.tag_insert,
                 {"key_id": key_id, "tag_key": tag_key, "tag_value": tag_value},
             )
 
@@ -380,11 +384,11 @@ class Tx:
         """Delete every key, alias, tag and material (dev-mode reset)."""
         for statement in (
             grant_statements.wipe_grants,
-            statements.wipe_import_tokens,
-            statements.wipe_tags,
-            statements.wipe_aliases,
-            statements.wipe_materials,
-            statements.wipe_keys,
+            key_statements.wipe_import_tokens,
+            key_statements.wipe_tags,
+            key_statements.wipe_aliases,
+            key_statements.wipe_materials,
+            key_statements.wipe_keys,
         ):
             self._run(statement, {})
 

@@ -24,7 +24,7 @@ from openkms.errors import (
 from openkms.service.call import Call
 from openkms.service.materials import material_context
 from openkms.service.registry import operation
-from openkms.storage import lifecycle
+from openkms.storage.keys import lifecycle
 
 if TYPE_CHECKING:
     from openkms.service.kms import KMSService

@@ -22,7 +22,7 @@ from openkms.domain.identities import (
     User,
     name_key,
 )
-from openkms.storage import statements as key_statements
+from openkms.storage import statements as shared_statements
 from openkms.storage.identity import statements
 from openkms.storage.repository import Tx
 
@@ -270,7 +270,7 @@ def insert_access_key(tx: Tx, key: AccessKeyInfo, wrapped_secret: bytes) -> None
         "status": key.status.value,
         "created_at": key.created_at,
     }
-    tx.insert_unique(key_statements.access_key_insert, values, key.access_key_id)
+    tx.insert_unique(shared_statements.access_key_insert, values, key.access_key_id)
 
 
 def set_access_key_status(tx: Tx, access_key_id: str, status: KeyStatus) -> None:
@@ -281,7 +281,7 @@ def set_access_key_status(tx: Tx, access_key_id: str, status: KeyStatus) -> None
 
 
 def delete_access_key(tx: Tx, access_key_id: str) -> None:
-    tx.execute(key_statements.access_key_delete, {"access_key_id": access_key_id})
+    tx.execute(shared_statements.access_key_delete, {"access_key_id": access_key_id})
 
 
 # --- sessions -------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from typing import Any
 
 from openkms.domain.imports import ImportToken
 from openkms.domain.keys import KeyState
-from openkms.storage import statements
+from openkms.storage.keys import statements
 from openkms.storage.repository import Tx
 
 #: How many due items one maintenance pass takes of each kind before it looks again.
