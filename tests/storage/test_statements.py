@@ -76,3 +76,18 @@ def test_statement_compiles(name: str, dialect: str) -> None:
     assert compiled.positional == (dialect == "sqlite")
     # Every positional slot has a name the repositories pass (or the compiler's default).
     assert all(isinstance(n, str) and n for n in compiled.names)
+
+
+def test_rows_decoded_by_name_share_their_layout() -> None:
+    """The key rows are decoded with the column map of one statement; every statement
+    whose rows go through the same decoder returns the same columns."""
+    from openkms.storage.keys import rows
+    from openkms.storage.keys import statements as key_statements
+    from openkms.storage.sql import columns
+
+    assert columns(key_statements.keys_list) == rows.KEY
+    assert columns(key_statements.keys_list_after) == rows.KEY
+    assert columns(key_statements.key_get_for_update) == rows.KEY
+    assert columns(key_statements.materials_list) == rows.MATERIAL
+    for statement in key_statements.aliases_list.values():
+        assert columns(statement) == rows.ALIAS

@@ -19,20 +19,14 @@ from sqlalchemy import Engine
 
 from openkms.domain.aliases import Alias
 from openkms.domain.keys import (
-    ExpirationModel,
     Key,
-    KeyManager,
     KeyMaterial,
-    KeySpec,
-    KeyState,
-    KeyUsage,
-    Origin,
-    RotationType,
 )
 from openkms.storage import statements
 from openkms.storage.grants import statements as grant_statements
+from openkms.storage.keys import rows as key_rows
 from openkms.storage.keys import statements as key_statements
-from openkms.storage.sql import Statement, StatementCache
+from openkms.storage.sql import Statement, StatementCache, columns
 
 
 class DuplicateError(Exception):
@@ -43,103 +37,20 @@ class StorageError(Exception):
     """The database failed (connection lost, server gone); the request cannot complete."""
 
 
+#: Column name -> position in the rows of ``access_key_get``.
+_ACCESS_KEY = columns(statements.access_key_get)
+
+
 class StoredAccessKey:
     __slots__ = ("access_key_id", "account_id", "principal_arn", "status", "wrapped_secret")
 
-    def __init__(self, row: tuple[Any, ...]) -> None:
-        self.access_key_id: str = row[0]
-        self.account_id: str = row[1]
-        self.principal_arn: str = row[2]
-        self.wrapped_secret: bytes = bytes(row[3])
-        self.status: str = row[4]
-
-
-def _key_from_row(r: tuple[Any, ...]) -> Key:
-    # Column order: key_statements.KEY_COLUMNS.
-    return Key(
-        key_id=r[0],
-        account=r[1],
-        region=r[2],
-        spec=KeySpec(r[3]),
-        usage=KeyUsage(r[4]),
-        origin=Origin(r[5]),
-        manager=KeyManager(r[6]),
-        state=KeyState(r[7]),
-        description=r[8],
-        policy=r[9],
-        created_at=r[10],
-        current_version=r[11],
-        deletion_date=r[12],
-        pending_window_days=r[13],
-        multi_region=bool(r[14]),
-        rotation_enabled=bool(r[15]),
-        rotation_period_days=r[16],
-        next_rotation_date=r[17],
-        on_demand_rotation_started=r[18],
-    )
-
-
-def _key_values(key: Key) -> dict[str, Any]:
-    return {
-        "key_id": key.key_id,
-        "account_id": key.account,
-        "region": key.region,
-        "key_spec": key.spec.value,
-        "key_usage": key.usage.value,
-        "origin": key.origin.value,
-        "key_manager": key.manager.value,
-        "key_state": key.state.value,
-        "description": key.description,
-        "policy": key.policy,
-        "created_at": key.created_at,
-        "current_version": key.current_version,
-        "deletion_date": key.deletion_date,
-        "pending_window_days": key.pending_window_days,
-        "multi_region": key.multi_region,
-        "rotation_enabled": key.rotation_enabled,
-        "rotation_period_days": key.rotation_period_days,
-        "next_rotation_date": key.next_rotation_date,
-        "on_demand_rotation_started": key.on_demand_rotation_started,
-    }
-
-
-def _material_from_row(r: tuple[Any, ...]) -> KeyMaterial:
-    # Column order: the kms_key_materials table.
-    return KeyMaterial(
-        key_id=r[0],
-        version=r[1],
-        material_id=r[2],
-        wrapped=None if r[3] is None else bytes(r[3]),
-        created_at=r[4],
-        rotation_type=None if r[5] is None else RotationType(r[5]),
-        rotated_at=r[6],
-        expiration_model=None if r[7] is None else ExpirationModel(r[7]),
-        valid_to=r[8],
-        description=r[9],
-        imported_at=r[10],
-    )
-
-
-def _material_values(m: KeyMaterial) -> dict[str, Any]:
-    return {
-        "key_id": m.key_id,
-        "version": m.version,
-        "material_id": m.material_id,
-        "wrapped_material": m.wrapped,
-        "created_at": m.created_at,
-        "rotation_type": None if m.rotation_type is None else m.rotation_type.value,
-        "rotated_at": m.rotated_at,
-        "expiration_model": None if m.expiration_model is None else m.expiration_model.value,
-        "valid_to": m.valid_to,
-        "description": m.description,
-        "imported_at": m.imported_at,
-    }
-
-
-def _alias_from_row(r: tuple[Any, ...]) -> Alias:
-    return Alias(
-        account=r[0], region=r[1], name=r[2], target_key_id=r[3], created_at=r[4], updated_at=r[5]
-    )
+    def __init__(self, row: Sequence[Any]) -> None:
+        c = _ACCESS_KEY
+        self.access_key_id: str = row[c["access_key_id"]]
+        self.account_id: str = row[c["account_id"]]
+        self.principal_arn: str = row[c["principal_arn"]]
+        self.wrapped_secret: bytes = bytes(row[c["wrapped_secret"]])
+        self.status: str = row[c["status"]]
 
 
 _MAX_CONVERTED_KEYS = 10_000
@@ -212,7 +123,7 @@ class Tx:
         seen = self._keys.get(key_id)
         if seen is not None and seen[0] == row:
             return seen[1]
-        key = _key_from_row(row)
+        key = key_rows.key_from_row(row)
         if len(self._keys) >= _MAX_CONVERTED_KEYS:
             self._keys.clear()
         self._keys[key_id] = (tuple(row), key)
@@ -220,7 +131,7 @@ class Tx:
 
     def insert_key(self, key: Key, material: KeyMaterial | None, tags: Mapping[str, str]) -> None:
         """A new key with its first material (None: EXTERNAL keys wait for an import)."""
-        self._run(key_statements.key_insert, _key_values(key))
+        self._run(key_statements.key_insert, key_rows.key_values(key))
         if material is not None:
             self.insert_material(material)
         self.replace_tags(key.key_id, tags)
@@ -240,7 +151,9 @@ class Tx:
         self._keys.pop(key_id, None)
 
     def update_key(self, key: Key) -> None:
-        self._run(key_statements.key_update, {f"v_{k}": v for k, v in _key_values(key).items()})
+        self._run(
+            key_statements.key_update, {f"v_{k}": v for k, v in key_rows.key_values(key).items()}
+        )
 
     def list_keys(self, account: str, region: str, after: str | None, limit: int) -> list[Key]:
         values = {"account_id": account, "region": region, "lim": limit}
@@ -248,19 +161,19 @@ class Tx:
             rows = self._all(key_statements.keys_list, values)
         else:
             rows = self._all(key_statements.keys_list_after, {**values, "after": after})
-        return [_key_from_row(r) for r in rows]
+        return [key_rows.key_from_row(r) for r in rows]
 
     # key material ---------------------------------------------------------
     def insert_material(self, material: KeyMaterial) -> None:
-        self._run(key_statements.material_insert, _material_values(material))
+        self._run(key_statements.material_insert, key_rows.material_values(material))
 
     def update_material(self, material: KeyMaterial) -> None:
-        values = _material_values(material)
+        values = key_rows.material_values(material)
         self._run(key_statements.material_update, {f"v_{k}": v for k, v in values.items()})
 
     def get_material(self, key_id: str, version: int) -> KeyMaterial | None:
         row = self._one(key_statements.material_get, {"key_id": key_id, "version": version})
-        return None if row is None else _material_from_row(row)
+        return None if row is None else key_rows.material_from_row(row)
 
     def delete_material(self, key_id: str, version: int) -> None:
         self._run(key_statements.material_delete, {"key_id": key_id, "version": version})
@@ -268,7 +181,7 @@ class Tx:
     def list_materials(self, key_id: str) -> list[KeyMaterial]:
         """Every material version of a key, oldest first."""
         return [
-            _material_from_row(r)
+            key_rows.material_from_row(r)
             for r in self._all(key_statements.materials_list, {"key_id": key_id})
         ]
 
@@ -277,7 +190,7 @@ class Tx:
         row = self._one(
             key_statements.alias_get, {"account_id": account, "region": region, "name": name}
         )
-        return None if row is None else _alias_from_row(row)
+        return None if row is None else key_rows.alias_from_row(row)
 
     def insert_alias(self, alias: Alias) -> None:
         try:
@@ -322,7 +235,7 @@ class Tx:
         if after is not None:
             values["after"] = after
         statement = key_statements.aliases_list[key_id is not None, after is not None]
-        return [_alias_from_row(r) for r in self._all(statement, values)]
+        return [key_rows.alias_from_row(r) for r in self._all(statement, values)]
 
     # tags -----------------------------------------------------------------
     def get_tags(self, key_id: str) -> dict[str, str]:

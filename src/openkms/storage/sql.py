@@ -33,6 +33,13 @@ class Statement:
         return f"Statement({self.name!r})"
 
 
+def columns(statement: Statement) -> dict[str, int]:
+    """Column name -> position in the rows ``statement`` returns (read once, at import,
+    by the modules that decode its rows)."""
+    built: Any = statement.build()
+    return {name: i for i, name in enumerate(built.selected_columns.keys())}
+
+
 class CompiledStatement:
     """One statement for one dialect: its SQL text and how to lay out its parameters."""
 

@@ -12,9 +12,12 @@ from openkms.domain.imports import ImportToken
 from openkms.domain.keys import KeyState
 from openkms.storage.keys import statements
 from openkms.storage.repository import Tx
+from openkms.storage.sql import columns
 
 #: How many due items one maintenance pass takes of each kind before it looks again.
 DUE_BATCH = 200
+#: Column name -> position in the rows of ``import_token_get``.
+_IMPORT_TOKEN = columns(statements.import_token_get)
 
 
 def insert_import_token(tx: Tx, token: ImportToken) -> None:
@@ -36,14 +39,15 @@ def get_import_token(tx: Tx, token_id: str) -> ImportToken | None:
     r = tx.fetch_one(statements.import_token_get, {"token_id": token_id})
     if r is None:
         return None
+    c = _IMPORT_TOKEN
     return ImportToken(
-        token_id=r[0],
-        key_id=r[1],
-        wrapping_algorithm=r[2],
-        wrapping_key_spec=r[3],
-        wrapped_private_key=bytes(r[4]),
-        created_at=r[5],
-        valid_to=r[6],
+        token_id=r[c["token_id"]],
+        key_id=r[c["key_id"]],
+        wrapping_algorithm=r[c["wrapping_algorithm"]],
+        wrapping_key_spec=r[c["wrapping_key_spec"]],
+        wrapped_private_key=bytes(r[c["wrapped_private_key"]]),
+        created_at=r[c["created_at"]],
+        valid_to=r[c["valid_to"]],
     )
 
 
