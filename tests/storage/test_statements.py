@@ -91,3 +91,19 @@ def test_rows_decoded_by_name_share_their_layout() -> None:
     assert columns(key_statements.materials_list) == rows.MATERIAL
     for statement in key_statements.aliases_list.values():
         assert columns(statement) == rows.ALIAS
+
+
+def test_grant_rows_share_their_layout() -> None:
+    from openkms.storage.grants import repository
+    from openkms.storage.grants import statements as grant_statements
+    from openkms.storage.sql import columns
+
+    for statement in (
+        grant_statements.grants_all_for_key,
+        grant_statements.grants_for_grantee,
+        grant_statements.grants_by_name,
+        grant_statements.grants_retirable,
+        grant_statements.grants_retirable_after,
+        *grant_statements.grants_list.values(),
+    ):
+        assert columns(statement) == repository._GRANT

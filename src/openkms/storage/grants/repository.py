@@ -14,25 +14,33 @@ from typing import Any
 from openkms.domain.grants import ConstraintKind, Grant, GrantConstraints, GrantOperation
 from openkms.storage.grants import statements
 from openkms.storage.repository import Tx
+from openkms.storage.sql import columns
+
+#: Column name -> position in the grant rows (every grant statement but the count
+#: selects the whole kms_grants row).
+_GRANT = columns(statements.grant_get)
 
 
 def _grant_from_row(r: Sequence[Any]) -> Grant:
-    # Column order: tables.GRANT_COLUMNS.
+    c = _GRANT
     constraints = None
-    if r[8] is not None:
-        constraints = GrantConstraints.of(ConstraintKind(r[8]), json.loads(r[9]))
+    kind = r[c["constraint_kind"]]
+    if kind is not None:
+        constraints = GrantConstraints.of(
+            ConstraintKind(kind), json.loads(r[c["constraint_context"]])
+        )
     return Grant(
-        grant_id=r[0],
-        key_id=r[1],
-        account=r[2],
-        region=r[3],
-        name=r[4],
-        grantee_principal=r[5],
-        retiring_principal=r[6],
-        operations=tuple(GrantOperation(op) for op in r[7].split(",")),
+        grant_id=r[c["grant_id"]],
+        key_id=r[c["key_id"]],
+        account=r[c["account_id"]],
+        region=r[c["region"]],
+        name=r[c["name"]],
+        grantee_principal=r[c["grantee_principal"]],
+        retiring_principal=r[c["retiring_principal"]],
+        operations=tuple(GrantOperation(op) for op in r[c["operations"]].split(",")),
         constraints=constraints,
-        issuing_account=r[10],
-        creation_date=r[11],
+        issuing_account=r[c["issuing_account"]],
+        creation_date=r[c["created_at"]],
     )
 
 
