@@ -107,3 +107,22 @@ def test_grant_rows_share_their_layout() -> None:
         *grant_statements.grants_list.values(),
     ):
         assert columns(statement) == repository._GRANT
+
+
+def test_identity_rows_share_their_layout() -> None:
+    from openkms.storage.identity import repository
+    from openkms.storage.identity import statements as identity_statements
+    from openkms.storage.sql import columns
+
+    for statement in (
+        identity_statements.iam_user_get_for_update,
+        identity_statements.iam_user_by_id,
+        identity_statements.iam_users_list,
+    ):
+        assert columns(statement) == repository._USER
+    for statement in (
+        identity_statements.iam_role_get_for_update,
+        identity_statements.iam_role_by_id,
+        identity_statements.iam_roles_list,
+    ):
+        assert columns(statement) == repository._ROLE

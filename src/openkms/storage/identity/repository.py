@@ -25,6 +25,14 @@ from openkms.domain.identities import (
 from openkms.storage import statements as shared_statements
 from openkms.storage.identity import statements
 from openkms.storage.repository import Tx
+from openkms.storage.sql import columns
+
+#: Column name -> position in the rows of each statement below (and of those returning
+#: the same row: the ``_by_id``, ``_for_update`` and list variants).
+_USER = columns(statements.iam_user_get)
+_ROLE = columns(statements.iam_role_get)
+_LONG_TERM_KEY = columns(statements.iam_access_key_with_user)
+_SESSION = columns(statements.sts_session_get)
 
 
 def _tags_json(tags: Tags) -> str:
@@ -77,8 +85,15 @@ def root_key_ids(tx: Tx, account: str) -> list[str]:
 
 
 def _user(r: Sequence[Any]) -> User:
-    # Column order: statements.USER_COLUMNS.
-    return User(account=r[0], name=r[2], user_id=r[3], path=r[4], created_at=r[6], tags=_tags(r[7]))
+    c = _USER
+    return User(
+        account=r[c["account_id"]],
+        name=r[c["user_name"]],
+        user_id=r[c["user_id"]],
+        path=r[c["path"]],
+        created_at=r[c["created_at"]],
+        tags=_tags(r[c["tags"]]),
+    )
 
 
 def get_user(tx: Tx, account: str, name: str, *, for_update: bool = False) -> User | None:
@@ -129,17 +144,17 @@ def list_users(tx: Tx, account: str) -> list[User]:
 
 
 def _role(r: Sequence[Any]) -> Role:
-    # Column order: statements.ROLE_COLUMNS.
+    c = _ROLE
     return Role(
-        account=r[0],
-        name=r[2],
-        role_id=r[3],
-        path=r[4],
-        created_at=r[6],
-        trust_policy=r[7],
-        description=r[8],
-        max_session_duration=r[9],
-        tags=_tags(r[10]),
+        account=r[c["account_id"]],
+        name=r[c["role_name"]],
+        role_id=r[c["role_id"]],
+        path=r[c["path"]],
+        created_at=r[c["created_at"]],
+        trust_policy=r[c["trust_policy"]],
+        description=r[c["description"]],
+        max_session_duration=r[c["max_session_duration"]],
+        tags=_tags(r[c["tags"]]),
     )
 
 
@@ -242,15 +257,16 @@ def long_term_key(tx: Tx, access_key_id: str) -> LongTermKey | None:
     row = tx.fetch_one(statements.iam_access_key_with_user, {"access_key_id": access_key_id})
     if row is None:
         return None
+    c = _LONG_TERM_KEY
     return LongTermKey(
-        access_key_id=row[0],
-        account=row[1],
-        principal_arn=row[2],
-        wrapped_secret=bytes(row[3]),
-        status=KeyStatus(row[4]),
-        user_name=row[5],
-        user_id=row[6],
-        tags=_tags(row[7]),
+        access_key_id=row[c["access_key_id"]],
+        account=row[c["account_id"]],
+        principal_arn=row[c["principal_arn"]],
+        wrapped_secret=bytes(row[c["wrapped_secret"]]),
+        status=KeyStatus(row[c["status"]]),
+        user_name=row[c["user_name"]],
+        user_id=row[c["user_id"]],
+        tags=_tags(row[c["tags"]]),
     )
 
 
@@ -311,21 +327,21 @@ def get_session(tx: Tx, access_key_id: str) -> tuple[Session, str, bytes] | None
     r = tx.fetch_one(statements.sts_session_get, {"access_key_id": access_key_id})
     if r is None:
         return None
-    # Column order: statements.SESSION_COLUMNS, then wrapped_secret.
+    c = _SESSION
     session = Session(
-        access_key_id=r[0],
-        account=r[1],
-        role_arn=r[3],
-        role_id=r[4],
-        session_name=r[5],
-        source_arn=r[6],
-        tags=_tags(r[7]),
-        session_policy=r[8],
-        chained=bool(r[9]),
-        created_at=r[10],
-        expires_at=r[11],
+        access_key_id=r[c["access_key_id"]],
+        account=r[c["account_id"]],
+        role_arn=r[c["role_arn"]],
+        role_id=r[c["role_id"]],
+        session_name=r[c["session_name"]],
+        source_arn=r[c["source_arn"]],
+        tags=_tags(r[c["tags"]]),
+        session_policy=r[c["session_policy"]],
+        chained=bool(r[c["chained"]]),
+        created_at=r[c["created_at"]],
+        expires_at=r[c["expires_at"]],
     )
-    return session, r[2], bytes(r[12])
+    return session, r[c["token_hash"]], bytes(r[c["wrapped_secret"]])
 
 
 def purge_sessions(tx: Tx, before: float) -> int:
