@@ -5,7 +5,15 @@ transaction: everything a request changes commits together or not at all
 (``BEGIN IMMEDIATE`` on SQLite, ``SELECT ... FOR UPDATE`` on the keys it changes on
 PostgreSQL). ``write=False`` runs each statement on its own against the latest
 committed state, which is what a read-only request needs and costs one round trip.
-Rows are converted to frozen domain values here; nothing above this module sees a row.
+
+Each record family is a subpackage owning its tables, statements and row mapping:
+``keys`` (keys, material versions, aliases, tags, import tokens), ``grants``,
+``identity`` (IAM and STS) and ``audit``; :mod:`openkms.storage.tables` and
+:mod:`openkms.storage.statements` hold the shared ones (settings, access keys). A
+family's repository is plain functions over a :class:`Tx` (``Tx`` runs a family's
+:class:`~openkms.storage.sql.Statement`); the key records' repository is still the
+methods below, to be moved to ``storage/keys`` as functions. Rows are converted to
+frozen domain values by column name in the storage layer; nothing above it sees a row.
 """
 
 from __future__ import annotations

@@ -135,7 +135,7 @@ def append_records(tx: Tx, records: Sequence[PendingRecord], keyring: object = N
 
 
 def _event(r: Sequence[Any], resources: tuple[tuple[str, str], ...]) -> StoredEvent:
-    # Column order: audit_tables.EVENT_COLUMNS.
+    # Column order: tables.EVENT_COLUMNS.
     return StoredEvent(
         seq=int(r[0]),
         event_id=r[1],
@@ -188,7 +188,7 @@ def seq_range(tx: Tx, since: float | None, until: float | None) -> tuple[int, in
 
 
 def _digest(r: Sequence[Any]) -> Digest:
-    # Column order: audit_tables.DIGEST_COLUMNS.
+    # Column order: tables.DIGEST_COLUMNS.
     return Digest(
         seq_to=int(r[0]),
         seq_from=int(r[1]),

@@ -12,8 +12,6 @@ from openkms.storage import tables as t
 from openkms.storage.identity import tables as it
 from openkms.storage.sql import Statement
 
-USER_COLUMNS = tuple(c.name for c in it.users.c)
-ROLE_COLUMNS = tuple(c.name for c in it.roles.c)
 SESSION_COLUMNS = tuple(c.name for c in it.sessions.c if c.name != "wrapped_secret")
 
 

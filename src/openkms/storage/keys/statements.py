@@ -18,8 +18,6 @@ from openkms.storage.grants.tables import grants
 from openkms.storage.keys import tables as t
 from openkms.storage.sql import Statement
 
-KEY_COLUMNS = tuple(c.name for c in t.keys.c)
-
 
 def _insert_all(table: Table) -> ClauseElement:
     return insert(table).values({c.name: bindparam(c.name) for c in table.c})
