@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, Table, and_, bindparam, delete, insert, select
 from sqlalchemy.sql.expression import ClauseElement
 
-from openkms.storage import tables as t
+from openkms.storage import tables
 from openkms.storage.sql import Statement
 
 
@@ -24,25 +24,28 @@ def _eq(table: Table, *names: str) -> ColumnElement[bool]:
 access_key_get = Statement(
     "access_key_get",
     lambda: select(
-        t.access_keys.c.access_key_id,
-        t.access_keys.c.account_id,
-        t.access_keys.c.principal_arn,
-        t.access_keys.c.wrapped_secret,
-        t.access_keys.c.status,
-    ).where(_eq(t.access_keys, "access_key_id")),
+        tables.access_keys.c.access_key_id,
+        tables.access_keys.c.account_id,
+        tables.access_keys.c.principal_arn,
+        tables.access_keys.c.wrapped_secret,
+        tables.access_keys.c.status,
+    ).where(_eq(tables.access_keys, "access_key_id")),
 )
 access_key_delete = Statement(
-    "access_key_delete", lambda: delete(t.access_keys).where(_eq(t.access_keys, "access_key_id"))
+    "access_key_delete",
+    lambda: delete(tables.access_keys).where(_eq(tables.access_keys, "access_key_id")),
 )
-access_key_insert = Statement("access_key_insert", lambda: _insert_all(t.access_keys))
+access_key_insert = Statement("access_key_insert", lambda: _insert_all(tables.access_keys))
 access_keys_for_principal = Statement(
     "access_keys_for_principal",
     lambda: (
-        select(t.access_keys.c.access_key_id)
-        .where(_eq(t.access_keys, "account_id", "principal_arn"))
-        .order_by(t.access_keys.c.created_at)
+        select(tables.access_keys.c.access_key_id)
+        .where(_eq(tables.access_keys, "account_id", "principal_arn"))
+        .order_by(tables.access_keys.c.created_at)
     ),
 )
-meta_get = Statement("meta_get", lambda: select(t.meta.c.value).where(_eq(t.meta, "name")))
-meta_delete = Statement("meta_delete", lambda: delete(t.meta).where(_eq(t.meta, "name")))
-meta_insert = Statement("meta_insert", lambda: _insert_all(t.meta))
+meta_get = Statement(
+    "meta_get", lambda: select(tables.meta.c.value).where(_eq(tables.meta, "name"))
+)
+meta_delete = Statement("meta_delete", lambda: delete(tables.meta).where(_eq(tables.meta, "name")))
+meta_insert = Statement("meta_insert", lambda: _insert_all(tables.meta))

@@ -8,11 +8,11 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, Table, and_, bindparam, delete, insert, select, update
 from sqlalchemy.sql.expression import ClauseElement
 
-from openkms.storage import tables as t
-from openkms.storage.identity import tables as it
+from openkms.storage import tables as shared_tables
+from openkms.storage.identity import tables
 from openkms.storage.sql import Statement
 
-SESSION_COLUMNS = tuple(c.name for c in it.sessions.c if c.name != "wrapped_secret")
+SESSION_COLUMNS = tuple(c.name for c in tables.sessions.c if c.name != "wrapped_secret")
 
 
 def _insert_all(table: Table) -> ClauseElement:
@@ -38,7 +38,7 @@ def _set(table: Table, column: str) -> ClauseElement:
 
 def _access_key_with_user() -> ClauseElement:
     """One read authenticates a long-term key: the key row and, for a user's key, the user."""
-    ak, u = t.access_keys, it.users
+    ak, u = shared_tables.access_keys, tables.users
     joined = ak.outerjoin(u, and_(u.c.account_id == ak.c.account_id, u.c.arn == ak.c.principal_arn))
     return (
         select(
@@ -57,42 +57,54 @@ def _access_key_with_user() -> ClauseElement:
 
 
 _POLICY_OWNER = ("account_id", "owner_type", "owner_key")
-_ip = it.inline_policies
+_ip = tables.inline_policies
 
-iam_account_insert = Statement("iam_account_insert", lambda: _insert_all(it.accounts))
+iam_account_insert = Statement("iam_account_insert", lambda: _insert_all(tables.accounts))
 iam_account_get = Statement(
-    "iam_account_get", lambda: select(it.accounts).where(_eq(it.accounts, "account_id"))
+    "iam_account_get", lambda: select(tables.accounts).where(_eq(tables.accounts, "account_id"))
 )
 iam_accounts_list = Statement(
-    "iam_accounts_list", lambda: select(it.accounts).order_by(it.accounts.c.account_id)
+    "iam_accounts_list", lambda: select(tables.accounts).order_by(tables.accounts.c.account_id)
 )
 iam_root_keys_all = Statement(
     "iam_root_keys_all",
     lambda: select(
-        t.access_keys.c.account_id, t.access_keys.c.principal_arn, t.access_keys.c.access_key_id
-    ).order_by(t.access_keys.c.account_id, t.access_keys.c.created_at),
+        shared_tables.access_keys.c.account_id,
+        shared_tables.access_keys.c.principal_arn,
+        shared_tables.access_keys.c.access_key_id,
+    ).order_by(shared_tables.access_keys.c.account_id, shared_tables.access_keys.c.created_at),
 )
-iam_user_get = Statement("iam_user_get", lambda: _get(it.users, False))
-iam_user_get_for_update = Statement("iam_user_get_for_update", lambda: _get(it.users, True))
-iam_user_insert = Statement("iam_user_insert", lambda: _insert_all(it.users))
-iam_user_set_tags = Statement("iam_user_set_tags", lambda: _set(it.users, "tags"))
+iam_user_get = Statement("iam_user_get", lambda: _get(tables.users, False))
+iam_user_get_for_update = Statement("iam_user_get_for_update", lambda: _get(tables.users, True))
+iam_user_insert = Statement("iam_user_insert", lambda: _insert_all(tables.users))
+iam_user_set_tags = Statement("iam_user_set_tags", lambda: _set(tables.users, "tags"))
 iam_user_delete = Statement(
-    "iam_user_delete", lambda: delete(it.users).where(_eq(it.users, "account_id", "name_key"))
+    "iam_user_delete",
+    lambda: delete(tables.users).where(_eq(tables.users, "account_id", "name_key")),
 )
 iam_users_list = Statement(
     "iam_users_list",
-    lambda: select(it.users).where(_eq(it.users, "account_id")).order_by(it.users.c.name_key),
+    lambda: (
+        select(tables.users)
+        .where(_eq(tables.users, "account_id"))
+        .order_by(tables.users.c.name_key)
+    ),
 )
-iam_role_get = Statement("iam_role_get", lambda: _get(it.roles, False))
-iam_role_get_for_update = Statement("iam_role_get_for_update", lambda: _get(it.roles, True))
-iam_role_insert = Statement("iam_role_insert", lambda: _insert_all(it.roles))
-iam_role_set_tags = Statement("iam_role_set_tags", lambda: _set(it.roles, "tags"))
+iam_role_get = Statement("iam_role_get", lambda: _get(tables.roles, False))
+iam_role_get_for_update = Statement("iam_role_get_for_update", lambda: _get(tables.roles, True))
+iam_role_insert = Statement("iam_role_insert", lambda: _insert_all(tables.roles))
+iam_role_set_tags = Statement("iam_role_set_tags", lambda: _set(tables.roles, "tags"))
 iam_role_delete = Statement(
-    "iam_role_delete", lambda: delete(it.roles).where(_eq(it.roles, "account_id", "name_key"))
+    "iam_role_delete",
+    lambda: delete(tables.roles).where(_eq(tables.roles, "account_id", "name_key")),
 )
 iam_roles_list = Statement(
     "iam_roles_list",
-    lambda: select(it.roles).where(_eq(it.roles, "account_id")).order_by(it.roles.c.name_key),
+    lambda: (
+        select(tables.roles)
+        .where(_eq(tables.roles, "account_id"))
+        .order_by(tables.roles.c.name_key)
+    ),
 )
 iam_policy_get = Statement(
     "iam_policy_get", lambda: select(_ip.c.document).where(_eq(_ip, *_POLICY_OWNER, "policy_name"))
@@ -113,54 +125,56 @@ iam_access_keys_of = Statement(
     "iam_access_keys_of",
     lambda: (
         select(
-            t.access_keys.c.access_key_id,
-            t.access_keys.c.account_id,
-            t.access_keys.c.principal_arn,
-            t.access_keys.c.status,
-            t.access_keys.c.created_at,
+            shared_tables.access_keys.c.access_key_id,
+            shared_tables.access_keys.c.account_id,
+            shared_tables.access_keys.c.principal_arn,
+            shared_tables.access_keys.c.status,
+            shared_tables.access_keys.c.created_at,
         )
-        .where(_eq(t.access_keys, "account_id", "principal_arn"))
-        .order_by(t.access_keys.c.created_at, t.access_keys.c.access_key_id)
+        .where(_eq(shared_tables.access_keys, "account_id", "principal_arn"))
+        .order_by(shared_tables.access_keys.c.created_at, shared_tables.access_keys.c.access_key_id)
     ),
 )
 iam_access_key_set_status = Statement(
     "iam_access_key_set_status",
     lambda: (
-        update(t.access_keys)
-        .where(t.access_keys.c.access_key_id == bindparam("w_access_key_id"))
+        update(shared_tables.access_keys)
+        .where(shared_tables.access_keys.c.access_key_id == bindparam("w_access_key_id"))
         .values(status=bindparam("v_status"))
     ),
 )
 iam_access_key_with_user = Statement("iam_access_key_with_user", _access_key_with_user)
 iam_user_by_id = Statement(
-    "iam_user_by_id", lambda: select(it.users).where(_eq(it.users, "user_id"))
+    "iam_user_by_id", lambda: select(tables.users).where(_eq(tables.users, "user_id"))
 )
 iam_role_by_id = Statement(
-    "iam_role_by_id", lambda: select(it.roles).where(_eq(it.roles, "role_id"))
+    "iam_role_by_id", lambda: select(tables.roles).where(_eq(tables.roles, "role_id"))
 )
 kms_policy_principal_insert = Statement(
-    "kms_policy_principal_insert", lambda: _insert_all(it.key_policy_principals)
+    "kms_policy_principal_insert", lambda: _insert_all(tables.key_policy_principals)
 )
 kms_policy_principals_delete = Statement(
     "kms_policy_principals_delete",
-    lambda: delete(it.key_policy_principals).where(_eq(it.key_policy_principals, "key_id")),
+    lambda: delete(tables.key_policy_principals).where(_eq(tables.key_policy_principals, "key_id")),
 )
 kms_policy_principals_of = Statement(
     "kms_policy_principals_of",
     lambda: (
-        select(it.key_policy_principals.c.principal_arn, it.key_policy_principals.c.unique_id)
-        .where(_eq(it.key_policy_principals, "key_id"))
-        .order_by(it.key_policy_principals.c.principal_arn)
+        select(
+            tables.key_policy_principals.c.principal_arn, tables.key_policy_principals.c.unique_id
+        )
+        .where(_eq(tables.key_policy_principals, "key_id"))
+        .order_by(tables.key_policy_principals.c.principal_arn)
     ),
 )
-sts_session_insert = Statement("sts_session_insert", lambda: _insert_all(it.sessions))
+sts_session_insert = Statement("sts_session_insert", lambda: _insert_all(tables.sessions))
 sts_session_get = Statement(
     "sts_session_get",
     lambda: select(
-        *(it.sessions.c[n] for n in SESSION_COLUMNS), it.sessions.c.wrapped_secret
-    ).where(_eq(it.sessions, "access_key_id")),
+        *(tables.sessions.c[n] for n in SESSION_COLUMNS), tables.sessions.c.wrapped_secret
+    ).where(_eq(tables.sessions, "access_key_id")),
 )
 sts_sessions_purge = Statement(
     "sts_sessions_purge",
-    lambda: delete(it.sessions).where(it.sessions.c.expires_at < bindparam("before")),
+    lambda: delete(tables.sessions).where(tables.sessions.c.expires_at < bindparam("before")),
 )

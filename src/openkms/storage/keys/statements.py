@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, Table, and_, bindparam, delete, insert, se
 from sqlalchemy.sql.expression import ClauseElement
 
 from openkms.storage.grants.tables import grants
-from openkms.storage.keys import tables as t
+from openkms.storage.keys import tables
 from openkms.storage.sql import Statement
 
 
@@ -28,20 +28,20 @@ def _eq(table: Table, *names: str) -> ColumnElement[bool]:
 
 
 def _key_get(for_update: bool) -> ClauseElement:
-    stmt = select(t.keys).where(t.keys.c.key_id == bindparam("key_id"))
+    stmt = select(tables.keys).where(tables.keys.c.key_id == bindparam("key_id"))
     return stmt.with_for_update() if for_update else stmt
 
 
 def _key_update() -> ClauseElement:
     return (
-        update(t.keys)
-        .where(t.keys.c.key_id == bindparam("v_key_id"))
-        .values({c.name: bindparam(f"v_{c.name}") for c in t.keys.c if c.name != "key_id"})
+        update(tables.keys)
+        .where(tables.keys.c.key_id == bindparam("v_key_id"))
+        .values({c.name: bindparam(f"v_{c.name}") for c in tables.keys.c if c.name != "key_id"})
     )
 
 
 def _material_update() -> ClauseElement:
-    m = t.key_materials
+    m = tables.key_materials
     return (
         update(m)
         .where(and_(m.c.key_id == bindparam("v_key_id"), m.c.version == bindparam("v_version")))
@@ -53,34 +53,34 @@ def _material_update() -> ClauseElement:
 
 def _due(column: str, extra: ColumnElement[bool] | None = None) -> ClauseElement:
     """Key ids whose ``column`` is set and at or before ``:at`` (maintenance work)."""
-    c = t.keys.c[column]
+    c = tables.keys.c[column]
     cond = and_(c.isnot(None), c <= bindparam("at"))
     if extra is not None:
         cond = and_(cond, extra)
-    return select(t.keys.c.key_id).where(cond).order_by(c).limit(bindparam("lim"))
+    return select(tables.keys.c.key_id).where(cond).order_by(c).limit(bindparam("lim"))
 
 
 def _keys_list(after: bool) -> ClauseElement:
-    cond = _eq(t.keys, "account_id", "region")
+    cond = _eq(tables.keys, "account_id", "region")
     if after:
-        cond = and_(cond, t.keys.c.key_id > bindparam("after"))
-    return select(t.keys).where(cond).order_by(t.keys.c.key_id).limit(bindparam("lim"))
+        cond = and_(cond, tables.keys.c.key_id > bindparam("after"))
+    return select(tables.keys).where(cond).order_by(tables.keys.c.key_id).limit(bindparam("lim"))
 
 
 def _aliases_list(for_key: bool, after: bool) -> ClauseElement:
-    c = t.aliases.c
-    cond = _eq(t.aliases, "account_id", "region")
+    c = tables.aliases.c
+    cond = _eq(tables.aliases, "account_id", "region")
     if for_key:
         cond = and_(cond, c.target_key_id == bindparam("target_key_id"))
     if after:
         cond = and_(cond, c.name > bindparam("after"))
-    return select(t.aliases).where(cond).order_by(c.name).limit(bindparam("lim"))
+    return select(tables.aliases).where(cond).order_by(c.name).limit(bindparam("lim"))
 
 
 def _alias_update() -> ClauseElement:
-    c = t.aliases.c
+    c = tables.aliases.c
     return (
-        update(t.aliases)
+        update(tables.aliases)
         .where(
             and_(
                 c.account_id == bindparam("w_account_id"),
@@ -94,53 +94,59 @@ def _alias_update() -> ClauseElement:
 
 key_get = Statement("key_get", lambda: _key_get(False))
 key_get_for_update = Statement("key_get_for_update", lambda: _key_get(True))
-key_insert = Statement("key_insert", lambda: _insert_all(t.keys))
+key_insert = Statement("key_insert", lambda: _insert_all(tables.keys))
 key_update = Statement("key_update", _key_update)
 keys_list = Statement("keys_list", lambda: _keys_list(False))
 keys_list_after = Statement("keys_list_after", lambda: _keys_list(True))
-material_insert = Statement("material_insert", lambda: _insert_all(t.key_materials))
+material_insert = Statement("material_insert", lambda: _insert_all(tables.key_materials))
 material_get = Statement(
-    "material_get", lambda: select(t.key_materials).where(_eq(t.key_materials, "key_id", "version"))
+    "material_get",
+    lambda: select(tables.key_materials).where(_eq(tables.key_materials, "key_id", "version")),
 )
 material_update = Statement("material_update", _material_update)
 materials_list = Statement(
     "materials_list",
     lambda: (
-        select(t.key_materials)
-        .where(_eq(t.key_materials, "key_id"))
-        .order_by(t.key_materials.c.version)
+        select(tables.key_materials)
+        .where(_eq(tables.key_materials, "key_id"))
+        .order_by(tables.key_materials.c.version)
     ),
 )
 key_delete_materials = Statement(
-    "key_delete_materials", lambda: delete(t.key_materials).where(_eq(t.key_materials, "key_id"))
+    "key_delete_materials",
+    lambda: delete(tables.key_materials).where(_eq(tables.key_materials, "key_id")),
 )
 key_delete_aliases = Statement(
     "key_delete_aliases",
-    lambda: delete(t.aliases).where(t.aliases.c.target_key_id == bindparam("key_id")),
+    lambda: delete(tables.aliases).where(tables.aliases.c.target_key_id == bindparam("key_id")),
 )
 key_delete_grants = Statement(
     "key_delete_grants", lambda: delete(grants).where(_eq(grants, "key_id"))
 )
-key_delete_tags = Statement("key_delete_tags", lambda: delete(t.tags).where(_eq(t.tags, "key_id")))
+key_delete_tags = Statement(
+    "key_delete_tags", lambda: delete(tables.tags).where(_eq(tables.tags, "key_id"))
+)
 key_delete_import_tokens = Statement(
     "key_delete_import_tokens",
-    lambda: delete(t.import_tokens).where(_eq(t.import_tokens, "key_id")),
+    lambda: delete(tables.import_tokens).where(_eq(tables.import_tokens, "key_id")),
 )
-key_delete = Statement("key_delete", lambda: delete(t.keys).where(_eq(t.keys, "key_id")))
-import_token_insert = Statement("import_token_insert", lambda: _insert_all(t.import_tokens))
+key_delete = Statement("key_delete", lambda: delete(tables.keys).where(_eq(tables.keys, "key_id")))
+import_token_insert = Statement("import_token_insert", lambda: _insert_all(tables.import_tokens))
 import_token_get = Statement(
-    "import_token_get", lambda: select(t.import_tokens).where(_eq(t.import_tokens, "token_id"))
+    "import_token_get",
+    lambda: select(tables.import_tokens).where(_eq(tables.import_tokens, "token_id")),
 )
 import_token_delete = Statement(
-    "import_token_delete", lambda: delete(t.import_tokens).where(_eq(t.import_tokens, "token_id"))
+    "import_token_delete",
+    lambda: delete(tables.import_tokens).where(_eq(tables.import_tokens, "token_id")),
 )
 material_delete = Statement(
     "material_delete",
-    lambda: delete(t.key_materials).where(_eq(t.key_materials, "key_id", "version")),
+    lambda: delete(tables.key_materials).where(_eq(tables.key_materials, "key_id", "version")),
 )
 import_tokens_purge = Statement(
     "import_tokens_purge",
-    lambda: delete(t.import_tokens).where(t.import_tokens.c.valid_to <= bindparam("at")),
+    lambda: delete(tables.import_tokens).where(tables.import_tokens.c.valid_to <= bindparam("at")),
 )
 due_deletions = Statement("due_deletions", lambda: _due("deletion_date"))
 due_rotations = Statement(
@@ -148,8 +154,8 @@ due_rotations = Statement(
     lambda: _due(
         "next_rotation_date",
         and_(
-            t.keys.c.rotation_enabled == bindparam("enabled"),
-            t.keys.c.key_state == bindparam("state"),
+            tables.keys.c.rotation_enabled == bindparam("enabled"),
+            tables.keys.c.key_state == bindparam("state"),
         ),
     ),
 )
@@ -157,25 +163,27 @@ due_on_demand = Statement("due_on_demand", lambda: _due("on_demand_rotation_star
 due_expirations = Statement(
     "due_expirations",
     lambda: (
-        select(t.key_materials.c.key_id, t.key_materials.c.version)
+        select(tables.key_materials.c.key_id, tables.key_materials.c.version)
         .where(
             and_(
-                t.key_materials.c.valid_to.isnot(None),
-                t.key_materials.c.valid_to <= bindparam("at"),
-                t.key_materials.c.wrapped_material.isnot(None),
+                tables.key_materials.c.valid_to.isnot(None),
+                tables.key_materials.c.valid_to <= bindparam("at"),
+                tables.key_materials.c.wrapped_material.isnot(None),
             )
         )
-        .order_by(t.key_materials.c.valid_to)
+        .order_by(tables.key_materials.c.valid_to)
         .limit(bindparam("lim"))
     ),
 )
 alias_get = Statement(
-    "alias_get", lambda: select(t.aliases).where(_eq(t.aliases, "account_id", "region", "name"))
+    "alias_get",
+    lambda: select(tables.aliases).where(_eq(tables.aliases, "account_id", "region", "name")),
 )
-alias_insert = Statement("alias_insert", lambda: _insert_all(t.aliases))
+alias_insert = Statement("alias_insert", lambda: _insert_all(tables.aliases))
 alias_update = Statement("alias_update", _alias_update)
 alias_delete = Statement(
-    "alias_delete", lambda: delete(t.aliases).where(_eq(t.aliases, "account_id", "region", "name"))
+    "alias_delete",
+    lambda: delete(tables.aliases).where(_eq(tables.aliases, "account_id", "region", "name")),
 )
 #: (for one target key, after a name) -> the ListAliases page statement.
 aliases_list: dict[tuple[bool, bool], Statement] = {
@@ -188,15 +196,17 @@ aliases_list: dict[tuple[bool, bool], Statement] = {
 tags_get = Statement(
     "tags_get",
     lambda: (
-        select(t.tags.c.tag_key, t.tags.c.tag_value)
-        .where(_eq(t.tags, "key_id"))
-        .order_by(t.tags.c.tag_key)
+        select(tables.tags.c.tag_key, tables.tags.c.tag_value)
+        .where(_eq(tables.tags, "key_id"))
+        .order_by(tables.tags.c.tag_key)
     ),
 )
-tags_delete = Statement("tags_delete", lambda: delete(t.tags).where(_eq(t.tags, "key_id")))
-tag_insert = Statement("tag_insert", lambda: _insert_all(t.tags))
-wipe_tags = Statement("wipe_tags", lambda: delete(t.tags))
-wipe_import_tokens = Statement("wipe_import_tokens", lambda: delete(t.import_tokens))
-wipe_aliases = Statement("wipe_aliases", lambda: delete(t.aliases))
-wipe_materials = Statement("wipe_materials", lambda: delete(t.key_materials))
-wipe_keys = Statement("wipe_keys", lambda: delete(t.keys))
+tags_delete = Statement(
+    "tags_delete", lambda: delete(tables.tags).where(_eq(tables.tags, "key_id"))
+)
+tag_insert = Statement("tag_insert", lambda: _insert_all(tables.tags))
+wipe_tags = Statement("wipe_tags", lambda: delete(tables.tags))
+wipe_import_tokens = Statement("wipe_import_tokens", lambda: delete(tables.import_tokens))
+wipe_aliases = Statement("wipe_aliases", lambda: delete(tables.aliases))
+wipe_materials = Statement("wipe_materials", lambda: delete(tables.key_materials))
+wipe_keys = Statement("wipe_keys", lambda: delete(tables.keys))
