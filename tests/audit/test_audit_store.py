@@ -18,7 +18,7 @@ from openkms.cli.audit import check_store
 from openkms.crypto.keyring import SoftwareKeyring, new_root_key
 from openkms.crypto.signing import load_audit_signer
 from openkms.domain.audit import PendingRecord, RecordIndexError, canonical_json, link_hash
-from openkms.storage import audit as trail
+from openkms.storage.audit import trail
 from openkms.storage.engine import make_engine, sqlite_url
 from openkms.storage.repository import Store
 

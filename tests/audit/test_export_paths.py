@@ -17,7 +17,7 @@ from audit_support import BASE_TIME, record
 from openkms.audit.export import _ACCOUNT, _REGION, path_part
 from openkms.domain.audit import PendingRecord
 from openkms.server.bootstrap import Settings, open_state
-from openkms.storage import audit as trail
+from openkms.storage.audit import trail
 
 WEIRD_REGIONS = ["x" * 300, "..", "../../../../tmp/evil", "us-east-1:444455556666", "a/b", ""]
 WEIRD_ACCOUNT = "../../../.."

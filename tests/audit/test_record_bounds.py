@@ -20,7 +20,7 @@ from openkms.domain.audit import PendingRecord
 from openkms.domain.principals import Principal
 from openkms.server.bootstrap import append_audit_entries
 from openkms.service.audit_trail import AuditWriter, Entry, RequestTrail
-from openkms.storage import audit as trail
+from openkms.storage.audit import trail
 from openkms.storage.engine import make_engine, sqlite_url
 from openkms.storage.repository import Store
 

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "audit"))
 from audit_support import BASE_TIME, pending
 
 from openkms.server.bootstrap import Settings, open_state
-from openkms.storage import audit as trail
+from openkms.storage.audit import trail
 
 
 def audit(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -46,7 +46,7 @@ from botocore.credentials import Credentials
 from servers import ServerProcess, free_port
 
 from conftest import ACCESS_KEY, ACCOUNT, REGION, SECRET_KEY, _start_server, make_client
-from openkms.storage import audit as audit_store
+from openkms.storage.audit import trail as audit_store
 from openkms.storage.engine import make_engine, sqlite_url
 from openkms.storage.repository import Store
 

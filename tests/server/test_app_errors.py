@@ -115,7 +115,7 @@ def test_no_audit_record_means_no_answer(tmp_path) -> None:
 
 
 def _records_of(app: OpenKMSApp, request_id: str) -> list[dict[str, Any]]:
-    from openkms.storage import audit as audit_store
+    from openkms.storage.audit import trail as audit_store
 
     with app.runtime.store.transaction() as tx:
         events = audit_store.read_chain(tx, limit=100_000)

@@ -16,10 +16,10 @@ from openkms.domain.identities import User
 from openkms.domain.principals import Principal
 from openkms.service.context import RequestContext
 from openkms.service.kms import KMSService
-from openkms.storage import identities as records
 from openkms.storage import migrate
 from openkms.storage.engine import make_engine, sqlite_url
-from openkms.storage.identity_bindings import bindings_of
+from openkms.storage.identity import repository as records
+from openkms.storage.identity.bindings import bindings_of
 from openkms.storage.repository import Store
 
 ACCOUNT = "111122223333"

@@ -19,8 +19,8 @@ from openkms.errors import (
 )
 from openkms.service.context import RequestContext
 from openkms.service.kms import KMSService
-from openkms.storage import grants as store
 from openkms.storage.engine import make_engine
+from openkms.storage.grants import repository as store
 from openkms.storage.repository import Store, Tx
 
 A, B, C = "111122223333", "444455556666", "777788889999"

@@ -14,8 +14,8 @@ from openkms.domain.principals import Principal
 from openkms.errors import AccessDenied, UnsupportedOperation, ValidationError
 from openkms.service.context import RequestContext
 from openkms.service.identity.dispatch import IdentityService
-from openkms.storage import identities as records
 from openkms.storage.engine import make_engine
+from openkms.storage.identity import repository as records
 from openkms.storage.repository import Store
 
 A, B = "111122223333", "444455556666"

@@ -26,7 +26,7 @@ from openkms.errors import (
 from openkms.service.context import RequestContext
 from openkms.service.kms import KMSService
 from openkms.service.maintenance import Maintenance
-from openkms.storage import audit as audit_store
+from openkms.storage.audit import trail as audit_store
 from openkms.storage.engine import make_engine
 from openkms.storage.repository import Store
 

@@ -2,7 +2,7 @@
 
 Much of a record comes from the request (headers, the credential scope, the body), so an
 unauthenticated client chooses it. A record is hash-chained and indexed in columns of
-fixed width (:mod:`openkms.storage.audit_tables`); a value longer than its column makes
+fixed width (:mod:`openkms.storage.audit.tables`); a value longer than its column makes
 PostgreSQL refuse the whole group-committed batch, and an unbounded value makes every
 copy of the trail (exports, digests, LookupEvents answers) as large as the attacker
 likes. So every string field is normalised here, and no request can make its record

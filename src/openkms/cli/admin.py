@@ -101,7 +101,7 @@ def _create_account(store: Any, keyring: Any, account: str) -> int:
     from openkms.crypto import contexts
     from openkms.domain import identities as ids
     from openkms.domain.principals import root_arn
-    from openkms.storage import identities as records
+    from openkms.storage.identity import repository as records
     from openkms.storage.repository import DuplicateError
 
     access_key_id, secret = ids.new_access_key_id(), ids.new_secret_access_key()
@@ -123,7 +123,7 @@ def _create_account(store: Any, keyring: Any, account: str) -> int:
 
 
 def _list_accounts(store: Any) -> int:
-    from openkms.storage import identities as records
+    from openkms.storage.identity import repository as records
 
     with store.transaction() as tx:
         accounts = records.list_accounts(tx)

@@ -121,7 +121,7 @@ def _open_with_keyring(args: argparse.Namespace) -> tuple[Any, Any]:
 
 def _events(store: Any, after: int, upto: int) -> Iterator[Any]:
     """Stored records ``after < seq <= upto``, page by page."""
-    from openkms.storage import audit as trail
+    from openkms.storage.audit import trail
 
     while after < upto:
         with store.transaction() as tx:
@@ -140,7 +140,7 @@ def check_store(store: Any) -> Any:
     meanwhile are left for the next run); returns the report."""
     from openkms.audit.verify import ChainVerifier
     from openkms.crypto.signing import verify
-    from openkms.storage import audit as trail
+    from openkms.storage.audit import trail
 
     with store.transaction() as tx:
         digests = trail.read_digests(tx)
@@ -163,7 +163,7 @@ def _verify_database(args: argparse.Namespace) -> int:
 
 def _seal_now(store: Any, keyring: Any) -> Any:
     from openkms.crypto.signing import load_audit_signer
-    from openkms.storage import audit as trail
+    from openkms.storage.audit import trail
 
     with store.transaction(write=True) as tx:
         return trail.seal_digest(tx, load_audit_signer(tx, keyring), time.time())
@@ -184,7 +184,7 @@ def _seal(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     from openkms.audit.export import iter_segment_events, plan_segments, widen, write_segment
-    from openkms.storage import audit as trail
+    from openkms.storage.audit import trail
 
     if args.seal:
         store, keyring = _open_with_keyring(args)

@@ -57,7 +57,7 @@ from openkms.service.audit_trail import AuditWriter, Entry
 from openkms.service.identity.authorize import identity_policies
 from openkms.service.kms import KMSService
 from openkms.service.maintenance import Maintenance
-from openkms.storage import audit as audit_store
+from openkms.storage.audit import trail as audit_store
 from openkms.storage.engine import (
     PRIVATE_FILE_MODE,
     StorageConfigError,

@@ -64,7 +64,7 @@ from openkms.errors import (
 from openkms.server.authenticate import Authenticator, call_context
 from openkms.server.bootstrap import Runtime
 from openkms.service.identity.authorize import authorize_iam, request_context
-from openkms.storage.audit_lookup import LOOKUP_KEYS, Cursor, lookup_events
+from openkms.storage.audit.lookup import LOOKUP_KEYS, Cursor, lookup_events
 from openkms.wire import codec
 
 log = logging.getLogger("openkms.server")

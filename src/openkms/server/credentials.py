@@ -39,7 +39,7 @@ from openkms.domain import identities as ids
 from openkms.domain.identities import KeyStatus
 from openkms.domain.principals import Principal, PrincipalKind, is_root_arn, root_arn
 from openkms.errors import ExpiredTokenException, UnrecognizedClientException
-from openkms.storage import identities as records
+from openkms.storage.identity import repository as records
 from openkms.storage.repository import StorageError, Store
 
 INVALID_TOKEN = "The security token included in the request is invalid."

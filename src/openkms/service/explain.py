@@ -21,8 +21,8 @@ from openkms.service.grant_check import check_grants, identities
 from openkms.service.identity.authorize import identity_policies
 from openkms.service.policy_principals import effective_policy
 from openkms.service.resolve import resolve_key
-from openkms.storage import identities as records
-from openkms.storage.grants import grants_for_grantee
+from openkms.storage.grants.repository import grants_for_grantee
+from openkms.storage.identity import repository as records
 from openkms.storage.repository import Store
 
 _ROOT = re.compile(r"arn:aws:iam::(\d{12}):root")

@@ -14,7 +14,7 @@ from typing import Any
 from openkms.domain.grants import grant_allows, is_within, parse_constraints, parse_operations
 from openkms.domain.keys import Key
 from openkms.domain.principals import Principal
-from openkms.storage.grants import grants_for_grantee
+from openkms.storage.grants.repository import grants_for_grantee
 from openkms.storage.repository import Tx
 
 _CONTEXT_PARAMETER = {

@@ -30,8 +30,9 @@ from openkms.domain.audit import PendingRecord
 from openkms.domain.keys import Key, KeyMaterial, KeyState, Origin, RotationType
 from openkms.service.identity.sts import EXPIRED_SESSION_RETENTION
 from openkms.service.ops.keys import new_material
-from openkms.storage import audit as audit_store
-from openkms.storage import identities, lifecycle
+from openkms.storage.audit import trail as audit_store
+from openkms.storage.identity import repository as identities
+from openkms.storage.keys import lifecycle
 from openkms.storage.repository import Store, Tx
 
 log = logging.getLogger("openkms.maintenance")

@@ -9,7 +9,7 @@ role or unique id that does not exist is refused: MalformedPolicyDocumentExcepti
 "Policy contains a statement with one or more invalid principals."
 
 Design. The policy text stays the source of truth, stored as given. Alongside it,
-:data:`openkms.storage.identity_tables.key_policy_principals` records, for each IAM
+:data:`openkms.storage.identity.tables.key_policy_principals` records, for each IAM
 user or role ARN the text names, the unique id it meant when it was saved
 (:func:`bind`, called by CreateKey and PutKeyPolicy through the lockout check). When the
 policy is read, for GetKeyPolicy or for authorization, :func:`effective_policy` puts the
@@ -35,8 +35,8 @@ from collections.abc import Iterator
 
 from openkms.domain.keys import Key
 from openkms.errors import MalformedPolicyDocumentException
-from openkms.storage import identities as records
-from openkms.storage.identity_bindings import bindings_of, replace_bindings
+from openkms.storage.identity import repository as records
+from openkms.storage.identity.bindings import bindings_of, replace_bindings
 from openkms.storage.repository import Tx
 
 INVALID_PRINCIPALS = "Policy contains a statement with one or more invalid principals."

@@ -24,12 +24,11 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, MetaData, create_engine, event, inspect
 from sqlalchemy.pool import NullPool
 
-from openkms.storage import (
-    audit_tables,  # noqa: F401  (its tables join the metadata)
-    grant_tables,  # noqa: F401  (its tables join the metadata)
-    identity_tables,  # noqa: F401  (its tables join the metadata)
-    tables,
-)
+from openkms.storage import tables
+from openkms.storage.audit import tables as audit_tables  # noqa: F401  (joins the metadata)
+from openkms.storage.grants import tables as grant_tables  # noqa: F401  (joins the metadata)
+from openkms.storage.identity import tables as identity_tables  # noqa: F401  (joins the metadata)
+from openkms.storage.keys import tables as key_tables  # noqa: F401  (joins the metadata)
 
 BASELINE = "0001"
 _LOCK_ID = 0x4F4B4D53  # "OKMS"

@@ -5,7 +5,15 @@ transaction: everything a request changes commits together or not at all
 (``BEGIN IMMEDIATE`` on SQLite, ``SELECT ... FOR UPDATE`` on the keys it changes on
 PostgreSQL). ``write=False`` runs each statement on its own against the latest
 committed state, which is what a read-only request needs and costs one round trip.
-Rows are converted to frozen domain values here; nothing above this module sees a row.
+
+Each record family is a subpackage owning its tables, statements and row mapping:
+``keys`` (keys, material versions, aliases, tags, import tokens), ``grants``,
+``identity`` (IAM and STS) and ``audit``; :mod:`openkms.storage.tables` and
+:mod:`openkms.storage.statements` hold the shared ones (settings, access keys). A
+family's repository is plain functions over a :class:`Tx` (``Tx`` runs a family's
+:class:`~openkms.storage.sql.Statement`); the key records' repository is still the
+methods below, to be moved to ``storage/keys`` as functions. Rows are converted to
+frozen domain values by column name in the storage layer; nothing above it sees a row.
 """
 
 from __future__ import annotations
@@ -19,19 +27,15 @@ from sqlalchemy import Engine
 
 from openkms.domain.aliases import Alias
 from openkms.domain.keys import (
-    ExpirationModel,
     Key,
-    KeyManager,
     KeyMaterial,
-    KeySpec,
-    KeyState,
-    KeyUsage,
-    Origin,
-    RotationType,
 )
 from openkms.domain.principals import root_arn
 from openkms.storage import statements
-from openkms.storage.sql import StatementCache
+from openkms.storage.grants import statements as grant_statements
+from openkms.storage.keys import rows as key_rows
+from openkms.storage.keys import statements as key_statements
+from openkms.storage.sql import Statement, StatementCache, columns
 
 
 class DuplicateError(Exception):
@@ -42,103 +46,20 @@ class StorageError(Exception):
     """The database failed (connection lost, server gone); the request cannot complete."""
 
 
+#: Column name -> position in the rows of ``access_key_get``.
+_ACCESS_KEY = columns(statements.access_key_get)
+
+
 class StoredAccessKey:
     __slots__ = ("access_key_id", "account_id", "principal_arn", "status", "wrapped_secret")
 
-    def __init__(self, row: tuple[Any, ...]) -> None:
-        self.access_key_id: str = row[0]
-        self.account_id: str = row[1]
-        self.principal_arn: str = row[2]
-        self.wrapped_secret: bytes = bytes(row[3])
-        self.status: str = row[4]
-
-
-def _key_from_row(r: tuple[Any, ...]) -> Key:
-    # Column order: statements.KEY_COLUMNS.
-    return Key(
-        key_id=r[0],
-        account=r[1],
-        region=r[2],
-        spec=KeySpec(r[3]),
-        usage=KeyUsage(r[4]),
-        origin=Origin(r[5]),
-        manager=KeyManager(r[6]),
-        state=KeyState(r[7]),
-        description=r[8],
-        policy=r[9],
-        created_at=r[10],
-        current_version=r[11],
-        deletion_date=r[12],
-        pending_window_days=r[13],
-        multi_region=bool(r[14]),
-        rotation_enabled=bool(r[15]),
-        rotation_period_days=r[16],
-        next_rotation_date=r[17],
-        on_demand_rotation_started=r[18],
-    )
-
-
-def _key_values(key: Key) -> dict[str, Any]:
-    return {
-        "key_id": key.key_id,
-        "account_id": key.account,
-        "region": key.region,
-        "key_spec": key.spec.value,
-        "key_usage": key.usage.value,
-        "origin": key.origin.value,
-        "key_manager": key.manager.value,
-        "key_state": key.state.value,
-        "description": key.description,
-        "policy": key.policy,
-        "created_at": key.created_at,
-        "current_version": key.current_version,
-        "deletion_date": key.deletion_date,
-        "pending_window_days": key.pending_window_days,
-        "multi_region": key.multi_region,
-        "rotation_enabled": key.rotation_enabled,
-        "rotation_period_days": key.rotation_period_days,
-        "next_rotation_date": key.next_rotation_date,
-        "on_demand_rotation_started": key.on_demand_rotation_started,
-    }
-
-
-def _material_from_row(r: tuple[Any, ...]) -> KeyMaterial:
-    # Column order: the kms_key_materials table.
-    return KeyMaterial(
-        key_id=r[0],
-        version=r[1],
-        material_id=r[2],
-        wrapped=None if r[3] is None else bytes(r[3]),
-        created_at=r[4],
-        rotation_type=None if r[5] is None else RotationType(r[5]),
-        rotated_at=r[6],
-        expiration_model=None if r[7] is None else ExpirationModel(r[7]),
-        valid_to=r[8],
-        description=r[9],
-        imported_at=r[10],
-    )
-
-
-def _material_values(m: KeyMaterial) -> dict[str, Any]:
-    return {
-        "key_id": m.key_id,
-        "version": m.version,
-        "material_id": m.material_id,
-        "wrapped_material": m.wrapped,
-        "created_at": m.created_at,
-        "rotation_type": None if m.rotation_type is None else m.rotation_type.value,
-        "rotated_at": m.rotated_at,
-        "expiration_model": None if m.expiration_model is None else m.expiration_model.value,
-        "valid_to": m.valid_to,
-        "description": m.description,
-        "imported_at": m.imported_at,
-    }
-
-
-def _alias_from_row(r: tuple[Any, ...]) -> Alias:
-    return Alias(
-        account=r[0], region=r[1], name=r[2], target_key_id=r[3], created_at=r[4], updated_at=r[5]
-    )
+    def __init__(self, row: Sequence[Any]) -> None:
+        c = _ACCESS_KEY
+        self.access_key_id: str = row[c["access_key_id"]]
+        self.account_id: str = row[c["account_id"]]
+        self.principal_arn: str = row[c["principal_arn"]]
+        self.wrapped_secret: bytes = bytes(row[c["wrapped_secret"]])
+        self.status: str = row[c["status"]]
 
 
 _MAX_CONVERTED_KEYS = 10_000
@@ -163,33 +84,33 @@ class Tx:
         self.write = write
         self._keys = key_values
 
-    def execute(self, name: str, values: Mapping[str, Any]) -> Any:
-        """Run the named statement of :data:`openkms.storage.statements.BUILDERS`.
+    def execute(self, statement: Statement, values: Mapping[str, Any]) -> Any:
+        """Run one statement of a record family's ``statements`` module.
 
         Repositories of other record families (identities, grants, ...) are plain
         functions over a Tx that call this, ``fetch_one`` and ``fetch_all``."""
-        statement = self._sql[name]
-        self._cursor.execute(statement.sql, statement.params(values))
+        compiled = self._sql[statement]
+        self._cursor.execute(compiled.sql, compiled.params(values))
         return self._cursor
 
-    def execute_many(self, name: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Run the named statement once per row, in one driver call (batched inserts)."""
+    def execute_many(self, statement: Statement, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run the statement once per row, in one driver call (batched inserts)."""
         if rows:
-            statement = self._sql[name]
-            self._cursor.executemany(statement.sql, [statement.params(r) for r in rows])
+            compiled = self._sql[statement]
+            self._cursor.executemany(compiled.sql, [compiled.params(r) for r in rows])
 
-    def fetch_one(self, name: str, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
-        row: tuple[Any, ...] | None = self.execute(name, values).fetchone()
+    def fetch_one(self, statement: Statement, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        row: tuple[Any, ...] | None = self.execute(statement, values).fetchone()
         return row
 
-    def fetch_all(self, name: str, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        rows: list[tuple[Any, ...]] = self.execute(name, values).fetchall()
+    def fetch_all(self, statement: Statement, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] = self.execute(statement, values).fetchall()
         return rows
 
-    def insert_unique(self, name: str, values: Mapping[str, Any], what: str) -> None:
+    def insert_unique(self, statement: Statement, values: Mapping[str, Any], what: str) -> None:
         """Insert a row; a primary-key clash raises :class:`DuplicateError`."""
         try:
-            self.execute(name, values)
+            self.execute(statement, values)
         except self._integrity_error:
             raise DuplicateError(what) from None
 
@@ -199,15 +120,19 @@ class Tx:
 
     # keys -----------------------------------------------------------------
     def get_key(self, key_id: str, *, for_update: bool = False) -> Key | None:
-        name = "key_get_for_update" if for_update and self.write else "key_get"
-        row = self._one(name, {"key_id": key_id})
+        statement = (
+            key_statements.key_get_for_update
+            if for_update and self.write
+            else key_statements.key_get
+        )
+        row = self._one(statement, {"key_id": key_id})
         if row is None:
             return None
         # The row is always read; only its conversion is reused while the row is unchanged.
         seen = self._keys.get(key_id)
         if seen is not None and seen[0] == row:
             return seen[1]
-        key = _key_from_row(row)
+        key = key_rows.key_from_row(row)
         if len(self._keys) >= _MAX_CONVERTED_KEYS:
             self._keys.clear()
         self._keys[key_id] = (tuple(row), key)
@@ -215,7 +140,7 @@ class Tx:
 
     def insert_key(self, key: Key, material: KeyMaterial | None, tags: Mapping[str, str]) -> None:
         """A new key with its first material (None: EXTERNAL keys wait for an import)."""
-        self._run("key_insert", _key_values(key))
+        self._run(key_statements.key_insert, key_rows.key_values(key))
         if material is not None:
             self.insert_material(material)
         self.replace_tags(key.key_id, tags)
@@ -223,56 +148,63 @@ class Tx:
     def delete_key(self, key_id: str) -> None:
         """Remove a key with everything that belongs to it: material, aliases, grants,
         tags and import tokens."""
-        for name in (
-            "key_delete_materials",
-            "key_delete_aliases",
-            "key_delete_grants",
-            "key_delete_tags",
-            "key_delete_import_tokens",
-            "key_delete",
+        for statement in (
+            key_statements.key_delete_materials,
+            key_statements.key_delete_aliases,
+            key_statements.key_delete_grants,
+            key_statements.key_delete_tags,
+            key_statements.key_delete_import_tokens,
+            key_statements.key_delete,
         ):
-            self._run(name, {"key_id": key_id})
+            self._run(statement, {"key_id": key_id})
         self._keys.pop(key_id, None)
 
     def update_key(self, key: Key) -> None:
-        self._run("key_update", {f"v_{k}": v for k, v in _key_values(key).items()})
+        self._run(
+            key_statements.key_update, {f"v_{k}": v for k, v in key_rows.key_values(key).items()}
+        )
 
     def list_keys(self, account: str, region: str, after: str | None, limit: int) -> list[Key]:
         values = {"account_id": account, "region": region, "lim": limit}
         if after is None:
-            rows = self._all("keys_list", values)
+            rows = self._all(key_statements.keys_list, values)
         else:
-            rows = self._all("keys_list_after", {**values, "after": after})
-        return [_key_from_row(r) for r in rows]
+            rows = self._all(key_statements.keys_list_after, {**values, "after": after})
+        return [key_rows.key_from_row(r) for r in rows]
 
     # key material ---------------------------------------------------------
     def insert_material(self, material: KeyMaterial) -> None:
-        self._run("material_insert", _material_values(material))
+        self._run(key_statements.material_insert, key_rows.material_values(material))
 
     def update_material(self, material: KeyMaterial) -> None:
-        values = _material_values(material)
-        self._run("material_update", {f"v_{k}": v for k, v in values.items()})
+        values = key_rows.material_values(material)
+        self._run(key_statements.material_update, {f"v_{k}": v for k, v in values.items()})
 
     def get_material(self, key_id: str, version: int) -> KeyMaterial | None:
-        row = self._one("material_get", {"key_id": key_id, "version": version})
-        return None if row is None else _material_from_row(row)
+        row = self._one(key_statements.material_get, {"key_id": key_id, "version": version})
+        return None if row is None else key_rows.material_from_row(row)
 
     def delete_material(self, key_id: str, version: int) -> None:
-        self._run("material_delete", {"key_id": key_id, "version": version})
+        self._run(key_statements.material_delete, {"key_id": key_id, "version": version})
 
     def list_materials(self, key_id: str) -> list[KeyMaterial]:
         """Every material version of a key, oldest first."""
-        return [_material_from_row(r) for r in self._all("materials_list", {"key_id": key_id})]
+        return [
+            key_rows.material_from_row(r)
+            for r in self._all(key_statements.materials_list, {"key_id": key_id})
+        ]
 
     # aliases --------------------------------------------------------------
     def get_alias(self, account: str, region: str, name: str) -> Alias | None:
-        row = self._one("alias_get", {"account_id": account, "region": region, "name": name})
-        return None if row is None else _alias_from_row(row)
+        row = self._one(
+            key_statements.alias_get, {"account_id": account, "region": region, "name": name}
+        )
+        return None if row is None else key_rows.alias_from_row(row)
 
     def insert_alias(self, alias: Alias) -> None:
         try:
             self._run(
-                "alias_insert",
+                key_statements.alias_insert,
                 {
                     "account_id": alias.account,
                     "region": alias.region,
@@ -287,7 +219,7 @@ class Tx:
 
     def update_alias(self, alias: Alias) -> None:
         self._run(
-            "alias_update",
+            key_statements.alias_update,
             {
                 "w_account_id": alias.account,
                 "w_region": alias.region,
@@ -299,7 +231,7 @@ class Tx:
 
     def delete_alias(self, alias: Alias) -> None:
         self._run(
-            "alias_delete",
+            key_statements.alias_delete,
             {"account_id": alias.account, "region": alias.region, "name": alias.name},
         )
 
@@ -307,27 +239,28 @@ class Tx:
         self, account: str, region: str, key_id: str | None, after: str | None, limit: int
     ) -> list[Alias]:
         values: dict[str, Any] = {"account_id": account, "region": region, "lim": limit}
-        name = "aliases_list"
         if key_id is not None:
-            name += "_for_key"
             values["target_key_id"] = key_id
         if after is not None:
-            name += "_after"
             values["after"] = after
-        return [_alias_from_row(r) for r in self._all(name, values)]
+        statement = key_statements.aliases_list[key_id is not None, after is not None]
+        return [key_rows.alias_from_row(r) for r in self._all(statement, values)]
 
     # tags -----------------------------------------------------------------
     def get_tags(self, key_id: str) -> dict[str, str]:
-        return {r[0]: r[1] for r in self._all("tags_get", {"key_id": key_id})}
+        return {r[0]: r[1] for r in self._all(key_statements.tags_get, {"key_id": key_id})}
 
     def replace_tags(self, key_id: str, tags: Mapping[str, str]) -> None:
-        self._run("tags_delete", {"key_id": key_id})
+        self._run(key_statements.tags_delete, {"key_id": key_id})
         for tag_key, tag_value in tags.items():
-            self._run("tag_insert", {"key_id": key_id, "tag_key": tag_key, "tag_value": tag_value})
+            self._run(
+                key_statements.tag_insert,
+                {"key_id": key_id, "tag_key": tag_key, "tag_value": tag_value},
+            )
 
     # access keys and settings --------------------------------------------
     def get_access_key(self, access_key_id: str) -> StoredAccessKey | None:
-        row = self._one("access_key_get", {"access_key_id": access_key_id})
+        row = self._one(statements.access_key_get, {"access_key_id": access_key_id})
         return None if row is None else StoredAccessKey(row)
 
     def put_access_key(
@@ -338,9 +271,9 @@ class Tx:
         wrapped_secret: bytes,
         now: float,
     ) -> None:
-        self._run("access_key_delete", {"access_key_id": access_key_id})
+        self._run(statements.access_key_delete, {"access_key_id": access_key_id})
         self._run(
-            "access_key_insert",
+            statements.access_key_insert,
             {
                 "access_key_id": access_key_id,
                 "account_id": account,
@@ -352,34 +285,34 @@ class Tx:
         )
 
     def delete_access_key(self, access_key_id: str) -> None:
-        self._run("access_key_delete", {"access_key_id": access_key_id})
+        self._run(statements.access_key_delete, {"access_key_id": access_key_id})
 
     def root_access_key_ids(self, account: str) -> list[str]:
         rows = self._all(
-            "access_keys_for_principal",
+            statements.access_keys_for_principal,
             {"account_id": account, "principal_arn": root_arn(account)},
         )
         return [r[0] for r in rows]
 
     def get_meta(self, name: str) -> bytes | None:
-        row = self._one("meta_get", {"name": name})
+        row = self._one(statements.meta_get, {"name": name})
         return None if row is None else bytes(row[0])
 
     def set_meta(self, name: str, value: bytes) -> None:
-        self._run("meta_delete", {"name": name})
-        self._run("meta_insert", {"name": name, "value": value})
+        self._run(statements.meta_delete, {"name": name})
+        self._run(statements.meta_insert, {"name": name, "value": value})
 
     def wipe_kms_state(self) -> None:
         """Delete every key, alias, tag and material (dev-mode reset)."""
-        for name in (
-            "wipe_grants",
-            "wipe_import_tokens",
-            "wipe_tags",
-            "wipe_aliases",
-            "wipe_materials",
-            "wipe_keys",
+        for statement in (
+            grant_statements.wipe_grants,
+            key_statements.wipe_import_tokens,
+            key_statements.wipe_tags,
+            key_statements.wipe_aliases,
+            key_statements.wipe_materials,
+            key_statements.wipe_keys,
         ):
-            self._run(name, {})
+            self._run(statement, {})
 
 
 class Store:
@@ -392,7 +325,7 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._sql = StatementCache(engine, statements.BUILDERS)
+        self._sql = StatementCache(engine)
         dbapi = engine.dialect.dbapi
         self._integrity_error = dbapi.IntegrityError if dbapi is not None else Exception
         self._database_error = dbapi.Error if dbapi is not None else Exception

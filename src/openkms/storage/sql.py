@@ -4,15 +4,40 @@ SQLAlchemy Core writes the SQL (one schema and one set of statements for SQLite 
 PostgreSQL); executing through its Connection costs ~100 µs per statement, which
 would dominate a KMS request. So each statement is compiled once for the engine's
 dialect and then run through the raw DBAPI cursor (~8 µs on SQLite).
+
+Each record family declares its statements as module-level :class:`Statement` values in
+its own ``statements`` module; repositories pass them to the
+:class:`~openkms.storage.repository.Tx` (no global registry, no names built from strings).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.sql.expression import ClauseElement
+
+
+class Statement:
+    """One statement: ``build`` makes its SQLAlchemy Core form, compiled on first use
+    per engine. Compared by identity; ``name`` is for reading (tests, errors)."""
+
+    __slots__ = ("build", "name")
+
+    def __init__(self, name: str, build: Callable[[], Any]) -> None:
+        self.name = name
+        self.build = build
+
+    def __repr__(self) -> str:
+        return f"Statement({self.name!r})"
+
+
+def columns(statement: Statement) -> dict[str, int]:
+    """Column name -> position in the rows ``statement`` returns (read once, at import,
+    by the modules that decode its rows)."""
+    built: Any = statement.build()
+    return {name: i for i, name in enumerate(built.selected_columns.keys())}
 
 
 class CompiledStatement:
@@ -37,15 +62,15 @@ class CompiledStatement:
 
 
 class StatementCache:
-    """Compiles statements lazily, once per (engine, statement name)."""
+    """Compiles statements lazily, once per (engine, statement)."""
 
-    def __init__(self, engine: Engine, builders: Mapping[str, Any]) -> None:
+    def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._builders = builders
-        self._compiled: dict[str, CompiledStatement] = {}
+        self._compiled: dict[Statement, CompiledStatement] = {}
 
-    def __getitem__(self, name: str) -> CompiledStatement:
-        found = self._compiled.get(name)
+    def __getitem__(self, statement: Statement) -> CompiledStatement:
+        found = self._compiled.get(statement)
         if found is None:
-            found = self._compiled[name] = CompiledStatement(self._builders[name](), self._engine)
+            found = CompiledStatement(statement.build(), self._engine)
+            self._compiled[statement] = found
         return found

@@ -1,22 +1,16 @@
-"""Every statement the repositories run, written once with SQLAlchemy Core.
+"""The statements of the tables no single record family owns: access keys (an account
+root's and IAM users') and settings (``openkms_meta``).
 
-Each builder returns a statement with named bind parameters; :mod:`openkms.storage.sql`
-compiles it once per dialect.
+Each record family keeps its own statements in its subpackage.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-from sqlalchemy import ColumnElement, Table, and_, bindparam, delete, insert, select, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, delete, insert, select
 from sqlalchemy.sql.expression import ClauseElement
 
-from openkms.storage import audit_statements, audit_usage, grant_statements, identity_statements
-from openkms.storage import tables as t
-from openkms.storage.grant_tables import grants
-
-KEY_COLUMNS = tuple(c.name for c in t.keys.c)
+from openkms.storage import tables
+from openkms.storage.sql import Statement
 
 
 def _insert_all(table: Table) -> ClauseElement:
@@ -27,168 +21,31 @@ def _eq(table: Table, *names: str) -> ColumnElement[bool]:
     return and_(*(table.c[n] == bindparam(n) for n in names))
 
 
-def _key_get(for_update: bool) -> ClauseElement:
-    stmt = select(t.keys).where(t.keys.c.key_id == bindparam("key_id"))
-    return stmt.with_for_update() if for_update else stmt
-
-
-def _key_update() -> ClauseElement:
-    return (
-        update(t.keys)
-        .where(t.keys.c.key_id == bindparam("v_key_id"))
-        .values({c.name: bindparam(f"v_{c.name}") for c in t.keys.c if c.name != "key_id"})
-    )
-
-
-def _material_update() -> ClauseElement:
-    m = t.key_materials
-    return (
-        update(m)
-        .where(and_(m.c.key_id == bindparam("v_key_id"), m.c.version == bindparam("v_version")))
-        .values(
-            {c.name: bindparam(f"v_{c.name}") for c in m.c if c.name not in ("key_id", "version")}
-        )
-    )
-
-
-def _due(column: str, extra: ColumnElement[bool] | None = None) -> ClauseElement:
-    """Key ids whose ``column`` is set and at or before ``:at`` (maintenance work)."""
-    c = t.keys.c[column]
-    cond = and_(c.isnot(None), c <= bindparam("at"))
-    if extra is not None:
-        cond = and_(cond, extra)
-    return select(t.keys.c.key_id).where(cond).order_by(c).limit(bindparam("lim"))
-
-
-def _keys_list(after: bool) -> ClauseElement:
-    cond = _eq(t.keys, "account_id", "region")
-    if after:
-        cond = and_(cond, t.keys.c.key_id > bindparam("after"))
-    return select(t.keys).where(cond).order_by(t.keys.c.key_id).limit(bindparam("lim"))
-
-
-def _aliases_list(for_key: bool, after: bool) -> ClauseElement:
-    c = t.aliases.c
-    cond = _eq(t.aliases, "account_id", "region")
-    if for_key:
-        cond = and_(cond, c.target_key_id == bindparam("target_key_id"))
-    if after:
-        cond = and_(cond, c.name > bindparam("after"))
-    return select(t.aliases).where(cond).order_by(c.name).limit(bindparam("lim"))
-
-
-def _alias_update() -> ClauseElement:
-    c = t.aliases.c
-    return (
-        update(t.aliases)
-        .where(
-            and_(
-                c.account_id == bindparam("w_account_id"),
-                c.region == bindparam("w_region"),
-                c.name == bindparam("w_name"),
-            )
-        )
-        .values(target_key_id=bindparam("v_target_key_id"), updated_at=bindparam("v_updated_at"))
-    )
-
-
-BUILDERS: dict[str, Callable[[], Any]] = {
-    "key_get": lambda: _key_get(False),
-    "key_get_for_update": lambda: _key_get(True),
-    "key_insert": lambda: _insert_all(t.keys),
-    "key_update": _key_update,
-    "keys_list": lambda: _keys_list(False),
-    "keys_list_after": lambda: _keys_list(True),
-    "material_insert": lambda: _insert_all(t.key_materials),
-    "material_get": lambda: select(t.key_materials).where(
-        _eq(t.key_materials, "key_id", "version")
+access_key_get = Statement(
+    "access_key_get",
+    lambda: select(
+        tables.access_keys.c.access_key_id,
+        tables.access_keys.c.account_id,
+        tables.access_keys.c.principal_arn,
+        tables.access_keys.c.wrapped_secret,
+        tables.access_keys.c.status,
+    ).where(_eq(tables.access_keys, "access_key_id")),
+)
+access_key_delete = Statement(
+    "access_key_delete",
+    lambda: delete(tables.access_keys).where(_eq(tables.access_keys, "access_key_id")),
+)
+access_key_insert = Statement("access_key_insert", lambda: _insert_all(tables.access_keys))
+access_keys_for_principal = Statement(
+    "access_keys_for_principal",
+    lambda: (
+        select(tables.access_keys.c.access_key_id)
+        .where(_eq(tables.access_keys, "account_id", "principal_arn"))
+        .order_by(tables.access_keys.c.created_at)
     ),
-    "material_update": _material_update,
-    "materials_list": lambda: select(t.key_materials)
-    .where(_eq(t.key_materials, "key_id"))
-    .order_by(t.key_materials.c.version),
-    "key_delete_materials": lambda: delete(t.key_materials).where(_eq(t.key_materials, "key_id")),
-    "key_delete_aliases": lambda: delete(t.aliases).where(
-        t.aliases.c.target_key_id == bindparam("key_id")
-    ),
-    "key_delete_grants": lambda: delete(grants).where(_eq(grants, "key_id")),
-    "key_delete_tags": lambda: delete(t.tags).where(_eq(t.tags, "key_id")),
-    "key_delete_import_tokens": lambda: delete(t.import_tokens).where(
-        _eq(t.import_tokens, "key_id")
-    ),
-    "key_delete": lambda: delete(t.keys).where(_eq(t.keys, "key_id")),
-    "import_token_insert": lambda: _insert_all(t.import_tokens),
-    "import_token_get": lambda: select(t.import_tokens).where(_eq(t.import_tokens, "token_id")),
-    "import_token_delete": lambda: delete(t.import_tokens).where(
-        _eq(t.import_tokens, "token_id")
-    ),
-    "material_delete": lambda: delete(t.key_materials).where(
-        _eq(t.key_materials, "key_id", "version")
-    ),
-    "import_tokens_purge": lambda: delete(t.import_tokens).where(
-        t.import_tokens.c.valid_to <= bindparam("at")
-    ),
-    "due_deletions": lambda: _due("deletion_date"),
-    "due_rotations": lambda: _due(
-        "next_rotation_date",
-        and_(
-            t.keys.c.rotation_enabled == bindparam("enabled"),
-            t.keys.c.key_state == bindparam("state"),
-        ),
-    ),
-    "due_on_demand": lambda: _due("on_demand_rotation_started"),
-    "due_expirations": lambda: (
-        select(t.key_materials.c.key_id, t.key_materials.c.version)
-        .where(
-            and_(
-                t.key_materials.c.valid_to.isnot(None),
-                t.key_materials.c.valid_to <= bindparam("at"),
-                t.key_materials.c.wrapped_material.isnot(None),
-            )
-        )
-        .order_by(t.key_materials.c.valid_to)
-        .limit(bindparam("lim"))
-    ),
-    "alias_get": lambda: select(t.aliases).where(_eq(t.aliases, "account_id", "region", "name")),
-    "alias_insert": lambda: _insert_all(t.aliases),
-    "alias_update": _alias_update,
-    "alias_delete": lambda: delete(t.aliases).where(_eq(t.aliases, "account_id", "region", "name")),
-    "aliases_list": lambda: _aliases_list(False, False),
-    "aliases_list_after": lambda: _aliases_list(False, True),
-    "aliases_list_for_key": lambda: _aliases_list(True, False),
-    "aliases_list_for_key_after": lambda: _aliases_list(True, True),
-    "tags_get": lambda: (
-        select(t.tags.c.tag_key, t.tags.c.tag_value)
-        .where(_eq(t.tags, "key_id"))
-        .order_by(t.tags.c.tag_key)
-    ),
-    "tags_delete": lambda: delete(t.tags).where(_eq(t.tags, "key_id")),
-    "tag_insert": lambda: _insert_all(t.tags),
-    "access_key_get": lambda: select(
-        t.access_keys.c.access_key_id,
-        t.access_keys.c.account_id,
-        t.access_keys.c.principal_arn,
-        t.access_keys.c.wrapped_secret,
-        t.access_keys.c.status,
-    ).where(_eq(t.access_keys, "access_key_id")),
-    "access_key_delete": lambda: delete(t.access_keys).where(_eq(t.access_keys, "access_key_id")),
-    "access_key_insert": lambda: _insert_all(t.access_keys),
-    "access_keys_for_principal": lambda: (
-        select(t.access_keys.c.access_key_id)
-        .where(_eq(t.access_keys, "account_id", "principal_arn"))
-        .order_by(t.access_keys.c.created_at)
-    ),
-    "meta_get": lambda: select(t.meta.c.value).where(_eq(t.meta, "name")),
-    "meta_delete": lambda: delete(t.meta).where(_eq(t.meta, "name")),
-    "meta_insert": lambda: _insert_all(t.meta),
-    "wipe_tags": lambda: delete(t.tags),
-    "wipe_import_tokens": lambda: delete(t.import_tokens),
-    "wipe_aliases": lambda: delete(t.aliases),
-    "wipe_materials": lambda: delete(t.key_materials),
-    "wipe_keys": lambda: delete(t.keys),
-}
-
-BUILDERS.update(grant_statements.BUILDERS)
-BUILDERS.update(identity_statements.BUILDERS)
-BUILDERS.update(audit_statements.BUILDERS)
-BUILDERS.update(audit_usage.BUILDERS)
+)
+meta_get = Statement(
+    "meta_get", lambda: select(tables.meta.c.value).where(_eq(tables.meta, "name"))
+)
+meta_delete = Statement("meta_delete", lambda: delete(tables.meta).where(_eq(tables.meta, "name")))
+meta_insert = Statement("meta_insert", lambda: _insert_all(tables.meta))

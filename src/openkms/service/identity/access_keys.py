@@ -23,7 +23,7 @@ from openkms.errors import InvalidInput, LimitExceeded, NoSuchEntity
 from openkms.service.identity import targets
 from openkms.service.identity.common import page, require_user
 from openkms.service.identity.registry import IdentityCall, operation
-from openkms.storage import identities as store
+from openkms.storage.identity import repository as store
 
 IAM = "iam"
 

@@ -41,7 +41,7 @@ from openkms.errors import AccessDenied
 from openkms.service import access
 from openkms.service.conditions import global_context
 from openkms.service.context import RequestContext
-from openkms.storage import identities as store
+from openkms.storage.identity import repository as store
 from openkms.storage.repository import Tx
 
 ROOT_MAY_NOT_ASSUME = "Roles may not be assumed by root accounts."

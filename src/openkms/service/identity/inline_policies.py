@@ -12,7 +12,7 @@ from openkms.domain.identities import check_inline_policies
 from openkms.errors import NoSuchEntity
 from openkms.service.identity.common import check_identity_policy, page
 from openkms.service.identity.registry import IdentityCall
-from openkms.storage import identities as store
+from openkms.storage.identity import repository as store
 
 
 @dataclass(frozen=True, slots=True)

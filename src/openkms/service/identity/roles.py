@@ -26,7 +26,7 @@ from openkms.service.identity.common import (
     role_view,
 )
 from openkms.service.identity.registry import IdentityCall, operation
-from openkms.storage import identities as store
+from openkms.storage.identity import repository as store
 from openkms.storage.repository import DuplicateError
 
 IAM = "iam"

@@ -31,7 +31,7 @@ from openkms.domain.principals import PrincipalKind
 from openkms.errors import UnsupportedOperation, ValidationError
 from openkms.service.identity import targets
 from openkms.service.identity.registry import Check, IdentityCall, operation
-from openkms.storage import identities as store
+from openkms.storage.identity import repository as store
 
 STS = "sts"
 #: Expired sessions are kept this long, so that their use reports ExpiredToken.

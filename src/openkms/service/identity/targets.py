@@ -16,7 +16,7 @@ from openkms.domain.principals import PrincipalKind, root_arn
 from openkms.errors import ValidationError
 from openkms.service.context import RequestContext
 from openkms.service.identity.registry import Resolver, Target
-from openkms.storage import identities as store
+from openkms.storage.identity import repository as store
 from openkms.storage.repository import Tx
 
 NON_USER_CALLER = "Must specify userName when calling with non-User credentials"

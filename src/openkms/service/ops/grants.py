@@ -30,7 +30,7 @@ from openkms.service.context import RequestContext
 from openkms.service.ops.keys import decode_marker, page
 from openkms.service.registry import operation
 from openkms.service.resolve import resolve_key
-from openkms.storage import grants as store
+from openkms.storage.grants import repository as store
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 100
 _PRINCIPAL_ACCOUNT = re.compile(r"arn:aws[a-z-]*:(?:iam|sts)::(\d{12}):.+|(\d{12})")

@@ -23,7 +23,7 @@ from openkms.errors import (
 )
 from openkms.service.call import OperationCall
 from openkms.service.registry import operation
-from openkms.storage import lifecycle
+from openkms.storage.keys import lifecycle
 
 if TYPE_CHECKING:
     from openkms.service.kms import KMSService

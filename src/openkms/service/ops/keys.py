@@ -23,7 +23,7 @@ from openkms.errors import (
 from openkms.service.call import OperationCall
 from openkms.service.ops.policies import check_new_policy
 from openkms.service.registry import operation
-from openkms.storage import audit_usage
+from openkms.storage.audit import usage as audit_usage
 
 DEFAULT_PENDING_WINDOW_DAYS = 30
 

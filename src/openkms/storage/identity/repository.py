@@ -23,7 +23,17 @@ from openkms.domain.identities import (
     name_key,
 )
 from openkms.domain.principals import is_root_arn
+from openkms.storage import statements as shared_statements
+from openkms.storage.identity import statements
 from openkms.storage.repository import Tx
+from openkms.storage.sql import columns
+
+#: Column name -> position in the rows of each statement below (and of those returning
+#: the same row: the ``_by_id``, ``_for_update`` and list variants).
+_USER = columns(statements.iam_user_get)
+_ROLE = columns(statements.iam_role_get)
+_LONG_TERM_KEY = columns(statements.iam_access_key_with_user)
+_SESSION = columns(statements.sts_session_get)
 
 
 def _tags_json(tags: Tags) -> str:
@@ -39,17 +49,21 @@ def _tags(raw: str | None) -> Tags:
 
 def insert_account(tx: Tx, account: str, now: float) -> None:
     """Register an account (a known account raises DuplicateError)."""
-    tx.insert_unique("iam_account_insert", {"account_id": account, "created_at": now}, account)
+    tx.insert_unique(
+        statements.iam_account_insert, {"account_id": account, "created_at": now}, account
+    )
 
 
 def account_exists(tx: Tx, account: str) -> bool:
-    return tx.fetch_one("iam_account_get", {"account_id": account}) is not None
+    return tx.fetch_one(statements.iam_account_get, {"account_id": account}) is not None
 
 
 def list_accounts(tx: Tx) -> dict[str, float | None]:
     """Registered accounts and accounts with root keys; value: registration time or None."""
-    found: dict[str, float | None] = {r[0]: r[1] for r in tx.fetch_all("iam_accounts_list", {})}
-    for account, principal_arn, _ in tx.fetch_all("iam_root_keys_all", {}):
+    found: dict[str, float | None] = {
+        r[0]: r[1] for r in tx.fetch_all(statements.iam_accounts_list, {})
+    }
+    for account, principal_arn, _ in tx.fetch_all(statements.iam_root_keys_all, {}):
         if is_root_arn(principal_arn, account):
             found.setdefault(account, None)
     return dict(sorted(found.items()))
@@ -63,7 +77,7 @@ def is_known_account(tx: Tx, account: str) -> bool:
 def root_key_ids(tx: Tx, account: str) -> list[str]:
     return [
         r[2]
-        for r in tx.fetch_all("iam_root_keys_all", {})
+        for r in tx.fetch_all(statements.iam_root_keys_all, {})
         if r[0] == account and is_root_arn(r[1], account)
     ]
 
@@ -72,19 +86,28 @@ def root_key_ids(tx: Tx, account: str) -> list[str]:
 
 
 def _user(r: Sequence[Any]) -> User:
-    # Column order: identity_statements.USER_COLUMNS.
-    return User(account=r[0], name=r[2], user_id=r[3], path=r[4], created_at=r[6], tags=_tags(r[7]))
+    c = _USER
+    return User(
+        account=r[c["account_id"]],
+        name=r[c["user_name"]],
+        user_id=r[c["user_id"]],
+        path=r[c["path"]],
+        created_at=r[c["created_at"]],
+        tags=_tags(r[c["tags"]]),
+    )
 
 
 def get_user(tx: Tx, account: str, name: str, *, for_update: bool = False) -> User | None:
-    stmt = "iam_user_get_for_update" if for_update and tx.write else "iam_user_get"
+    stmt = (
+        statements.iam_user_get_for_update if for_update and tx.write else statements.iam_user_get
+    )
     row = tx.fetch_one(stmt, {"account_id": account, "name_key": name_key(name)})
     return None if row is None else _user(row)
 
 
 def user_by_id(tx: Tx, user_id: str) -> User | None:
     """The user with this unique id (``AIDA...``), in any account."""
-    row = tx.fetch_one("iam_user_by_id", {"user_id": user_id})
+    row = tx.fetch_one(statements.iam_user_by_id, {"user_id": user_id})
     return None if row is None else _user(row)
 
 
@@ -100,49 +123,53 @@ def insert_user(tx: Tx, user: User) -> None:
         "created_at": user.created_at,
         "tags": _tags_json(user.tags),
     }
-    tx.insert_unique("iam_user_insert", values, user.name)
+    tx.insert_unique(statements.iam_user_insert, values, user.name)
 
 
 def set_user_tags(tx: Tx, user: User, tags: Tags) -> None:
     values = {"account_id": user.account, "name_key": name_key(user.name)}
-    tx.execute("iam_user_set_tags", {**values, "v_tags": _tags_json(tags)})
+    tx.execute(statements.iam_user_set_tags, {**values, "v_tags": _tags_json(tags)})
 
 
 def delete_user(tx: Tx, user: User) -> None:
-    tx.execute("iam_user_delete", {"account_id": user.account, "name_key": name_key(user.name)})
+    tx.execute(
+        statements.iam_user_delete, {"account_id": user.account, "name_key": name_key(user.name)}
+    )
 
 
 def list_users(tx: Tx, account: str) -> list[User]:
-    return [_user(r) for r in tx.fetch_all("iam_users_list", {"account_id": account})]
+    return [_user(r) for r in tx.fetch_all(statements.iam_users_list, {"account_id": account})]
 
 
 # --- roles ----------------------------------------------------------------------------
 
 
 def _role(r: Sequence[Any]) -> Role:
-    # Column order: identity_statements.ROLE_COLUMNS.
+    c = _ROLE
     return Role(
-        account=r[0],
-        name=r[2],
-        role_id=r[3],
-        path=r[4],
-        created_at=r[6],
-        trust_policy=r[7],
-        description=r[8],
-        max_session_duration=r[9],
-        tags=_tags(r[10]),
+        account=r[c["account_id"]],
+        name=r[c["role_name"]],
+        role_id=r[c["role_id"]],
+        path=r[c["path"]],
+        created_at=r[c["created_at"]],
+        trust_policy=r[c["trust_policy"]],
+        description=r[c["description"]],
+        max_session_duration=r[c["max_session_duration"]],
+        tags=_tags(r[c["tags"]]),
     )
 
 
 def get_role(tx: Tx, account: str, name: str, *, for_update: bool = False) -> Role | None:
-    stmt = "iam_role_get_for_update" if for_update and tx.write else "iam_role_get"
+    stmt = (
+        statements.iam_role_get_for_update if for_update and tx.write else statements.iam_role_get
+    )
     row = tx.fetch_one(stmt, {"account_id": account, "name_key": name_key(name)})
     return None if row is None else _role(row)
 
 
 def role_by_id(tx: Tx, role_id: str) -> Role | None:
     """The role with this unique id (``AROA...``), in any account."""
-    row = tx.fetch_one("iam_role_by_id", {"role_id": role_id})
+    row = tx.fetch_one(statements.iam_role_by_id, {"role_id": role_id})
     return None if row is None else _role(row)
 
 
@@ -160,20 +187,22 @@ def insert_role(tx: Tx, role: Role) -> None:
         "max_session_duration": role.max_session_duration,
         "tags": _tags_json(role.tags),
     }
-    tx.insert_unique("iam_role_insert", values, role.name)
+    tx.insert_unique(statements.iam_role_insert, values, role.name)
 
 
 def set_role_tags(tx: Tx, role: Role, tags: Tags) -> None:
     values = {"account_id": role.account, "name_key": name_key(role.name)}
-    tx.execute("iam_role_set_tags", {**values, "v_tags": _tags_json(tags)})
+    tx.execute(statements.iam_role_set_tags, {**values, "v_tags": _tags_json(tags)})
 
 
 def delete_role(tx: Tx, role: Role) -> None:
-    tx.execute("iam_role_delete", {"account_id": role.account, "name_key": name_key(role.name)})
+    tx.execute(
+        statements.iam_role_delete, {"account_id": role.account, "name_key": name_key(role.name)}
+    )
 
 
 def list_roles(tx: Tx, account: str) -> list[Role]:
-    return [_role(r) for r in tx.fetch_all("iam_roles_list", {"account_id": account})]
+    return [_role(r) for r in tx.fetch_all(statements.iam_roles_list, {"account_id": account})]
 
 
 # --- inline policies ------------------------------------------------------------------
@@ -185,24 +214,26 @@ def _owner(account: str, owner_type: str, owner_name: str) -> dict[str, str]:
 
 def get_policy(tx: Tx, account: str, owner_type: str, owner: str, name: str) -> str | None:
     row = tx.fetch_one(
-        "iam_policy_get", {**_owner(account, owner_type, owner), "policy_name": name}
+        statements.iam_policy_get, {**_owner(account, owner_type, owner), "policy_name": name}
     )
     return None if row is None else str(row[0])
 
 
 def put_policy(tx: Tx, account: str, owner_type: str, owner: str, name: str, doc: str) -> None:
     values = {**_owner(account, owner_type, owner), "policy_name": name}
-    tx.execute("iam_policy_delete", values)
-    tx.execute("iam_policy_insert", {**values, "document": doc})
+    tx.execute(statements.iam_policy_delete, values)
+    tx.execute(statements.iam_policy_insert, {**values, "document": doc})
 
 
 def delete_policy(tx: Tx, account: str, owner_type: str, owner: str, name: str) -> None:
-    tx.execute("iam_policy_delete", {**_owner(account, owner_type, owner), "policy_name": name})
+    tx.execute(
+        statements.iam_policy_delete, {**_owner(account, owner_type, owner), "policy_name": name}
+    )
 
 
 def list_policies(tx: Tx, account: str, owner_type: str, owner: str) -> list[tuple[str, str]]:
     """(name, document) of every inline policy of a user or role, by name."""
-    rows = tx.fetch_all("iam_policies_list", _owner(account, owner_type, owner))
+    rows = tx.fetch_all(statements.iam_policies_list, _owner(account, owner_type, owner))
     return [(r[0], r[1]) for r in rows]
 
 
@@ -224,23 +255,26 @@ class LongTermKey:
 
 
 def long_term_key(tx: Tx, access_key_id: str) -> LongTermKey | None:
-    row = tx.fetch_one("iam_access_key_with_user", {"access_key_id": access_key_id})
+    row = tx.fetch_one(statements.iam_access_key_with_user, {"access_key_id": access_key_id})
     if row is None:
         return None
+    c = _LONG_TERM_KEY
     return LongTermKey(
-        access_key_id=row[0],
-        account=row[1],
-        principal_arn=row[2],
-        wrapped_secret=bytes(row[3]),
-        status=KeyStatus(row[4]),
-        user_name=row[5],
-        user_id=row[6],
-        tags=_tags(row[7]),
+        access_key_id=row[c["access_key_id"]],
+        account=row[c["account_id"]],
+        principal_arn=row[c["principal_arn"]],
+        wrapped_secret=bytes(row[c["wrapped_secret"]]),
+        status=KeyStatus(row[c["status"]]),
+        user_name=row[c["user_name"]],
+        user_id=row[c["user_id"]],
+        tags=_tags(row[c["tags"]]),
     )
 
 
 def access_keys_of(tx: Tx, account: str, owner_arn: str) -> list[AccessKeyInfo]:
-    rows = tx.fetch_all("iam_access_keys_of", {"account_id": account, "principal_arn": owner_arn})
+    rows = tx.fetch_all(
+        statements.iam_access_keys_of, {"account_id": account, "principal_arn": owner_arn}
+    )
     return [AccessKeyInfo(r[0], r[1], r[2], KeyStatus(r[3]), r[4]) for r in rows]
 
 
@@ -253,17 +287,18 @@ def insert_access_key(tx: Tx, key: AccessKeyInfo, wrapped_secret: bytes) -> None
         "status": key.status.value,
         "created_at": key.created_at,
     }
-    tx.insert_unique("access_key_insert", values, key.access_key_id)
+    tx.insert_unique(shared_statements.access_key_insert, values, key.access_key_id)
 
 
 def set_access_key_status(tx: Tx, access_key_id: str, status: KeyStatus) -> None:
     tx.execute(
-        "iam_access_key_set_status", {"w_access_key_id": access_key_id, "v_status": status.value}
+        statements.iam_access_key_set_status,
+        {"w_access_key_id": access_key_id, "v_status": status.value},
     )
 
 
 def delete_access_key(tx: Tx, access_key_id: str) -> None:
-    tx.execute("access_key_delete", {"access_key_id": access_key_id})
+    tx.execute(shared_statements.access_key_delete, {"access_key_id": access_key_id})
 
 
 # --- sessions -------------------------------------------------------------------------
@@ -285,31 +320,31 @@ def insert_session(tx: Tx, session: Session, token_hash: str, wrapped_secret: by
         "created_at": session.created_at,
         "expires_at": session.expires_at,
     }
-    tx.insert_unique("sts_session_insert", values, session.access_key_id)
+    tx.insert_unique(statements.sts_session_insert, values, session.access_key_id)
 
 
 def get_session(tx: Tx, access_key_id: str) -> tuple[Session, str, bytes] | None:
     """A session, its token hash and its wrapped secret."""
-    r = tx.fetch_one("sts_session_get", {"access_key_id": access_key_id})
+    r = tx.fetch_one(statements.sts_session_get, {"access_key_id": access_key_id})
     if r is None:
         return None
-    # Column order: identity_statements.SESSION_COLUMNS, then wrapped_secret.
+    c = _SESSION
     session = Session(
-        access_key_id=r[0],
-        account=r[1],
-        role_arn=r[3],
-        role_id=r[4],
-        session_name=r[5],
-        source_arn=r[6],
-        tags=_tags(r[7]),
-        session_policy=r[8],
-        chained=bool(r[9]),
-        created_at=r[10],
-        expires_at=r[11],
+        access_key_id=r[c["access_key_id"]],
+        account=r[c["account_id"]],
+        role_arn=r[c["role_arn"]],
+        role_id=r[c["role_id"]],
+        session_name=r[c["session_name"]],
+        source_arn=r[c["source_arn"]],
+        tags=_tags(r[c["tags"]]),
+        session_policy=r[c["session_policy"]],
+        chained=bool(r[c["chained"]]),
+        created_at=r[c["created_at"]],
+        expires_at=r[c["expires_at"]],
     )
-    return session, r[2], bytes(r[12])
+    return session, r[c["token_hash"]], bytes(r[c["wrapped_secret"]])
 
 
 def purge_sessions(tx: Tx, before: float) -> int:
     """Forget sessions that expired before ``before``; return how many."""
-    return int(tx.execute("sts_sessions_purge", {"before": before}).rowcount or 0)
+    return int(tx.execute(statements.sts_sessions_purge, {"before": before}).rowcount or 0)

@@ -1,6 +1,6 @@
 """Which IAM user or role each principal ARN of a key policy meant when it was saved.
 
-Rows of :data:`openkms.storage.identity_tables.key_policy_principals`; the rules live in
+Rows of :data:`openkms.storage.identity.tables.key_policy_principals`; the rules live in
 :mod:`openkms.service.policy_principals`.
 """
 
@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from openkms.storage.identity import statements
 from openkms.storage.repository import Tx
 
 
 def replace_bindings(tx: Tx, key_id: str, bindings: Mapping[str, str]) -> None:
     """Make ``bindings`` (principal ARN → unique id) the key's, replacing any before."""
-    tx.execute("kms_policy_principals_delete", {"key_id": key_id})
+    tx.execute(statements.kms_policy_principals_delete, {"key_id": key_id})
     tx.execute_many(
-        "kms_policy_principal_insert",
+        statements.kms_policy_principal_insert,
         [
             {"key_id": key_id, "principal_arn": arn, "unique_id": unique_id}
             for arn, unique_id in sorted(bindings.items())
@@ -25,7 +26,7 @@ def replace_bindings(tx: Tx, key_id: str, bindings: Mapping[str, str]) -> None:
 
 def bindings_of(tx: Tx, key_id: str) -> dict[str, str]:
     """The key's bindings: principal ARN → the unique id it meant when saved."""
-    return {arn: unique_id for arn, unique_id in tx.fetch_all(
-        "kms_policy_principals_of", {"key_id": key_id}
-    )}
-
+    return {
+        arn: unique_id
+        for arn, unique_id in tx.fetch_all(statements.kms_policy_principals_of, {"key_id": key_id})
+    }

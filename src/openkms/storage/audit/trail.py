@@ -26,7 +26,8 @@ from openkms.domain.audit import (
     digest_message,
     link_hash,
 )
-from openkms.storage.audit_tables import audit_events, audit_resources
+from openkms.storage.audit import statements
+from openkms.storage.audit.tables import audit_events, audit_resources
 from openkms.storage.repository import Tx
 
 #: meta row holding the audit public key (DER SPKI), readable without the root key.
@@ -54,8 +55,9 @@ def _check_widths(pending: PendingRecord) -> None:
     for resource in pending.resources:
         for name, value in zip(("resource_name", "resource_type"), resource, strict=True):
             if len(value) > _RESOURCE_WIDTHS[name]:
-                raise ColumnWidthError(f"audit column {name} holds at most "
-                                       f"{_RESOURCE_WIDTHS[name]} characters")
+                raise ColumnWidthError(
+                    f"audit column {name} holds at most {_RESOURCE_WIDTHS[name]} characters"
+                )
 
 
 def _require_write(tx: Tx) -> None:
@@ -66,10 +68,10 @@ def _require_write(tx: Tx) -> None:
 def lock_head(tx: Tx) -> tuple[int, str]:
     """Lock the chain head (creating it at GENESIS) and return ``(seq, hash)``."""
     _require_write(tx)
-    row = tx.fetch_one("audit_head_lock", {})
+    row = tx.fetch_one(statements.audit_head_lock, {})
     if row is None:
-        tx.execute("audit_head_create", {"hash": GENESIS})
-        row = tx.fetch_one("audit_head_lock", {})
+        tx.execute(statements.audit_head_create, {"hash": GENESIS})
+        row = tx.fetch_one(statements.audit_head_lock, {})
         if row is None:  # pragma: no cover - the row was just created
             raise RuntimeError("audit chain head missing")
     return int(row[0]), str(row[1])
@@ -77,13 +79,11 @@ def lock_head(tx: Tx) -> tuple[int, str]:
 
 def read_head(tx: Tx) -> tuple[int, str]:
     """The chain tip ``(seq, hash)`` without locking; ``(0, GENESIS)`` when empty."""
-    row = tx.fetch_one("audit_head_get", {})
+    row = tx.fetch_one(statements.audit_head_get, {})
     return (0, GENESIS) if row is None else (int(row[0]), str(row[1]))
 
 
-def append_records(
-    tx: Tx, records: Sequence[PendingRecord], keyring: object = None
-) -> list[int]:
+def append_records(tx: Tx, records: Sequence[PendingRecord], keyring: object = None) -> list[int]:
     """Append ``records`` to the chain in order and return their sequence numbers.
 
     Columns that contradict their record raise
@@ -128,14 +128,14 @@ def append_records(
         )
         seqs.append(seq)
         prev = digest
-    tx.execute_many("audit_event_insert", events)
-    tx.execute_many("audit_resource_insert", resources)
-    tx.execute("audit_head_update", {"v_seq": seq, "v_hash": prev})
+    tx.execute_many(statements.audit_event_insert, events)
+    tx.execute_many(statements.audit_resource_insert, resources)
+    tx.execute(statements.audit_head_update, {"v_seq": seq, "v_hash": prev})
     return seqs
 
 
 def _event(r: Sequence[Any], resources: tuple[tuple[str, str], ...]) -> StoredEvent:
-    # Column order: audit_tables.EVENT_COLUMNS.
+    # Column order: tables.EVENT_COLUMNS.
     return StoredEvent(
         seq=int(r[0]),
         event_id=r[1],
@@ -158,12 +158,12 @@ def _event(r: Sequence[Any], resources: tuple[tuple[str, str], ...]) -> StoredEv
 def read_chain(tx: Tx, after_seq: int = 0, limit: int = DEFAULT_PAGE) -> list[StoredEvent]:
     """Up to ``limit`` stored records with ``seq > after_seq``, in seq order, with their
     indexed resources."""
-    rows = tx.fetch_all("audit_events_after", {"after": after_seq, "lim": limit})
+    rows = tx.fetch_all(statements.audit_events_after, {"after": after_seq, "lim": limit})
     if not rows:
         return []
     found: dict[int, list[tuple[str, str]]] = {}
     for seq, name, kind in tx.fetch_all(
-        "audit_resources_between", {"after": after_seq, "upto": int(rows[-1][0])}
+        statements.audit_resources_between, {"after": after_seq, "upto": int(rows[-1][0])}
     ):
         found.setdefault(int(seq), []).append((name, kind))
     return [_event(r, tuple(found.get(int(r[0]), ()))) for r in rows]
@@ -175,12 +175,12 @@ def seq_range(tx: Tx, since: float | None, until: float | None) -> tuple[int, in
     head, _ = read_head(tx)
     first, last = 1, head
     if since is not None:
-        row = tx.fetch_one("audit_first_seq_since", {"since": since})
+        row = tx.fetch_one(statements.audit_first_seq_since, {"since": since})
         if row is None or row[0] is None:
             return None
         first = int(row[0])
     if until is not None:
-        row = tx.fetch_one("audit_last_seq_until", {"until": until})
+        row = tx.fetch_one(statements.audit_last_seq_until, {"until": until})
         if row is None or row[0] is None:
             return None
         last = int(row[0])
@@ -188,7 +188,7 @@ def seq_range(tx: Tx, since: float | None, until: float | None) -> tuple[int, in
 
 
 def _digest(r: Sequence[Any]) -> Digest:
-    # Column order: audit_tables.DIGEST_COLUMNS.
+    # Column order: tables.DIGEST_COLUMNS.
     return Digest(
         seq_to=int(r[0]),
         seq_from=int(r[1]),
@@ -202,7 +202,7 @@ def _digest(r: Sequence[Any]) -> Digest:
 
 def read_digests(tx: Tx) -> list[Digest]:
     """Every digest, oldest first."""
-    return [_digest(r) for r in tx.fetch_all("audit_digests_all", {})]
+    return [_digest(r) for r in tx.fetch_all(statements.audit_digests_all, {})]
 
 
 def read_public_key(tx: Tx) -> bytes | None:
@@ -216,7 +216,7 @@ def seal_digest(tx: Tx, signer: DigestSigner, now: float) -> Digest | None:
     Locks the chain head first, so a seal never races an append or another seal.
     ``signer`` is :func:`openkms.crypto.signing.load_audit_signer` ``(tx, keyring)``."""
     seq, last_hash = lock_head(tx)
-    row = tx.fetch_one("audit_digest_last", {})
+    row = tx.fetch_one(statements.audit_digest_last, {})
     previous = None if row is None else _digest(row)
     seq_from = 1 if previous is None else previous.seq_to + 1
     if seq < seq_from:
@@ -233,7 +233,7 @@ def seal_digest(tx: Tx, signer: DigestSigner, now: float) -> Digest | None:
         created_at=now,
     )
     tx.execute(
-        "audit_digest_insert",
+        statements.audit_digest_insert,
         {
             "seq_to": digest.seq_to,
             "seq_from": digest.seq_from,

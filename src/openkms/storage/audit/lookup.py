@@ -3,7 +3,7 @@
 Order is ``(event_time DESC, seq DESC)``; a page continues strictly after the cursor
 ``(event_time, seq)`` of the previous page's last record, so pages never overlap or
 skip even when records share a timestamp. The statements are in
-:mod:`openkms.storage.audit_statements` (``audit_lookup`` and ``audit_lookup_<Key>``).
+:mod:`openkms.storage.audit.statements` (``audit_lookup`` and ``audit_lookup_<Key>``).
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from openkms.domain.audit import StoredEvent
-from openkms.storage.audit import _event
-from openkms.storage.audit_statements import LOOKUP_FILTERS
+from openkms.storage.audit import statements
+from openkms.storage.audit.statements import LOOKUP_FILTERS
+from openkms.storage.audit.trail import _event
 from openkms.storage.repository import Tx
 
 #: the attribute keys LookupEvents filters on (botocore's ``LookupAttributeKey``).
@@ -59,13 +60,15 @@ def lookup_events(
     }
     if key is not None:
         params["value"] = value
-    rows = tx.fetch_all("audit_lookup" if key is None else f"audit_lookup_{key}", params)
+    rows = tx.fetch_all(
+        statements.audit_lookup if key is None else statements.audit_lookup_by[key], params
+    )
     more = len(rows) > limit
     events = []
     for row in rows[:limit]:
         resources = tuple(
             (str(name), str(kind))
-            for name, kind in tx.fetch_all("audit_resources_of", {"seq": int(row[0])})
+            for name, kind in tx.fetch_all(statements.audit_resources_of, {"seq": int(row[0])})
         )
         events.append(_event(row, resources))
     cursor = Cursor(events[-1].event_time, events[-1].seq) if more else None

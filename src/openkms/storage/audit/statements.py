@@ -1,22 +1,21 @@
-"""The statements of :mod:`openkms.storage.audit`, merged into
-:data:`openkms.storage.statements.BUILDERS`."""
+"""The statements of the audit trail (:mod:`openkms.storage.audit`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import Any
 
 from sqlalchemy import ColumnElement, Table, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.sql.expression import ClauseElement
 
-from openkms.storage.audit_tables import (
+from openkms.storage.audit.tables import (
     audit_chain_head,
     audit_digests,
     audit_events,
     audit_resources,
 )
+from openkms.storage.sql import Statement
 
 _head = audit_chain_head.c
 _ev = audit_events.c
@@ -77,42 +76,65 @@ def _lookup(key: str | None) -> ClauseElement:
     )
 
 
-BUILDERS: dict[str, Callable[[], Any]] = {
-    "audit_head_create": _head_create,
-    "audit_head_lock": lambda: (
-        select(_head.seq, _head.hash).where(_head.id == 1).with_for_update()
-    ),
-    "audit_head_get": lambda: select(_head.seq, _head.hash).where(_head.id == 1),
-    "audit_head_update": lambda: (
+audit_head_create = Statement("audit_head_create", _head_create)
+audit_head_lock = Statement(
+    "audit_head_lock", lambda: select(_head.seq, _head.hash).where(_head.id == 1).with_for_update()
+)
+audit_head_get = Statement(
+    "audit_head_get", lambda: select(_head.seq, _head.hash).where(_head.id == 1)
+)
+audit_head_update = Statement(
+    "audit_head_update",
+    lambda: (
         update(audit_chain_head)
         .where(_head.id == 1)
         .values(seq=bindparam("v_seq"), hash=bindparam("v_hash"))
     ),
-    "audit_event_insert": lambda: _insert_all(audit_events),
-    "audit_resource_insert": lambda: _insert_all(audit_resources),
-    "audit_events_after": lambda: (
-        select(audit_events).where(_ev.seq > bindparam("after")).order_by(_ev.seq)
+)
+audit_event_insert = Statement("audit_event_insert", lambda: _insert_all(audit_events))
+audit_resource_insert = Statement("audit_resource_insert", lambda: _insert_all(audit_resources))
+audit_events_after = Statement(
+    "audit_events_after",
+    lambda: (
+        select(audit_events)
+        .where(_ev.seq > bindparam("after"))
+        .order_by(_ev.seq)
         .limit(bindparam("lim"))
     ),
-    "audit_resources_between": lambda: (
+)
+audit_resources_between = Statement(
+    "audit_resources_between",
+    lambda: (
         select(_res.seq, _res.resource_name, _res.resource_type)
         .where(and_(_res.seq > bindparam("after"), _res.seq <= bindparam("upto")))
         .order_by(_res.seq, _res.resource_name)
     ),
-    "audit_first_seq_since": lambda: (
-        select(func.min(_ev.seq)).where(_ev.event_time >= bindparam("since"))
-    ),
-    "audit_last_seq_until": lambda: (
-        select(func.max(_ev.seq)).where(_ev.event_time <= bindparam("until"))
-    ),
-    "audit_digest_insert": lambda: _insert_all(audit_digests),
-    "audit_digest_last": lambda: select(audit_digests).order_by(_dg.seq_to.desc()).limit(1),
-    "audit_digests_all": lambda: select(audit_digests).order_by(_dg.seq_to),
-    "audit_resources_of": lambda: (
+)
+audit_first_seq_since = Statement(
+    "audit_first_seq_since",
+    lambda: select(func.min(_ev.seq)).where(_ev.event_time >= bindparam("since")),
+)
+audit_last_seq_until = Statement(
+    "audit_last_seq_until",
+    lambda: select(func.max(_ev.seq)).where(_ev.event_time <= bindparam("until")),
+)
+audit_digest_insert = Statement("audit_digest_insert", lambda: _insert_all(audit_digests))
+audit_digest_last = Statement(
+    "audit_digest_last", lambda: select(audit_digests).order_by(_dg.seq_to.desc()).limit(1)
+)
+audit_digests_all = Statement(
+    "audit_digests_all", lambda: select(audit_digests).order_by(_dg.seq_to)
+)
+audit_resources_of = Statement(
+    "audit_resources_of",
+    lambda: (
         select(_res.resource_name, _res.resource_type)
         .where(_res.seq == bindparam("seq"))
         .order_by(_res.resource_name)
     ),
-    "audit_lookup": lambda: _lookup(None),
+)
+audit_lookup = Statement("audit_lookup", lambda: _lookup(None))
+#: ``audit_lookup`` filtered by one LookupEvents attribute key.
+audit_lookup_by: dict[str, Statement] = {
+    key: Statement(f"audit_lookup_{key}", partial(_lookup, key)) for key in LOOKUP_FILTERS
 }
-BUILDERS.update({f"audit_lookup_{key}": partial(_lookup, key) for key in LOOKUP_FILTERS})

@@ -12,26 +12,35 @@ from collections.abc import Sequence
 from typing import Any
 
 from openkms.domain.grants import ConstraintKind, Grant, GrantConstraints, GrantOperation
+from openkms.storage.grants import statements
 from openkms.storage.repository import Tx
+from openkms.storage.sql import columns
+
+#: Column name -> position in the grant rows (every grant statement but the count
+#: selects the whole kms_grants row).
+_GRANT = columns(statements.grant_get)
 
 
 def _grant_from_row(r: Sequence[Any]) -> Grant:
-    # Column order: grant_tables.GRANT_COLUMNS.
+    c = _GRANT
     constraints = None
-    if r[8] is not None:
-        constraints = GrantConstraints.of(ConstraintKind(r[8]), json.loads(r[9]))
+    kind = r[c["constraint_kind"]]
+    if kind is not None:
+        constraints = GrantConstraints.of(
+            ConstraintKind(kind), json.loads(r[c["constraint_context"]])
+        )
     return Grant(
-        grant_id=r[0],
-        key_id=r[1],
-        account=r[2],
-        region=r[3],
-        name=r[4],
-        grantee_principal=r[5],
-        retiring_principal=r[6],
-        operations=tuple(GrantOperation(op) for op in r[7].split(",")),
+        grant_id=r[c["grant_id"]],
+        key_id=r[c["key_id"]],
+        account=r[c["account_id"]],
+        region=r[c["region"]],
+        name=r[c["name"]],
+        grantee_principal=r[c["grantee_principal"]],
+        retiring_principal=r[c["retiring_principal"]],
+        operations=tuple(GrantOperation(op) for op in r[c["operations"]].split(",")),
         constraints=constraints,
-        issuing_account=r[10],
-        creation_date=r[11],
+        issuing_account=r[c["issuing_account"]],
+        creation_date=r[c["created_at"]],
     )
 
 
@@ -57,26 +66,26 @@ def _grant_values(grant: Grant) -> dict[str, Any]:
 
 def insert_grant(tx: Tx, grant: Grant) -> None:
     """Store a new grant (a clashing grant id raises DuplicateError)."""
-    tx.insert_unique("grant_insert", _grant_values(grant), grant.grant_id)
+    tx.insert_unique(statements.grant_insert, _grant_values(grant), grant.grant_id)
 
 
 def get_grant(tx: Tx, grant_id: str) -> Grant | None:
-    row = tx.fetch_one("grant_get", {"grant_id": grant_id})
+    row = tx.fetch_one(statements.grant_get, {"grant_id": grant_id})
     return None if row is None else _grant_from_row(row)
 
 
 def delete_grant(tx: Tx, grant_id: str) -> None:
-    tx.execute("grant_delete", {"grant_id": grant_id})
+    tx.execute(statements.grant_delete, {"grant_id": grant_id})
 
 
 def count_grants_for_key(tx: Tx, key_id: str) -> int:
-    row = tx.fetch_one("grants_count_for_key", {"key_id": key_id})
+    row = tx.fetch_one(statements.grants_count_for_key, {"key_id": key_id})
     return 0 if row is None else int(row[0])
 
 
 def grants_by_name(tx: Tx, key_id: str, name: str) -> list[Grant]:
     """The key's grants with this name (names need not be unique)."""
-    rows = tx.fetch_all("grants_by_name", {"key_id": key_id, "name": name})
+    rows = tx.fetch_all(statements.grants_by_name, {"key_id": key_id, "name": name})
     return [_grant_from_row(r) for r in rows]
 
 
@@ -85,14 +94,12 @@ def list_grants(
 ) -> list[Grant]:
     """A page of the key's grants in grant id order, after the grant id ``after``."""
     values: dict[str, Any] = {"key_id": key_id, "lim": limit}
-    name = "grants_list"
     if grantee_principal is not None:
-        name += "_grantee"
         values["grantee_principal"] = grantee_principal
     if after is not None:
-        name += "_after"
         values["after"] = after
-    return [_grant_from_row(r) for r in tx.fetch_all(name, values)]
+    statement = statements.grants_list[grantee_principal is not None, after is not None]
+    return [_grant_from_row(r) for r in tx.fetch_all(statement, values)]
 
 
 def list_retirable_grants(
@@ -102,15 +109,17 @@ def list_retirable_grants(
     values: dict[str, Any] = {"region": region, "retiring_principal": retiring_principal}
     values["lim"] = limit
     if after is None:
-        rows = tx.fetch_all("grants_retirable", values)
+        rows = tx.fetch_all(statements.grants_retirable, values)
     else:
-        rows = tx.fetch_all("grants_retirable_after", {**values, "after": after})
+        rows = tx.fetch_all(statements.grants_retirable_after, {**values, "after": after})
     return [_grant_from_row(r) for r in rows]
 
 
 def grants_for_key(tx: Tx, key_id: str) -> list[Grant]:
     """Every grant on the key (up to 50,000)."""
-    return [_grant_from_row(r) for r in tx.fetch_all("grants_all_for_key", {"key_id": key_id})]
+    return [
+        _grant_from_row(r) for r in tx.fetch_all(statements.grants_all_for_key, {"key_id": key_id})
+    ]
 
 
 def grants_for_grantee(tx: Tx, key_id: str, principal_arns: Sequence[str]) -> list[Grant]:
@@ -118,6 +127,8 @@ def grants_for_grantee(tx: Tx, key_id: str, principal_arns: Sequence[str]) -> li
     :func:`openkms.domain.grants.grant_allows` (one indexed query per identity)."""
     found: list[Grant] = []
     for arn in dict.fromkeys(principal_arns):
-        rows = tx.fetch_all("grants_for_grantee", {"key_id": key_id, "grantee_principal": arn})
+        rows = tx.fetch_all(
+            statements.grants_for_grantee, {"key_id": key_id, "grantee_principal": arn}
+        )
         found.extend(_grant_from_row(r) for r in rows)
     return found

@@ -4,14 +4,13 @@ key (GetKeyLastUsage) and when tracking began."""
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import and_, bindparam, or_, select
 
-from openkms.storage.audit_tables import audit_events, audit_resources
-
-if TYPE_CHECKING:  # statements.py imports this module; the repository imports statements.py
-    from openkms.storage.repository import Tx
+from openkms.storage.audit.tables import audit_events, audit_resources
+from openkms.storage.repository import Tx
+from openkms.storage.sql import Statement
 
 #: KeyLastUsageTrackingOperation in the KMS API model.
 TRACKED_OPERATIONS = (
@@ -45,12 +44,13 @@ def _first_event() -> Any:
     return select(e.event_time).order_by(e.seq).limit(1)
 
 
-BUILDERS = {"audit_last_use": _last_use, "audit_first_event": _first_event}
+audit_last_use = Statement("audit_last_use", _last_use)
+audit_first_event = Statement("audit_first_event", _first_event)
 
 
 def last_use(tx: Tx, key_arn: str, account: str) -> dict[str, Any] | None:
     """KeyLastUsageData for the key, as its owner's trail records it (None: never used)."""
-    row = tx.fetch_one("audit_last_use", {"arn": key_arn, "account_id": account})
+    row = tx.fetch_one(audit_last_use, {"arn": key_arn, "account_id": account})
     if row is None:
         return None
     name, when, event_id, record = row
@@ -63,5 +63,5 @@ def last_use(tx: Tx, key_arn: str, account: str) -> dict[str, Any] | None:
 
 
 def tracking_start(tx: Tx) -> float | None:
-    row = tx.fetch_one("audit_first_event", {})
+    row = tx.fetch_one(audit_first_event, {})
     return None if row is None else float(row[0])
