@@ -25,11 +25,11 @@ from openkms.errors import (
     UnsupportedOperationException,
     ValidationException,
 )
-from openkms.service.call import OperationCall
 from openkms.service.context import RequestContext
-from openkms.service.ops.keys import decode_marker, page
-from openkms.service.registry import operation
-from openkms.service.resolve import resolve_key
+from openkms.service.kms.call import OperationCall
+from openkms.service.kms.ops.keys import decode_marker, page
+from openkms.service.kms.registry import operation
+from openkms.service.kms.resolve import resolve_key
 from openkms.storage import grants as store
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 100

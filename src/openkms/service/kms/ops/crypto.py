@@ -23,9 +23,9 @@ from openkms.errors import (
     UnsupportedOperationException,
     ValidationException,
 )
-from openkms.service.call import OperationCall
-from openkms.service.registry import KeyArg, ciphertext_or, operation, param
-from openkms.service.resolve import resolve_key
+from openkms.service.kms.call import OperationCall
+from openkms.service.kms.registry import KeyArg, ciphertext_or, operation, param
+from openkms.service.kms.resolve import resolve_key
 
 SYMMETRIC = "SYMMETRIC_DEFAULT"
 _DATA_KEY_SPEC_BYTES = {"AES_256": 32, "AES_128": 16}

@@ -13,10 +13,10 @@ from openkms.errors import (
     NotFoundException,
     ValidationException,
 )
-from openkms.service.call import OperationCall
-from openkms.service.ops.keys import decode_marker, page
-from openkms.service.registry import KeyArg, operation, param
-from openkms.service.resolve import resolve_key
+from openkms.service.kms.call import OperationCall
+from openkms.service.kms.ops.keys import decode_marker, page
+from openkms.service.kms.registry import KeyArg, operation, param
+from openkms.service.kms.resolve import resolve_key
 from openkms.storage.repository import DuplicateError
 
 

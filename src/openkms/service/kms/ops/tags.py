@@ -6,9 +6,9 @@ from typing import Any
 
 from openkms.domain import tags
 from openkms.domain.keys import require_manageable
-from openkms.service.call import OperationCall
-from openkms.service.ops.keys import decode_marker, page
-from openkms.service.registry import operation
+from openkms.service.kms.call import OperationCall
+from openkms.service.kms.ops.keys import decode_marker, page
+from openkms.service.kms.registry import operation
 
 
 @operation("TagResource", writes=True)

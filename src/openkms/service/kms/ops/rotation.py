@@ -10,9 +10,9 @@ from openkms.domain import imports, rotation
 from openkms.domain.identifiers import is_key_material_id
 from openkms.domain.keys import Key, KeyMaterial, KeyState
 from openkms.errors import UnsupportedOperationException
-from openkms.service.call import OperationCall
-from openkms.service.ops.keys import decode_marker
-from openkms.service.registry import operation
+from openkms.service.kms.call import OperationCall
+from openkms.service.kms.ops.keys import decode_marker
+from openkms.service.kms.registry import operation
 
 
 @operation("EnableKeyRotation", writes=True)

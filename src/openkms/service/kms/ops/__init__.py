@@ -1,6 +1,6 @@
 """Operation handlers, one module per family. Importing this package registers them."""
 
-from openkms.service.ops import (
+from openkms.service.kms.ops import (
     aliases,
     asymmetric,
     crypto,

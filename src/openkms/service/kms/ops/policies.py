@@ -13,10 +13,10 @@ from typing import Any
 from openkms.authz import parse_policy
 from openkms.domain.keys import require_manageable, with_policy
 from openkms.errors import MalformedPolicyDocumentException, NotFoundException
-from openkms.service.authorize import allows_policy_updates
-from openkms.service.call import OperationCall
+from openkms.service.kms.authorize import allows_policy_updates
+from openkms.service.kms.call import OperationCall
+from openkms.service.kms.registry import operation
 from openkms.service.policy_principals import bind, effective_policy
-from openkms.service.registry import operation
 
 POLICY_NAME = "default"
 

@@ -21,12 +21,12 @@ from openkms.errors import (
     NotFoundException,
     UnsupportedOperationException,
 )
-from openkms.service.call import OperationCall
-from openkms.service.registry import operation
+from openkms.service.kms.call import OperationCall
+from openkms.service.kms.registry import operation
 from openkms.storage import lifecycle
 
 if TYPE_CHECKING:
-    from openkms.service.kms import KMSService
+    from openkms.service.kms.dispatch import KMSService
 
 
 def imported_material_id(call: OperationCall, key: Key, material: bytes) -> str:

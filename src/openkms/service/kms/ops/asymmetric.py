@@ -10,10 +10,10 @@ from openkms.crypto.loaded import LoadedKey
 from openkms.domain import keyspecs
 from openkms.domain.keys import Key, KeyUsage, require_usable
 from openkms.errors import KMSInternalException, UnsupportedOperationException
-from openkms.service.call import OperationCall
-from openkms.service.ops.crypto import refuse_recipient, require_symmetric, seal_data_key
-from openkms.service.ops.keys import algorithm_lists
-from openkms.service.registry import operation
+from openkms.service.kms.call import OperationCall
+from openkms.service.kms.ops.crypto import refuse_recipient, require_symmetric, seal_data_key
+from openkms.service.kms.ops.keys import algorithm_lists
+from openkms.service.kms.registry import operation
 
 
 def _loaded(call: OperationCall, key: Key) -> LoadedKey:

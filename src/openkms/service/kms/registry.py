@@ -1,7 +1,7 @@
 """The operation registry: for every KMS operation, its IAM action, the keys it acts on,
 whether it writes, and its handler.
 
-Handlers never authorize: :mod:`openkms.service.dispatch` resolves the keys named
+Handlers never authorize: :mod:`openkms.service.kms.dispatch` resolves the keys named
 here, authorizes the declared action on each and only then calls the handler.
 """
 
@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from openkms.errors import ValidationException
 
 if TYPE_CHECKING:
-    from openkms.service.call import OperationCall
-    from openkms.service.kms import KMSService
+    from openkms.service.kms.call import OperationCall
+    from openkms.service.kms.dispatch import KMSService
 
 Handler = Callable[["OperationCall"], dict[str, Any]]
 #: Slow work done before the operation's transaction opens (its result is

@@ -26,24 +26,22 @@ from openkms.errors import (
     UnsupportedOperationException,
     ValidationException,
 )
-from openkms.service import (
-    conditions,
-    ops,  # noqa: F401  (registers the handlers)
-)
+from openkms.service import conditions
 from openkms.service.audit_trail import Appender, RequestTrail
-from openkms.service.authorize import (
+from openkms.service.context import RequestContext
+from openkms.service.kms import ops  # noqa: F401  (registers the handlers)
+from openkms.service.kms.authorize import (
     authorize,
     authorize_account,
     is_account_root,
     refuse_explicit_deny,
 )
-from openkms.service.call import OperationCall
-from openkms.service.context import RequestContext
-from openkms.service.grant_check import check_grants
-from openkms.service.materials import MaterialCache
+from openkms.service.kms.call import OperationCall
+from openkms.service.kms.grant_check import check_grants
+from openkms.service.kms.materials import MaterialCache
+from openkms.service.kms.registry import FROM_CIPHERTEXT, REGISTRY, KeyArg, Operation
+from openkms.service.kms.resolve import resolve_key
 from openkms.service.policy_principals import effective_policy
-from openkms.service.registry import FROM_CIPHERTEXT, REGISTRY, KeyArg, Operation
-from openkms.service.resolve import resolve_key
 from openkms.storage.repository import Store, Tx
 
 log = logging.getLogger("openkms.service")

@@ -20,9 +20,9 @@ from openkms.errors import (
     UnsupportedOperationException,
     ValidationException,
 )
-from openkms.service.call import OperationCall
-from openkms.service.ops.policies import check_new_policy
-from openkms.service.registry import operation
+from openkms.service.kms.call import OperationCall
+from openkms.service.kms.ops.policies import check_new_policy
+from openkms.service.kms.registry import operation
 from openkms.storage import audit_usage
 
 DEFAULT_PENDING_WINDOW_DAYS = 30

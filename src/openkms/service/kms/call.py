@@ -14,7 +14,7 @@ from openkms.service.context import RequestContext
 from openkms.storage.repository import Tx
 
 if TYPE_CHECKING:
-    from openkms.service.kms import KMSService
+    from openkms.service.kms.dispatch import KMSService
 
 
 @dataclass(slots=True)
