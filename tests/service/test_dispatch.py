@@ -80,7 +80,7 @@ def test_costly_preparation_waits_for_authorization(monkeypatch) -> None:
     without permission cannot make the server generate keys."""
     import dataclasses
 
-    from openkms.service.kms.registry import REGISTRY
+    from openkms.service.kms.ops import REGISTRY
 
     deny_all = (
         '{"Version":"2012-10-17","Statement":'

@@ -29,7 +29,6 @@ from openkms.errors import (
 from openkms.service import conditions
 from openkms.service.audit_trail import Appender, RequestTrail
 from openkms.service.context import RequestContext
-from openkms.service.kms import ops  # noqa: F401  (registers the handlers)
 from openkms.service.kms.authorize import (
     authorize,
     authorize_account,
@@ -39,7 +38,8 @@ from openkms.service.kms.authorize import (
 from openkms.service.kms.call import OperationCall
 from openkms.service.kms.grant_check import check_grants
 from openkms.service.kms.materials import MaterialCache
-from openkms.service.kms.registry import FROM_CIPHERTEXT, REGISTRY, KeyArg, Operation
+from openkms.service.kms.ops import REGISTRY
+from openkms.service.kms.registry import FROM_CIPHERTEXT, KeyArg, Operation
 from openkms.service.kms.resolve import resolve_key
 from openkms.service.policy_principals import effective_policy
 from openkms.storage.repository import Store, Tx

@@ -3,11 +3,16 @@ whether it writes, and its handler.
 
 Handlers never authorize: :mod:`openkms.service.kms.dispatch` resolves the keys named
 here, authorizes the declared action on each and only then calls the handler.
+
+Each handler module declares its operations with :func:`operation` and lists them in its
+``OPERATIONS``; :mod:`openkms.service.kms.ops` builds the registry from those lists
+(:func:`registry_of`), so what the server serves is written in one place and importing
+a module changes nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -99,9 +104,6 @@ def ciphertext_or(name: str, algorithm_param: str) -> KeySource:
     return source
 
 
-REGISTRY: dict[str, Operation] = {}
-
-
 def operation(
     name: str,
     *,
@@ -113,17 +115,27 @@ def operation(
     snapshot: bool = False,
     prepare: Prepare | None = None,
     slow: bool = False,
-) -> Callable[[Handler], Handler]:
-    """Register a handler. By default the operation acts on the key named by ``KeyId``."""
+) -> Callable[[Handler], Operation]:
+    """Declare an operation served by the decorated handler (registered only when its
+    module's ``OPERATIONS`` is given to :func:`registry_of`). By default the operation
+    acts on the key named by ``KeyId``."""
 
-    def register(handler: Handler) -> Handler:
-        if name in REGISTRY:
-            raise RuntimeError(f"operation {name} registered twice")
+    def declare(handler: Handler) -> Operation:
         default = (KeyArg("kms:" + name, param("KeyId"), allow_alias=allow_alias),)
         key_args = keys if keys is not None else default
-        REGISTRY[name] = Operation(
+        return Operation(
             name, handler, key_args, writes, dry_run, account_check, snapshot, prepare, slow
         )
-        return handler
 
-    return register
+    return declare
+
+
+def registry_of(*families: Iterable[Operation]) -> dict[str, Operation]:
+    """The operations of every family (one handler module's ``OPERATIONS`` each), by name."""
+    registry: dict[str, Operation] = {}
+    for family in families:
+        for op in family:
+            if op.name in registry:
+                raise RuntimeError(f"operation {op.name} registered twice")
+            registry[op.name] = op
+    return registry

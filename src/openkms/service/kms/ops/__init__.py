@@ -1,4 +1,7 @@
-"""Operation handlers, one module per family. Importing this package registers them."""
+"""Operation handlers, one module per family, and the registry built from their lists.
+
+Each module lists the operations it serves in ``OPERATIONS``; the registry is exactly
+these lists (importing a handler module registers nothing)."""
 
 from openkms.service.kms.ops import (
     aliases,
@@ -11,15 +14,19 @@ from openkms.service.kms.ops import (
     rotation,
     tags,
 )
+from openkms.service.kms.registry import Operation, registry_of
 
-__all__ = [
-    "aliases",
-    "asymmetric",
-    "crypto",
-    "grants",
-    "imports",
-    "keys",
-    "policies",
-    "rotation",
-    "tags",
-]
+#: Every KMS operation this server serves, by name.
+REGISTRY: dict[str, Operation] = registry_of(
+    keys.OPERATIONS,
+    crypto.OPERATIONS,
+    asymmetric.OPERATIONS,
+    aliases.OPERATIONS,
+    grants.OPERATIONS,
+    imports.OPERATIONS,
+    policies.OPERATIONS,
+    rotation.OPERATIONS,
+    tags.OPERATIONS,
+)
+
+__all__ = ["REGISTRY"]

@@ -119,3 +119,12 @@ def list_aliases(call: OperationCall) -> dict[str, Any]:
         for a in aliases
     ]
     return {"Aliases": entries, **paging}
+
+
+#: This module's operations, registered by :mod:`openkms.service.kms.ops`.
+OPERATIONS = (
+    create_alias,
+    update_alias,
+    delete_alias,
+    list_aliases,
+)

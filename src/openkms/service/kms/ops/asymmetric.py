@@ -152,3 +152,16 @@ def generate_data_key_pair(call: OperationCall) -> dict[str, Any]:
 def generate_data_key_pair_without_plaintext(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_GenerateDataKeyPairWithoutPlaintext.html"""
     return _data_key_pair(call, "GenerateDataKeyPairWithoutPlaintext", with_plaintext=False)
+
+
+#: This module's operations, registered by :mod:`openkms.service.kms.ops`.
+OPERATIONS = (
+    sign,
+    verify,
+    get_public_key,
+    generate_mac,
+    verify_mac,
+    derive_shared_secret,
+    generate_data_key_pair,
+    generate_data_key_pair_without_plaintext,
+)

@@ -254,3 +254,14 @@ def generate_random(call: OperationCall) -> dict[str, Any]:
     if count is None:
         raise ValidationException("NumberOfBytes is required.")
     return {"Plaintext": os.urandom(count)}
+
+
+#: This module's operations, registered by :mod:`openkms.service.kms.ops`.
+OPERATIONS = (
+    encrypt,
+    decrypt,
+    re_encrypt,
+    generate_data_key,
+    generate_data_key_without_plaintext,
+    generate_random,
+)

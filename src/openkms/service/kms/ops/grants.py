@@ -261,3 +261,13 @@ def revoke_grant(call: OperationCall) -> dict[str, Any]:
         raise _not_found(grant_id)
     store.delete_grant(call.tx, grant_id)
     return {}
+
+
+#: This module's operations, registered by :mod:`openkms.service.kms.ops`.
+OPERATIONS = (
+    create_grant,
+    list_grants,
+    list_retirable_grants,
+    retire_grant,
+    revoke_grant,
+)

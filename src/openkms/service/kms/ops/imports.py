@@ -219,3 +219,11 @@ def delete_imported_key_material(call: OperationCall) -> dict[str, Any]:
             call.tx.update_key(imports.with_state(key, state))
     call.after_commit.append(lambda: call.service.materials.forget(key.key_id))
     return {"KeyId": key.arn, "KeyMaterialId": target.material_id}
+
+
+#: This module's operations, registered by :mod:`openkms.service.kms.ops`.
+OPERATIONS = (
+    get_parameters_for_import,
+    import_key_material,
+    delete_imported_key_material,
+)

@@ -287,3 +287,17 @@ def get_key_last_usage(call: OperationCall) -> dict[str, Any]:
     if used is not None:
         result["KeyLastUsage"] = used
     return result
+
+
+#: This module's operations, registered by :mod:`openkms.service.kms.ops`.
+OPERATIONS = (
+    create_key,
+    describe_key,
+    list_keys,
+    enable_key,
+    disable_key,
+    schedule_key_deletion,
+    cancel_key_deletion,
+    update_key_description,
+    get_key_last_usage,
+)

@@ -63,3 +63,11 @@ def check_new_policy(call: OperationCall, text: str, key_arn: str) -> None:
 def list_key_policies(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ListKeyPolicies.html"""
     return {"PolicyNames": [POLICY_NAME], "Truncated": False}
+
+
+#: This module's operations, registered by :mod:`openkms.service.kms.ops`.
+OPERATIONS = (
+    get_key_policy,
+    put_key_policy,
+    list_key_policies,
+)

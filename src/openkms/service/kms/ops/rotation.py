@@ -121,3 +121,13 @@ def list_key_rotations(call: OperationCall) -> dict[str, Any]:
     if len(materials) > limit:
         result["NextMarker"] = materials[limit - 1].material_id
     return result
+
+
+#: This module's operations, registered by :mod:`openkms.service.kms.ops`.
+OPERATIONS = (
+    enable_key_rotation,
+    disable_key_rotation,
+    get_key_rotation_status,
+    rotate_key_on_demand,
+    list_key_rotations,
+)

@@ -43,3 +43,11 @@ def list_resource_tags(call: OperationCall) -> dict[str, Any]:
         current = [item for item in current if item[0] > after]
     items, paging = page(current, limit, lambda item: item[0])
     return {"Tags": [{"TagKey": k, "TagValue": v} for k, v in items], **paging}
+
+
+#: This module's operations, registered by :mod:`openkms.service.kms.ops`.
+OPERATIONS = (
+    tag_resource,
+    untag_resource,
+    list_resource_tags,
+)
