@@ -29,7 +29,7 @@ from openkms.domain import imports, rotation
 from openkms.domain.audit import PendingRecord
 from openkms.domain.keys import Key, KeyMaterial, KeyState, Origin, RotationType
 from openkms.service.identity.sts import EXPIRED_SESSION_RETENTION
-from openkms.service.kms.ops.keys import new_material
+from openkms.service.kms.materials import new_material
 from openkms.storage import audit as audit_store
 from openkms.storage import identities, lifecycle
 from openkms.storage.repository import Store, Tx

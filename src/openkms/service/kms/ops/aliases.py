@@ -14,7 +14,7 @@ from openkms.errors import (
     ValidationException,
 )
 from openkms.service.kms.call import OperationCall
-from openkms.service.kms.ops.keys import decode_marker, page
+from openkms.service.kms.paging import decode_marker, page
 from openkms.service.kms.registry import KeyArg, operation, param
 from openkms.service.kms.resolve import resolve_key
 from openkms.storage.repository import DuplicateError

@@ -27,7 +27,7 @@ from openkms.errors import (
 )
 from openkms.service.context import RequestContext
 from openkms.service.kms.call import OperationCall
-from openkms.service.kms.ops.keys import decode_marker, page
+from openkms.service.kms.paging import decode_marker, page
 from openkms.service.kms.registry import operation
 from openkms.service.kms.resolve import resolve_key
 from openkms.storage import grants as store

@@ -9,69 +9,25 @@ import os
 import uuid
 from typing import Any
 
-from openkms.crypto import asymmetric, contexts, symmetric
+from openkms.crypto import contexts
 from openkms.domain import imports, keyspecs, policy, tags
 from openkms.domain import keys as domain_keys
 from openkms.domain.identifiers import is_key_id
 from openkms.domain.keys import Key, KeyManager, KeyMaterial, KeySpec, KeyState, KeyUsage, Origin
 from openkms.errors import (
     AWSError,
-    InvalidMarkerException,
     UnsupportedOperationException,
     ValidationException,
 )
 from openkms.service.kms.call import OperationCall
+from openkms.service.kms.materials import new_material
+from openkms.service.kms.metadata import key_metadata
 from openkms.service.kms.ops.policies import check_new_policy
+from openkms.service.kms.paging import decode_marker, page
 from openkms.service.kms.registry import operation
 from openkms.storage import audit_usage
 
 DEFAULT_PENDING_WINDOW_DAYS = 30
-
-
-def algorithm_lists(key: Key) -> dict[str, list[str]]:
-    """The non-empty algorithm lists of a key, named as KeyMetadata names them."""
-    caps = keyspecs.capabilities(key.spec, key.usage)
-    lists = {
-        "EncryptionAlgorithms": caps.encryption,
-        "SigningAlgorithms": caps.signing,
-        "MacAlgorithms": caps.mac,
-        "KeyAgreementAlgorithms": caps.key_agreement,
-    }
-    return {name: list(values) for name, values in lists.items() if values}
-
-
-def key_metadata(call: OperationCall, key: Key) -> dict[str, Any]:
-    """KeyMetadata as DescribeKey returns it for this key."""
-    meta: dict[str, Any] = {
-        "AWSAccountId": key.account,
-        "KeyId": key.key_id,
-        "Arn": key.arn,
-        "CreationDate": key.created_at,
-        "Enabled": key.enabled,
-        "Description": key.description,
-        "KeyUsage": key.usage.value,
-        "KeyState": key.state.value,
-        "Origin": key.origin.value,
-        "KeyManager": key.manager.value,
-        "CustomerMasterKeySpec": key.spec.value,
-        "KeySpec": key.spec.value,
-        **algorithm_lists(key),
-        "MultiRegion": key.multi_region,
-    }
-    if key.deletion_date is not None:
-        meta["DeletionDate"] = key.deletion_date
-        meta["PendingDeletionWindowInDays"] = key.pending_window_days
-    if key.origin is Origin.EXTERNAL:
-        expiry = imports.expiry(key, call.tx.list_materials(key.key_id))
-        if expiry is not None:
-            meta["ExpirationModel"] = expiry[0].value
-            if expiry[1] is not None:
-                meta["ValidTo"] = expiry[1]
-    if key.spec is KeySpec.SYMMETRIC_DEFAULT:  # AWS shows it for symmetric keys only
-        material_id = call.material_id(key, key.current_version)
-        if material_id is not None:
-            meta["CurrentKeyMaterialId"] = material_id
-    return meta
 
 
 def _prepare_material(_service: object, p: dict[str, Any]) -> bytes | None:
@@ -184,34 +140,10 @@ def _key_usage(spec: KeySpec, requested: str | None) -> KeyUsage:
     return usage
 
 
-def new_material(spec: KeySpec) -> bytes:
-    """Fresh key material: a symmetric backing key or a PKCS#8 private key / HMAC key."""
-    if spec is KeySpec.SYMMETRIC_DEFAULT:
-        return symmetric.new_backing_key()
-    return asymmetric.generate_private_key(spec.value)
-
-
 @operation("DescribeKey", allow_alias=True, snapshot=True)
 def describe_key(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_DescribeKey.html"""
     return {"KeyMetadata": key_metadata(call, call.key)}
-
-
-def decode_marker(marker: str | None, valid: Any) -> str | None:
-    """Markers are the last item of the previous page; anything else is InvalidMarkerException."""
-    if marker is None:
-        return None
-    if not valid(marker):
-        raise InvalidMarkerException("The request was rejected because the marker is not valid.")
-    return marker
-
-
-def page(items: list[Any], limit: int, marker_of: Any) -> tuple[list[Any], dict[str, Any]]:
-    """Split a fetch of ``limit + 1`` items into a page and the paging members."""
-    if len(items) > limit:
-        items = items[:limit]
-        return items, {"Truncated": True, "NextMarker": marker_of(items[-1])}
-    return items, {"Truncated": False}
 
 
 @operation("ListKeys", keys=())

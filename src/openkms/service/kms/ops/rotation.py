@@ -11,7 +11,7 @@ from openkms.domain.identifiers import is_key_material_id
 from openkms.domain.keys import Key, KeyMaterial, KeyState
 from openkms.errors import UnsupportedOperationException
 from openkms.service.kms.call import OperationCall
-from openkms.service.kms.ops.keys import decode_marker
+from openkms.service.kms.paging import decode_marker
 from openkms.service.kms.registry import operation
 
 

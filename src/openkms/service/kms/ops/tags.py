@@ -7,7 +7,7 @@ from typing import Any
 from openkms.domain import tags
 from openkms.domain.keys import require_manageable
 from openkms.service.kms.call import OperationCall
-from openkms.service.kms.ops.keys import decode_marker, page
+from openkms.service.kms.paging import decode_marker, page
 from openkms.service.kms.registry import operation
 
 
