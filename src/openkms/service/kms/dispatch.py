@@ -142,10 +142,9 @@ class KMSService:
                 authorize_account(ctx, op.action, base, policies)
             else:
                 refuse_explicit_deny(ctx, op.action, base, policies)
-        if op.name == "ReEncrypt" and all(key is not None for key, _ in found):
-            (source, _), (destination, _) = found
-            assert source is not None and destination is not None
-            base["kms:ReEncryptOnSameKey"] = source.key_id == destination.key_id
+        present = [key for key, _ in found if key is not None]
+        if op.condition_keys is not None and len(present) == len(found):
+            base.update(op.condition_keys(present))
         keys: list[Key | None] = []
         for arg, (key, requested) in zip(op.keys, found, strict=True):
             if key is not None:

@@ -2,7 +2,8 @@
 the last item of a page is the marker of the next one, and a marker that names no item is
 InvalidMarkerException.
 
-https://docs.aws.amazon.com/kms/latest/APIReference/API_ListKeys.html (Limit, Marker, NextMarker, Truncated)
+The members (Limit, Marker, NextMarker, Truncated):
+https://docs.aws.amazon.com/kms/latest/APIReference/API_ListKeys.html
 """
 
 from __future__ import annotations

@@ -12,10 +12,11 @@ a module changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from openkms.domain.keys import Key
 from openkms.errors import ValidationException
 
 if TYPE_CHECKING:
@@ -23,6 +24,10 @@ if TYPE_CHECKING:
     from openkms.service.kms.dispatch import KMSService
 
 Handler = Callable[["OperationCall"], dict[str, Any]]
+#: Condition keys an operation adds to its request context once all its keys are found,
+#: before any is authorized (ReEncrypt: ``kms:ReEncryptOnSameKey``); given the keys in
+#: the order the operation declares them.
+ConditionKeys = Callable[[Sequence[Key]], Mapping[str, object]]
 #: Slow work done before the operation's transaction opens (its result is
 #: ``OperationCall.prepared``): an SQLite write transaction holds the database's one write lock,
 #: which RSA key generation (0.1-2 s) must not keep from every other writer.
@@ -81,6 +86,7 @@ class Operation:
     #: May spend a second or more of CPU (RSA key generation): the server answers it on
     #: threads of its own, so that a burst of them never queues the other requests.
     slow: bool = False
+    condition_keys: ConditionKeys | None = None
 
     @property
     def action(self) -> str:
@@ -115,6 +121,7 @@ def operation(
     snapshot: bool = False,
     prepare: Prepare | None = None,
     slow: bool = False,
+    condition_keys: ConditionKeys | None = None,
 ) -> Callable[[Handler], Operation]:
     """Declare an operation served by the decorated handler (registered only when its
     module's ``OPERATIONS`` is given to :func:`registry_of`). By default the operation
@@ -124,7 +131,16 @@ def operation(
         default = (KeyArg("kms:" + name, param("KeyId"), allow_alias=allow_alias),)
         key_args = keys if keys is not None else default
         return Operation(
-            name, handler, key_args, writes, dry_run, account_check, snapshot, prepare, slow
+            name,
+            handler,
+            key_args,
+            writes,
+            dry_run,
+            account_check,
+            snapshot,
+            prepare,
+            slow,
+            condition_keys,
         )
 
     return declare

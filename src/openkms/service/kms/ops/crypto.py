@@ -10,6 +10,7 @@ them needs the KeyId.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from openkms.crypto import asymmetric, symmetric
@@ -138,6 +139,15 @@ def decrypt(call: OperationCall) -> dict[str, Any]:
     return result
 
 
+def _same_key(keys: Sequence[Key]) -> dict[str, object]:
+    """ReEncrypt's ``kms:ReEncryptOnSameKey``: whether the source and destination key are
+    the same key.
+    https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-reencrypt-on-same-key
+    """
+    source, destination = keys
+    return {"kms:ReEncryptOnSameKey": source.key_id == destination.key_id}
+
+
 @operation(
     "ReEncrypt",
     keys=(
@@ -149,6 +159,7 @@ def decrypt(call: OperationCall) -> dict[str, Any]:
         KeyArg("kms:ReEncryptTo", param("DestinationKeyId"), allow_alias=True),
     ),
     dry_run=True,
+    condition_keys=_same_key,
 )
 def re_encrypt(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ReEncrypt.html"""
