@@ -103,12 +103,22 @@ class KMSService:
             # the write transaction below, against the state the change is made on.
             with self.store.transaction() as tx:
                 self._authorized_keys(tx, ctx, op, params, trail, writes=False)
-            prepared = op.prepare(self, params)
+            prepared = op.prepare(self.wrapping_keys, params)
         # The keys go on the trail once (by the first authorization).
         collect = trail if op.prepare is None else None
         with self.store.transaction(write=op.writes, snapshot=op.snapshot) as tx:
             keys = self._authorized_keys(tx, ctx, op, params, collect, writes=op.writes)
-            call = OperationCall(ctx, params, tx, keys, self, prepared=prepared)
+            call = OperationCall(
+                ctx,
+                params,
+                tx,
+                keys,
+                keyring=self.keyring,
+                materials=self.materials,
+                wrapping_keys=self.wrapping_keys,
+                wake_maintenance=self.wake_maintenance,
+                prepared=prepared,
+            )
             result = op.handler(call)
             if op.dry_run and params.get("DryRun") is True:
                 raise DryRunOperationException(DRY_RUN_MESSAGE)

@@ -16,12 +16,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from openkms.crypto.importing import WrappingKeyStock
 from openkms.domain.keys import Key
 from openkms.errors import ValidationException
 
 if TYPE_CHECKING:
     from openkms.service.kms.call import OperationCall
-    from openkms.service.kms.dispatch import KMSService
 
 Handler = Callable[["OperationCall"], dict[str, Any]]
 #: Condition keys an operation adds to its request context once all its keys are found,
@@ -30,8 +30,9 @@ Handler = Callable[["OperationCall"], dict[str, Any]]
 ConditionKeys = Callable[[Sequence[Key]], Mapping[str, object]]
 #: Slow work done before the operation's transaction opens (its result is
 #: ``OperationCall.prepared``): an SQLite write transaction holds the database's one write lock,
-#: which RSA key generation (0.1-2 s) must not keep from every other writer.
-Prepare = Callable[["KMSService", dict[str, Any]], object]
+#: which RSA key generation (0.1-2 s) must not keep from every other writer. It is given
+#: the request's parameters and the stock of ready-made wrapping key pairs.
+Prepare = Callable[[WrappingKeyStock, dict[str, Any]], object]
 
 
 class _FromCiphertext:

@@ -30,7 +30,7 @@ from openkms.storage import audit_usage
 DEFAULT_PENDING_WINDOW_DAYS = 30
 
 
-def _prepare_material(_service: object, p: dict[str, Any]) -> bytes | None:
+def _prepare_material(_stock: object, p: dict[str, Any]) -> bytes | None:
     """The private key of a new asymmetric key, made before CreateKey's transaction opens
     (RSA-4096: 0.1-2 s). A request the handler will refuse gets none, so its error is the
     same as ever."""
@@ -101,7 +101,7 @@ def create_key(call: OperationCall) -> dict[str, Any]:
             key_id=key.key_id,
             version=1,
             material_id=os.urandom(32).hex(),
-            wrapped=call.service.keyring.wrap(
+            wrapped=call.keyring.wrap(
                 call.prepared if isinstance(call.prepared, bytes) else new_material(spec),
                 contexts.key_material(key.key_id, 1),
             ),

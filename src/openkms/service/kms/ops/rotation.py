@@ -61,7 +61,7 @@ def rotate_key_on_demand(call: OperationCall) -> dict[str, Any]:
     key = call.key
     materials = call.tx.list_materials(key.key_id)
     call.tx.update_key(rotation.start_on_demand(key, materials, call.ctx.now))
-    call.after_commit.append(call.service.wake_maintenance)
+    call.after_commit.append(call.wake_maintenance)
     return {"KeyId": key.key_id}
 
 
