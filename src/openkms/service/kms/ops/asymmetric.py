@@ -12,8 +12,8 @@ from openkms.domain.keys import Key, KeyUsage, require_usable
 from openkms.errors import KMSInternalException, UnsupportedOperationException
 from openkms.service.kms.call import OperationCall
 from openkms.service.kms.metadata import algorithm_lists
-from openkms.service.kms.ops.crypto import refuse_recipient, require_symmetric, seal_data_key
 from openkms.service.kms.registry import operation
+from openkms.service.kms.sealing import refuse_recipient, require_symmetric, seal_data_key
 
 
 def _loaded(call: OperationCall, key: Key) -> LoadedKey:
