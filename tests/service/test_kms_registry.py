@@ -4,8 +4,10 @@ dependencies rather than the service."""
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import time
+from pathlib import Path
 from typing import Any
 
 import botocore.session
@@ -95,7 +97,9 @@ def test_handlers_get_the_services_parts_not_the_service(monkeypatch: pytest.Mon
         call.wake_maintenance()
         return {}
 
-    monkeypatch.setitem(REGISTRY, "ListKeys", dataclasses.replace(REGISTRY["ListKeys"], handler=spy))
+    monkeypatch.setitem(
+        REGISTRY, "ListKeys", dataclasses.replace(REGISTRY["ListKeys"], handler=spy)
+    )
     service.dispatch(ctx(), "ListKeys", {})
     (call,) = seen
     assert call.keyring is service.keyring
@@ -103,3 +107,15 @@ def test_handlers_get_the_services_parts_not_the_service(monkeypatch: pytest.Mon
     assert call.wrapping_keys is service.wrapping_keys
     assert woken == [True]
     assert "service" not in {field.name for field in dataclasses.fields(OperationCall)}
+
+
+def test_no_handler_module_imports_another() -> None:
+    """Helpers shared by handler families live in service/kms/ modules named for what
+    they are, not in one family's handler module."""
+    for module in MODULES:
+        assert module.__file__ is not None
+        tree = ast.parse(Path(module.__file__).read_text())
+        imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        assert not {
+            name for name in imported if name and name.startswith("openkms.service.kms.ops")
+        }

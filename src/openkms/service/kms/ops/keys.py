@@ -22,8 +22,8 @@ from openkms.errors import (
 from openkms.service.kms.call import OperationCall
 from openkms.service.kms.materials import new_material
 from openkms.service.kms.metadata import key_metadata
-from openkms.service.kms.ops.policies import check_new_policy
 from openkms.service.kms.paging import decode_marker, page
+from openkms.service.kms.policy_lockout import check_new_policy
 from openkms.service.kms.registry import operation
 from openkms.storage import audit_usage
 
