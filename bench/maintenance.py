@@ -24,7 +24,7 @@ from openkms.domain.principals import Principal
 from openkms.server.bootstrap import append_audit_entries
 from openkms.service.audit_trail import RequestTrail
 from openkms.service.context import RequestContext
-from openkms.service.kms import KMSService
+from openkms.service.kms.dispatch import KMSService
 from openkms.service.maintenance import Maintenance
 from openkms.storage.engine import make_engine, sqlite_url
 from openkms.storage.repository import Store

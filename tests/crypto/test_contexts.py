@@ -17,7 +17,7 @@ import openkms
 from openkms.crypto import contexts
 from openkms.crypto.keyring import SoftwareKeyring, UnwrapError
 from openkms.server import bootstrap, cloudtrail_api
-from openkms.service.ops import imports
+from openkms.service.kms.ops import imports
 
 KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"
 ROOT_KEY = bytes(range(32))

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, create_engine, text
 from openkms.crypto.keyring import SoftwareKeyring, new_root_key
 from openkms.domain.principals import Principal
 from openkms.service.context import RequestContext
-from openkms.service.kms import KMSService
+from openkms.service.kms.dispatch import KMSService
 from openkms.storage import migrate
 from openkms.storage.engine import StorageConfigError, make_engine, sqlite_url
 from openkms.storage.repository import Store

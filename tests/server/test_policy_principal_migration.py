@@ -15,7 +15,7 @@ from openkms.crypto.keyring import SoftwareKeyring, new_root_key
 from openkms.domain.identities import User
 from openkms.domain.principals import Principal
 from openkms.service.context import RequestContext
-from openkms.service.kms import KMSService
+from openkms.service.kms.dispatch import KMSService
 from openkms.storage import migrate
 from openkms.storage.engine import make_engine, sqlite_url
 from openkms.storage.identity import repository as records

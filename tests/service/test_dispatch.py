@@ -11,7 +11,7 @@ from openkms.crypto.keyring import SoftwareKeyring, new_root_key
 from openkms.domain.principals import Principal
 from openkms.errors import AccessDeniedException, DryRunOperationException
 from openkms.service.context import RequestContext
-from openkms.service.kms import KMSService
+from openkms.service.kms.dispatch import KMSService
 from openkms.storage.engine import make_engine
 from openkms.storage.repository import Store, Tx
 
@@ -43,7 +43,7 @@ def test_failure_inside_a_handler_leaves_nothing_behind(service, monkeypatch) ->
 def test_other_accounts_are_denied_before_the_handler_runs(service, monkeypatch) -> None:
     key = service.dispatch(ctx(), "CreateKey", {})["KeyMetadata"]
     called = []
-    import openkms.service.ops.keys as keys_ops
+    import openkms.service.kms.ops.keys as keys_ops
 
     monkeypatch.setattr(keys_ops, "key_metadata", lambda *a: called.append(a) or {})
     with pytest.raises(AccessDeniedException) as exc:
@@ -80,7 +80,7 @@ def test_costly_preparation_waits_for_authorization(monkeypatch) -> None:
     without permission cannot make the server generate keys."""
     import dataclasses
 
-    from openkms.service.registry import REGISTRY
+    from openkms.service.kms.ops import REGISTRY
 
     deny_all = (
         '{"Version":"2012-10-17","Statement":'

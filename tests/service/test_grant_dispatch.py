@@ -18,7 +18,7 @@ from openkms.errors import (
     NotFoundException,
 )
 from openkms.service.context import RequestContext
-from openkms.service.kms import KMSService
+from openkms.service.kms.dispatch import KMSService
 from openkms.storage.engine import make_engine
 from openkms.storage.grants import repository as store
 from openkms.storage.repository import Store, Tx

@@ -24,7 +24,7 @@ from openkms.errors import (
     NotFoundException,
 )
 from openkms.service.context import RequestContext
-from openkms.service.kms import KMSService
+from openkms.service.kms.dispatch import KMSService
 from openkms.service.maintenance import Maintenance
 from openkms.storage.audit import trail as audit_store
 from openkms.storage.engine import make_engine

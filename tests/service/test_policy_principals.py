@@ -13,7 +13,7 @@ from openkms.errors import MalformedPolicyDocumentException
 from openkms.server.credentials import CredentialStore
 from openkms.service.context import RequestContext
 from openkms.service.identity.dispatch import IdentityService
-from openkms.service.kms import KMSService
+from openkms.service.kms.dispatch import KMSService
 from openkms.storage.engine import make_engine
 from openkms.storage.repository import Store
 

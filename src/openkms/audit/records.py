@@ -197,7 +197,7 @@ def user_identity(principal: Principal) -> dict[str, Any]:
 @dataclass(frozen=True, slots=True)
 class AuditedCall:
     """What the request path knows about one audited call, enough to write its record
-    (not the handler's view of a KMS call, :class:`openkms.service.call.OperationCall`)."""
+    (not the handler's view of a KMS call, :class:`openkms.service.kms.call.OperationCall`)."""
 
     request_id: str
     event_id: str

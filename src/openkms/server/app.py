@@ -46,7 +46,7 @@ from openkms.server.cloudtrail_api import CloudTrailAPI, is_cloudtrail
 from openkms.server.identity_api import IdentityAPI
 from openkms.server.maintenance_loop import MaintenanceLoop
 from openkms.service.audit_trail import RequestTrail
-from openkms.service.registry import REGISTRY
+from openkms.service.kms.ops import REGISTRY
 from openkms.wire import codec
 from openkms.wire.model import operation_names
 from openkms.wire.validation import validate

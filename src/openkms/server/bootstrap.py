@@ -55,7 +55,7 @@ from openkms.server.credentials import (
 )
 from openkms.service.audit_trail import AuditWriter, Entry
 from openkms.service.identity.authorize import identity_policies
-from openkms.service.kms import KMSService
+from openkms.service.kms.dispatch import KMSService
 from openkms.service.maintenance import Maintenance
 from openkms.storage.audit import trail as audit_store
 from openkms.storage.engine import (

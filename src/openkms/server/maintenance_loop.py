@@ -11,8 +11,8 @@ import asyncio
 import logging
 from concurrent.futures import Executor
 
+from openkms.service.kms.materials import MaterialCache
 from openkms.service.maintenance import Maintenance, MaintenanceReport
-from openkms.service.materials import MaterialCache
 
 log = logging.getLogger("openkms.maintenance")
 

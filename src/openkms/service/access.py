@@ -1,6 +1,6 @@
 """The one authorization core every API builds on: KMS keys, IAM, STS and CloudTrail.
 
-KMS (:mod:`openkms.service.authorize`) adds key policies and grants; IAM and STS
+KMS (:mod:`openkms.service.kms.authorize`) adds key policies and grants; IAM and STS
 (:mod:`openkms.service.identity.authorize`) add trust policies; CloudTrail asks IAM
 alone. What they share lives here, once, so that the same caller asking the same
 question gets the same answer from every API:

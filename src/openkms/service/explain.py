@@ -1,6 +1,6 @@
 """``openkms authz explain``: why a principal may or may not perform an action on a key.
 
-It runs the same authorization the server runs (:mod:`openkms.service.authorize`) and
+It runs the same authorization the server runs (:mod:`openkms.service.kms.authorize`) and
 prints, for the key policy, each identity policy and each grant, which statements
 applied and which checks failed.
 """
@@ -15,12 +15,12 @@ from openkms.domain.grants import grant_allows
 from openkms.domain.principals import Principal
 from openkms.errors import AccessDeniedException, AWSError
 from openkms.service import access, conditions
-from openkms.service.authorize import authorize, is_account_root
 from openkms.service.context import RequestContext
-from openkms.service.grant_check import check_grants, identities
 from openkms.service.identity.authorize import identity_policies
+from openkms.service.kms.authorize import authorize, is_account_root
+from openkms.service.kms.grant_check import check_grants, identities
+from openkms.service.kms.resolve import resolve_key
 from openkms.service.policy_principals import effective_policy
-from openkms.service.resolve import resolve_key
 from openkms.storage.grants.repository import grants_for_grantee
 from openkms.storage.identity import repository as records
 from openkms.storage.repository import Store

@@ -29,7 +29,7 @@ from openkms.domain import imports, rotation
 from openkms.domain.audit import PendingRecord
 from openkms.domain.keys import Key, KeyMaterial, KeyState, Origin, RotationType
 from openkms.service.identity.sts import EXPIRED_SESSION_RETENTION
-from openkms.service.ops.keys import new_material
+from openkms.service.kms.materials import new_material
 from openkms.storage.audit import trail as audit_store
 from openkms.storage.identity import repository as identities
 from openkms.storage.keys import lifecycle

@@ -10,24 +10,27 @@ them needs the KeyId.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
-from openkms.crypto import asymmetric, symmetric
-from openkms.domain import ciphertext, keyspecs
-from openkms.domain.keys import Key, KeySpec, KeyUsage, require_usable
+from openkms.domain import keyspecs
+from openkms.domain.keys import Key, KeyUsage, require_usable
 from openkms.errors import (
     IncorrectKeyException,
-    InvalidCiphertextException,
-    InvalidKeyUsageException,
-    KMSInternalException,
     UnsupportedOperationException,
     ValidationException,
 )
-from openkms.service.call import OperationCall
-from openkms.service.registry import KeyArg, ciphertext_or, operation, param
-from openkms.service.resolve import resolve_key
+from openkms.service.kms.call import OperationCall
+from openkms.service.kms.registry import KeyArg, ciphertext_or, operation, param
+from openkms.service.kms.resolve import resolve_key
+from openkms.service.kms.sealing import (
+    SYMMETRIC,
+    open_blob,
+    refuse_recipient,
+    seal,
+    seal_data_key,
+)
 
-SYMMETRIC = "SYMMETRIC_DEFAULT"
 _DATA_KEY_SPEC_BYTES = {"AES_256": 32, "AES_128": 16}
 INCORRECT_KEY = "The key ID in the request does not identify a CMK that can perform this operation."
 
@@ -40,60 +43,6 @@ def encryption_algorithm(key: Key, algorithm: str | None, operation_name: str) -
         key, algorithm, keyspecs.capabilities(key.spec, key.usage).encryption
     )
     return algorithm
-
-
-def refuse_recipient(call: OperationCall) -> None:
-    if call.params.get("Recipient") is not None:
-        raise UnsupportedOperationException(
-            "Recipient (Nitro Enclaves attestation) is not supported by this OpenKMS server."
-        )
-
-
-def _material(call: OperationCall, key: Key, version: int) -> Any:
-    material = call.backing_key(key, version)
-    if material is None:
-        raise KMSInternalException("the key's current material is missing")
-    return material
-
-
-def seal(
-    call: OperationCall, key: Key, algorithm: str, plaintext: bytes, context: dict[str, str] | None
-) -> bytes:
-    material = _material(call, key, key.current_version)
-    if algorithm == SYMMETRIC:
-        return symmetric.encrypt(material, key.key_id, key.current_version, plaintext, context)
-    if context:
-        raise ValidationException(
-            "EncryptionContext is supported only on operations with symmetric encryption KMS keys."
-        )
-    limit = asymmetric.max_rsa_plaintext(key.spec.value, algorithm)
-    if len(plaintext) > limit:
-        raise ValidationException(
-            f"Algorithm {algorithm} and key spec {key.spec.value} cannot encrypt data larger "
-            f"than {limit} bytes."
-        )
-    return asymmetric.rsa_encrypt(material, algorithm, plaintext)
-
-
-def open_blob(
-    call: OperationCall, key: Key, algorithm: str, blob: bytes, context: dict[str, str] | None
-) -> tuple[bytes, int]:
-    """Decrypt; return the plaintext and the key-material version that was used."""
-    if algorithm != SYMMETRIC:
-        if context:
-            raise ValidationException(
-                "EncryptionContext is supported only on operations with symmetric encryption "
-                "KMS keys."
-            )
-        material = _material(call, key, key.current_version)
-        return asymmetric.rsa_decrypt(material, algorithm, blob), key.current_version
-    parsed = ciphertext.parse(blob)
-    if parsed.key_id != key.key_id:
-        raise InvalidCiphertextException()
-    backing = call.backing_key(key, parsed.key_version)
-    if backing is None:
-        raise InvalidCiphertextException()
-    return symmetric.decrypt(backing, parsed, context), parsed.key_version
 
 
 def _check_named_key(call: OperationCall, name: str, algorithm: str, blob_key: Key) -> None:
@@ -138,6 +87,15 @@ def decrypt(call: OperationCall) -> dict[str, Any]:
     return result
 
 
+def _same_key(keys: Sequence[Key]) -> dict[str, object]:
+    """ReEncrypt's ``kms:ReEncryptOnSameKey``: whether the source and destination key are
+    the same key.
+    https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-reencrypt-on-same-key
+    """
+    source, destination = keys
+    return {"kms:ReEncryptOnSameKey": source.key_id == destination.key_id}
+
+
 @operation(
     "ReEncrypt",
     keys=(
@@ -149,6 +107,7 @@ def decrypt(call: OperationCall) -> dict[str, Any]:
         KeyArg("kms:ReEncryptTo", param("DestinationKeyId"), allow_alias=True),
     ),
     dry_run=True,
+    condition_keys=_same_key,
 )
 def re_encrypt(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ReEncrypt.html"""
@@ -188,35 +147,12 @@ def re_encrypt(call: OperationCall) -> dict[str, Any]:
     return result
 
 
-def require_symmetric(key: Key, operation_name: str) -> None:
-    """Data keys are made only under symmetric encryption keys."""
-    keyspecs.require_usage(key, KeyUsage.ENCRYPT_DECRYPT, operation_name)
-    if key.spec is not KeySpec.SYMMETRIC_DEFAULT:
-        raise InvalidKeyUsageException(
-            f"{key.arn} key spec is {key.spec.value} which is not valid for {operation_name}."
-        )
-
-
 def _data_key_length(call: OperationCall) -> int:
     spec = call.params.get("KeySpec")
     count = call.params.get("NumberOfBytes")
     if (spec is None) == (count is None):
         raise ValidationException("Please specify either number of bytes or key spec.")
     return _DATA_KEY_SPEC_BYTES[spec] if spec is not None else int(count or 0)
-
-
-def seal_data_key(call: OperationCall, operation_name: str, secret: bytes) -> dict[str, Any]:
-    """Encrypt a freshly made secret under the request's symmetric key, as the data-key
-    operations do; return the common response members (blob, KeyId, KeyMaterialId)."""
-    key = call.key
-    require_usable(key)
-    require_symmetric(key, operation_name)
-    blob = seal(call, key, SYMMETRIC, secret, call.params.get("EncryptionContext"))
-    result: dict[str, Any] = {"CiphertextBlob": blob, "KeyId": key.arn}
-    material_id = call.material_id(key, key.current_version)
-    if material_id is not None:
-        result["KeyMaterialId"] = material_id
-    return result
 
 
 def _generate_data_key(
@@ -254,3 +190,14 @@ def generate_random(call: OperationCall) -> dict[str, Any]:
     if count is None:
         raise ValidationException("NumberOfBytes is required.")
     return {"Plaintext": os.urandom(count)}
+
+
+#: This module's operations, registered by :mod:`openkms.service.kms.ops`.
+OPERATIONS = (
+    encrypt,
+    decrypt,
+    re_encrypt,
+    generate_data_key,
+    generate_data_key_without_plaintext,
+    generate_random,
+)

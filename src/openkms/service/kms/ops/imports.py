@@ -5,7 +5,7 @@ unwrapping in :mod:`openkms.crypto.importing`."""
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from openkms.crypto import contexts, importing
 from openkms.crypto.keyring import UnwrapError
@@ -21,28 +21,27 @@ from openkms.errors import (
     NotFoundException,
     UnsupportedOperationException,
 )
-from openkms.service.call import OperationCall
-from openkms.service.registry import operation
+from openkms.service.kms.call import OperationCall
+from openkms.service.kms.registry import operation
 from openkms.storage.keys import lifecycle
-
-if TYPE_CHECKING:
-    from openkms.service.kms import KMSService
 
 
 def imported_material_id(call: OperationCall, key: Key, material: bytes) -> str:
     """AWS: "KMS assigns a unique identifier to the key material based on the KMS key ID
     and the imported key material". Ours is keyed under the root of trust."""
     context = contexts.imported_material(key.key_id)
-    return call.service.keyring.fingerprint(material, context).hex()
+    return call.keyring.fingerprint(material, context).hex()
 
 
-def _prepare_wrapping_key(service: KMSService, p: dict[str, Any]) -> tuple[bytes, bytes] | None:
+def _prepare_wrapping_key(
+    stock: importing.WrappingKeyStock, p: dict[str, Any]
+) -> tuple[bytes, bytes] | None:
     """A wrapping key pair taken before the transaction opens: when a burst has used up
     the ready ones, making one (RSA-4096: 0.1-2 s) must not hold the write lock."""
     spec = p.get("WrappingKeySpec")
     if spec not in importing.WRAPPING_KEY_BITS:
         return None
-    return service.wrapping_keys.take(spec)
+    return stock.take(spec)
 
 
 @operation("GetParametersForImport", writes=True, prepare=_prepare_wrapping_key, slow=True)
@@ -71,7 +70,7 @@ def get_parameters_for_import(call: OperationCall) -> dict[str, Any]:
     if isinstance(pair, tuple):
         private_der, public_der = pair
     else:
-        private_der, public_der = call.service.wrapping_keys.take(spec)
+        private_der, public_der = call.wrapping_keys.take(spec)
     now = call.ctx.now
     token_id = uuid.uuid4().hex
     token = ImportToken(
@@ -79,7 +78,7 @@ def get_parameters_for_import(call: OperationCall) -> dict[str, Any]:
         key_id=key.key_id,
         wrapping_algorithm=algorithm,
         wrapping_key_spec=spec,
-        wrapped_private_key=call.service.keyring.wrap(
+        wrapped_private_key=call.keyring.wrap(
             private_der, contexts.import_wrapping_key(token_id, key.key_id)
         ),
         created_at=now,
@@ -88,7 +87,7 @@ def get_parameters_for_import(call: OperationCall) -> dict[str, Any]:
     lifecycle.insert_import_token(call.tx, token)
     return {
         "KeyId": key.arn,
-        "ImportToken": call.service.keyring.wrap(token.payload(), contexts.IMPORT_TOKEN),
+        "ImportToken": call.keyring.wrap(token.payload(), contexts.IMPORT_TOKEN),
         "PublicKey": public_der,
         "ParametersValidTo": token.valid_to,
     }
@@ -97,7 +96,7 @@ def get_parameters_for_import(call: OperationCall) -> dict[str, Any]:
 def _token(call: OperationCall, key: Key) -> ImportToken:
     """The import token of the request, checked: ours, for this key, not expired."""
     try:
-        payload = call.service.keyring.unwrap(call.blob("ImportToken"), contexts.IMPORT_TOKEN)
+        payload = call.keyring.unwrap(call.blob("ImportToken"), contexts.IMPORT_TOKEN)
     except UnwrapError:
         raise InvalidImportTokenException("The import token is not valid.") from None
     claims = imports.parse_payload(payload)
@@ -122,7 +121,7 @@ def _token(call: OperationCall, key: Key) -> ImportToken:
 
 def _unwrapped_material(call: OperationCall, key: Key, token: ImportToken) -> bytes:
     try:
-        private_der = call.service.keyring.unwrap(
+        private_der = call.keyring.unwrap(
             token.wrapped_private_key, contexts.import_wrapping_key(token.token_id, key.key_id)
         )
     except UnwrapError:
@@ -146,7 +145,7 @@ def import_key_material(call: OperationCall) -> dict[str, Any]:
     kind = imports.import_type(key, materials, p)
     material = _unwrapped_material(call, key, token)
     material_id = imported_material_id(call, key, material)
-    keyring = call.service.keyring
+    keyring = call.keyring
     if kind is ImportType.NEW_KEY_MATERIAL:
         if any(m.material_id == material_id for m in imports.associated(key, materials)):
             raise IncorrectKeyMaterialException(
@@ -217,5 +216,13 @@ def delete_imported_key_material(call: OperationCall) -> dict[str, Any]:
         state = imports.state_after_material_loss(key)
         if state is not key.state:
             call.tx.update_key(imports.with_state(key, state))
-    call.after_commit.append(lambda: call.service.materials.forget(key.key_id))
+    call.after_commit.append(lambda: call.materials.forget(key.key_id))
     return {"KeyId": key.arn, "KeyMaterialId": target.material_id}
+
+
+#: This module's operations, registered by :mod:`openkms.service.kms.ops`.
+OPERATIONS = (
+    get_parameters_for_import,
+    import_key_material,
+    delete_imported_key_material,
+)

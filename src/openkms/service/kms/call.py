@@ -1,4 +1,6 @@
-"""What a handler receives: the request, its open transaction, and the resolved keys."""
+"""What a handler receives: the request, its open transaction, the resolved keys, and the
+few parts of the server handlers use (the keyring, the material cache, the stock of
+wrapping key pairs, the maintenance wake-up), never the whole service."""
 
 from __future__ import annotations
 
@@ -6,15 +8,15 @@ import base64
 import binascii
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from openkms.crypto.importing import WrappingKeyStock
+from openkms.crypto.keyring import Keyring
 from openkms.domain.keys import Key, KeySpec
 from openkms.errors import KMSInternalException, SerializationException
 from openkms.service.context import RequestContext
+from openkms.service.kms.materials import MaterialCache
 from openkms.storage.repository import Tx
-
-if TYPE_CHECKING:
-    from openkms.service.kms import KMSService
 
 
 @dataclass(slots=True)
@@ -26,7 +28,14 @@ class OperationCall:
     params: dict[str, Any]
     tx: Tx
     keys: list[Key | None]
-    service: KMSService
+    #: Wraps and unwraps what is sealed under the root of trust (key material, tokens).
+    keyring: Keyring
+    #: Unwrapped material by key version (use :meth:`backing_key`, :meth:`material_id`).
+    materials: MaterialCache
+    #: Fresh RSA wrapping key pairs for GetParametersForImport, made ahead of time.
+    wrapping_keys: WrappingKeyStock
+    #: Asks for a maintenance pass soon (RotateKeyOnDemand).
+    wake_maintenance: Callable[[], None]
     #: Run once the request's transaction has committed (never if it rolls back).
     after_commit: list[Callable[[], None]] = field(default_factory=list)
     #: What the operation's ``prepare`` made before the transaction (see the registry).
@@ -50,14 +59,14 @@ class OperationCall:
     def backing_key(self, key: Key, version: int) -> Any:
         """Ready-to-use material of one key version (cached): ``bytes`` for symmetric keys,
         a loaded key object for the others; None if there is no such version."""
-        entry = self.service.materials.get(self.tx, key, version)
+        entry = self.materials.get(self.tx, key, version)
         return None if entry is None else entry[0]
 
     def material_id(self, key: Key, version: int) -> str | None:
         """The KeyMaterialId AWS reports for symmetric encryption keys (None for others)."""
         if key.spec is not KeySpec.SYMMETRIC_DEFAULT:
             return None
-        entry = self.service.materials.get(self.tx, key, version)
+        entry = self.materials.get(self.tx, key, version)
         if entry is not None:
             return entry[1]
         material = self.tx.get_material(key.key_id, version)  # deleted imported material

@@ -1,4 +1,4 @@
-"""The authorization chokepoint. Only :mod:`openkms.service.kms` calls it.
+"""The authorization chokepoint. Only :mod:`openkms.service.kms.dispatch` calls it.
 
 Invariant: an operation runs only after :func:`authorize` returned for every key it
 acts on, or :func:`authorize_account` for operations on no key and for those whose

@@ -1,27 +1,38 @@
 """The operation registry: for every KMS operation, its IAM action, the keys it acts on,
 whether it writes, and its handler.
 
-Handlers never authorize: :mod:`openkms.service.dispatch` resolves the keys named
+Handlers never authorize: :mod:`openkms.service.kms.dispatch` resolves the keys named
 here, authorizes the declared action on each and only then calls the handler.
+
+Each handler module declares its operations with :func:`operation` and lists them in its
+``OPERATIONS``; :mod:`openkms.service.kms.ops` builds the registry from those lists
+(:func:`registry_of`), so what the server serves is written in one place and importing
+a module changes nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from openkms.crypto.importing import WrappingKeyStock
+from openkms.domain.keys import Key
 from openkms.errors import ValidationException
 
 if TYPE_CHECKING:
-    from openkms.service.call import OperationCall
-    from openkms.service.kms import KMSService
+    from openkms.service.kms.call import OperationCall
 
 Handler = Callable[["OperationCall"], dict[str, Any]]
+#: Condition keys an operation adds to its request context once all its keys are found,
+#: before any is authorized (ReEncrypt: ``kms:ReEncryptOnSameKey``); given the keys in
+#: the order the operation declares them.
+ConditionKeys = Callable[[Sequence[Key]], Mapping[str, object]]
 #: Slow work done before the operation's transaction opens (its result is
 #: ``OperationCall.prepared``): an SQLite write transaction holds the database's one write lock,
-#: which RSA key generation (0.1-2 s) must not keep from every other writer.
-Prepare = Callable[["KMSService", dict[str, Any]], object]
+#: which RSA key generation (0.1-2 s) must not keep from every other writer. It is given
+#: the request's parameters and the stock of ready-made wrapping key pairs.
+Prepare = Callable[[WrappingKeyStock, dict[str, Any]], object]
 
 
 class _FromCiphertext:
@@ -76,6 +87,7 @@ class Operation:
     #: May spend a second or more of CPU (RSA key generation): the server answers it on
     #: threads of its own, so that a burst of them never queues the other requests.
     slow: bool = False
+    condition_keys: ConditionKeys | None = None
 
     @property
     def action(self) -> str:
@@ -99,9 +111,6 @@ def ciphertext_or(name: str, algorithm_param: str) -> KeySource:
     return source
 
 
-REGISTRY: dict[str, Operation] = {}
-
-
 def operation(
     name: str,
     *,
@@ -113,17 +122,37 @@ def operation(
     snapshot: bool = False,
     prepare: Prepare | None = None,
     slow: bool = False,
-) -> Callable[[Handler], Handler]:
-    """Register a handler. By default the operation acts on the key named by ``KeyId``."""
+    condition_keys: ConditionKeys | None = None,
+) -> Callable[[Handler], Operation]:
+    """Declare an operation served by the decorated handler (registered only when its
+    module's ``OPERATIONS`` is given to :func:`registry_of`). By default the operation
+    acts on the key named by ``KeyId``."""
 
-    def register(handler: Handler) -> Handler:
-        if name in REGISTRY:
-            raise RuntimeError(f"operation {name} registered twice")
+    def declare(handler: Handler) -> Operation:
         default = (KeyArg("kms:" + name, param("KeyId"), allow_alias=allow_alias),)
         key_args = keys if keys is not None else default
-        REGISTRY[name] = Operation(
-            name, handler, key_args, writes, dry_run, account_check, snapshot, prepare, slow
+        return Operation(
+            name,
+            handler,
+            key_args,
+            writes,
+            dry_run,
+            account_check,
+            snapshot,
+            prepare,
+            slow,
+            condition_keys,
         )
-        return handler
 
-    return register
+    return declare
+
+
+def registry_of(*families: Iterable[Operation]) -> dict[str, Operation]:
+    """The operations of every family (one handler module's ``OPERATIONS`` each), by name."""
+    registry: dict[str, Operation] = {}
+    for family in families:
+        for op in family:
+            if op.name in registry:
+                raise RuntimeError(f"operation {op.name} registered twice")
+            registry[op.name] = op
+    return registry

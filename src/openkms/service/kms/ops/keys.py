@@ -9,72 +9,28 @@ import os
 import uuid
 from typing import Any
 
-from openkms.crypto import asymmetric, contexts, symmetric
+from openkms.crypto import contexts
 from openkms.domain import imports, keyspecs, policy, tags
 from openkms.domain import keys as domain_keys
 from openkms.domain.identifiers import is_key_id
 from openkms.domain.keys import Key, KeyManager, KeyMaterial, KeySpec, KeyState, KeyUsage, Origin
 from openkms.errors import (
     AWSError,
-    InvalidMarkerException,
     UnsupportedOperationException,
     ValidationException,
 )
-from openkms.service.call import OperationCall
-from openkms.service.ops.policies import check_new_policy
-from openkms.service.registry import operation
+from openkms.service.kms.call import OperationCall
+from openkms.service.kms.materials import new_material
+from openkms.service.kms.metadata import key_metadata
+from openkms.service.kms.paging import decode_marker, page
+from openkms.service.kms.policy_lockout import check_new_policy
+from openkms.service.kms.registry import operation
 from openkms.storage.audit import usage as audit_usage
 
 DEFAULT_PENDING_WINDOW_DAYS = 30
 
 
-def algorithm_lists(key: Key) -> dict[str, list[str]]:
-    """The non-empty algorithm lists of a key, named as KeyMetadata names them."""
-    caps = keyspecs.capabilities(key.spec, key.usage)
-    lists = {
-        "EncryptionAlgorithms": caps.encryption,
-        "SigningAlgorithms": caps.signing,
-        "MacAlgorithms": caps.mac,
-        "KeyAgreementAlgorithms": caps.key_agreement,
-    }
-    return {name: list(values) for name, values in lists.items() if values}
-
-
-def key_metadata(call: OperationCall, key: Key) -> dict[str, Any]:
-    """KeyMetadata as DescribeKey returns it for this key."""
-    meta: dict[str, Any] = {
-        "AWSAccountId": key.account,
-        "KeyId": key.key_id,
-        "Arn": key.arn,
-        "CreationDate": key.created_at,
-        "Enabled": key.enabled,
-        "Description": key.description,
-        "KeyUsage": key.usage.value,
-        "KeyState": key.state.value,
-        "Origin": key.origin.value,
-        "KeyManager": key.manager.value,
-        "CustomerMasterKeySpec": key.spec.value,
-        "KeySpec": key.spec.value,
-        **algorithm_lists(key),
-        "MultiRegion": key.multi_region,
-    }
-    if key.deletion_date is not None:
-        meta["DeletionDate"] = key.deletion_date
-        meta["PendingDeletionWindowInDays"] = key.pending_window_days
-    if key.origin is Origin.EXTERNAL:
-        expiry = imports.expiry(key, call.tx.list_materials(key.key_id))
-        if expiry is not None:
-            meta["ExpirationModel"] = expiry[0].value
-            if expiry[1] is not None:
-                meta["ValidTo"] = expiry[1]
-    if key.spec is KeySpec.SYMMETRIC_DEFAULT:  # AWS shows it for symmetric keys only
-        material_id = call.material_id(key, key.current_version)
-        if material_id is not None:
-            meta["CurrentKeyMaterialId"] = material_id
-    return meta
-
-
-def _prepare_material(_service: object, p: dict[str, Any]) -> bytes | None:
+def _prepare_material(_stock: object, p: dict[str, Any]) -> bytes | None:
     """The private key of a new asymmetric key, made before CreateKey's transaction opens
     (RSA-4096: 0.1-2 s). A request the handler will refuse gets none, so its error is the
     same as ever."""
@@ -145,7 +101,7 @@ def create_key(call: OperationCall) -> dict[str, Any]:
             key_id=key.key_id,
             version=1,
             material_id=os.urandom(32).hex(),
-            wrapped=call.service.keyring.wrap(
+            wrapped=call.keyring.wrap(
                 call.prepared if isinstance(call.prepared, bytes) else new_material(spec),
                 contexts.key_material(key.key_id, 1),
             ),
@@ -184,34 +140,10 @@ def _key_usage(spec: KeySpec, requested: str | None) -> KeyUsage:
     return usage
 
 
-def new_material(spec: KeySpec) -> bytes:
-    """Fresh key material: a symmetric backing key or a PKCS#8 private key / HMAC key."""
-    if spec is KeySpec.SYMMETRIC_DEFAULT:
-        return symmetric.new_backing_key()
-    return asymmetric.generate_private_key(spec.value)
-
-
 @operation("DescribeKey", allow_alias=True, snapshot=True)
 def describe_key(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_DescribeKey.html"""
     return {"KeyMetadata": key_metadata(call, call.key)}
-
-
-def decode_marker(marker: str | None, valid: Any) -> str | None:
-    """Markers are the last item of the previous page; anything else is InvalidMarkerException."""
-    if marker is None:
-        return None
-    if not valid(marker):
-        raise InvalidMarkerException("The request was rejected because the marker is not valid.")
-    return marker
-
-
-def page(items: list[Any], limit: int, marker_of: Any) -> tuple[list[Any], dict[str, Any]]:
-    """Split a fetch of ``limit + 1`` items into a page and the paging members."""
-    if len(items) > limit:
-        items = items[:limit]
-        return items, {"Truncated": True, "NextMarker": marker_of(items[-1])}
-    return items, {"Truncated": False}
 
 
 @operation("ListKeys", keys=())
@@ -287,3 +219,17 @@ def get_key_last_usage(call: OperationCall) -> dict[str, Any]:
     if used is not None:
         result["KeyLastUsage"] = used
     return result
+
+
+#: This module's operations, registered by :mod:`openkms.service.kms.ops`.
+OPERATIONS = (
+    create_key,
+    describe_key,
+    list_keys,
+    enable_key,
+    disable_key,
+    schedule_key_deletion,
+    cancel_key_deletion,
+    update_key_description,
+    get_key_last_usage,
+)

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from openkms.authz import parse_policy
 from openkms.domain.keys import require_manageable, with_policy
-from openkms.errors import MalformedPolicyDocumentException, NotFoundException
-from openkms.service.authorize import allows_policy_updates
-from openkms.service.call import OperationCall
-from openkms.service.policy_principals import bind, effective_policy
-from openkms.service.registry import operation
+from openkms.errors import NotFoundException
+from openkms.service.kms.call import OperationCall
+from openkms.service.kms.policy_lockout import check_new_policy
+from openkms.service.kms.registry import operation
+from openkms.service.policy_principals import effective_policy
 
 POLICY_NAME = "default"
 
@@ -45,21 +44,15 @@ def put_key_policy(call: OperationCall) -> dict[str, Any]:
     return {}
 
 
-LOCKOUT_MESSAGE = "The new key policy will not allow you to update the key policy in the future."
-
-
-def check_new_policy(call: OperationCall, text: str, key_arn: str) -> None:
-    """Validate a key policy and, unless BypassPolicyLockoutSafetyCheck, make sure the caller
-    could still change it afterwards ("Default key policy: policy lockout safety check");
-    then bind the users and roles it names to their unique ids."""
-    parse_policy(text, "resource")
-    bypass = call.params.get("BypassPolicyLockoutSafetyCheck") is True
-    if not bypass and not allows_policy_updates(text, call.ctx, key_arn):
-        raise MalformedPolicyDocumentException(LOCKOUT_MESSAGE)
-    bind(call.tx, key_arn.rsplit("/", 1)[-1], text)
-
-
 @operation("ListKeyPolicies")
 def list_key_policies(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ListKeyPolicies.html"""
     return {"PolicyNames": [POLICY_NAME], "Truncated": False}
+
+
+#: This module's operations, registered by :mod:`openkms.service.kms.ops`.
+OPERATIONS = (
+    get_key_policy,
+    put_key_policy,
+    list_key_policies,
+)

@@ -26,24 +26,22 @@ from openkms.errors import (
     UnsupportedOperationException,
     ValidationException,
 )
-from openkms.service import (
-    conditions,
-    ops,  # noqa: F401  (registers the handlers)
-)
+from openkms.service import conditions
 from openkms.service.audit_trail import Appender, RequestTrail
-from openkms.service.authorize import (
+from openkms.service.context import RequestContext
+from openkms.service.kms.authorize import (
     authorize,
     authorize_account,
     is_account_root,
     refuse_explicit_deny,
 )
-from openkms.service.call import OperationCall
-from openkms.service.context import RequestContext
-from openkms.service.grant_check import check_grants
-from openkms.service.materials import MaterialCache
+from openkms.service.kms.call import OperationCall
+from openkms.service.kms.grant_check import check_grants
+from openkms.service.kms.materials import MaterialCache
+from openkms.service.kms.ops import REGISTRY
+from openkms.service.kms.registry import FROM_CIPHERTEXT, KeyArg, Operation
+from openkms.service.kms.resolve import resolve_key
 from openkms.service.policy_principals import effective_policy
-from openkms.service.registry import FROM_CIPHERTEXT, REGISTRY, KeyArg, Operation
-from openkms.service.resolve import resolve_key
 from openkms.storage.repository import Store, Tx
 
 log = logging.getLogger("openkms.service")
@@ -105,12 +103,22 @@ class KMSService:
             # the write transaction below, against the state the change is made on.
             with self.store.transaction() as tx:
                 self._authorized_keys(tx, ctx, op, params, trail, writes=False)
-            prepared = op.prepare(self, params)
+            prepared = op.prepare(self.wrapping_keys, params)
         # The keys go on the trail once (by the first authorization).
         collect = trail if op.prepare is None else None
         with self.store.transaction(write=op.writes, snapshot=op.snapshot) as tx:
             keys = self._authorized_keys(tx, ctx, op, params, collect, writes=op.writes)
-            call = OperationCall(ctx, params, tx, keys, self, prepared=prepared)
+            call = OperationCall(
+                ctx,
+                params,
+                tx,
+                keys,
+                keyring=self.keyring,
+                materials=self.materials,
+                wrapping_keys=self.wrapping_keys,
+                wake_maintenance=self.wake_maintenance,
+                prepared=prepared,
+            )
             result = op.handler(call)
             if op.dry_run and params.get("DryRun") is True:
                 raise DryRunOperationException(DRY_RUN_MESSAGE)
@@ -144,10 +152,9 @@ class KMSService:
                 authorize_account(ctx, op.action, base, policies)
             else:
                 refuse_explicit_deny(ctx, op.action, base, policies)
-        if op.name == "ReEncrypt" and all(key is not None for key, _ in found):
-            (source, _), (destination, _) = found
-            assert source is not None and destination is not None
-            base["kms:ReEncryptOnSameKey"] = source.key_id == destination.key_id
+        present = [key for key, _ in found if key is not None]
+        if op.condition_keys is not None and len(present) == len(found):
+            base.update(op.condition_keys(present))
         keys: list[Key | None] = []
         for arg, (key, requested) in zip(op.keys, found, strict=True):
             if key is not None:

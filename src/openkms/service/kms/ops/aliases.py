@@ -13,10 +13,10 @@ from openkms.errors import (
     NotFoundException,
     ValidationException,
 )
-from openkms.service.call import OperationCall
-from openkms.service.ops.keys import decode_marker, page
-from openkms.service.registry import KeyArg, operation, param
-from openkms.service.resolve import resolve_key
+from openkms.service.kms.call import OperationCall
+from openkms.service.kms.paging import decode_marker, page
+from openkms.service.kms.registry import KeyArg, operation, param
+from openkms.service.kms.resolve import resolve_key
 from openkms.storage.repository import DuplicateError
 
 
@@ -119,3 +119,12 @@ def list_aliases(call: OperationCall) -> dict[str, Any]:
         for a in aliases
     ]
     return {"Aliases": entries, **paging}
+
+
+#: This module's operations, registered by :mod:`openkms.service.kms.ops`.
+OPERATIONS = (
+    create_alias,
+    update_alias,
+    delete_alias,
+    list_aliases,
+)

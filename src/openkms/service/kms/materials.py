@@ -1,4 +1,5 @@
-"""In-memory cache of unwrapped, ready-to-use key material.
+"""Key material: fresh material for a new key or version (:func:`new_material`), and an
+in-memory cache of unwrapped, ready-to-use material.
 
 Symmetric backing keys are cached as bytes; asymmetric and HMAC keys as loaded key
 objects, so that private keys are parsed once and not on every request (parsing an
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from openkms.crypto import asymmetric, contexts
+from openkms.crypto import asymmetric, contexts, symmetric
 from openkms.crypto.keyring import Keyring, UnwrapError
 from openkms.domain.keys import Key, KeySpec
 from openkms.errors import KMSInternalException
@@ -69,3 +70,10 @@ class MaterialCache:
 
     def clear(self) -> None:
         self._entries.clear()
+
+
+def new_material(spec: KeySpec) -> bytes:
+    """Fresh key material: a symmetric backing key or a PKCS#8 private key / HMAC key."""
+    if spec is KeySpec.SYMMETRIC_DEFAULT:
+        return symmetric.new_backing_key()
+    return asymmetric.generate_private_key(spec.value)

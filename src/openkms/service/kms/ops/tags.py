@@ -6,9 +6,9 @@ from typing import Any
 
 from openkms.domain import tags
 from openkms.domain.keys import require_manageable
-from openkms.service.call import OperationCall
-from openkms.service.ops.keys import decode_marker, page
-from openkms.service.registry import operation
+from openkms.service.kms.call import OperationCall
+from openkms.service.kms.paging import decode_marker, page
+from openkms.service.kms.registry import operation
 
 
 @operation("TagResource", writes=True)
@@ -43,3 +43,11 @@ def list_resource_tags(call: OperationCall) -> dict[str, Any]:
         current = [item for item in current if item[0] > after]
     items, paging = page(current, limit, lambda item: item[0])
     return {"Tags": [{"TagKey": k, "TagValue": v} for k, v in items], **paging}
+
+
+#: This module's operations, registered by :mod:`openkms.service.kms.ops`.
+OPERATIONS = (
+    tag_resource,
+    untag_resource,
+    list_resource_tags,
+)

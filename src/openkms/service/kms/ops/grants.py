@@ -25,11 +25,11 @@ from openkms.errors import (
     UnsupportedOperationException,
     ValidationException,
 )
-from openkms.service.call import OperationCall
 from openkms.service.context import RequestContext
-from openkms.service.ops.keys import decode_marker, page
-from openkms.service.registry import operation
-from openkms.service.resolve import resolve_key
+from openkms.service.kms.call import OperationCall
+from openkms.service.kms.paging import decode_marker, page
+from openkms.service.kms.registry import operation
+from openkms.service.kms.resolve import resolve_key
 from openkms.storage.grants import repository as store
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 100
@@ -261,3 +261,13 @@ def revoke_grant(call: OperationCall) -> dict[str, Any]:
         raise _not_found(grant_id)
     store.delete_grant(call.tx, grant_id)
     return {}
+
+
+#: This module's operations, registered by :mod:`openkms.service.kms.ops`.
+OPERATIONS = (
+    create_grant,
+    list_grants,
+    list_retirable_grants,
+    retire_grant,
+    revoke_grant,
+)

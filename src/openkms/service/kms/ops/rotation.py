@@ -10,9 +10,9 @@ from openkms.domain import imports, rotation
 from openkms.domain.identifiers import is_key_material_id
 from openkms.domain.keys import Key, KeyMaterial, KeyState
 from openkms.errors import UnsupportedOperationException
-from openkms.service.call import OperationCall
-from openkms.service.ops.keys import decode_marker
-from openkms.service.registry import operation
+from openkms.service.kms.call import OperationCall
+from openkms.service.kms.paging import decode_marker
+from openkms.service.kms.registry import operation
 
 
 @operation("EnableKeyRotation", writes=True)
@@ -61,7 +61,7 @@ def rotate_key_on_demand(call: OperationCall) -> dict[str, Any]:
     key = call.key
     materials = call.tx.list_materials(key.key_id)
     call.tx.update_key(rotation.start_on_demand(key, materials, call.ctx.now))
-    call.after_commit.append(call.service.wake_maintenance)
+    call.after_commit.append(call.wake_maintenance)
     return {"KeyId": key.key_id}
 
 
@@ -121,3 +121,13 @@ def list_key_rotations(call: OperationCall) -> dict[str, Any]:
     if len(materials) > limit:
         result["NextMarker"] = materials[limit - 1].material_id
     return result
+
+
+#: This module's operations, registered by :mod:`openkms.service.kms.ops`.
+OPERATIONS = (
+    enable_key_rotation,
+    disable_key_rotation,
+    get_key_rotation_status,
+    rotate_key_on_demand,
+    list_key_rotations,
+)

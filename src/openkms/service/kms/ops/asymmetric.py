@@ -10,10 +10,10 @@ from openkms.crypto.loaded import LoadedKey
 from openkms.domain import keyspecs
 from openkms.domain.keys import Key, KeyUsage, require_usable
 from openkms.errors import KMSInternalException, UnsupportedOperationException
-from openkms.service.call import OperationCall
-from openkms.service.ops.crypto import refuse_recipient, require_symmetric, seal_data_key
-from openkms.service.ops.keys import algorithm_lists
-from openkms.service.registry import operation
+from openkms.service.kms.call import OperationCall
+from openkms.service.kms.metadata import algorithm_lists
+from openkms.service.kms.registry import operation
+from openkms.service.kms.sealing import refuse_recipient, require_symmetric, seal_data_key
 
 
 def _loaded(call: OperationCall, key: Key) -> LoadedKey:
@@ -152,3 +152,16 @@ def generate_data_key_pair(call: OperationCall) -> dict[str, Any]:
 def generate_data_key_pair_without_plaintext(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_GenerateDataKeyPairWithoutPlaintext.html"""
     return _data_key_pair(call, "GenerateDataKeyPairWithoutPlaintext", with_plaintext=False)
+
+
+#: This module's operations, registered by :mod:`openkms.service.kms.ops`.
+OPERATIONS = (
+    sign,
+    verify,
+    get_public_key,
+    generate_mac,
+    verify_mac,
+    derive_shared_secret,
+    generate_data_key_pair,
+    generate_data_key_pair_without_plaintext,
+)

@@ -1,0 +1,58 @@
+"""KeyMetadata, as DescribeKey, CreateKey and GetPublicKey describe a key.
+
+https://docs.aws.amazon.com/kms/latest/APIReference/API_KeyMetadata.html
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from openkms.domain import imports, keyspecs
+from openkms.domain.keys import Key, KeySpec, Origin
+from openkms.service.kms.call import OperationCall
+
+
+def algorithm_lists(key: Key) -> dict[str, list[str]]:
+    """The non-empty algorithm lists of a key, named as KeyMetadata names them."""
+    caps = keyspecs.capabilities(key.spec, key.usage)
+    lists = {
+        "EncryptionAlgorithms": caps.encryption,
+        "SigningAlgorithms": caps.signing,
+        "MacAlgorithms": caps.mac,
+        "KeyAgreementAlgorithms": caps.key_agreement,
+    }
+    return {name: list(values) for name, values in lists.items() if values}
+
+
+def key_metadata(call: OperationCall, key: Key) -> dict[str, Any]:
+    """KeyMetadata as DescribeKey returns it for this key."""
+    meta: dict[str, Any] = {
+        "AWSAccountId": key.account,
+        "KeyId": key.key_id,
+        "Arn": key.arn,
+        "CreationDate": key.created_at,
+        "Enabled": key.enabled,
+        "Description": key.description,
+        "KeyUsage": key.usage.value,
+        "KeyState": key.state.value,
+        "Origin": key.origin.value,
+        "KeyManager": key.manager.value,
+        "CustomerMasterKeySpec": key.spec.value,
+        "KeySpec": key.spec.value,
+        **algorithm_lists(key),
+        "MultiRegion": key.multi_region,
+    }
+    if key.deletion_date is not None:
+        meta["DeletionDate"] = key.deletion_date
+        meta["PendingDeletionWindowInDays"] = key.pending_window_days
+    if key.origin is Origin.EXTERNAL:
+        expiry = imports.expiry(key, call.tx.list_materials(key.key_id))
+        if expiry is not None:
+            meta["ExpirationModel"] = expiry[0].value
+            if expiry[1] is not None:
+                meta["ValidTo"] = expiry[1]
+    if key.spec is KeySpec.SYMMETRIC_DEFAULT:  # AWS shows it for symmetric keys only
+        material_id = call.material_id(key, key.current_version)
+        if material_id is not None:
+            meta["CurrentKeyMaterialId"] = material_id
+    return meta

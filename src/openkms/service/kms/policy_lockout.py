@@ -1,0 +1,27 @@
+"""A new key policy, as CreateKey and PutKeyPolicy accept it: valid policy grammar, the
+policy lockout safety check (unless BypassPolicyLockoutSafetyCheck), and the IAM users
+and roles it names bound to their unique ids (:mod:`openkms.service.policy_principals`).
+
+https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html#prevent-unmanageable-key
+"""
+
+from __future__ import annotations
+
+from openkms.authz import parse_policy
+from openkms.errors import MalformedPolicyDocumentException
+from openkms.service.kms.authorize import allows_policy_updates
+from openkms.service.kms.call import OperationCall
+from openkms.service.policy_principals import bind
+
+LOCKOUT_MESSAGE = "The new key policy will not allow you to update the key policy in the future."
+
+
+def check_new_policy(call: OperationCall, text: str, key_arn: str) -> None:
+    """Validate a key policy and, unless BypassPolicyLockoutSafetyCheck, make sure the caller
+    could still change it afterwards ("Default key policy: policy lockout safety check");
+    then bind the users and roles it names to their unique ids."""
+    parse_policy(text, "resource")
+    bypass = call.params.get("BypassPolicyLockoutSafetyCheck") is True
+    if not bypass and not allows_policy_updates(text, call.ctx, key_arn):
+        raise MalformedPolicyDocumentException(LOCKOUT_MESSAGE)
+    bind(call.tx, key_arn.rsplit("/", 1)[-1], text)
