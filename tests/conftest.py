@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -53,7 +54,7 @@ def make_client(
     access_key: str = ACCESS_KEY,
     secret_key: str = SECRET_KEY,
     service: str = "kms",
-) -> object:
+) -> Any:
     return boto3.client(
         service,
         endpoint_url=endpoint,
@@ -65,7 +66,7 @@ def make_client(
 
 
 @pytest.fixture()
-def kms(server: ServerProcess) -> object:
+def kms(server: ServerProcess) -> Any:
     return make_client(server.endpoint)
 
 

@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from audit_support import pending, record
@@ -50,7 +51,7 @@ def seal(store: Store) -> object:
         return trail.seal_digest(tx, load_audit_signer(tx, KEYRING), time.time())
 
 
-def sql(store: Store, statement: str, **params: object) -> list[tuple]:
+def sql(store: Store, statement: str, **params: object) -> list[tuple[Any, ...]]:
     with store.engine.begin() as conn:
         result = conn.execute(text(statement), params)
         return list(result) if result.returns_rows else []

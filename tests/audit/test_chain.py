@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 
 import pytest
 from audit_support import pending
@@ -91,7 +92,7 @@ def _chain(n: int) -> list[StoredEvent]:
     return events
 
 
-def _run(events: list[StoredEvent], digests: list[Digest] = (), key: bytes | None = None,
+def _run(events: list[StoredEvent], digests: Sequence[Digest] = (), key: bytes | None = None,
          head: tuple[int, str] | None = None) -> None:
     v = ChainVerifier(list(digests), key, verify)
     for e in events:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
 from openkms.audit.records import AuditedCall, cloudtrail_record, is_read_only, user_identity
 from openkms.domain.principals import Principal
@@ -13,8 +14,8 @@ KEY = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab
 SECRET = base64.b64encode(b"top secret plaintext").decode()
 
 
-def call(name: str, request: dict, response: dict | None, **extra: object) -> AuditedCall:
-    fields: dict = dict(
+def call(name: str, request: dict[str, Any], response: dict[str, Any] | None, **extra: object) -> AuditedCall:
+    fields: dict[str, Any] = dict(
         request_id="req-1", event_id="evt-1", event_time=1_764_400_000.0,
         event_source="kms.amazonaws.com", event_name=name, region="us-east-1",
         source_ip="127.0.0.1", user_agent="Boto3/1.x", principal=Principal.root(ACCOUNT, "AKIA1"),

@@ -18,7 +18,7 @@ import sys
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,7 +101,7 @@ class Served:
 
 
 @pytest.fixture()
-def serve(tmp_path: Path) -> Iterator:
+def serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
     started: list[Served] = []
 
     def start(*args: str, env: dict[str, str]) -> Served:
@@ -497,8 +497,10 @@ def test_root_access_key_replaced_through_env(tmp_path: Path, serve) -> None:
     """Root credentials from the environment replace the account's earlier root keys."""
     data = tmp_path / "data"
     first = serve("--data-dir", str(data), env=clean_env(tmp_path))
-    generated = re.search(r"AWS_ACCESS_KEY_ID=(\S+)", first.stdout()).group(1)
-    generated_secret = re.search(r"AWS_SECRET_ACCESS_KEY=(\S+)", first.stdout()).group(1)
+    key_line = re.search(r"AWS_ACCESS_KEY_ID=(\S+)", first.stdout())
+    secret_line = re.search(r"AWS_SECRET_ACCESS_KEY=(\S+)", first.stdout())
+    assert key_line and secret_line, first.stdout()
+    generated, generated_secret = key_line.group(1), secret_line.group(1)
     assert first.stop() == 0
     env = clean_env(tmp_path, OPENKMS_ROOT_ACCESS_KEY_ID=ACCESS_KEY,
                     OPENKMS_ROOT_SECRET_ACCESS_KEY=SECRET_KEY)

@@ -338,7 +338,8 @@ def test_ml_dsa_message_types(kms) -> None:
         SigningAlgorithm="ML_DSA_SHAKE_256",
     )
     # EXTERNAL_MU (a 64-byte mu): pyca/cryptography cannot sign or verify one.
-    for call, extra in ((kms.sign, {}), (kms.verify, {"Signature": b"\x00" * 3309})):
+    extras: tuple[dict[str, Any], ...] = ({}, {"Signature": b"\x00" * 3309})
+    for call, extra in zip((kms.sign, kms.verify), extras, strict=True):
         expect_error(
             call,
             "UnsupportedOperationException",
@@ -553,7 +554,7 @@ def test_re_encrypt_between_symmetric_and_rsa_keys(kms) -> None:
 
 # -- DeriveSharedSecret -----------------------------------------------------------------------
 
-CURVES = {
+CURVES: dict[str, type[ec.EllipticCurve]] = {
     "ECC_NIST_P256": ec.SECP256R1,
     "ECC_NIST_P384": ec.SECP384R1,
     "ECC_NIST_P521": ec.SECP521R1,
@@ -682,16 +683,19 @@ def _check_pair(spec: str, private_der: bytes, public_der: bytes) -> None:
         assert private.public_key().public_numbers().e == 65537
         signature = private.sign(b"pair", padding.PKCS1v15(), hashes.SHA256())
         public = serialization.load_der_public_key(public_der)
+        assert isinstance(public, rsa.RSAPublicKey)
         public.verify(signature, b"pair", padding.PKCS1v15(), hashes.SHA256())
     elif spec in PAIR_CURVES:
         assert isinstance(private, ec.EllipticCurvePrivateKey)
         assert private.curve.name == PAIR_CURVES[spec]
         signature = private.sign(b"pair", ec.ECDSA(hashes.SHA256()))
         public = serialization.load_der_public_key(public_der)
+        assert isinstance(public, ec.EllipticCurvePublicKey)
         public.verify(signature, b"pair", ec.ECDSA(hashes.SHA256()))
     else:
         assert isinstance(private, ed25519.Ed25519PrivateKey)
         public = serialization.load_der_public_key(public_der)
+        assert isinstance(public, ed25519.Ed25519PublicKey)
         public.verify(private.sign(b"pair"), b"pair")
     assert _spki(private.public_key()) == public_der
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from botocore.exceptions import ClientError
 from test_boto3_keys import error_of
 
 
 @pytest.fixture()
-def key(kms) -> dict:
+def key(kms) -> dict[str, Any]:
     return kms.create_key(Description="crypto")["KeyMetadata"]
 
 

@@ -66,7 +66,7 @@ def test_list_grants_pages_and_filters(kms) -> None:
         )
     seen, marker, pages = [], None, 0
     while True:
-        kwargs = {"Marker": marker} if marker else {}
+        kwargs: dict[str, str] = {"Marker": marker} if marker else {}
         page = kms.list_grants(KeyId=key_id, Limit=2, **kwargs)
         pages += 1
         assert len(page["Grants"]) <= 2

@@ -142,7 +142,7 @@ def test_messages_survive_rotation_and_reimport(server, kms, esdk) -> None:
     was deleted and imported again, still decrypt (and fail while the material is gone);
     messages made after the rotation decrypt as well."""
     from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import padding
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
     mpl = AwsCryptographicMaterialProviders(config=MaterialProvidersConfig())
     generated = kms.create_key(Description="esdk rotation")["KeyMetadata"]["Arn"]
@@ -154,6 +154,7 @@ def test_messages_survive_rotation_and_reimport(server, kms, esdk) -> None:
             KeyId=external, WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048"
         )
         public = serialization.load_der_public_key(params["PublicKey"])
+        assert isinstance(public, rsa.RSAPublicKey)
         oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(),
                             label=None)
         kms.import_key_material(KeyId=external, ImportToken=params["ImportToken"],

@@ -12,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import boto3
@@ -29,7 +30,7 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-def client(server: Any, service: str, creds: dict[str, str] | None = None) -> Any:
+def client(server: Any, service: str, creds: Mapping[str, str | None] | None = None) -> Any:
     if creds is None:
         return make_client(server.endpoint, service=service)
     return boto3.client(

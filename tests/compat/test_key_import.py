@@ -113,7 +113,7 @@ def import_material(
     )
 
 
-def external_key(kms: Any, spec: str = "SYMMETRIC_DEFAULT", usage: str | None = None) -> dict:
+def external_key(kms: Any, spec: str = "SYMMETRIC_DEFAULT", usage: str | None = None) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"Origin": "EXTERNAL", "KeySpec": spec}
     if usage:
         kwargs["KeyUsage"] = usage
@@ -146,7 +146,7 @@ def by_id(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {row["KeyMaterialId"]: row for row in rows}
 
 
-def ciphertexts(kms: Any, key_id: str, count: int = 3) -> list[tuple[bytes, bytes, dict]]:
+def ciphertexts(kms: Any, key_id: str, count: int = 3) -> list[tuple[bytes, bytes, dict[str, str]]]:
     """``count`` (plaintext, ciphertext, encryption context) triples under ``key_id``."""
     made = []
     for i in range(count):
@@ -159,7 +159,7 @@ def ciphertexts(kms: Any, key_id: str, count: int = 3) -> list[tuple[bytes, byte
     return made
 
 
-def assert_all_decrypt(kms: Any, made: list[tuple[bytes, bytes, dict]], material_id: str) -> None:
+def assert_all_decrypt(kms: Any, made: list[tuple[bytes, bytes, dict[str, str]]], material_id: str) -> None:
     for plaintext, blob, context in made:
         out = kms.decrypt(CiphertextBlob=blob, EncryptionContext=context)
         assert out["Plaintext"] == plaintext
@@ -209,12 +209,13 @@ def test_external_key_is_pending_import(kms, spec: str, usage: str, operation: s
     assert "CurrentKeyMaterialId" not in meta
     assert "ExpirationModel" not in meta and "ValidTo" not in meta
     assert describe(kms, meta["KeyId"])["KeyState"] == "PendingImport"
-    args: dict[str, Any] = {
+    args_by_operation: dict[str, dict[str, Any]] = {
         "encrypt": {"Plaintext": b"secret"},
         "generate_mac": {"Message": b"m", "MacAlgorithm": "HMAC_SHA_256"},
         "sign": {"Message": b"m", "SigningAlgorithm": "RSASSA_PSS_SHA_256"},
         "get_public_key": {},
-    }[operation]
+    }
+    args = args_by_operation[operation]
     message = expect_error(
         getattr(kms, operation), "KMSInvalidStateException", KeyId=meta["KeyId"], **args
     )
@@ -1016,13 +1017,13 @@ def test_new_key_material_and_on_demand_rotation(kms) -> None:
     )
     before = datetime.now(UTC) - timedelta(seconds=5)
     rotate_and_wait(kms, key_id, second_id)
-    rows = by_id(materials(kms, key_id))
-    assert rows[second_id]["KeyMaterialState"] == "CURRENT"
-    assert rows[first_id]["KeyMaterialState"] == "NON_CURRENT"
-    assert rows[first_id]["ImportState"] == "IMPORTED"
-    assert rows[second_id]["ImportState"] == "IMPORTED"
-    assert rows[second_id]["RotationType"] == "ON_DEMAND"
-    assert rows[second_id]["RotationDate"] >= before
+    rotated = by_id(materials(kms, key_id))
+    assert rotated[second_id]["KeyMaterialState"] == "CURRENT"
+    assert rotated[first_id]["KeyMaterialState"] == "NON_CURRENT"
+    assert rotated[first_id]["ImportState"] == "IMPORTED"
+    assert rotated[second_id]["ImportState"] == "IMPORTED"
+    assert rotated[second_id]["RotationType"] == "ON_DEMAND"
+    assert rotated[second_id]["RotationDate"] >= before
     only = materials(kms, key_id, "ROTATIONS_ONLY")
     assert [r["KeyMaterialId"] for r in only] == [second_id]
     assert describe(kms, key_id)["CurrentKeyMaterialId"] == second_id

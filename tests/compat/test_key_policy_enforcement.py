@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -11,7 +12,7 @@ from test_boto3_keys import error_of
 ROOT = "arn:aws:iam::111122223333:root"
 
 
-def policy(*statements: dict) -> str:
+def policy(*statements: dict[str, Any]) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
 
 
@@ -112,7 +113,7 @@ def test_lifecycle_condition_keys(kms) -> None:
     import time
 
     from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import padding
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
     key = kms.create_key()["KeyMetadata"]["KeyId"]
     kms.put_key_policy(KeyId=key, Policy=policy(ALLOW_ALL, {
@@ -147,6 +148,7 @@ def test_lifecycle_condition_keys(kms) -> None:
         params = kms.get_parameters_for_import(
             KeyId=external, WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_3072")
         public = serialization.load_der_public_key(params["PublicKey"])
+        assert isinstance(public, rsa.RSAPublicKey)
         oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(),
                             label=None)
         kms.import_key_material(KeyId=external, ImportToken=params["ImportToken"],

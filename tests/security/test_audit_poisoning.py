@@ -64,9 +64,16 @@ def send(
         return err.code, {k.lower(): v for k, v in err.headers.items()}, json.load(err)
 
 
+def _database_url(server: ServerProcess) -> str:
+    if server.database:
+        return server.database
+    assert server.data_dir is not None
+    return sqlite_url(server.data_dir)
+
+
 def records(server: ServerProcess) -> dict[str, list[dict[str, Any]]]:
     """Every stored record, by request id."""
-    engine = make_engine(server.database or sqlite_url(server.data_dir))
+    engine = make_engine(_database_url(server))
     try:
         with engine.connect() as conn:
             rows = conn.execute(text("SELECT record FROM audit_events ORDER BY seq")).fetchall()
@@ -80,7 +87,7 @@ def records(server: ServerProcess) -> dict[str, list[dict[str, Any]]]:
 
 
 def column_widths_hold(server: ServerProcess) -> None:
-    engine = make_engine(server.database or sqlite_url(server.data_dir))
+    engine = make_engine(_database_url(server))
     try:
         with engine.connect() as conn:
             row = conn.execute(

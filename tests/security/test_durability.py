@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -81,7 +82,7 @@ def running(backend: Backend) -> Iterator[ServerProcess]:
         server.stop(signal.SIGKILL)
 
 
-def client_for(server: ServerProcess) -> object:
+def client_for(server: ServerProcess) -> Any:
     found = _GENERATED.findall(server.log())
     assert len(found) == 1, f"expected generated credentials once:\n{server.log()}"
     akid, secret = found[0]

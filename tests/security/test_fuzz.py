@@ -406,6 +406,9 @@ class Client:
             return 599, None, "connection failed"
         return resp.status, resp.getheader("x-amzn-RequestId"), _error_name(data)
 
+    def close(self) -> None:
+        self.conn.close()
+
 
 def _error_name(data: bytes) -> str:
     if data.startswith(b"<"):
@@ -455,6 +458,7 @@ def _run(server: ServerProcess, per_op: int) -> list[Outcome]:
         caller = rng.choice(callers)
         answer = client.send(caller, "cloudtrail", _lookup_body(gen, kind), LOOKUP_TARGET)
         record("cloudtrail", "LookupEvents", kind, caller, answer)
+    client.close()
     return outcomes
 
 

@@ -121,7 +121,7 @@ def test_lifecycle_changes_on_one_node_hold_on_the_other(nodes) -> None:
     from datetime import UTC, datetime, timedelta
 
     from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import padding
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
     from servers import maintenance_run
 
     a, b = (make_client(n.endpoint) for n in nodes)
@@ -144,6 +144,7 @@ def test_lifecycle_changes_on_one_node_hold_on_the_other(nodes) -> None:
         KeyId=external, WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048"
     )
     public = serialization.load_der_public_key(params["PublicKey"])
+    assert isinstance(public, rsa.RSAPublicKey)
     oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
     a.import_key_material(  # the token was issued by node b
         KeyId=external, ImportToken=params["ImportToken"],

@@ -21,6 +21,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -163,7 +164,7 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TLSServer]:
         proc.wait(timeout=15)
 
 
-def _client(endpoint: str, verify: str | bool) -> object:
+def _client(endpoint: str, verify: str | bool) -> Any:
     return boto3.client(
         "kms", endpoint_url=endpoint, region_name=REGION, aws_access_key_id=ACCESS_KEY,
         aws_secret_access_key=SECRET_KEY, verify=verify,

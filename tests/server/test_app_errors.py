@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import MutableMapping
 from typing import Any
 
 import pytest
@@ -31,8 +32,8 @@ def call(app: OpenKMSApp, target: str, body: bytes, headers: list[tuple[bytes, b
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": body, "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(dict(message))
 
     asyncio.run(app(scope, receive, send))
     start, end = sent
@@ -209,8 +210,8 @@ def test_malformed_iam_form_is_recorded_for_its_caller(app, body: bytes, code: s
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": body, "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(dict(message))
 
     asyncio.run(app(scope, receive, send))
     start, end = sent

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -32,7 +33,7 @@ def nodes(tmp_path) -> Iterator[tuple[CredentialStore, CredentialStore, Identity
     second.close()
 
 
-def iam(service: IdentityService, action: str, who: Principal = ROOT, **params: object) -> dict:
+def iam(service: IdentityService, action: str, who: Principal = ROOT, **params: object) -> dict[str, Any]:
     ctx = RequestContext("r", who, "us-east-1", time.time())
     return service.dispatch("iam", ctx, action, dict(params))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import MutableMapping
 from typing import Any
 from urllib.parse import urlencode
 
@@ -69,8 +70,8 @@ def send(app: OpenKMSApp, service: str, body: bytes, creds: dict[str, str],
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": body, "more_body": False}
 
-    async def out(message: dict[str, Any]) -> None:
-        sent.append(message)
+    async def out(message: MutableMapping[str, Any]) -> None:
+        sent.append(dict(message))
 
     asyncio.run(app(scope, receive, out))
     start, end = sent

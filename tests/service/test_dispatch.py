@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import time
+from typing import Any
 
 import pytest
 
@@ -42,10 +43,14 @@ def test_failure_inside_a_handler_leaves_nothing_behind(service, monkeypatch) ->
 
 def test_other_accounts_are_denied_before_the_handler_runs(service, monkeypatch) -> None:
     key = service.dispatch(ctx(), "CreateKey", {})["KeyMetadata"]
-    called = []
+    called: list[tuple[object, ...]] = []
     import openkms.service.kms.ops.keys as keys_ops
 
-    monkeypatch.setattr(keys_ops, "key_metadata", lambda *a: called.append(a) or {})
+    def recording(*args: object) -> dict[str, object]:
+        called.append(args)
+        return {}
+
+    monkeypatch.setattr(keys_ops, "key_metadata", recording)
     with pytest.raises(AccessDeniedException) as exc:
         service.dispatch(ctx("444455556666"), "DescribeKey", {"KeyId": key["Arn"]})
     assert exc.value.message == (
@@ -96,7 +101,7 @@ def test_costly_preparation_waits_for_authorization(monkeypatch) -> None:
     assert op.prepare is not None
     original = op.prepare
 
-    def counting(svc: object, params: dict[str, object]) -> object:
+    def counting(svc: Any, params: dict[str, object]) -> object:
         prepared.append(params.get("KeySpec"))
         return original(svc, params)
 

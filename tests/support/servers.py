@@ -119,10 +119,11 @@ class ServerProcess:
 
 
 def _spawn(args: list[str], env: dict[str, str], log_path: str) -> subprocess.Popen[bytes]:
-    log = open(log_path, "ab")
-    return subprocess.Popen(
-        args, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-    )
+    # The child gets its own copy of the descriptor; ours is closed once it is started.
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            args, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
 
 
 def _pg_bin(name: str) -> str:

@@ -508,7 +508,7 @@ def test_known_bad_value_per_constraint(
 
 
 def test_validate_returns_model_members_without_nulls() -> None:
-    params = {"Limit": None, "Marker": None, "GrantTokens": 5, "X": 1e300}
+    params: dict[str, object] = {"Limit": None, "Marker": None, "GrantTokens": 5, "X": 1e300}
     assert validate("ListKeys", params) == {}
     assert params["GrantTokens"] == 5  # the caller's dict is not modified
     got = validate("CreateKey", {

@@ -21,9 +21,15 @@ import json
 import re
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 import platformdirs
+
+if TYPE_CHECKING:
+    from openkms.cli.parsing import Commands
+    from openkms.crypto.keyring import SoftwareKeyring
+    from openkms.server.bootstrap import Settings
+    from openkms.storage.repository import Store
 
 
 def _account_id(value: str) -> str:
@@ -41,7 +47,7 @@ def storage_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--database", help="database URL, e.g. postgresql://user@host/db")
 
 
-def cli_settings(args: argparse.Namespace, account_id: str = "000000000000") -> Any:
+def cli_settings(args: argparse.Namespace, account_id: str = "000000000000") -> Settings:
     """The bootstrap settings named by ``--data-dir``/``--database`` (default: the per-user
     data directory, as for ``serve``)."""
     from openkms.server.bootstrap import Settings
@@ -54,7 +60,7 @@ def cli_settings(args: argparse.Namespace, account_id: str = "000000000000") -> 
 
 def open_cli_state(
     args: argparse.Namespace, account_id: str = "000000000000", *, create: bool = False
-) -> tuple[Any, Any]:
+) -> tuple[Store, SoftwareKeyring]:
     """The store and root keyring named by ``--data-dir``/``--database``, opened as ``serve``
     opens them (raises :class:`openkms.server.bootstrap.StartupError`). Only ``create``
     makes a missing data directory, database or root key; by default they must exist."""
@@ -63,7 +69,7 @@ def open_cli_state(
     return open_state(cli_settings(args, account_id), create=create)
 
 
-def add_parser(commands: Any) -> None:
+def add_parser(commands: Commands) -> None:
     """Register ``admin`` and its subcommands on the top-level subparsers."""
     admin = commands.add_parser("admin", help="administer accounts")
     actions = admin.add_subparsers(
@@ -97,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         store.close()
 
 
-def _create_account(store: Any, keyring: Any, account: str) -> int:
+def _create_account(store: Store, keyring: SoftwareKeyring, account: str) -> int:
     from openkms.crypto import contexts
     from openkms.domain import identities as ids
     from openkms.domain.principals import root_arn
@@ -122,7 +128,7 @@ def _create_account(store: Any, keyring: Any, account: str) -> int:
     return 0
 
 
-def _list_accounts(store: Any) -> int:
+def _list_accounts(store: Store) -> int:
     from openkms.storage.identity import repository as records
 
     with store.transaction() as tx:

@@ -23,7 +23,14 @@ import os
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from openkms.audit.verify import VerifyReport
+    from openkms.cli.parsing import Commands
+    from openkms.crypto.keyring import SoftwareKeyring
+    from openkms.domain.audit import Digest, StoredEvent
+    from openkms.storage.repository import Store
 
 _PAGE = 1000
 
@@ -45,7 +52,7 @@ def _storage_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--database", help="database URL, e.g. postgresql://user@host/db")
 
 
-def add_parser(commands: Any) -> None:
+def add_parser(commands: Commands) -> None:
     """Register ``audit`` and its subcommands on the top-level subparsers."""
     audit = commands.add_parser("audit", help="verify, seal and export the audit trail")
     actions = audit.add_subparsers(
@@ -105,7 +112,7 @@ def _verify_export(directory: str) -> int:
     return 0
 
 
-def _open_read_only(args: argparse.Namespace) -> Any:
+def _open_read_only(args: argparse.Namespace) -> Store:
     """The store alone (no root key; nothing created)."""
     from openkms.cli.admin import cli_settings
     from openkms.server.bootstrap import open_store
@@ -113,13 +120,13 @@ def _open_read_only(args: argparse.Namespace) -> Any:
     return open_store(cli_settings(args), create=False)
 
 
-def _open_with_keyring(args: argparse.Namespace) -> tuple[Any, Any]:
+def _open_with_keyring(args: argparse.Namespace) -> tuple[Store, SoftwareKeyring]:
     from openkms.cli.admin import open_cli_state
 
     return open_cli_state(args)
 
 
-def _events(store: Any, after: int, upto: int) -> Iterator[Any]:
+def _events(store: Store, after: int, upto: int) -> Iterator[StoredEvent]:
     """Stored records ``after < seq <= upto``, page by page."""
     from openkms.storage.audit import trail
 
@@ -135,7 +142,7 @@ def _events(store: Any, after: int, upto: int) -> Iterator[Any]:
         after = page[-1].seq
 
 
-def check_store(store: Any) -> Any:
+def check_store(store: Store) -> VerifyReport:
     """Verify the stored trail up to the head read at the start (records appended
     meanwhile are left for the next run); returns the report."""
     from openkms.audit.verify import ChainVerifier
@@ -161,7 +168,7 @@ def _verify_database(args: argparse.Namespace) -> int:
     return 0
 
 
-def _seal_now(store: Any, keyring: Any) -> Any:
+def _seal_now(store: Store, keyring: SoftwareKeyring) -> Digest | None:
     from openkms.crypto.signing import load_audit_signer
     from openkms.storage.audit import trail
 

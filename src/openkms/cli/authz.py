@@ -13,7 +13,10 @@ directory, database or root key that is not there is refused, and nothing is cre
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from openkms.cli.parsing import Commands
 
 
 def _pair(value: str) -> tuple[str, str]:
@@ -23,7 +26,7 @@ def _pair(value: str) -> tuple[str, str]:
     return name, rest
 
 
-def add_parser(commands: Any) -> None:
+def add_parser(commands: Commands) -> None:
     authz = commands.add_parser("authz", help="inspect authorization decisions")
     actions = authz.add_subparsers(
         dest="authz_command", metavar="COMMAND", required=True, parser_class=type(authz)

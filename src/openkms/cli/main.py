@@ -33,12 +33,13 @@ import re
 import ssl
 import sys
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import Literal, TypedDict, TypeVar
 
 import platformdirs
 
 from openkms import __version__
 from openkms.cli import admin, audit, authz, maintenance
+from openkms.cli.parsing import Parser
 
 DEFAULT_PORT = 8700
 DEFAULT_ACCOUNT = "111122223333"
@@ -74,17 +75,10 @@ def _port(value: str) -> int:
     return port
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage mistake is one line on stderr (exit status 2, Exit.USAGE)."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="openkms", description="A self-hosted AWS KMS.")
+    parser = Parser(prog="openkms", description="A self-hosted AWS KMS.")
     parser.add_argument("--version", action="version", version=f"openkms {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     serve = commands.add_parser("serve", help="run the KMS server")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=_port, default=DEFAULT_PORT)
@@ -148,10 +142,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _bounded(kind: Callable[[str], float], what: str, low: float, high: float) -> Any:
+_Number = TypeVar("_Number", int, float)
+
+
+def _bounded(
+    kind: Callable[[str], _Number], what: str, low: float, high: float
+) -> Callable[[str], _Number]:
     """An argparse type: ``kind(value)`` within ``low..high``, else a one-line error."""
 
-    def parse(value: str) -> float:
+    def parse(value: str) -> _Number:
         try:
             number = kind(value)
         except ValueError:
@@ -177,13 +176,31 @@ def _is_loopback(host: str) -> bool:
         return False  # a host name: it may resolve to anything
 
 
-def _transport(args: argparse.Namespace) -> dict[str, Any] | str:
+class _TLSOptions(TypedDict, total=False):
+    """uvicorn's TLS keyword arguments (none: plain HTTP)."""
+
+    ssl_certfile: str
+    ssl_keyfile: str
+
+
+class _ServerOptions(_TLSOptions):
+    """The keyword arguments ``serve`` passes to ``uvicorn.run``."""
+
+    host: str
+    port: int
+    log_level: str
+    access_log: bool
+    lifespan: Literal["on"]
+    server_header: bool
+
+
+def _transport(args: argparse.Namespace) -> _TLSOptions | str:
     """uvicorn's TLS options for ``args``, or the one-line reason the server must not start."""
     if bool(args.tls_cert) != bool(args.tls_key):
         return "give both --tls-cert and --tls-key"
     if not args.tls_cert:
         if _is_loopback(args.host) or args.insecure_http:
-            return {}
+            return _TLSOptions()
         return (
             f"refusing to serve plain HTTP on non-loopback address {args.host}: "
             "give --tls-cert and --tls-key, or --insecure-http behind a TLS-terminating proxy"
@@ -201,7 +218,7 @@ def _transport(args: argparse.Namespace) -> dict[str, Any] | str:
     except OSError as exc:
         reason = exc.strerror or str(exc)
         return f"cannot use the TLS certificate {args.tls_cert} and key {args.tls_key}: {reason}"
-    return {"ssl_certfile": args.tls_cert, "ssl_keyfile": args.tls_key}
+    return _TLSOptions(ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -249,15 +266,15 @@ def _serve(args: argparse.Namespace) -> int:
         f"(account {args.account_id}, storage {_redact(where)})",
         flush=True,
     )
-    options: dict[str, Any] = {
-        "host": args.host,
-        "port": args.port,
-        "log_level": "warning",
-        "access_log": False,
-        "lifespan": "on",
-        "server_header": False,
+    options = _ServerOptions(
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        server_header=False,
         **tls,
-    }
+    )
     if args.workers == 1:
         uvicorn.run(OpenKMSApp(runtime), **options)
         return 0

@@ -16,9 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from openkms.cli.admin import open_cli_state, storage_options
+
+if TYPE_CHECKING:
+    from openkms.cli.parsing import Commands
 
 
 def _instant(value: str) -> float:
@@ -36,7 +39,7 @@ def _instant(value: str) -> float:
     return moment.timestamp()
 
 
-def add_parser(commands: Any) -> None:
+def add_parser(commands: Commands) -> None:
     maintenance = commands.add_parser("maintenance", help="run due lifecycle work")
     actions = maintenance.add_subparsers(
         dest="maintenance_command", metavar="COMMAND", required=True, parser_class=type(maintenance)

@@ -19,9 +19,9 @@ from __future__ import annotations
 import os
 from typing import Any, Final
 
-import botocore  # type: ignore[import-untyped]
-import botocore.loaders  # type: ignore[import-untyped]
-import botocore.model  # type: ignore[import-untyped]
+import botocore
+import botocore.loaders
+import botocore.model
 
 SERVICE_NAME: Final = "kms"
 

@@ -30,9 +30,9 @@ from typing import Any, Final
 from urllib.parse import parse_qsl, quote
 from xml.sax.saxutils import escape
 
-import botocore  # type: ignore[import-untyped]
-import botocore.loaders  # type: ignore[import-untyped]
-import botocore.model  # type: ignore[import-untyped]
+import botocore
+import botocore.loaders
+import botocore.model
 
 from openkms.errors import AWSError, UnknownOperationException, ValidationException
 from openkms.wire.query_model import Check, compile_check, decode, form_tree, validate
