@@ -47,8 +47,19 @@ def _start(python: str, src: str, extra: list[str]) -> tuple[subprocess.Popen[by
         OPENKMS_ROOT_ACCESS_KEY_ID="test",
         OPENKMS_ROOT_SECRET_ACCESS_KEY="test",
     )
-    args = [python, "-m", "openkms", "serve", "--host", "127.0.0.1", "--port", str(port),
-            "--data-dir", tempfile.mkdtemp(prefix="openkms-compare-"), *extra]
+    args = [
+        python,
+        "-m",
+        "openkms",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--data-dir",
+        tempfile.mkdtemp(prefix="openkms-compare-"),
+        *extra,
+    ]
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -85,16 +96,32 @@ def main() -> int:
             for name in order if r % 2 == 0 else order[::-1]:
                 time.sleep(0.5)
                 done = subprocess.run(
-                    [args.python, os.path.join(args.shared_bench, "kmsbench.py"),
-                     "--endpoint", f"http://127.0.0.1:{servers[name][1]}", "--op", args.op,
-                     "--duration", str(args.duration), "--connections", str(args.connections),
-                     "--client", args.client, "--json"],
-                    capture_output=True, text=True, check=True,
+                    [
+                        args.python,
+                        os.path.join(args.shared_bench, "kmsbench.py"),
+                        "--endpoint",
+                        f"http://127.0.0.1:{servers[name][1]}",
+                        "--op",
+                        args.op,
+                        "--duration",
+                        str(args.duration),
+                        "--connections",
+                        str(args.connections),
+                        "--client",
+                        args.client,
+                        "--json",
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=True,
                 )
                 cell = json.loads(done.stdout)[args.op]
                 rps[name].append(cell["rps"])
-                print(f"round {r} {name:>12}: {cell['rps']:8.1f} req/s  p50 {cell['p50_ms']} ms"
-                      f"  p99 {cell['p99_ms']} ms  errors {cell['errors']}", flush=True)
+                print(
+                    f"round {r} {name:>12}: {cell['rps']:8.1f} req/s  p50 {cell['p50_ms']} ms"
+                    f"  p99 {cell['p99_ms']} ms  errors {cell['errors']}",
+                    flush=True,
+                )
     finally:
         for proc, _ in servers.values():
             proc.terminate()
@@ -102,8 +129,10 @@ def main() -> int:
     first = statistics.median(rps[order[0]])
     for name, values in rps.items():
         median = statistics.median(values)
-        print(f"{name:>12}: median {median:8.1f}  mean {statistics.mean(values):8.1f} req/s"
-              f"  ({median / first:.2f} x {order[0]})")
+        print(
+            f"{name:>12}: median {median:8.1f}  mean {statistics.mean(values):8.1f} req/s"
+            f"  ({median / first:.2f} x {order[0]})"
+        )
     return 0
 
 

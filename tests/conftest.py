@@ -116,4 +116,3 @@ def quiet_server(
     in progress until then)."""
     extra = ["--maintenance-interval", "0"]
     yield from _start_server(request, tmp_path_factory, f"quiet_{free_port()}", extra)
-

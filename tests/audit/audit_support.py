@@ -11,15 +11,20 @@ ACCOUNT = "111122223333"
 BASE_TIME = 1_764_400_000.0
 
 
-def record(i: int, *, account: str = ACCOUNT, name: str = "Encrypt",
-           when: float | None = None) -> dict[str, Any]:
+def record(
+    i: int, *, account: str = ACCOUNT, name: str = "Encrypt", when: float | None = None
+) -> dict[str, Any]:
     when = BASE_TIME + i if when is None else when
     key = f"arn:aws:kms:us-east-1:{account}:key/{uuid.UUID(int=i)}"
     return {
         "eventVersion": "1.11",
-        "userIdentity": {"type": "Root", "principalId": account,
-                         "arn": f"arn:aws:iam::{account}:root", "accountId": account,
-                         "accessKeyId": "AKIAOPENKMSTESTROOT1"},
+        "userIdentity": {
+            "type": "Root",
+            "principalId": account,
+            "arn": f"arn:aws:iam::{account}:root",
+            "accountId": account,
+            "accessKeyId": "AKIAOPENKMSTESTROOT1",
+        },
         "eventTime": format_event_time(when),
         "eventSource": "kms.amazonaws.com",
         "eventName": name,
@@ -41,5 +46,6 @@ def record(i: int, *, account: str = ACCOUNT, name: str = "Encrypt",
 
 def pending(i: int, **kwargs: Any) -> PendingRecord:
     when = kwargs.get("when")
-    return PendingRecord.from_record(record(i, **kwargs),
-                                     event_time=BASE_TIME + i if when is None else when)
+    return PendingRecord.from_record(
+        record(i, **kwargs), event_time=BASE_TIME + i if when is None else when
+    )

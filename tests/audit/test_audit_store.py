@@ -29,8 +29,7 @@ def store(request: pytest.FixtureRequest, tmp_path) -> Iterator[Store]:
     if request.param == "sqlite":
         url = sqlite_url(str(tmp_path))
     else:
-        url = request.getfixturevalue("postgres").create_database(
-            f"audit_{uuid.uuid4().hex[:10]}")
+        url = request.getfixturevalue("postgres").create_database(f"audit_{uuid.uuid4().hex[:10]}")
     s = Store(make_engine(url))
     try:
         yield s
@@ -132,8 +131,10 @@ def test_concurrent_appends_form_one_chain(store: Store) -> None:
 
 def test_changed_record(store: Store) -> None:
     filled(store)
-    sql(store, "UPDATE audit_events SET record = replace(record, 'Encrypt', 'Decrypt') "
-               "WHERE seq = 3")
+    sql(
+        store,
+        "UPDATE audit_events SET record = replace(record, 'Encrypt', 'Decrypt') WHERE seq = 3",
+    )
     err = failure(store)
     assert (err.seq, err.event_id) == (3, event_id(store, 3))
     assert "changed" in str(err)
@@ -172,14 +173,25 @@ def test_inserted_record(store: Store) -> None:
     forged = pending(99)
     body = canonical_json(forged.record)
     # A careful forger links the new record correctly to its predecessor ...
-    sql(store, "INSERT INTO audit_events (seq, event_id, event_time, account_id, region, "
-               "event_source, event_name, access_key_id, read_only, record, prev_hash, hash) "
-               "VALUES (3, :eid, :t, :a, 'us-east-1', 'kms.amazonaws.com', 'Encrypt', "
-               "'AKIAOPENKMSTESTROOT1', :ro, :r, :p, :h)",
-        eid=forged.event_id, t=forged.event_time, a=forged.account_id, ro=True,
-        r=body.decode(), p=prev, h=link_hash(prev, 3, body))
-    sql(store, "INSERT INTO audit_resources VALUES (3, :n, 'AWS::KMS::Key')",
-        n=forged.resources[0][0])
+    sql(
+        store,
+        "INSERT INTO audit_events (seq, event_id, event_time, account_id, region, "
+        "event_source, event_name, access_key_id, read_only, record, prev_hash, hash) "
+        "VALUES (3, :eid, :t, :a, 'us-east-1', 'kms.amazonaws.com', 'Encrypt', "
+        "'AKIAOPENKMSTESTROOT1', :ro, :r, :p, :h)",
+        eid=forged.event_id,
+        t=forged.event_time,
+        a=forged.account_id,
+        ro=True,
+        r=body.decode(),
+        p=prev,
+        h=link_hash(prev, 3, body),
+    )
+    sql(
+        store,
+        "INSERT INTO audit_resources VALUES (3, :n, 'AWS::KMS::Key')",
+        n=forged.resources[0][0],
+    )
     # ... but the record after it no longer links.
     err = failure(store)
     assert (err.seq, err.event_id) == (4, victim)
@@ -191,11 +203,19 @@ def test_appended_behind_the_head(store: Store) -> None:
     prev = sql(store, "SELECT hash FROM audit_events WHERE seq = 8")[0][0]
     forged = pending(99)
     body = canonical_json(forged.record)
-    sql(store, "INSERT INTO audit_events (seq, event_id, event_time, account_id, region, "
-               "event_source, event_name, read_only, record, prev_hash, hash) VALUES "
-               "(9, :eid, :t, :a, 'us-east-1', 'kms.amazonaws.com', 'Encrypt', :ro, :r, :p, :h)",
-        eid=forged.event_id, t=forged.event_time, a=forged.account_id, ro=True,
-        r=body.decode(), p=prev, h=link_hash(prev, 9, body))
+    sql(
+        store,
+        "INSERT INTO audit_events (seq, event_id, event_time, account_id, region, "
+        "event_source, event_name, read_only, record, prev_hash, hash) VALUES "
+        "(9, :eid, :t, :a, 'us-east-1', 'kms.amazonaws.com', 'Encrypt', :ro, :r, :p, :h)",
+        eid=forged.event_id,
+        t=forged.event_time,
+        a=forged.account_id,
+        ro=True,
+        r=body.decode(),
+        p=prev,
+        h=link_hash(prev, 9, body),
+    )
     # The verifier reads up to the head it saw first: the forged row is not part of the
     # verified trail, and the next append cannot reuse its seq.
     assert check_store(store).records == 8
@@ -205,8 +225,7 @@ def test_appended_behind_the_head(store: Store) -> None:
 
 def test_reordered_records(store: Store) -> None:
     filled(store)
-    a, b = (sql(store, "SELECT record FROM audit_events WHERE seq = :s", s=s)[0][0]
-            for s in (5, 6))
+    a, b = (sql(store, "SELECT record FROM audit_events WHERE seq = :s", s=s)[0][0] for s in (5, 6))
     sql(store, "UPDATE audit_events SET record = :r WHERE seq = 5", r=b)
     sql(store, "UPDATE audit_events SET record = :r WHERE seq = 6", r=a)
     err = failure(store)
@@ -224,8 +243,14 @@ def test_rewritten_chain_is_caught_by_the_digest(store: Store) -> None:
             body = body.replace("Encrypt", "Decrypt")
             sql(store, "UPDATE audit_events SET event_name = 'Decrypt' WHERE seq = 2")
         h = link_hash(prev, seq, body.encode())
-        sql(store, "UPDATE audit_events SET record = :r, prev_hash = :p, hash = :h "
-                   "WHERE seq = :s", r=body, p=prev, h=h, s=seq)
+        sql(
+            store,
+            "UPDATE audit_events SET record = :r, prev_hash = :p, hash = :h WHERE seq = :s",
+            r=body,
+            p=prev,
+            h=h,
+            s=seq,
+        )
         prev = h
     sql(store, "UPDATE audit_chain_head SET hash = :h", h=prev)
     err = failure(store)

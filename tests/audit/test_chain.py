@@ -29,8 +29,11 @@ def test_canonical_json_is_sorted_compact_utf8() -> None:
 
 def test_link_hash_known_answer_and_unambiguous() -> None:
     expected = hashlib.sha256(
-        b"openkms-audit-chain/1\x00" + bytes(32) + (1).to_bytes(8, "big")
-        + (2).to_bytes(8, "big") + b"{}"
+        b"openkms-audit-chain/1\x00"
+        + bytes(32)
+        + (1).to_bytes(8, "big")
+        + (2).to_bytes(8, "big")
+        + b"{}"
     ).hexdigest()
     assert link_hash(GENESIS, 1, b"{}") == expected
     assert link_hash(GENESIS, 1, b"{}") != link_hash(GENESIS, 2, b"{}")
@@ -44,18 +47,24 @@ def test_link_hash_known_answer_and_unambiguous() -> None:
 def test_digest_message_binds_every_field() -> None:
     base = digest_message(1, 5, 10.5, "a" * 64, None)
     assert base.endswith(b"\nnull")
-    variants = [digest_message(2, 5, 10.5, "a" * 64, None),
-                digest_message(1, 6, 10.5, "a" * 64, None),
-                digest_message(1, 5, 10.25, "a" * 64, None),
-                digest_message(1, 5, 10.5, "b" * 64, None),
-                digest_message(1, 5, 10.5, "a" * 64, "00")]
+    variants = [
+        digest_message(2, 5, 10.5, "a" * 64, None),
+        digest_message(1, 6, 10.5, "a" * 64, None),
+        digest_message(1, 5, 10.25, "a" * 64, None),
+        digest_message(1, 5, 10.5, "b" * 64, None),
+        digest_message(1, 5, 10.5, "a" * 64, "00"),
+    ]
     assert len({base, *variants}) == 6
 
 
 def test_pending_record_from_record_and_column_checks() -> None:
     p = pending(1)
     assert (p.event_name, p.account_id, p.username, p.access_key_id) == (
-        "Encrypt", "111122223333", "root", "AKIAOPENKMSTESTROOT1")
+        "Encrypt",
+        "111122223333",
+        "root",
+        "AKIAOPENKMSTESTROOT1",
+    )
     assert p.resources[0][1] == "AWS::KMS::Key"
     check_pending(p)
     bad = PendingRecord(**{**p.__dict__, "event_name": "Decrypt"})
@@ -82,18 +91,35 @@ def _chain(n: int) -> list[StoredEvent]:
         p = pending(i)
         text = canonical_json(p.record)
         h = link_hash(prev, i, text)
-        events.append(StoredEvent(
-            seq=i, event_id=p.event_id, event_time=p.event_time, account_id=p.account_id,
-            region=p.region, event_source=p.event_source, event_name=p.event_name,
-            username=p.username, access_key_id=p.access_key_id, read_only=p.read_only,
-            error_code=p.error_code, record=text.decode(), prev_hash=prev, hash=h,
-            resources=p.resources))
+        events.append(
+            StoredEvent(
+                seq=i,
+                event_id=p.event_id,
+                event_time=p.event_time,
+                account_id=p.account_id,
+                region=p.region,
+                event_source=p.event_source,
+                event_name=p.event_name,
+                username=p.username,
+                access_key_id=p.access_key_id,
+                read_only=p.read_only,
+                error_code=p.error_code,
+                record=text.decode(),
+                prev_hash=prev,
+                hash=h,
+                resources=p.resources,
+            )
+        )
         prev = h
     return events
 
 
-def _run(events: list[StoredEvent], digests: Sequence[Digest] = (), key: bytes | None = None,
-         head: tuple[int, str] | None = None) -> None:
+def _run(
+    events: list[StoredEvent],
+    digests: Sequence[Digest] = (),
+    key: bytes | None = None,
+    head: tuple[int, str] | None = None,
+) -> None:
     v = ChainVerifier(list(digests), key, verify)
     for e in events:
         v.add(e)

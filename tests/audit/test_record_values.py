@@ -19,10 +19,17 @@ from openkms.domain.principals import Principal
 
 def _record(request: Any, response: Any = None) -> dict[str, Any]:
     call = AuditedCall(
-        request_id="r", event_id="e", event_time=1_700_000_000.0,
-        event_source="kms.amazonaws.com", event_name="ListKeys", region="us-east-1",
-        source_ip="127.0.0.1", user_agent="t", principal=Principal.root("111122223333", "AK"),
-        request=request, response=response,
+        request_id="r",
+        event_id="e",
+        event_time=1_700_000_000.0,
+        event_source="kms.amazonaws.com",
+        event_name="ListKeys",
+        region="us-east-1",
+        source_ip="127.0.0.1",
+        user_agent="t",
+        principal=Principal.root("111122223333", "AK"),
+        request=request,
+        response=response,
     )
     record = cloudtrail_record(call, "111122223333", None)
     canonical_json(record)  # storable
@@ -38,9 +45,25 @@ def _nested(depth: int) -> Any:
 
 @pytest.mark.parametrize(
     "value",
-    [1e12, 1e300, -1e308, math.inf, -math.inf, math.nan, 2**64 + 1, -(2**70), 253402300800.5,
-     1.5e9, _nested(1000), [[[[b"bytes"]]]], {1: "int key", None: "none key", (1, 2): "t"},
-     {"x": memoryview(b"m")}, object(), {1, 2}, ("a", b"b")],
+    [
+        1e12,
+        1e300,
+        -1e308,
+        math.inf,
+        -math.inf,
+        math.nan,
+        2**64 + 1,
+        -(2**70),
+        253402300800.5,
+        1.5e9,
+        _nested(1000),
+        [[[[b"bytes"]]]],
+        {1: "int key", None: "none key", (1, 2): "t"},
+        {"x": memoryview(b"m")},
+        object(),
+        {1, 2},
+        ("a", b"b"),
+    ],
 )
 def test_any_value_renders(value: Any) -> None:
     record = _record({"Member": value}, {"Member": value})

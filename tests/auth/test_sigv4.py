@@ -56,8 +56,9 @@ def verifier(**kwargs: Any) -> SigV4Verifier:
 def wire(method: str, url: str, headers: Any, body: bytes | str | None) -> Request:
     """What the server sees: raw path and query, lower-case header names (plus Host)."""
     parts = urlsplit(url)
-    seen = {k.lower(): v.decode("latin-1") if isinstance(v, bytes) else v
-            for k, v in headers.items()}
+    seen = {
+        k.lower(): v.decode("latin-1") if isinstance(v, bytes) else v for k, v in headers.items()
+    }
     seen.setdefault("host", parts.netloc)
     data = body.encode() if isinstance(body, str) else (body or b"")
     return method, parts.path or "/", parts.query, seen, data
@@ -114,8 +115,17 @@ def test_botocore_signed_kms_request(token: str | None) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    ["/", "/a/b", "/a%20b/c%2Fd", "/a/./b/../c", "//double//slash/", "/~user/x-y_z.!", "/%E2%82%AC",
-     "/trailing/", "/a b"],
+    [
+        "/",
+        "/a/b",
+        "/a%20b/c%2Fd",
+        "/a/./b/../c",
+        "//double//slash/",
+        "/~user/x-y_z.!",
+        "/%E2%82%AC",
+        "/trailing/",
+        "/a b",
+    ],
 )
 @pytest.mark.parametrize("token", [None, TOKEN])
 def test_odd_paths(path: str, token: str | None) -> None:
@@ -167,8 +177,11 @@ def test_skew_boundaries_are_inclusive() -> None:
     [  # vectors from the AWS SigV4 test suite (get-vanilla, post-vanilla, query-order-key-case)
         ("GET", "/", "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"),
         ("POST", "/", "5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b"),
-        ("GET", "/?Param2=value2&Param1=value1",
-         "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500"),
+        (
+            "GET",
+            "/?Param2=value2&Param1=value1",
+            "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500",
+        ),
     ],
 )
 def test_aws_test_suite_vectors(method: str, url: str, signature: str) -> None:
@@ -189,8 +202,10 @@ def test_lenient_header_layout() -> None:
     req = sign()
     auth = req[3]["authorization"]
     cred, signed, sig = auth[len("AWS4-HMAC-SHA256 ") :].split(", ")
-    layouts = [f"AWS4-HMAC-SHA256  {sig} ,{cred},  {signed} ",
-               f"AWS4-HMAC-SHA256 {cred},{signed},{sig}"]
+    layouts = [
+        f"AWS4-HMAC-SHA256  {sig} ,{cred},  {signed} ",
+        f"AWS4-HMAC-SHA256 {cred},{signed},{sig}",
+    ]
     for layout in layouts:
         verifier().verify(*set_auth(req, auth, layout), now=NOW)
 
@@ -251,8 +266,12 @@ def kms_requests(request: pytest.FixtureRequest) -> Iterator[list[Request]]:
         return AWSResponse(request.url, 200, {"x-amzn-RequestId": "r"}, _Raw(body))
 
     client = boto3.client(
-        "kms", endpoint_url="http://127.0.0.1:1", region_name="us-east-1",
-        aws_access_key_id=AK, aws_secret_access_key=SK, aws_session_token=request.param,
+        "kms",
+        endpoint_url="http://127.0.0.1:1",
+        region_name="us-east-1",
+        aws_access_key_id=AK,
+        aws_secret_access_key=SK,
+        aws_session_token=request.param,
     )
     client.meta.events.register("before-send.kms.*", capture)
     client.encrypt(KeyId="alias/test", Plaintext=b"hello", EncryptionContext={"purpose": "test"})
@@ -380,8 +399,12 @@ def test_several_scope_errors_are_reported_together() -> None:
 
 @pytest.mark.parametrize(
     ("value", "signed"),
-    [("0" * 64, True), ("UNSIGNED-PAYLOAD", True), ("UNSIGNED-PAYLOAD", False),
-     (hashlib.sha256(b"other").hexdigest(), True)],
+    [
+        ("0" * 64, True),
+        ("UNSIGNED-PAYLOAD", True),
+        ("UNSIGNED-PAYLOAD", False),
+        (hashlib.sha256(b"other").hexdigest(), True),
+    ],
 )
 def test_content_sha256_must_match_body(value: str, signed: bool) -> None:
     if signed:
@@ -443,22 +466,40 @@ def test_presigned_query_is_not_supported() -> None:
 @pytest.mark.parametrize(
     ("auth", "message"),
     [
-        ("Bearer abc.def",
-         ("Authorization header requires 'Credential' parameter. Authorization header requires"
-         " 'Signature' parameter. Authorization header requires 'SignedHeaders' parameter."
-         " Authorization=Bearer abc.def")),
-        (f"AWS4-HMAC-SHA256 Credential={SCOPE}, SignedHeaders=host",
-         "Authorization header requires 'Signature' parameter. Authorization=AWS4-HMAC-SHA256"),
-        ("AWS4-HMAC-SHA256 Credential=a/b/c/d/e, SignedHeaders=host, Signature=",
-         "Authorization header requires 'Signature' parameter."),
-        ("AWS4-HMAC-SHA256 Signature=b,    Credential,    SignedHeaders",
-         ("'Credential' not a valid key=value pair (missing equal-sign) in Authorization header:"
-         " 'AWS4-HMAC-SHA256 Signature=b,    Credential,    SignedHeaders'.")),
-        (f"AWS4-HMAC-SHA512 Credential={SCOPE}, SignedHeaders=host, Signature=abc",
-         "Unsupported AWS 'algorithm': 'AWS4-HMAC-SHA512' (only AWS4-HMAC-SHA256 for now)."),
-        ("AWS4-HMAC-SHA256 Credential=a/b/c/d, SignedHeaders=host, Signature=abc",
-         ("Credential must have exactly 5 slash-delimited elements, e.g."
-         " keyid/date/region/service/term, got 'a/b/c/d'")),
+        (
+            "Bearer abc.def",
+            (
+                "Authorization header requires 'Credential' parameter. Authorization header requires"
+                " 'Signature' parameter. Authorization header requires 'SignedHeaders' parameter."
+                " Authorization=Bearer abc.def"
+            ),
+        ),
+        (
+            f"AWS4-HMAC-SHA256 Credential={SCOPE}, SignedHeaders=host",
+            "Authorization header requires 'Signature' parameter. Authorization=AWS4-HMAC-SHA256",
+        ),
+        (
+            "AWS4-HMAC-SHA256 Credential=a/b/c/d/e, SignedHeaders=host, Signature=",
+            "Authorization header requires 'Signature' parameter.",
+        ),
+        (
+            "AWS4-HMAC-SHA256 Signature=b,    Credential,    SignedHeaders",
+            (
+                "'Credential' not a valid key=value pair (missing equal-sign) in Authorization header:"
+                " 'AWS4-HMAC-SHA256 Signature=b,    Credential,    SignedHeaders'."
+            ),
+        ),
+        (
+            f"AWS4-HMAC-SHA512 Credential={SCOPE}, SignedHeaders=host, Signature=abc",
+            "Unsupported AWS 'algorithm': 'AWS4-HMAC-SHA512' (only AWS4-HMAC-SHA256 for now).",
+        ),
+        (
+            "AWS4-HMAC-SHA256 Credential=a/b/c/d, SignedHeaders=host, Signature=abc",
+            (
+                "Credential must have exactly 5 slash-delimited elements, e.g."
+                " keyid/date/region/service/term, got 'a/b/c/d'"
+            ),
+        ),
     ],
 )
 def test_malformed_authorization(auth: str, message: str) -> None:
@@ -480,15 +521,26 @@ def test_missing_date() -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["2024-08-20T23:01:43Z", "20240820T230143", "20241320T230143Z", "20240230T230143Z",
-     "20240820T250143Z", "20240820T236143Z", "2024082OT230143Z", "20240820T23014３Z",
-     "+0240820T230143Z", "20240820T230143Z "],
+    [
+        "2024-08-20T23:01:43Z",
+        "20240820T230143",
+        "20241320T230143Z",
+        "20240230T230143Z",
+        "20240820T250143Z",
+        "20240820T236143Z",
+        "2024082OT230143Z",
+        "20240820T23014３Z",
+        "+0240820T230143Z",
+        "20240820T230143Z ",
+    ],
 )
 def test_malformed_x_amz_date(value: str) -> None:
     req = sign()
     req[3]["x-amz-date"] = value
-    msg = (f"Date must be in ISO-8601 'basic format'. Got '{value}'."
-           " See http://en.wikipedia.org/wiki/ISO_8601")
+    msg = (
+        f"Date must be in ISO-8601 'basic format'. Got '{value}'."
+        " See http://en.wikipedia.org/wiki/ISO_8601"
+    )
     assert expect(IncompleteSignatureException, req, "").message == msg
 
 
@@ -502,14 +554,40 @@ def test_malformed_date_header() -> None:
 # -- the credential scope's region ---------------------------------------------------------------
 
 WELL_FORMED_REGIONS = [
-    "us-east-1", "us-west-2", "us-gov-west-1", "us-gov-east-1", "cn-north-1", "cn-northwest-1",
-    "eu-central-2", "ap-southeast-5", "il-central-1", "mx-central-1", "ca-west-1", "af-south-1",
-    "me-central-1", "sa-east-1", "us-iso-east-1", "us-isob-east-1", "us-isof-south-1",
-    "eu-isoe-west-1", "eusc-de-east-1",
+    "us-east-1",
+    "us-west-2",
+    "us-gov-west-1",
+    "us-gov-east-1",
+    "cn-north-1",
+    "cn-northwest-1",
+    "eu-central-2",
+    "ap-southeast-5",
+    "il-central-1",
+    "mx-central-1",
+    "ca-west-1",
+    "af-south-1",
+    "me-central-1",
+    "sa-east-1",
+    "us-iso-east-1",
+    "us-isob-east-1",
+    "us-isof-south-1",
+    "eu-isoe-west-1",
+    "eusc-de-east-1",
 ]
 BAD_REGIONS = [
-    "", "..", "x" * 300, "us-east-1:444455556666", "US-EAST-1", "us-east-1 ", "aws-global",
-    "local", "xx-east-1", "us-east", "us-east-123", "us--1", "eu-west-1\x00",
+    "",
+    "..",
+    "x" * 300,
+    "us-east-1:444455556666",
+    "US-EAST-1",
+    "us-east-1 ",
+    "aws-global",
+    "local",
+    "xx-east-1",
+    "us-east",
+    "us-east-123",
+    "us--1",
+    "eu-west-1\x00",
     "a" * 40,
 ]
 
@@ -536,14 +614,21 @@ def test_malformed_region_is_refused_by_verify_and_parse(region: str) -> None:
 def test_a_signed_malformed_region_is_refused() -> None:
     req = sign(region="us-east-1:444455556666")
     err = expect(InvalidSignatureException, req, "")
-    assert err.message == "Credential should be scoped to a valid region, not 'us-east-1:444455556666'."
+    assert (
+        err.message
+        == "Credential should be scoped to a valid region, not 'us-east-1:444455556666'."
+    )
 
 
 def test_served_regions_limit_the_scope() -> None:
     served = verifier(regions=("eu-west-1", "eu-central-1"))
     assert served.verify(*sign(region="eu-central-1"), now=NOW).region == "eu-central-1"
-    err = expect(InvalidSignatureException, sign(region="us-east-1"), "",
-                 regions=("eu-west-1", "eu-central-1"))
+    err = expect(
+        InvalidSignatureException,
+        sign(region="us-east-1"),
+        "",
+        regions=("eu-west-1", "eu-central-1"),
+    )
     assert err.message == "Credential should be scoped to a valid region, not 'us-east-1'."
     with pytest.raises(InvalidSignatureException):
         served.parse(sign(region="us-west-2")[3])

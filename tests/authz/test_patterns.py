@@ -259,6 +259,7 @@ def test_string_like_condition_on_800_slashes_evaluates_fast() -> None:
         "resource")  # fmt: skip
     for path, allowed in (("/" * 800, False), ("/" * 800 + ".log", True), ("a/b/c/d.log", True)):
         request = Request(USER, A, "kms:Encrypt", KEY, {"kms:EncryptionContext:path": path})
+
         def decide(r: Request = request) -> bool:
             return evaluate(policy, r).allowed
 

@@ -21,15 +21,20 @@ DEFAULT_ACCOUNT = "111122223333"
 
 
 def admin(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([sys.executable, "-m", "openkms", "admin", *args], env=env,
-                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    done = subprocess.run(
+        [sys.executable, "-m", "openkms", "admin", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
     assert "Traceback" not in done.stderr + done.stdout, done.stderr
     return done
 
 
 def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("OPENKMS_", "AWS_", "XDG_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENKMS_", "AWS_", "XDG_"))}
     env["HOME"] = str(tmp_path / "home")
     env["XDG_DATA_HOME"] = str(tmp_path / "xdg")
     env.update(extra)
@@ -37,10 +42,14 @@ def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 def client(endpoint: str, service: str, creds: dict[str, str]) -> Any:
-    return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1",
-                        aws_access_key_id=creds["AccessKeyId"],
-                        aws_secret_access_key=creds["SecretAccessKey"],
-                        config=Config(retries={"max_attempts": 1}))
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        config=Config(retries={"max_attempts": 1}),
+    )
 
 
 def check_new_account(endpoint: str, created: dict[str, str], account: str) -> None:
@@ -87,16 +96,19 @@ def test_create_account_on_postgres(tmp_path, postgres) -> None:
     data = str(tmp_path / "data")
     os.makedirs(data)
     database = postgres.create_database("openkms_admin")
-    server = ServerProcess.start(data_dir=data, database=database, access_key=ACCESS_KEY,
-                                 secret_key=SECRET_KEY)
+    server = ServerProcess.start(
+        data_dir=data, database=database, access_key=ACCESS_KEY, secret_key=SECRET_KEY
+    )
     try:
         env = clean_env(tmp_path)
-        done = admin("create-account", "777788889999", "--data-dir", data,
-                     "--database", database, env=env)
+        done = admin(
+            "create-account", "777788889999", "--data-dir", data, "--database", database, env=env
+        )
         assert done.returncode == 0, done.stderr
         check_new_account(server.endpoint, json.loads(done.stdout), "777788889999")
-        listed = json.loads(admin("list-accounts", "--data-dir", data, "--database", database,
-                                  env=env).stdout)
+        listed = json.loads(
+            admin("list-accounts", "--data-dir", data, "--database", database, env=env).stdout
+        )
         assert [a["AccountId"] for a in listed] == [DEFAULT_ACCOUNT, "777788889999"]
     finally:
         server.stop()
@@ -111,8 +123,11 @@ def test_create_account_on_postgres(tmp_path, postgres) -> None:
     ],
 )
 def test_usage_errors_are_one_line(tmp_path, args, status, message) -> None:
-    done = admin(*args, "--data-dir", str(tmp_path), env=clean_env(tmp_path)) if args else admin(
-        env=clean_env(tmp_path))
+    done = (
+        admin(*args, "--data-dir", str(tmp_path), env=clean_env(tmp_path))
+        if args
+        else admin(env=clean_env(tmp_path))
+    )
     assert done.returncode == status
     assert len(done.stderr.strip().splitlines()) == 1 and message in done.stderr
 

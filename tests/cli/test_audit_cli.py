@@ -24,8 +24,14 @@ from openkms.storage.audit import trail
 
 
 def audit(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([sys.executable, "-m", "openkms", "audit", *args], env=env,
-                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    done = subprocess.run(
+        [sys.executable, "-m", "openkms", "audit", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
     assert "Traceback" not in done.stderr + done.stdout, done.stderr
     return done
 
@@ -48,8 +54,9 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
         for start in (1, 5):
             with store.transaction(write=True) as tx:
                 # Two accounts and hours apart, so the export writes several log files.
-                trail.append_records(tx, [pending(i, when=BASE_TIME + 1800 * i)
-                                          for i in range(start, start + 4)])
+                trail.append_records(
+                    tx, [pending(i, when=BASE_TIME + 1800 * i) for i in range(start, start + 4)]
+                )
                 trail.append_records(tx, [pending(100 + start, account="444455556666")])
     finally:
         store.close()
@@ -64,8 +71,9 @@ def test_verify_database_intact_then_tampered(data_dir: str, env: dict[str, str]
     assert sealed.returncode == 0 and "sealed records 1..10" in sealed.stdout
     assert "sealed to seq 10" in audit("verify", "--data-dir", data_dir, env=env).stdout
     with sqlite3.connect(os.path.join(data_dir, "openkms.db")) as db:
-        db.execute("UPDATE audit_events SET record = replace(record, 'Encrypt', 'Sign') "
-                   "WHERE seq = 7")
+        db.execute(
+            "UPDATE audit_events SET record = replace(record, 'Encrypt', 'Sign') WHERE seq = 7"
+        )
         eid = db.execute("SELECT event_id FROM audit_events WHERE seq = 7").fetchone()[0]
     done = audit("verify", "--data-dir", data_dir, env=env)
     assert done.returncode == 1
@@ -120,8 +128,10 @@ def test_export_with_a_forged_digest_signature_fails(
     data_dir: str, env: dict[str, str], tmp_path: Path
 ) -> None:
     out = tmp_path / "export"
-    assert audit("export", "--out", str(out), "--seal", "--data-dir", data_dir,
-                 env=env).returncode == 0
+    assert (
+        audit("export", "--out", str(out), "--seal", "--data-dir", data_dir, env=env).returncode
+        == 0
+    )
     path = next((out / "OpenKMS-Digest").glob("*.json"))
     doc = json.loads(path.read_text())
     first = doc["signature"][:2]
@@ -141,8 +151,7 @@ def test_export_time_window(data_dir: str, env: dict[str, str], tmp_path: Path) 
         store.close()
     out = tmp_path / "window"
     since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 3600))
-    done = audit("export", "--out", str(out), "--since", since, "--data-dir", data_dir,
-                 env=env)
+    done = audit("export", "--out", str(out), "--since", since, "--data-dir", data_dir, env=env)
     assert done.returncode == 0, done.stderr
     assert "exported 1 records (seq 11..11)" in done.stdout
     done = audit("verify", str(out), env=env)

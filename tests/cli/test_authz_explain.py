@@ -17,8 +17,16 @@ ROOT = f"arn:aws:iam::{ACCOUNT}:root"
 
 
 def explain(server: Any, *args: str) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "openkms", "authz", "explain", "--data-dir", server.data_dir,
-           *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "openkms",
+        "authz",
+        "explain",
+        "--data-dir",
+        server.data_dir,
+        *args,
+    ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENKMS_")}
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env)
     assert "Traceback" not in done.stderr, done.stderr
@@ -26,31 +34,78 @@ def explain(server: Any, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_explain_allowed_denied_and_why(tmp_path) -> None:
-    server = ServerProcess.start(data_dir=str(tmp_path), access_key=ACCESS_KEY,
-                                 secret_key=SECRET_KEY)
+    server = ServerProcess.start(
+        data_dir=str(tmp_path), access_key=ACCESS_KEY, secret_key=SECRET_KEY
+    )
     try:
         kms = make_client(server.endpoint)
         iam = make_client(server.endpoint, service="iam")
         key = kms.create_key()["KeyMetadata"]["Arn"]
-        kms.put_key_policy(KeyId=key, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
-            {"Sid": "root", "Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "kms:*",
-             "Resource": "*"},
-            {"Sid": "NoBilling", "Effect": "Deny", "Principal": "*", "Action": "kms:Decrypt",
-             "Resource": "*",
-             "Condition": {"StringEquals": {"kms:EncryptionContext:dept": "billing"}}}]}))
+        kms.put_key_policy(
+            KeyId=key,
+            Policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "root",
+                            "Effect": "Allow",
+                            "Principal": {"AWS": ROOT},
+                            "Action": "kms:*",
+                            "Resource": "*",
+                        },
+                        {
+                            "Sid": "NoBilling",
+                            "Effect": "Deny",
+                            "Principal": "*",
+                            "Action": "kms:Decrypt",
+                            "Resource": "*",
+                            "Condition": {
+                                "StringEquals": {"kms:EncryptionContext:dept": "billing"}
+                            },
+                        },
+                    ],
+                }
+            ),
+        )
         iam.create_user(UserName="carol")
-        iam.put_user_policy(UserName="carol", PolicyName="use", PolicyDocument=json.dumps({
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Action": "kms:Decrypt", "Resource": key}]}))
+        iam.put_user_policy(
+            UserName="carol",
+            PolicyName="use",
+            PolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Action": "kms:Decrypt", "Resource": key}],
+                }
+            ),
+        )
         carol = f"arn:aws:iam::{ACCOUNT}:user/carol"
 
-        ok = explain(server, "--principal", carol, "--action", "kms:Decrypt", "--key", key,
-                     "--context", "dept=hr")
+        ok = explain(
+            server,
+            "--principal",
+            carol,
+            "--action",
+            "kms:Decrypt",
+            "--key",
+            key,
+            "--context",
+            "dept=hr",
+        )
         assert ok.returncode == 0, ok.stdout + ok.stderr
         assert "== Result: ALLOWED" in ok.stdout and "Sid 'root'" in ok.stdout
 
-        denied = explain(server, "--principal", carol, "--action", "kms:Decrypt", "--key", key,
-                         "--context", "dept=billing")
+        denied = explain(
+            server,
+            "--principal",
+            carol,
+            "--action",
+            "kms:Decrypt",
+            "--key",
+            key,
+            "--context",
+            "dept=billing",
+        )
         assert denied.returncode == 1
         assert "NoBilling" in denied.stdout
         assert "explicit deny in a resource-based policy" in denied.stdout
@@ -59,8 +114,15 @@ def test_explain_allowed_denied_and_why(tmp_path) -> None:
         assert other.returncode == 1
         assert "no identity-based policy allows the kms:Encrypt action" in other.stdout
 
-        bad = explain(server, "--principal", "arn:aws:iam::111122223333:user/nobody",
-                      "--action", "kms:Decrypt", "--key", key)
+        bad = explain(
+            server,
+            "--principal",
+            "arn:aws:iam::111122223333:user/nobody",
+            "--action",
+            "kms:Decrypt",
+            "--key",
+            key,
+        )
         assert bad.returncode == 2 and "no such user" in bad.stderr
     finally:
         server.stop()

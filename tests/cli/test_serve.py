@@ -34,8 +34,7 @@ _ROOT_KEY_ERROR = "openkms: error: the root key does not open this database"
 
 
 def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("OPENKMS_", "AWS_", "XDG_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENKMS_", "AWS_", "XDG_"))}
     env["HOME"] = str(tmp_path / "home")  # platformdirs' default data dir lands here
     env["XDG_DATA_HOME"] = str(tmp_path / "xdg")
     env.update(extra)
@@ -48,8 +47,9 @@ def serve_args(*args: str) -> list[str]:
 
 def run_failing(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """Run a command that must exit on its own (a server that starts would time out)."""
-    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=30,
-                          stdin=subprocess.DEVNULL)
+    done = subprocess.run(
+        args, env=env, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL
+    )
     assert "Traceback" not in done.stderr + done.stdout, done.stderr
     return done
 
@@ -109,8 +109,13 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
         n = len(started)
         out, err = tmp_path / f"serve-{n}.out", tmp_path / f"serve-{n}.err"
         with open(out, "wb") as fo, open(err, "wb") as fe:
-            proc = subprocess.Popen(serve_args("--port", str(port), *args), env=env,
-                                    stdout=fo, stderr=fe, stdin=subprocess.DEVNULL)
+            proc = subprocess.Popen(
+                serve_args("--port", str(port), *args),
+                env=env,
+                stdout=fo,
+                stderr=fe,
+                stdin=subprocess.DEVNULL,
+            )
         served = Served(proc, port, out, err)
         started.append(served)
         try:
@@ -137,14 +142,18 @@ def post(url: str) -> tuple[int, bytes]:
 
 # --- bad command lines ------------------------------------------------------------------
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--port", "abc"], "argument --port: invalid port 'abc'"),
-    (["--port", "70000"], "argument --port"),
-    (["--account-id", "12"], "argument --account-id"),
-    (["--account-id", "11112222333a"], "argument --account-id"),
-    (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
-    (["--request-threads", "0"], "argument --request-threads: thread count must be 1-256"),
-])
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--port", "abc"], "argument --port: invalid port 'abc'"),
+        (["--port", "70000"], "argument --port"),
+        (["--account-id", "12"], "argument --account-id"),
+        (["--account-id", "11112222333a"], "argument --account-id"),
+        (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+        (["--request-threads", "0"], "argument --request-threads: thread count must be 1-256"),
+    ],
+)
 def test_bad_flag_is_a_usage_error(tmp_path: Path, args: list[str], message: str) -> None:
     done = run_failing(serve_args("--data-dir", str(tmp_path / "d"), *args), clean_env(tmp_path))
     assert done.returncode == Exit.USAGE, done.stderr
@@ -161,25 +170,37 @@ def test_bad_flag_is_a_usage_error(tmp_path: Path, args: list[str], message: str
 # Only loopback addresses may be bound in tests: the refusal happens before anything is
 # created or bound, which "nothing was created" checks.
 
+
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10", "kms.example.com"])
 def test_plain_http_on_a_non_loopback_address_is_refused(tmp_path: Path, host: str) -> None:
-    done = run_failing(serve_args("--host", host, "--port", str(free_port()),
-                                  "--data-dir", str(tmp_path / "d")), clean_env(tmp_path))
-    assert_one_line_error(done, "refusing to serve plain HTTP", host, "--tls-cert",
-                          "--insecure-http", status=Exit.CONFIG)
+    done = run_failing(
+        serve_args("--host", host, "--port", str(free_port()), "--data-dir", str(tmp_path / "d")),
+        clean_env(tmp_path),
+    )
+    assert_one_line_error(
+        done,
+        "refusing to serve plain HTTP",
+        host,
+        "--tls-cert",
+        "--insecure-http",
+        status=Exit.CONFIG,
+    )
     assert done.stdout == ""
     assert not (tmp_path / "d").exists()
 
 
-@pytest.mark.parametrize(("args", "allowed"), [
-    (["--host", "127.0.0.1"], True),
-    (["--host", "127.0.0.2"], True),
-    (["--host", "::1"], True),
-    (["--host", "localhost"], True),
-    (["--host", "0.0.0.0", "--insecure-http"], True),
-    (["--host", "0.0.0.0"], False),
-    (["--host", "10.0.0.1"], False),
-])
+@pytest.mark.parametrize(
+    ("args", "allowed"),
+    [
+        (["--host", "127.0.0.1"], True),
+        (["--host", "127.0.0.2"], True),
+        (["--host", "::1"], True),
+        (["--host", "localhost"], True),
+        (["--host", "0.0.0.0", "--insecure-http"], True),
+        (["--host", "0.0.0.0"], False),
+        (["--host", "10.0.0.1"], False),
+    ],
+)
 def test_which_addresses_may_serve_plain_http(args: list[str], allowed: bool) -> None:
     from openkms.cli.main import _transport, build_parser
 
@@ -190,8 +211,12 @@ def test_which_addresses_may_serve_plain_http(args: list[str], allowed: bool) ->
 def test_tls_needs_both_certificate_and_key(tmp_path: Path) -> None:
     cert = tmp_path / "cert.pem"
     cert.write_text("x")
-    done = run_failing(serve_args("--port", str(free_port()), "--tls-cert", str(cert),
-                                  "--data-dir", str(tmp_path / "d")), clean_env(tmp_path))
+    done = run_failing(
+        serve_args(
+            "--port", str(free_port()), "--tls-cert", str(cert), "--data-dir", str(tmp_path / "d")
+        ),
+        clean_env(tmp_path),
+    )
     assert_one_line_error(done, "give both --tls-cert and --tls-key", status=Exit.CONFIG)
     assert not (tmp_path / "d").exists()
 
@@ -202,20 +227,33 @@ def test_unusable_tls_files_are_one_line_errors(tmp_path: Path, what: str) -> No
     if what == "garbage":
         cert.write_text("-----BEGIN CERTIFICATE-----\nnot a certificate\n")
         key.write_text("not a key")
-    done = run_failing(serve_args("--port", str(free_port()), "--tls-cert", str(cert),
-                                  "--tls-key", str(key), "--data-dir", str(tmp_path / "d")),
-                       clean_env(tmp_path))
+    done = run_failing(
+        serve_args(
+            "--port",
+            str(free_port()),
+            "--tls-cert",
+            str(cert),
+            "--tls-key",
+            str(key),
+            "--data-dir",
+            str(tmp_path / "d"),
+        ),
+        clean_env(tmp_path),
+    )
     assert_one_line_error(done, "cannot use the TLS certificate", str(cert), status=Exit.CONFIG)
     assert not (tmp_path / "d").exists()
 
 
 # --- unusable storage ---------------------------------------------------------------------
 
+
 def test_data_dir_under_a_regular_file(tmp_path: Path) -> None:
     afile = tmp_path / "afile"
     afile.write_text("not a directory")
-    done = run_failing(serve_args("--port", str(free_port()), "--data-dir", str(afile / "data")),
-                       clean_env(tmp_path))
+    done = run_failing(
+        serve_args("--port", str(free_port()), "--data-dir", str(afile / "data")),
+        clean_env(tmp_path),
+    )
     assert_one_line_error(done, "data directory", str(afile / "data"), status=Exit.MISSING_STATE)
     assert done.stdout == ""
 
@@ -223,8 +261,9 @@ def test_data_dir_under_a_regular_file(tmp_path: Path) -> None:
 def test_data_dir_is_a_regular_file(tmp_path: Path) -> None:
     afile = tmp_path / "afile"
     afile.write_text("not a directory")
-    done = run_failing(serve_args("--port", str(free_port()), "--data-dir", str(afile)),
-                       clean_env(tmp_path))
+    done = run_failing(
+        serve_args("--port", str(free_port()), "--data-dir", str(afile)), clean_env(tmp_path)
+    )
     assert_one_line_error(done, str(afile), status=Exit.MISSING_STATE)
     assert afile.read_text() == "not a directory"
 
@@ -233,24 +272,38 @@ def test_corrupt_database_file(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir(mode=0o700)  # a shared directory would add a warning line
     (data / "openkms.db").write_bytes(os.urandom(8192))
-    done = run_failing(serve_args("--port", str(free_port()), "--data-dir", str(data)),
-                       clean_env(tmp_path))
+    done = run_failing(
+        serve_args("--port", str(free_port()), "--data-dir", str(data)), clean_env(tmp_path)
+    )
     assert_one_line_error(done, "database", status=Exit.DATABASE)
 
 
 def test_unreachable_database(tmp_path: Path) -> None:
     port = free_port()  # nothing listens there
     url = f"postgresql://openkms:pw-{uuid.uuid4().hex}@127.0.0.1:{port}/x"
-    done = run_failing(serve_args("--port", str(free_port()), "--data-dir", str(tmp_path / "d"),
-                                  "--database", url), clean_env(tmp_path))
+    done = run_failing(
+        serve_args(
+            "--port", str(free_port()), "--data-dir", str(tmp_path / "d"), "--database", url
+        ),
+        clean_env(tmp_path),
+    )
     line = assert_one_line_error(done, "database", status=Exit.DATABASE)
     assert "pw-" not in done.stderr + done.stdout, line  # the password is never echoed
     assert "AWS_SECRET_ACCESS_KEY" not in done.stdout
 
 
 def test_unsupported_database_scheme(tmp_path: Path) -> None:
-    done = run_failing(serve_args("--port", str(free_port()), "--data-dir", str(tmp_path / "d"),
-                                  "--database", "mysql://u@127.0.0.1/x"), clean_env(tmp_path))
+    done = run_failing(
+        serve_args(
+            "--port",
+            str(free_port()),
+            "--data-dir",
+            str(tmp_path / "d"),
+            "--database",
+            "mysql://u@127.0.0.1/x",
+        ),
+        clean_env(tmp_path),
+    )
     assert_one_line_error(done, "mysql", status=Exit.DATABASE)
 
 
@@ -259,8 +312,9 @@ def test_port_in_use(tmp_path: Path) -> None:
         s.bind(("127.0.0.1", 0))
         s.listen()
         port = s.getsockname()[1]
-        done = run_failing(serve_args("--port", str(port), "--data-dir", str(tmp_path / "d")),
-                           clean_env(tmp_path))
+        done = run_failing(
+            serve_args("--port", str(port), "--data-dir", str(tmp_path / "d")), clean_env(tmp_path)
+        )
     assert done.returncode != 0
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "address already in use" in lines[0].lower(), done.stderr
@@ -268,10 +322,12 @@ def test_port_in_use(tmp_path: Path) -> None:
 
 # --- root key -------------------------------------------------------------------------------
 
+
 def test_wrong_root_key_is_refused(tmp_path: Path, serve) -> None:
     data = tmp_path / "data"
-    env = clean_env(tmp_path, OPENKMS_ROOT_ACCESS_KEY_ID=ACCESS_KEY,
-                    OPENKMS_ROOT_SECRET_ACCESS_KEY=SECRET_KEY)
+    env = clean_env(
+        tmp_path, OPENKMS_ROOT_ACCESS_KEY_ID=ACCESS_KEY, OPENKMS_ROOT_SECRET_ACCESS_KEY=SECRET_KEY
+    )
     first = serve("--data-dir", str(data), env=env)
     kms = make_client(first.endpoint)
     key_id = kms.create_key()["KeyMetadata"]["KeyId"]
@@ -280,8 +336,10 @@ def test_wrong_root_key_is_refused(tmp_path: Path, serve) -> None:
     root_key = (data / "root.key").read_bytes()
 
     other = base64.b64encode(os.urandom(32)).decode()
-    done = run_failing(serve_args("--port", str(free_port()), "--data-dir", str(data)),
-                       {**env, "OPENKMS_ROOT_KEY": other})
+    done = run_failing(
+        serve_args("--port", str(free_port()), "--data-dir", str(data)),
+        {**env, "OPENKMS_ROOT_KEY": other},
+    )
     line = assert_one_line_error(done, "root key", status=Exit.ROOT_KEY)
     assert other not in line and root_key.strip().decode() not in line
 
@@ -304,16 +362,22 @@ def test_wrong_root_key_is_refused(tmp_path: Path, serve) -> None:
 
 @pytest.mark.parametrize("value", ["not base64!", base64.b64encode(b"short").decode()])
 def test_malformed_root_key_env(tmp_path: Path, value: str) -> None:
-    done = run_failing(serve_args("--port", str(free_port()), "--data-dir", str(tmp_path / "d")),
-                       clean_env(tmp_path, OPENKMS_ROOT_KEY=value))
+    done = run_failing(
+        serve_args("--port", str(free_port()), "--data-dir", str(tmp_path / "d")),
+        clean_env(tmp_path, OPENKMS_ROOT_KEY=value),
+    )
     assert_one_line_error(done, "OPENKMS_ROOT_KEY", status=Exit.ROOT_KEY)
 
 
 def test_root_key_from_env(tmp_path: Path, serve) -> None:
     data = tmp_path / "data"
     key = base64.b64encode(os.urandom(32)).decode()
-    env = clean_env(tmp_path, OPENKMS_ROOT_KEY=key, OPENKMS_ROOT_ACCESS_KEY_ID=ACCESS_KEY,
-                    OPENKMS_ROOT_SECRET_ACCESS_KEY=SECRET_KEY)
+    env = clean_env(
+        tmp_path,
+        OPENKMS_ROOT_KEY=key,
+        OPENKMS_ROOT_ACCESS_KEY_ID=ACCESS_KEY,
+        OPENKMS_ROOT_SECRET_ACCESS_KEY=SECRET_KEY,
+    )
     first = serve("--data-dir", str(data), env=env)
     blob = make_client(first.endpoint).encrypt(
         KeyId=make_client(first.endpoint).create_key()["KeyMetadata"]["KeyId"], Plaintext=b"k"
@@ -326,9 +390,12 @@ def test_root_key_from_env(tmp_path: Path, serve) -> None:
 
 def test_root_passphrase(tmp_path: Path, serve) -> None:
     data = tmp_path / "data"
-    env = clean_env(tmp_path, OPENKMS_ROOT_PASSPHRASE="correct horse battery staple",
-                    OPENKMS_ROOT_ACCESS_KEY_ID=ACCESS_KEY,
-                    OPENKMS_ROOT_SECRET_ACCESS_KEY=SECRET_KEY)
+    env = clean_env(
+        tmp_path,
+        OPENKMS_ROOT_PASSPHRASE="correct horse battery staple",
+        OPENKMS_ROOT_ACCESS_KEY_ID=ACCESS_KEY,
+        OPENKMS_ROOT_SECRET_ACCESS_KEY=SECRET_KEY,
+    )
     first = serve("--data-dir", str(data), env=env)
     kms = make_client(first.endpoint)
     key_id = kms.create_key()["KeyMetadata"]["KeyId"]
@@ -338,7 +405,8 @@ def test_root_passphrase(tmp_path: Path, serve) -> None:
 
     again = serve("--data-dir", str(data), env=env)
     assert make_client(again.endpoint).decrypt(CiphertextBlob=blob)["Plaintext"] == (
-        b"by passphrase")
+        b"by passphrase"
+    )
     assert again.stop() == 0
 
     wrong = {**env, "OPENKMS_ROOT_PASSPHRASE": "correct horse battery stapler"}
@@ -348,6 +416,7 @@ def test_root_passphrase(tmp_path: Path, serve) -> None:
 
 
 # --- generated root credentials ------------------------------------------------------------
+
 
 def test_generated_credentials_printed_once(tmp_path: Path, serve) -> None:
     data = tmp_path / "data"
@@ -380,12 +449,15 @@ def test_generated_credentials_printed_once(tmp_path: Path, serve) -> None:
 
 
 def test_half_set_root_credentials(tmp_path: Path) -> None:
-    done = run_failing(serve_args("--port", str(free_port()), "--data-dir", str(tmp_path / "d")),
-                       clean_env(tmp_path, OPENKMS_ROOT_ACCESS_KEY_ID=ACCESS_KEY))
+    done = run_failing(
+        serve_args("--port", str(free_port()), "--data-dir", str(tmp_path / "d")),
+        clean_env(tmp_path, OPENKMS_ROOT_ACCESS_KEY_ID=ACCESS_KEY),
+    )
     assert_one_line_error(done, "OPENKMS_ROOT_SECRET_ACCESS_KEY", status=Exit.CONFIG)
 
 
 # --- --dev ----------------------------------------------------------------------------------
+
 
 def test_dev_mode(tmp_path: Path, serve) -> None:
     dev = serve("--dev", env=clean_env(tmp_path))
@@ -405,8 +477,10 @@ def test_dev_mode(tmp_path: Path, serve) -> None:
     assert "alias/dev" not in {x["AliasName"] for x in a.list_aliases()["Aliases"]}
     with pytest.raises(ClientError) as exc:
         a.decrypt(CiphertextBlob=blob)
-    assert exc.value.response["Error"]["Code"] in ("NotFoundException",
-                                                     "InvalidCiphertextException")
+    assert exc.value.response["Error"]["Code"] in (
+        "NotFoundException",
+        "InvalidCiphertextException",
+    )
     # Still usable after a reset.
     again = a.create_key()["KeyMetadata"]["KeyId"]
     assert [k["KeyId"] for k in a.list_keys()["Keys"]] == [again]
@@ -451,16 +525,18 @@ def test_dev_mode_with_data_dir_persists(tmp_path: Path, serve) -> None:
 
 def test_root_secret_rotated_through_env(tmp_path: Path, serve) -> None:
     data = tmp_path / "data"
-    env = clean_env(tmp_path, OPENKMS_ROOT_ACCESS_KEY_ID=ACCESS_KEY,
-                    OPENKMS_ROOT_SECRET_ACCESS_KEY=SECRET_KEY)
+    env = clean_env(
+        tmp_path, OPENKMS_ROOT_ACCESS_KEY_ID=ACCESS_KEY, OPENKMS_ROOT_SECRET_ACCESS_KEY=SECRET_KEY
+    )
     first = serve("--data-dir", str(data), env=env)
     key_id = make_client(first.endpoint).create_key()["KeyMetadata"]["KeyId"]
     assert first.stop() == 0
     assert SECRET_KEY not in first.stdout() + first.stderr()
 
     new_secret = "rotated-" + uuid.uuid4().hex
-    second = serve("--data-dir", str(data),
-                   env={**env, "OPENKMS_ROOT_SECRET_ACCESS_KEY": new_secret})
+    second = serve(
+        "--data-dir", str(data), env={**env, "OPENKMS_ROOT_SECRET_ACCESS_KEY": new_secret}
+    )
     new = make_client(second.endpoint, secret_key=new_secret)
     assert key_id in {k["KeyId"] for k in new.list_keys()["Keys"]}
     with pytest.raises(ClientError) as exc:
@@ -502,8 +578,9 @@ def test_root_access_key_replaced_through_env(tmp_path: Path, serve) -> None:
     assert key_line and secret_line, first.stdout()
     generated, generated_secret = key_line.group(1), secret_line.group(1)
     assert first.stop() == 0
-    env = clean_env(tmp_path, OPENKMS_ROOT_ACCESS_KEY_ID=ACCESS_KEY,
-                    OPENKMS_ROOT_SECRET_ACCESS_KEY=SECRET_KEY)
+    env = clean_env(
+        tmp_path, OPENKMS_ROOT_ACCESS_KEY_ID=ACCESS_KEY, OPENKMS_ROOT_SECRET_ACCESS_KEY=SECRET_KEY
+    )
     second = serve("--data-dir", str(data), env=env)
     assert generated in second.stdout()  # reported as revoked
     make_client(second.endpoint).list_keys()

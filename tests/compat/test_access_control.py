@@ -23,8 +23,10 @@ ROOT = f"arn:aws:iam::{ACCOUNT}:root"
 
 
 def allow(*actions: str, effect: str = "Allow", resource: str = "*") -> dict[str, Any]:
-    return {"Version": "2012-10-17",
-            "Statement": [{"Effect": effect, "Action": list(actions), "Resource": resource}]}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": effect, "Action": list(actions), "Resource": resource}],
+    }
 
 
 def code_and_message(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:
@@ -46,11 +48,28 @@ def test_iam_alone_is_not_enough_without_the_account_delegation(server, iam, kms
     # A key whose policy names only the root user and another user: IAM's allow no longer
     # reaches it (the other user must exist: a policy naming no one is refused).
     iam.create_user(UserName=f"nobody-{name}")
-    closed = kms.create_key(Policy=json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
-         "Action": "kms:PutKeyPolicy", "Resource": "*"},
-        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/nobody-{name}"},
-         "Action": "kms:*", "Resource": "*"}]}), BypassPolicyLockoutSafetyCheck=True)
+    closed = kms.create_key(
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                        "Action": "kms:PutKeyPolicy",
+                        "Resource": "*",
+                    },
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/nobody-{name}"},
+                        "Action": "kms:*",
+                        "Resource": "*",
+                    },
+                ],
+            }
+        ),
+        BypassPolicyLockoutSafetyCheck=True,
+    )
     with pytest.raises(ClientError) as exc:
         as_user.encrypt(KeyId=closed["KeyMetadata"]["Arn"], Plaintext=b"x")
     code, message = code_and_message(exc)
@@ -69,14 +88,20 @@ def test_delegated_key_needs_an_identity_policy(server, iam, kms) -> None:
         f"User: arn:aws:iam::{ACCOUNT}:user/{name} is not authorized to perform: kms:Encrypt "
         f"on resource: {key_arn} because no identity-based policy allows the kms:Encrypt action",
     )
-    iam.put_user_policy(UserName=name, PolicyName="use", PolicyDocument=json.dumps(
-        allow("kms:Encrypt", resource=key_arn)))
+    iam.put_user_policy(
+        UserName=name,
+        PolicyName="use",
+        PolicyDocument=json.dumps(allow("kms:Encrypt", resource=key_arn)),
+    )
     assert as_user.encrypt(KeyId=key_arn, Plaintext=b"x")["KeyId"] == key_arn
     with pytest.raises(ClientError) as exc:
         as_user.describe_key(KeyId=key_arn)
     assert code_and_message(exc)[0] == "AccessDeniedException"
-    iam.put_user_policy(UserName=name, PolicyName="deny", PolicyDocument=json.dumps(
-        allow("kms:Encrypt", effect="Deny")))
+    iam.put_user_policy(
+        UserName=name,
+        PolicyName="deny",
+        PolicyDocument=json.dumps(allow("kms:Encrypt", effect="Deny")),
+    )
     with pytest.raises(ClientError) as exc:
         as_user.encrypt(KeyId=key_arn, Plaintext=b"x")
     assert code_and_message(exc)[1].endswith("with an explicit deny in an identity-based policy")
@@ -85,41 +110,69 @@ def test_delegated_key_needs_an_identity_policy(server, iam, kms) -> None:
 def test_key_policy_naming_the_user_directly_needs_no_iam(server, iam, kms) -> None:
     name, key = new_user(iam)
     user_arn = f"arn:aws:iam::{ACCOUNT}:user/{name}"
-    policy = json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Sid": "admin", "Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "kms:*",
-         "Resource": "*"},
-        {"Sid": "use", "Effect": "Allow", "Principal": {"AWS": user_arn},
-         "Action": ["kms:Encrypt", "kms:Decrypt"], "Resource": "*",
-         "Condition": {"StringEquals": {"kms:EncryptionContext:app": "billing"}}}]})
+    policy = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "admin",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": ROOT},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                },
+                {
+                    "Sid": "use",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": user_arn},
+                    "Action": ["kms:Encrypt", "kms:Decrypt"],
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"kms:EncryptionContext:app": "billing"}},
+                },
+            ],
+        }
+    )
     key_arn = kms.create_key(Policy=policy)["KeyMetadata"]["Arn"]
     as_user = client(server, "kms", key)
     blob = as_user.encrypt(KeyId=key_arn, Plaintext=b"y", EncryptionContext={"app": "billing"})
-    assert as_user.decrypt(CiphertextBlob=blob["CiphertextBlob"],
-                           EncryptionContext={"app": "billing"})["Plaintext"] == b"y"
+    assert (
+        as_user.decrypt(
+            CiphertextBlob=blob["CiphertextBlob"], EncryptionContext={"app": "billing"}
+        )["Plaintext"]
+        == b"y"
+    )
     with pytest.raises(ClientError) as exc:
         as_user.encrypt(KeyId=key_arn, Plaintext=b"y", EncryptionContext={"app": "other"})
     # The "admin" statement delegates to the account's IAM, which allows the user nothing.
     assert code_and_message(exc)[1].endswith(
-        "because no identity-based policy allows the kms:Encrypt action")
+        "because no identity-based policy allows the kms:Encrypt action"
+    )
 
 
 def test_role_session_uses_the_role_policies(server, iam, kms) -> None:
     role = "kms-user-" + uuid.uuid4().hex[:8]
     role_arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=trust(ROOT))["Role"]["Arn"]
     key_arn = kms.create_key()["KeyMetadata"]["Arn"]
-    iam.put_role_policy(RoleName=role, PolicyName="p", PolicyDocument=json.dumps(
-        allow("kms:GenerateDataKey", "kms:Decrypt", resource=key_arn)))
+    iam.put_role_policy(
+        RoleName=role,
+        PolicyName="p",
+        PolicyDocument=json.dumps(allow("kms:GenerateDataKey", "kms:Decrypt", resource=key_arn)),
+    )
     name, user_key = new_user(iam, allow("sts:AssumeRole"))
-    creds = client(server, "sts", user_key).assume_role(
-        RoleArn=role_arn, RoleSessionName="batch")["Credentials"]
+    creds = client(server, "sts", user_key).assume_role(RoleArn=role_arn, RoleSessionName="batch")[
+        "Credentials"
+    ]
     as_role = client(server, "kms", creds)
     data_key = as_role.generate_data_key(KeyId=key_arn, KeySpec="AES_256")
-    assert as_role.decrypt(CiphertextBlob=data_key["CiphertextBlob"])["Plaintext"] == \
-        data_key["Plaintext"]
+    assert (
+        as_role.decrypt(CiphertextBlob=data_key["CiphertextBlob"])["Plaintext"]
+        == data_key["Plaintext"]
+    )
     with pytest.raises(ClientError) as exc:
         as_role.encrypt(KeyId=key_arn, Plaintext=b"z")
     assert code_and_message(exc)[1].startswith(
-        f"User: arn:aws:sts::{ACCOUNT}:assumed-role/{role}/batch is not authorized")
+        f"User: arn:aws:sts::{ACCOUNT}:assumed-role/{role}/batch is not authorized"
+    )
 
 
 def test_grant_gives_access_without_any_policy(server, iam, kms) -> None:
@@ -129,8 +182,12 @@ def test_grant_gives_access_without_any_policy(server, iam, kms) -> None:
     as_user = client(server, "kms", key)
     with pytest.raises(ClientError):
         as_user.encrypt(KeyId=key_arn, Plaintext=b"g")
-    kms.create_grant(KeyId=key_arn, GranteePrincipal=user_arn, Operations=["Encrypt"],
-                     Constraints={"EncryptionContextEquals": {"job": "42"}})
+    kms.create_grant(
+        KeyId=key_arn,
+        GranteePrincipal=user_arn,
+        Operations=["Encrypt"],
+        Constraints={"EncryptionContextEquals": {"job": "42"}},
+    )
     out = as_user.encrypt(KeyId=key_arn, Plaintext=b"g", EncryptionContext={"job": "42"})
     assert out["KeyId"] == key_arn
     with pytest.raises(ClientError):
@@ -163,10 +220,28 @@ def test_cross_account_needs_both_sides(server, kms) -> None:
         f"User: arn:aws:iam::{other}:root is not authorized to perform: kms:Encrypt on "
         f"resource: {key_arn} because no resource-based policy allows the kms:Encrypt action",
     )
-    kms.put_key_policy(KeyId=key_arn, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "kms:*", "Resource": "*"},
-        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{other}:root"},
-         "Action": ["kms:Encrypt", "kms:DescribeKey"], "Resource": "*"}]}))
+    kms.put_key_policy(
+        KeyId=key_arn,
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": ROOT},
+                        "Action": "kms:*",
+                        "Resource": "*",
+                    },
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": f"arn:aws:iam::{other}:root"},
+                        "Action": ["kms:Encrypt", "kms:DescribeKey"],
+                        "Resource": "*",
+                    },
+                ],
+            }
+        ),
+    )
     assert theirs.encrypt(KeyId=key_arn, Plaintext=b"x")["KeyId"] == key_arn
     assert theirs.describe_key(KeyId=key_arn)["KeyMetadata"]["AWSAccountId"] == ACCOUNT
     # Their own listings never show our keys.
@@ -178,9 +253,13 @@ def test_cross_account_needs_both_sides(server, kms) -> None:
     with pytest.raises(ClientError) as exc:
         as_their_user.encrypt(KeyId=key_arn, Plaintext=b"x")
     assert code_and_message(exc)[1].endswith(
-        "because no identity-based policy allows the kms:Encrypt action")
-    their_iam.put_user_policy(UserName=name, PolicyName="p",
-                              PolicyDocument=json.dumps(allow("kms:Encrypt", resource=key_arn)))
+        "because no identity-based policy allows the kms:Encrypt action"
+    )
+    their_iam.put_user_policy(
+        UserName=name,
+        PolicyName="p",
+        PolicyDocument=json.dumps(allow("kms:Encrypt", resource=key_arn)),
+    )
     assert as_their_user.encrypt(KeyId=key_arn, Plaintext=b"x")["KeyId"] == key_arn
 
 
@@ -189,11 +268,28 @@ def test_principal_tags_and_policy_variables(server, iam, kms) -> None:
     name, key = new_user(iam)
     iam.tag_user(UserName=name, Tags=[{"Key": "team", "Value": "blue"}])
     key_arn = kms.create_key(Tags=[{"TagKey": "owner", "TagValue": name}])["KeyMetadata"]["Arn"]
-    iam.put_user_policy(UserName=name, PolicyName="own", PolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{
-            "Effect": "Allow", "Action": "kms:Encrypt", "Resource": "*",
-            "Condition": {"StringEquals": {"aws:ResourceTag/owner": "${aws:username}",
-                                           "aws:PrincipalTag/team": "blue"}}}]}))
+    iam.put_user_policy(
+        UserName=name,
+        PolicyName="own",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "kms:Encrypt",
+                        "Resource": "*",
+                        "Condition": {
+                            "StringEquals": {
+                                "aws:ResourceTag/owner": "${aws:username}",
+                                "aws:PrincipalTag/team": "blue",
+                            }
+                        },
+                    }
+                ],
+            }
+        ),
+    )
     as_user = client(server, "kms", key)
     assert as_user.encrypt(KeyId=key_arn, Plaintext=b"mine")["KeyId"] == key_arn
     other = kms.create_key(Tags=[{"TagKey": "owner", "TagValue": "someone-else"}])
@@ -206,10 +302,29 @@ def test_principal_tags_and_policy_variables(server, iam, kms) -> None:
 
 def test_re_encrypt_on_same_key_condition(kms) -> None:
     key = kms.create_key()["KeyMetadata"]["KeyId"]
-    kms.put_key_policy(KeyId=key, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "kms:*", "Resource": "*"},
-        {"Effect": "Deny", "Principal": {"AWS": ROOT}, "Action": "kms:ReEncrypt*",
-         "Resource": "*", "Condition": {"Bool": {"kms:ReEncryptOnSameKey": "true"}}}]}))
+    kms.put_key_policy(
+        KeyId=key,
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": ROOT},
+                        "Action": "kms:*",
+                        "Resource": "*",
+                    },
+                    {
+                        "Effect": "Deny",
+                        "Principal": {"AWS": ROOT},
+                        "Action": "kms:ReEncrypt*",
+                        "Resource": "*",
+                        "Condition": {"Bool": {"kms:ReEncryptOnSameKey": "true"}},
+                    },
+                ],
+            }
+        ),
+    )
     other = kms.create_key()["KeyMetadata"]["KeyId"]
     blob = kms.encrypt(KeyId=key, Plaintext=b"r")["CiphertextBlob"]
     with pytest.raises(ClientError) as exc:

@@ -42,8 +42,13 @@ def activity(server: Any, kms: Any) -> dict[str, Any]:
     with pytest.raises(ClientError) as exc:
         kms.decrypt(CiphertextBlob=encrypted["CiphertextBlob"])
     assert exc.value.response["Error"]["Code"] == "DisabledException"
-    return {"arn": arn, "plaintext": plaintext, "start": start, "end": time.time() + 1,
-            "blob": encrypted["CiphertextBlob"]}
+    return {
+        "arn": arn,
+        "plaintext": plaintext,
+        "start": start,
+        "end": time.time() + 1,
+        "blob": encrypted["CiphertextBlob"],
+    }
 
 
 def lookup(trail: Any, key: str, value: str, **kwargs: Any) -> list[dict[str, Any]]:
@@ -66,16 +71,21 @@ def test_events_of_a_key_newest_first(trail, activity) -> None:
         assert event["Username"] == "root"
         assert event["AccessKeyId"] == ACCESS_KEY
         assert {"ResourceType": "AWS::KMS::Key", "ResourceName": activity["arn"]} in (
-            event["Resources"])
+            event["Resources"]
+        )
         record = json.loads(event["CloudTrailEvent"])
         assert record["eventID"] == event["EventId"]
         assert record["eventName"] == event["EventName"]
         assert record["recipientAccountId"] == ACCOUNT
         assert event["EventTime"] == datetime.fromisoformat(
-            record["eventTime"].replace("Z", "+00:00"))
+            record["eventTime"].replace("Z", "+00:00")
+        )
     decrypt, disable, encrypt = events
     assert (decrypt["ReadOnly"], disable["ReadOnly"], encrypt["ReadOnly"]) == (
-        "true", "false", "true")
+        "true",
+        "false",
+        "true",
+    )
     assert json.loads(decrypt["CloudTrailEvent"])["errorCode"] == "DisabledException"
     assert "errorCode" not in json.loads(encrypt["CloudTrailEvent"])
 
@@ -128,8 +138,12 @@ def test_each_attribute_filters(trail, activity) -> None:
 
 def test_time_range(trail, activity) -> None:
     arn = activity["arn"]
-    assert len(lookup(trail, "ResourceName", arn, StartTime=activity["start"],
-                      EndTime=activity["end"])) == 3
+    assert (
+        len(
+            lookup(trail, "ResourceName", arn, StartTime=activity["start"], EndTime=activity["end"])
+        )
+        == 3
+    )
     assert lookup(trail, "ResourceName", arn, EndTime=activity["start"] - 60) == []
     assert lookup(trail, "ResourceName", arn, StartTime=activity["end"] + 60) == []
     encrypt = lookup(trail, "ResourceName", arn)[-1]
@@ -143,14 +157,16 @@ def test_paging_with_max_results_one(trail, activity) -> None:
     attrs = [{"AttributeKey": "ResourceName", "AttributeValue": activity["arn"]}]
     whole = trail.lookup_events(LookupAttributes=attrs)
     assert "NextToken" not in whole
-    pages = list(trail.get_paginator("lookup_events").paginate(
-        LookupAttributes=attrs, PaginationConfig={"PageSize": 1}))
+    pages = list(
+        trail.get_paginator("lookup_events").paginate(
+            LookupAttributes=attrs, PaginationConfig={"PageSize": 1}
+        )
+    )
     assert [len(p["Events"]) for p in pages] == [1, 1, 1]
     assert [e for p in pages for e in p["Events"]] == whole["Events"]
     first = trail.lookup_events(LookupAttributes=attrs, MaxResults=2)
     assert len(first["Events"]) == 2
-    rest = trail.lookup_events(LookupAttributes=attrs, MaxResults=2,
-                               NextToken=first["NextToken"])
+    rest = trail.lookup_events(LookupAttributes=attrs, MaxResults=2, NextToken=first["NextToken"])
     assert first["Events"] + rest["Events"] == whole["Events"]
     assert "NextToken" not in rest
     # A token is good only with the parameters it was issued for.
@@ -161,18 +177,23 @@ def test_paging_with_max_results_one(trail, activity) -> None:
 
 def test_invalid_requests(server, trail, activity) -> None:
     arn = activity["arn"]
-    two = [{"AttributeKey": "EventName", "AttributeValue": "Encrypt"},
-           {"AttributeKey": "ResourceName", "AttributeValue": arn}]
+    two = [
+        {"AttributeKey": "EventName", "AttributeValue": "Encrypt"},
+        {"AttributeKey": "ResourceName", "AttributeValue": arn},
+    ]
     cases: list[tuple[dict[str, Any], str]] = [
         ({"LookupAttributes": two}, "InvalidLookupAttributesException"),
-        ({"LookupAttributes": [{"AttributeKey": "KeyId", "AttributeValue": arn}]},
-         "InvalidLookupAttributesException"),
-        ({"LookupAttributes": [{"AttributeKey": "ReadOnly", "AttributeValue": "maybe"}]},
-         "InvalidLookupAttributesException"),
+        (
+            {"LookupAttributes": [{"AttributeKey": "KeyId", "AttributeValue": arn}]},
+            "InvalidLookupAttributesException",
+        ),
+        (
+            {"LookupAttributes": [{"AttributeKey": "ReadOnly", "AttributeValue": "maybe"}]},
+            "InvalidLookupAttributesException",
+        ),
         ({"MaxResults": 51}, "InvalidMaxResultsException"),
         ({"NextToken": "not-a-token"}, "InvalidNextTokenException"),
-        ({"StartTime": activity["end"], "EndTime": activity["start"]},
-         "InvalidTimeRangeException"),
+        ({"StartTime": activity["end"], "EndTime": activity["start"]}, "InvalidTimeRangeException"),
     ]
     for params, code in cases:
         with pytest.raises(ClientError) as exc:
@@ -180,9 +201,14 @@ def test_invalid_requests(server, trail, activity) -> None:
         assert code_of(exc) == code, params
         assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     # MaxResults 0 never leaves a validating client; send it without validation.
-    raw = boto3.client("cloudtrail", endpoint_url=server.endpoint, region_name=REGION,
-                       aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
-                       config=Config(retries={"max_attempts": 1}, parameter_validation=False))
+    raw = boto3.client(
+        "cloudtrail",
+        endpoint_url=server.endpoint,
+        region_name=REGION,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        config=Config(retries={"max_attempts": 1}, parameter_validation=False),
+    )
     with pytest.raises(ClientError) as exc:
         raw.lookup_events(MaxResults=0)
     assert code_of(exc) == "InvalidMaxResultsException"
@@ -202,8 +228,9 @@ def test_invalid_requests(server, trail, activity) -> None:
 
 
 def test_bad_signature_is_refused(server, activity) -> None:
-    wrong = client(server, "cloudtrail",
-                   {"AccessKeyId": ACCESS_KEY, "SecretAccessKey": "not-the-secret"})
+    wrong = client(
+        server, "cloudtrail", {"AccessKeyId": ACCESS_KEY, "SecretAccessKey": "not-the-secret"}
+    )
     with pytest.raises(ClientError) as exc:
         wrong.lookup_events()
     assert code_of(exc) == "InvalidSignatureException"
@@ -217,10 +244,18 @@ def test_users_need_an_identity_policy(server, activity) -> None:
         as_user.lookup_events()
     assert code_of(exc) == "AccessDeniedException"
     assert "cloudtrail:LookupEvents" in exc.value.response["Error"]["Message"]
-    iam.put_user_policy(UserName=name, PolicyName="ct", PolicyDocument=json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": "cloudtrail:LookupEvents",
-                       "Resource": "*"}]}))
+    iam.put_user_policy(
+        UserName=name,
+        PolicyName="ct",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "cloudtrail:LookupEvents", "Resource": "*"}
+                ],
+            }
+        ),
+    )
     events = as_user.lookup_events(
         LookupAttributes=[{"AttributeKey": "ResourceName", "AttributeValue": activity["arn"]}]
     )["Events"]
@@ -253,8 +288,8 @@ def test_another_account_sees_none_of_ours(server, trail, activity) -> None:
     assert arn in seen[0]["CloudTrailEvent"]
     # ... and we see none of theirs.
     assert seen[0]["EventId"] not in {
-        e["EventId"] for e in lookup(trail, "EventName", "CreateKey",
-                                     StartTime=activity["start"])}
+        e["EventId"] for e in lookup(trail, "EventName", "CreateKey", StartTime=activity["start"])
+    }
 
 
 def test_aws_cli_lookup_events(server, activity, tmp_path: Path) -> None:
@@ -272,9 +307,19 @@ def test_aws_cli_lookup_events(server, activity, tmp_path: Path) -> None:
         "AWS_PAGER": "",
         "AWS_MAX_ATTEMPTS": "1",
     }
-    cmd = [str(AWS), "--endpoint-url", server.endpoint, "cloudtrail", "lookup-events",
-           "--lookup-attributes", "AttributeKey=EventName,AttributeValue=Encrypt",
-           "--start-time", str(int(activity["start"])), "--output", "json"]
+    cmd = [
+        str(AWS),
+        "--endpoint-url",
+        server.endpoint,
+        "cloudtrail",
+        "lookup-events",
+        "--lookup-attributes",
+        "AttributeKey=EventName,AttributeValue=Encrypt",
+        "--start-time",
+        str(int(activity["start"])),
+        "--output",
+        "json",
+    ]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     events = json.loads(done.stdout)["Events"]

@@ -64,8 +64,9 @@ def test_legacy_master_key_provider_via_env(server, kms, esdk, aws_env) -> None:
         key_ids=[key_arn], botocore_session=session
     )
     data = os.urandom(1 << 20)
-    ciphertext, header = esdk.encrypt(source=data, key_provider=provider,
-                                      encryption_context=CONTEXT)
+    ciphertext, header = esdk.encrypt(
+        source=data, key_provider=provider, encryption_context=CONTEXT
+    )
     assert data not in ciphertext and len(ciphertext) > len(data)
     assert_context(header.encryption_context)
     assert [k.key_provider.key_info.decode() for k in header.encrypted_data_keys] == [key_arn]
@@ -113,8 +114,9 @@ def test_mpl_keyrings_with_explicit_client(server, kms, esdk) -> None:
 
     # The second key alone opens the message, even with the first key disabled.
     kms.disable_key(KeyId=arn1)
-    plaintext, dec_header = esdk.decrypt(source=ciphertext, keyring=ring2,
-                                         encryption_context=CONTEXT)
+    plaintext, dec_header = esdk.decrypt(
+        source=ciphertext, keyring=ring2, encryption_context=CONTEXT
+    )
     assert plaintext == data
     assert_context(dec_header.encryption_context)
     with pytest.raises(ClientError, match="No Configured KMS Key was able to decrypt"):
@@ -155,21 +157,28 @@ def test_messages_survive_rotation_and_reimport(server, kms, esdk) -> None:
         )
         public = serialization.load_der_public_key(params["PublicKey"])
         assert isinstance(public, rsa.RSAPublicKey)
-        oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(),
-                            label=None)
-        kms.import_key_material(KeyId=external, ImportToken=params["ImportToken"],
-                                EncryptedKeyMaterial=public.encrypt(material, oaep),
-                                ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+        oaep = padding.OAEP(
+            mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None
+        )
+        kms.import_key_material(
+            KeyId=external,
+            ImportToken=params["ImportToken"],
+            EncryptedKeyMaterial=public.encrypt(material, oaep),
+            ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE",
+        )
 
     import_material()
     rings = {
-        arn: mpl.create_aws_kms_keyring(input=CreateAwsKmsKeyringInput(kms_key_id=arn,
-                                                                       kms_client=kms))
+        arn: mpl.create_aws_kms_keyring(
+            input=CreateAwsKmsKeyringInput(kms_key_id=arn, kms_client=kms)
+        )
         for arn in (generated, external)
     }
     data = os.urandom(4096)
-    before = {arn: esdk.encrypt(source=data, keyring=ring, encryption_context=CONTEXT)[0]
-              for arn, ring in rings.items()}
+    before = {
+        arn: esdk.encrypt(source=data, keyring=ring, encryption_context=CONTEXT)[0]
+        for arn, ring in rings.items()
+    }
 
     kms.rotate_key_on_demand(KeyId=generated)
     _wait_rotated(kms, generated, 1)
@@ -180,5 +189,6 @@ def test_messages_survive_rotation_and_reimport(server, kms, esdk) -> None:
 
     after = esdk.encrypt(source=data, keyring=rings[generated], encryption_context=CONTEXT)[0]
     for arn, message in (*before.items(), (generated, after)):
-        assert esdk.decrypt(source=message, keyring=rings[arn],
-                            encryption_context=CONTEXT)[0] == data
+        assert (
+            esdk.decrypt(source=message, keyring=rings[arn], encryption_context=CONTEXT)[0] == data
+        )

@@ -22,8 +22,10 @@ from botocore.exceptions import ClientError
 
 from conftest import ACCOUNT, make_client
 
-ALLOW_ALL_IAM = {"Version": "2012-10-17",
-                 "Statement": [{"Effect": "Allow", "Action": "iam:*", "Resource": "*"}]}
+ALLOW_ALL_IAM = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "iam:*", "Resource": "*"}],
+}
 
 
 def unique(prefix: str) -> str:
@@ -46,13 +48,22 @@ def client(server: Any, service: str, creds: Mapping[str, str | None] | None = N
 
 def error_of(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, str, int]:
     response = exc.value.response
-    return (response["Error"]["Code"], response["Error"].get("Message", ""),
-            response["ResponseMetadata"]["HTTPStatusCode"])
+    return (
+        response["Error"]["Code"],
+        response["Error"].get("Message", ""),
+        response["ResponseMetadata"]["HTTPStatusCode"],
+    )
 
 
 def trust(principal: str, effect: str = "Allow") -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": effect, "Principal": {"AWS": principal}, "Action": "sts:AssumeRole"}]})
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": effect, "Principal": {"AWS": principal}, "Action": "sts:AssumeRole"}
+            ],
+        }
+    )
 
 
 @pytest.fixture()
@@ -79,8 +90,9 @@ def new_user(iam: Any, policy: dict[str, Any] | None = None) -> tuple[str, dict[
 
 def test_user_lifecycle(iam) -> None:
     name = unique("Alice")
-    created = iam.create_user(UserName=name, Path="/div/",
-                              Tags=[{"Key": "team", "Value": "blue"}])["User"]
+    created = iam.create_user(UserName=name, Path="/div/", Tags=[{"Key": "team", "Value": "blue"}])[
+        "User"
+    ]
     assert created["Arn"] == f"arn:aws:iam::{ACCOUNT}:user/div/{name}"
     assert created["UserId"].startswith("AIDA") and len(created["UserId"]) == 20
     assert created["Path"] == "/div/" and created["Tags"] == [{"Key": "team", "Value": "blue"}]
@@ -90,11 +102,16 @@ def test_user_lifecycle(iam) -> None:
     assert listed == [{k: v for k, v in created.items() if k != "Tags"}]
     iam.tag_user(UserName=name, Tags=[{"Key": "TEAM", "Value": "red"}, {"Key": "x", "Value": ""}])
     assert iam.get_user(UserName=name)["User"]["Tags"] == [
-        {"Key": "TEAM", "Value": "red"}, {"Key": "x", "Value": ""}]
+        {"Key": "TEAM", "Value": "red"},
+        {"Key": "x", "Value": ""},
+    ]
     with pytest.raises(ClientError) as exc:
         iam.create_user(UserName=name.upper())
-    assert error_of(exc) == ("EntityAlreadyExists",
-                             f"User with name {name.upper()} already exists.", 409)
+    assert error_of(exc) == (
+        "EntityAlreadyExists",
+        f"User with name {name.upper()} already exists.",
+        409,
+    )
     iam.delete_user(UserName=name)
     with pytest.raises(iam.exceptions.NoSuchEntityException) as exc:
         iam.get_user(UserName=name)
@@ -127,16 +144,19 @@ def test_validation_error_is_query_xml(iam) -> None:
         400,
     )
     with pytest.raises(ClientError) as exc:
-        iam.create_user(UserName=unique("t"), Tags=[{"Key": "k", "Value": "a"},
-                                                    {"Key": "K", "Value": "b"}])
+        iam.create_user(
+            UserName=unique("t"), Tags=[{"Key": "k", "Value": "a"}, {"Key": "K", "Value": "b"}]
+        )
     assert error_of(exc)[0] == "InvalidInput"
 
 
 def test_user_policies(iam) -> None:
     name = unique("pol")
     iam.create_user(UserName=name)
-    doc = {"Version": "2012-10-17",
-           "Statement": [{"Effect": "Allow", "Action": "kms:Encrypt", "Resource": "*"}]}
+    doc = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "kms:Encrypt", "Resource": "*"}],
+    }
     iam.put_user_policy(UserName=name, PolicyName="enc", PolicyDocument=json.dumps(doc))
     got = iam.get_user_policy(UserName=name, PolicyName="enc")
     assert (got["UserName"], got["PolicyName"], got["PolicyDocument"]) == (name, "enc", doc)
@@ -146,20 +166,33 @@ def test_user_policies(iam) -> None:
     assert error_of(exc)[0::2] == ("MalformedPolicyDocument", 400)
     with pytest.raises(ClientError) as exc:
         iam.delete_user(UserName=name)
-    assert error_of(exc) == ("DeleteConflict",
-                             "Cannot delete entity, must delete policies first.", 409)
-    big = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "kms:Encrypt", "Resource": f"arn:aws:kms:*:*:key/{i:040d}"}
-        for i in range(40)]}
+    assert error_of(exc) == (
+        "DeleteConflict",
+        "Cannot delete entity, must delete policies first.",
+        409,
+    )
+    big = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "kms:Encrypt",
+                "Resource": f"arn:aws:kms:*:*:key/{i:040d}",
+            }
+            for i in range(40)
+        ],
+    }
     with pytest.raises(ClientError) as exc:
         iam.put_user_policy(UserName=name, PolicyName="big", PolicyDocument=json.dumps(big))
-    assert error_of(exc) == ("LimitExceeded",
-                             f"Maximum policy size of 2048 bytes exceeded for user {name}", 409)
+    assert error_of(exc) == (
+        "LimitExceeded",
+        f"Maximum policy size of 2048 bytes exceeded for user {name}",
+        409,
+    )
     iam.delete_user_policy(UserName=name, PolicyName="enc")
     with pytest.raises(ClientError) as exc:
         iam.get_user_policy(UserName=name, PolicyName="enc")
-    assert error_of(exc) == ("NoSuchEntity", "The user policy with name enc cannot be found.",
-                             404)
+    assert error_of(exc) == ("NoSuchEntity", "The user policy with name enc cannot be found.", 404)
     assert iam.list_user_policies(UserName=name)["PolicyNames"] == []
     iam.delete_user(UserName=name)
 
@@ -175,13 +208,17 @@ def test_access_keys_lifecycle_and_revocation(server, iam) -> None:
     assert as_user.get_caller_identity()["Arn"] == f"arn:aws:iam::{ACCOUNT}:user/{name}"
     listed = iam.list_access_keys(UserName=name)["AccessKeyMetadata"]
     assert [(k["AccessKeyId"], k["Status"], k["UserName"]) for k in listed] == [
-        (key["AccessKeyId"], "Active", name)]
+        (key["AccessKeyId"], "Active", name)
+    ]
 
     iam.update_access_key(UserName=name, AccessKeyId=key["AccessKeyId"], Status="Inactive")
     with pytest.raises(ClientError) as exc:
         as_user.get_caller_identity()
-    assert error_of(exc) == ("InvalidClientTokenId",
-                             "The security token included in the request is invalid.", 403)
+    assert error_of(exc) == (
+        "InvalidClientTokenId",
+        "The security token included in the request is invalid.",
+        403,
+    )
     iam.update_access_key(UserName=name, AccessKeyId=key["AccessKeyId"], Status="Active")
     assert as_user.get_caller_identity()["Account"] == ACCOUNT
 
@@ -200,7 +237,10 @@ def test_access_keys_lifecycle_and_revocation(server, iam) -> None:
     with pytest.raises(ClientError) as exc:
         iam.delete_access_key(UserName=name, AccessKeyId=key["AccessKeyId"])
     assert error_of(exc) == (
-        "NoSuchEntity", f"The Access Key with id {key['AccessKeyId']} cannot be found.", 404)
+        "NoSuchEntity",
+        f"The Access Key with id {key['AccessKeyId']} cannot be found.",
+        404,
+    )
 
 
 def test_users_manage_their_own_keys_without_user_name(server, iam) -> None:
@@ -249,9 +289,16 @@ def test_users_need_identity_policies_for_iam(server, iam) -> None:
         "allows the iam:CreateUser action",
         403,
     )
-    name2, key2 = new_user(iam, {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "iam:*User", "Resource": "*"},
-        {"Effect": "Deny", "Action": "iam:DeleteUser", "Resource": "*"}]})
+    name2, key2 = new_user(
+        iam,
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": "iam:*User", "Resource": "*"},
+                {"Effect": "Deny", "Action": "iam:DeleteUser", "Resource": "*"},
+            ],
+        },
+    )
     as_admin = client(server, "iam", key2)
     as_admin.create_user(UserName=target)
     assert as_admin.get_user(UserName=target)["User"]["UserName"] == target
@@ -273,9 +320,14 @@ def as_user_arn(server: Any, key: dict[str, str]) -> str:
 def test_role_lifecycle(iam) -> None:
     name = unique("Role")
     document = json.loads(trust(f"arn:aws:iam::{ACCOUNT}:root"))
-    role = iam.create_role(RoleName=name, Path="/app/", AssumeRolePolicyDocument=json.dumps(document),
-                           Description="test role", MaxSessionDuration=7200,
-                           Tags=[{"Key": "env", "Value": "test"}])["Role"]
+    role = iam.create_role(
+        RoleName=name,
+        Path="/app/",
+        AssumeRolePolicyDocument=json.dumps(document),
+        Description="test role",
+        MaxSessionDuration=7200,
+        Tags=[{"Key": "env", "Value": "test"}],
+    )["Role"]
     assert role["Arn"] == f"arn:aws:iam::{ACCOUNT}:role/app/{name}"
     assert role["RoleId"].startswith("AROA") and len(role["RoleId"]) == 20
     got = iam.get_role(RoleName=name)["Role"]
@@ -292,8 +344,10 @@ def test_role_lifecycle(iam) -> None:
         iam.create_role(RoleName=unique("r"), AssumeRolePolicyDocument=json.dumps(ALLOW_ALL_IAM))
     assert error_of(exc)[0] == "MalformedPolicyDocument"  # a trust policy needs a Principal
 
-    policy = {"Version": "2012-10-17",
-              "Statement": [{"Effect": "Allow", "Action": "iam:ListUsers", "Resource": "*"}]}
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "iam:ListUsers", "Resource": "*"}],
+    }
     iam.put_role_policy(RoleName=name, PolicyName="list", PolicyDocument=json.dumps(policy))
     assert iam.get_role_policy(RoleName=name, PolicyName="list")["PolicyDocument"] == policy
     with pytest.raises(ClientError) as exc:
@@ -302,8 +356,7 @@ def test_role_lifecycle(iam) -> None:
     iam.delete_role_policy(RoleName=name, PolicyName="list")
     with pytest.raises(ClientError) as exc:
         iam.delete_role_policy(RoleName=name, PolicyName="list")
-    assert error_of(exc) == ("NoSuchEntity", "The role policy with name list cannot be found.",
-                             404)
+    assert error_of(exc) == ("NoSuchEntity", "The role policy with name list cannot be found.", 404)
     iam.delete_role(RoleName=name)
     with pytest.raises(ClientError) as exc:
         iam.get_role(RoleName=name)
@@ -316,36 +369,56 @@ def test_role_lifecycle(iam) -> None:
 def test_caller_identity_of_root(sts) -> None:
     me = sts.get_caller_identity()
     assert (me["UserId"], me["Account"], me["Arn"]) == (
-        ACCOUNT, ACCOUNT, f"arn:aws:iam::{ACCOUNT}:root")
+        ACCOUNT,
+        ACCOUNT,
+        f"arn:aws:iam::{ACCOUNT}:root",
+    )
 
 
 def test_assume_role_named_directly_in_trust_policy(server, iam) -> None:
     user, key = new_user(iam)  # no identity policy: the trust policy names the user
     role_name = unique("direct")
-    role = iam.create_role(RoleName=role_name, Path="/p/",
-                           AssumeRolePolicyDocument=trust(f"arn:aws:iam::{ACCOUNT}:user/{user}"))
-    iam.put_role_policy(RoleName=role_name, PolicyName="p", PolicyDocument=json.dumps(
-        {"Version": "2012-10-17",
-         "Statement": [{"Effect": "Allow", "Action": "iam:GetRole", "Resource": "*"}]}))
-    out = client(server, "sts", key).assume_role(RoleArn=role["Role"]["Arn"],
-                                                 RoleSessionName="sess-1", DurationSeconds=900)
+    role = iam.create_role(
+        RoleName=role_name,
+        Path="/p/",
+        AssumeRolePolicyDocument=trust(f"arn:aws:iam::{ACCOUNT}:user/{user}"),
+    )
+    iam.put_role_policy(
+        RoleName=role_name,
+        PolicyName="p",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "iam:GetRole", "Resource": "*"}],
+            }
+        ),
+    )
+    out = client(server, "sts", key).assume_role(
+        RoleArn=role["Role"]["Arn"], RoleSessionName="sess-1", DurationSeconds=900
+    )
     creds = out["Credentials"]
     assert creds["AccessKeyId"].startswith("ASIA") and len(creds["AccessKeyId"]) == 20
     assert creds["SessionToken"]
     assert 890 < creds["Expiration"].timestamp() - time.time() <= 901
     session_arn = f"arn:aws:sts::{ACCOUNT}:assumed-role/{role_name}/sess-1"
     assert out["AssumedRoleUser"] == {
-        "AssumedRoleId": f"{role['Role']['RoleId']}:sess-1", "Arn": session_arn}
+        "AssumedRoleId": f"{role['Role']['RoleId']}:sess-1",
+        "Arn": session_arn,
+    }
     me = client(server, "sts", creds).get_caller_identity()
     assert (me["Arn"], me["UserId"], me["Account"]) == (
-        session_arn, f"{role['Role']['RoleId']}:sess-1", ACCOUNT)
+        session_arn,
+        f"{role['Role']['RoleId']}:sess-1",
+        ACCOUNT,
+    )
     # The session has the role's permissions, and only those.
     as_role = client(server, "iam", creds)
     assert as_role.get_role(RoleName=role_name)["Role"]["RoleName"] == role_name
     with pytest.raises(ClientError) as exc:
         as_role.list_users()
-    assert error_of(exc)[1].startswith(f"User: {session_arn} is not authorized to perform: "
-                                       "iam:ListUsers")
+    assert error_of(exc)[1].startswith(
+        f"User: {session_arn} is not authorized to perform: iam:ListUsers"
+    )
     # The token is part of the credentials.
     for token in (None, "not-the-token"):
         with pytest.raises(ClientError) as exc:
@@ -354,8 +427,9 @@ def test_assume_role_named_directly_in_trust_policy(server, iam) -> None:
 
 
 def test_assume_role_through_the_account_needs_an_identity_policy(server, iam) -> None:
-    role = iam.create_role(RoleName=unique("acct"),
-                           AssumeRolePolicyDocument=trust(f"arn:aws:iam::{ACCOUNT}:root"))["Role"]
+    role = iam.create_role(
+        RoleName=unique("acct"), AssumeRolePolicyDocument=trust(f"arn:aws:iam::{ACCOUNT}:root")
+    )["Role"]
     user, key = new_user(iam)
     with pytest.raises(ClientError) as exc:
         client(server, "sts", key).assume_role(RoleArn=role["Arn"], RoleSessionName="s1")
@@ -365,9 +439,18 @@ def test_assume_role_through_the_account_needs_an_identity_policy(server, iam) -
         f"sts:AssumeRole on resource: {role['Arn']}",
         403,
     )
-    iam.put_user_policy(UserName=user, PolicyName="assume", PolicyDocument=json.dumps(
-        {"Version": "2012-10-17",
-         "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": role["Arn"]}]}))
+    iam.put_user_policy(
+        UserName=user,
+        PolicyName="assume",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": role["Arn"]}
+                ],
+            }
+        ),
+    )
     out = client(server, "sts", key).assume_role(RoleArn=role["Arn"], RoleSessionName="s1")
     assert out["AssumedRoleUser"]["Arn"].endswith(f":assumed-role/{role['RoleName']}/s1")
     # Session credentials authenticate KMS requests too.
@@ -380,16 +463,34 @@ def test_assume_role_through_the_account_needs_an_identity_policy(server, iam) -
 
 
 def test_assume_role_refusals(server, sts, iam) -> None:
-    user, key = new_user(iam, {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]})
+    user, key = new_user(
+        iam,
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}],
+        },
+    )
     as_user = client(server, "sts", key)
-    other = iam.create_role(RoleName=unique("other"),
-                            AssumeRolePolicyDocument=trust(f"arn:aws:iam::{ACCOUNT}:user/nobody"))
-    denied = iam.create_role(RoleName=unique("deny"), AssumeRolePolicyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": "sts:AssumeRole"},
-            {"Effect": "Deny", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/{user}"},
-             "Action": "sts:AssumeRole"}]}))
+    other = iam.create_role(
+        RoleName=unique("other"),
+        AssumeRolePolicyDocument=trust(f"arn:aws:iam::{ACCOUNT}:user/nobody"),
+    )
+    denied = iam.create_role(
+        RoleName=unique("deny"),
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": "sts:AssumeRole"},
+                    {
+                        "Effect": "Deny",
+                        "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/{user}"},
+                        "Action": "sts:AssumeRole",
+                    },
+                ],
+            }
+        ),
+    )
     missing = f"arn:aws:iam::{ACCOUNT}:role/{unique('missing')}"
     for arn in (other["Role"]["Arn"], denied["Role"]["Arn"], missing):
         with pytest.raises(ClientError) as exc:
@@ -407,15 +508,18 @@ def test_assume_role_refusals(server, sts, iam) -> None:
 
 def test_session_duration_limits(server, iam) -> None:
     user, key = new_user(iam)
-    role = iam.create_role(RoleName=unique("dur"),
-                           AssumeRolePolicyDocument=trust(f"arn:aws:iam::{ACCOUNT}:user/{user}"))
+    role = iam.create_role(
+        RoleName=unique("dur"),
+        AssumeRolePolicyDocument=trust(f"arn:aws:iam::{ACCOUNT}:user/{user}"),
+    )
     as_user = client(server, "sts", key)
     with pytest.raises(ClientError) as exc:
-        as_user.assume_role(RoleArn=role["Role"]["Arn"], RoleSessionName="s1",
-                            DurationSeconds=7200)
+        as_user.assume_role(RoleArn=role["Role"]["Arn"], RoleSessionName="s1", DurationSeconds=7200)
     assert error_of(exc) == (
         "ValidationError",
-        "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.", 400)
+        "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
+        400,
+    )
     out = as_user.assume_role(RoleArn=role["Role"]["Arn"], RoleSessionName="s1")
     assert 3590 < out["Credentials"]["Expiration"].timestamp() - time.time() <= 3601
 
@@ -423,14 +527,21 @@ def test_session_duration_limits(server, iam) -> None:
 def test_session_policy_limits_the_session(server, iam) -> None:
     user, key = new_user(iam)
     role_name = unique("scoped")
-    role = iam.create_role(RoleName=role_name,
-                           AssumeRolePolicyDocument=trust(f"arn:aws:iam::{ACCOUNT}:user/{user}"))
-    iam.put_role_policy(RoleName=role_name, PolicyName="all", PolicyDocument=json.dumps(
-        ALLOW_ALL_IAM))
-    scoped = json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "iam:GetRole", "Resource": "*"}]})
-    out = client(server, "sts", key).assume_role(RoleArn=role["Role"]["Arn"],
-                                                 RoleSessionName="s1", Policy=scoped)
+    role = iam.create_role(
+        RoleName=role_name, AssumeRolePolicyDocument=trust(f"arn:aws:iam::{ACCOUNT}:user/{user}")
+    )
+    iam.put_role_policy(
+        RoleName=role_name, PolicyName="all", PolicyDocument=json.dumps(ALLOW_ALL_IAM)
+    )
+    scoped = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "iam:GetRole", "Resource": "*"}],
+        }
+    )
+    out = client(server, "sts", key).assume_role(
+        RoleArn=role["Role"]["Arn"], RoleSessionName="s1", Policy=scoped
+    )
     as_role = client(server, "iam", out["Credentials"])
     assert as_role.get_role(RoleName=role_name)["Role"]["RoleName"] == role_name
     with pytest.raises(ClientError) as exc:
@@ -443,8 +554,11 @@ def test_session_policy_limits_the_session(server, iam) -> None:
 
 def test_unsigned_iam_request_is_refused_in_xml(server) -> None:
     request = urllib.request.Request(
-        server.endpoint + "/", data=b"Action=ListUsers&Version=2010-05-08", method="POST",
-        headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
+        server.endpoint + "/",
+        data=b"Action=ListUsers&Version=2010-05-08",
+        method="POST",
+        headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+    )
     with pytest.raises(urllib.error.HTTPError) as exc:
         urllib.request.urlopen(request, timeout=10)
     body = exc.value.read().decode()
@@ -457,4 +571,7 @@ def test_unimplemented_iam_action_is_explicit(iam) -> None:
     with pytest.raises(ClientError) as exc:
         iam.create_group(GroupName=unique("g"))
     assert error_of(exc) == (
-        "UnsupportedOperation", "CreateGroup is not supported by this OpenKMS server yet.", 400)
+        "UnsupportedOperation",
+        "CreateGroup is not supported by this OpenKMS server yet.",
+        400,
+    )

@@ -85,9 +85,7 @@ def new_role_session(
     for index, text in enumerate(role_policies):
         iam.put_role_policy(RoleName=name, PolicyName=f"p{index}", PolicyDocument=text)
     extra = {} if session_policy is None else {"Policy": session_policy}
-    out = client(server, "sts", key).assume_role(
-        RoleArn=role["Arn"], RoleSessionName="s1", **extra
-    )
+    out = client(server, "sts", key).assume_role(RoleArn=role["Arn"], RoleSessionName="s1", **extra)
     return role, out["Credentials"], out["AssumedRoleUser"]["Arn"]
 
 
@@ -108,8 +106,9 @@ def test_list_aliases_without_key_id_is_authorized(server) -> None:
     _, silent_key = new_user(server)  # no identity policy at all
     with pytest.raises(ClientError) as exc:
         client(server, "kms", silent_key).list_aliases()
-    assert message_of(exc).endswith("because no identity-based policy allows the "
-                                    "kms:ListAliases action")
+    assert message_of(exc).endswith(
+        "because no identity-based policy allows the kms:ListAliases action"
+    )
     _, allowed_key = new_user(server, policy(allow("kms:ListAliases")))
     names = [a["AliasName"] for a in client(server, "kms", allowed_key).list_aliases()["Aliases"]]
     assert any(name.startswith("alias/seen-") for name in names)
@@ -122,16 +121,28 @@ def test_session_policy_limits_a_key_policy_naming_the_role(server) -> None:
     kms = client(server, "kms")
     only_describe = policy(allow("kms:DescribeKey"))
     role, creds, session_arn = new_role_session(server, session_policy=only_describe)
-    by_role = kms.create_key(Policy=policy(
-        root_statement(),
-        {"Effect": "Allow", "Principal": {"AWS": role["Arn"]}, "Action": "kms:*",
-         "Resource": "*"},
-    ))["KeyMetadata"]["KeyId"]
-    by_session = kms.create_key(Policy=policy(
-        root_statement(),
-        {"Effect": "Allow", "Principal": {"AWS": session_arn}, "Action": "kms:*",
-         "Resource": "*"},
-    ))["KeyMetadata"]["KeyId"]
+    by_role = kms.create_key(
+        Policy=policy(
+            root_statement(),
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": role["Arn"]},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+        )
+    )["KeyMetadata"]["KeyId"]
+    by_session = kms.create_key(
+        Policy=policy(
+            root_statement(),
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": session_arn},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+        )
+    )["KeyMetadata"]["KeyId"]
     as_session = client(server, "kms", creds)
     # Naming the role: the session policy (DescribeKey only) limits what the key policy gives.
     as_session.describe_key(KeyId=by_role)
@@ -155,12 +166,17 @@ def test_a_recreated_role_does_not_revive_old_sessions(server) -> None:
     role, creds, _ = new_role_session(server)
     client(server, "sts", creds).get_caller_identity()  # valid while the role exists
     iam.delete_role(RoleName=role["RoleName"])
-    iam.create_role(RoleName=role["RoleName"],
-                    AssumeRolePolicyDocument=role["AssumeRolePolicyDocument"]
-                    if isinstance(role["AssumeRolePolicyDocument"], str)
-                    else json.dumps(role["AssumeRolePolicyDocument"]))
-    iam.put_role_policy(RoleName=role["RoleName"], PolicyName="all",
-                        PolicyDocument=policy(allow(["kms:*", "sts:*"])))
+    iam.create_role(
+        RoleName=role["RoleName"],
+        AssumeRolePolicyDocument=role["AssumeRolePolicyDocument"]
+        if isinstance(role["AssumeRolePolicyDocument"], str)
+        else json.dumps(role["AssumeRolePolicyDocument"]),
+    )
+    iam.put_role_policy(
+        RoleName=role["RoleName"],
+        PolicyName="all",
+        PolicyDocument=policy(allow(["kms:*", "sts:*"])),
+    )
     with pytest.raises(ClientError) as exc:
         client(server, "sts", creds).get_caller_identity()
     assert code_of(exc) == "InvalidClientTokenId"
@@ -178,8 +194,9 @@ def test_a_role_with_a_path_uses_and_retires_its_grant(server) -> None:
     role, creds, _ = new_role_session(server, path="/app/")
     assert ":role/app/" in role["Arn"]
     key_id = kms.create_key()["KeyMetadata"]["KeyId"]
-    grant = kms.create_grant(KeyId=key_id, GranteePrincipal=role["Arn"],
-                             Operations=["Encrypt", "RetireGrant"])
+    grant = kms.create_grant(
+        KeyId=key_id, GranteePrincipal=role["Arn"], Operations=["Encrypt", "RetireGrant"]
+    )
     as_session = client(server, "kms", creds)
     as_session.encrypt(KeyId=key_id, Plaintext=b"x", GrantTokens=[grant["GrantToken"]])
     as_session.retire_grant(GrantToken=grant["GrantToken"])
@@ -191,42 +208,55 @@ def test_same_request_same_decision_and_keys_on_every_api(server) -> None:
     conditions name every global key: all allowed; change one expected value: all denied."""
 
     def conditioned(role_arn: str, userid: str, tag: str) -> str:
-        return policy(allow(
-            ["kms:ListKeys", "iam:GetRole", "sts:AssumeRole", "cloudtrail:LookupEvents"],
-            Condition={
-                "StringEquals": {
-                    "aws:PrincipalArn": role_arn,
-                    "aws:PrincipalAccount": ACCOUNT,
-                    "aws:PrincipalType": "AssumedRole",
-                    "aws:userid": userid,
-                    "aws:RequestedRegion": "us-east-1",
-                    "aws:PrincipalTag/team": tag,
+        return policy(
+            allow(
+                ["kms:ListKeys", "iam:GetRole", "sts:AssumeRole", "cloudtrail:LookupEvents"],
+                Condition={
+                    "StringEquals": {
+                        "aws:PrincipalArn": role_arn,
+                        "aws:PrincipalAccount": ACCOUNT,
+                        "aws:PrincipalType": "AssumedRole",
+                        "aws:userid": userid,
+                        "aws:RequestedRegion": "us-east-1",
+                        "aws:PrincipalTag/team": tag,
+                    },
+                    "Bool": {"aws:SecureTransport": "false"},
+                    "IpAddress": {"aws:SourceIp": "127.0.0.0/8"},
+                    "StringLike": {"aws:UserAgent": "*Boto3*"},
+                    "Null": {"aws:CurrentTime": "false", "aws:EpochTime": "false"},
                 },
-                "Bool": {"aws:SecureTransport": "false"},
-                "IpAddress": {"aws:SourceIp": "127.0.0.0/8"},
-                "StringLike": {"aws:UserAgent": "*Boto3*"},
-                "Null": {"aws:CurrentTime": "false", "aws:EpochTime": "false"},
-            },
-        ))
+            )
+        )
 
     iam = client(server, "iam")
     role, creds, _ = new_role_session(server, path="/core/", tags=[{"Key": "team", "Value": "a"}])
     userid = f"{role['RoleId']}:s1"
-    iam.put_role_policy(RoleName=role["RoleName"], PolicyName="cond",
-                        PolicyDocument=conditioned(role["Arn"], userid, "a"))
-    target = iam.create_role(RoleName=unique("target"), AssumeRolePolicyDocument=policy(
-        {"Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "sts:AssumeRole"}))["Role"]
+    iam.put_role_policy(
+        RoleName=role["RoleName"],
+        PolicyName="cond",
+        PolicyDocument=conditioned(role["Arn"], userid, "a"),
+    )
+    target = iam.create_role(
+        RoleName=unique("target"),
+        AssumeRolePolicyDocument=policy(
+            {"Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "sts:AssumeRole"}
+        ),
+    )["Role"]
     calls = {
         "kms": lambda: client(server, "kms", creds).list_keys(),
         "iam": lambda: client(server, "iam", creds).get_role(RoleName=role["RoleName"]),
         "sts": lambda: client(server, "sts", creds).assume_role(
-            RoleArn=target["Arn"], RoleSessionName="chained"),
+            RoleArn=target["Arn"], RoleSessionName="chained"
+        ),
         "cloudtrail": lambda: client(server, "cloudtrail", creds).lookup_events(MaxResults=1),
     }
     for call in calls.values():
         call()  # every API sees the same keys, so every one allows
-    iam.put_role_policy(RoleName=role["RoleName"], PolicyName="cond",
-                        PolicyDocument=conditioned(role["Arn"], userid, "b"))
+    iam.put_role_policy(
+        RoleName=role["RoleName"],
+        PolicyName="cond",
+        PolicyDocument=conditioned(role["Arn"], userid, "b"),
+    )
     for name, call in calls.items():
         with pytest.raises(ClientError) as exc:
             call()
@@ -241,8 +271,12 @@ def test_key_policy_principals_are_bound_to_unique_ids(server) -> None:
     old_key = iam.create_access_key(UserName=name)["AccessKey"]
     text = policy(
         root_statement(),
-        {"Effect": "Allow", "Principal": {"AWS": [user["Arn"]]}, "Action": "kms:Encrypt",
-         "Resource": "*"},
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": [user["Arn"]]},
+            "Action": "kms:Encrypt",
+            "Resource": "*",
+        },
     )
     key_id = kms.create_key(Policy=text)["KeyMetadata"]["KeyId"]
     client(server, "kms", old_key).encrypt(KeyId=key_id, Plaintext=b"x")
@@ -260,17 +294,21 @@ def test_key_policy_principals_are_bound_to_unique_ids(server) -> None:
     with pytest.raises(ClientError) as exc:
         client(server, "kms", new_key).encrypt(KeyId=key_id, Plaintext=b"x")
     assert code_of(exc) == "AccessDeniedException"
-    assert json.loads(kms.get_key_policy(KeyId=key_id)["Policy"])["Statement"][1][
-        "Principal"] == {"AWS": [user["UserId"]]}
+    assert json.loads(kms.get_key_policy(KeyId=key_id)["Policy"])["Statement"][1]["Principal"] == {
+        "AWS": [user["UserId"]]
+    }
     # Saving the shown policy again is refused: the unique id names no one now, nor does
     # a user who does not exist.
-    for refused in (kms.get_key_policy(KeyId=key_id)["Policy"],
-                    text.replace(name, unique("nobody"))):
+    for refused in (
+        kms.get_key_policy(KeyId=key_id)["Policy"],
+        text.replace(name, unique("nobody")),
+    ):
         with pytest.raises(ClientError) as exc:
             kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=refused)
         assert code_of(exc) == "MalformedPolicyDocumentException"
         assert message_of(exc) == (
-            "Policy contains a statement with one or more invalid principals.")
+            "Policy contains a statement with one or more invalid principals."
+        )
     # Naming the newcomer again binds the new unique id.
     kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=text)
     client(server, "kms", new_key).encrypt(KeyId=key_id, Plaintext=b"x")
@@ -282,8 +320,9 @@ def test_an_explicit_deny_stops_even_a_retiring_principal(server) -> None:
     denied_arn, denied = new_user(server, policy({**allow("kms:RetireGrant"), "Effect": "Deny"}))
     plain_arn, plain = new_user(server)  # no policy: the grant alone lets it retire
     for arn, creds, refused in ((denied_arn, denied, True), (plain_arn, plain, False)):
-        grant = kms.create_grant(KeyId=key_id, GranteePrincipal=ROOT, RetiringPrincipal=arn,
-                                 Operations=["Decrypt"])
+        grant = kms.create_grant(
+            KeyId=key_id, GranteePrincipal=ROOT, RetiringPrincipal=arn, Operations=["Decrypt"]
+        )
         as_user = client(server, "kms", creds)
         if refused:
             with pytest.raises(ClientError) as exc:
@@ -291,5 +330,4 @@ def test_an_explicit_deny_stops_even_a_retiring_principal(server) -> None:
             assert message_of(exc).endswith("with an explicit deny in an identity-based policy")
         else:
             as_user.retire_grant(GrantToken=grant["GrantToken"])
-    assert [g["RetiringPrincipal"] for g in kms.list_grants(KeyId=key_id)["Grants"]] == [
-        denied_arn]
+    assert [g["RetiringPrincipal"] for g in kms.list_grants(KeyId=key_id)["Grants"]] == [denied_arn]

@@ -113,7 +113,9 @@ def import_material(
     )
 
 
-def external_key(kms: Any, spec: str = "SYMMETRIC_DEFAULT", usage: str | None = None) -> dict[str, Any]:
+def external_key(
+    kms: Any, spec: str = "SYMMETRIC_DEFAULT", usage: str | None = None
+) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"Origin": "EXTERNAL", "KeySpec": spec}
     if usage:
         kwargs["KeyUsage"] = usage
@@ -159,7 +161,9 @@ def ciphertexts(kms: Any, key_id: str, count: int = 3) -> list[tuple[bytes, byte
     return made
 
 
-def assert_all_decrypt(kms: Any, made: list[tuple[bytes, bytes, dict[str, str]]], material_id: str) -> None:
+def assert_all_decrypt(
+    kms: Any, made: list[tuple[bytes, bytes, dict[str, str]]], material_id: str
+) -> None:
     for plaintext, blob, context in made:
         out = kms.decrypt(CiphertextBlob=blob, EncryptionContext=context)
         assert out["Plaintext"] == plaintext

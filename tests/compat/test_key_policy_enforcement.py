@@ -16,16 +16,29 @@ def policy(*statements: dict[str, Any]) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
 
 
-ADMIN = {"Sid": "admin", "Effect": "Allow", "Principal": {"AWS": ROOT},
-         "Action": ["kms:PutKeyPolicy", "kms:GetKeyPolicy", "kms:DescribeKey"], "Resource": "*"}
+ADMIN = {
+    "Sid": "admin",
+    "Effect": "Allow",
+    "Principal": {"AWS": ROOT},
+    "Action": ["kms:PutKeyPolicy", "kms:GetKeyPolicy", "kms:DescribeKey"],
+    "Resource": "*",
+}
 
 
 def test_explicit_deny_beats_the_root_allow(kms) -> None:
     key = kms.create_key()["KeyMetadata"]
-    kms.put_key_policy(KeyId=key["KeyId"], Policy=policy(
-        {"Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "kms:*", "Resource": "*"},
-        {"Effect": "Deny", "Principal": {"AWS": ROOT}, "Action": "kms:Encrypt", "Resource": "*"},
-    ))
+    kms.put_key_policy(
+        KeyId=key["KeyId"],
+        Policy=policy(
+            {"Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "kms:*", "Resource": "*"},
+            {
+                "Effect": "Deny",
+                "Principal": {"AWS": ROOT},
+                "Action": "kms:Encrypt",
+                "Resource": "*",
+            },
+        ),
+    )
     with pytest.raises(ClientError) as exc:
         kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")
     assert error_of(exc) == (
@@ -52,15 +65,26 @@ def test_no_key_policy_allow_means_no_access_even_for_root(kms) -> None:
 
 def test_encryption_context_conditions(kms) -> None:
     key = kms.create_key()["KeyMetadata"]["KeyId"]
-    kms.put_key_policy(KeyId=key, Policy=policy(
-        {"Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "kms:*", "Resource": "*"},
-        {"Effect": "Deny", "Principal": {"AWS": ROOT}, "Action": ["kms:Encrypt", "kms:Decrypt"],
-         "Resource": "*",
-         "Condition": {"StringNotEquals": {"kms:EncryptionContext:tenant": "a"}}},
-    ))
+    kms.put_key_policy(
+        KeyId=key,
+        Policy=policy(
+            {"Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "kms:*", "Resource": "*"},
+            {
+                "Effect": "Deny",
+                "Principal": {"AWS": ROOT},
+                "Action": ["kms:Encrypt", "kms:Decrypt"],
+                "Resource": "*",
+                "Condition": {"StringNotEquals": {"kms:EncryptionContext:tenant": "a"}},
+            },
+        ),
+    )
     blob = kms.encrypt(KeyId=key, Plaintext=b"x", EncryptionContext={"tenant": "a"})
-    assert kms.decrypt(CiphertextBlob=blob["CiphertextBlob"],
-                       EncryptionContext={"tenant": "a"})["Plaintext"] == b"x"
+    assert (
+        kms.decrypt(CiphertextBlob=blob["CiphertextBlob"], EncryptionContext={"tenant": "a"})[
+            "Plaintext"
+        ]
+        == b"x"
+    )
     for context in ({"tenant": "b"}, {}):
         with pytest.raises(ClientError) as exc:
             kms.encrypt(KeyId=key, Plaintext=b"x", EncryptionContext=context)
@@ -69,8 +93,14 @@ def test_encryption_context_conditions(kms) -> None:
 
 def test_policy_lockout_safety_check(kms) -> None:
     key = kms.create_key()["KeyMetadata"]["KeyId"]
-    no_admin = policy({"Effect": "Allow", "Principal": {"AWS": ROOT},
-                       "Action": ["kms:Encrypt", "kms:Decrypt"], "Resource": "*"})
+    no_admin = policy(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": ROOT},
+            "Action": ["kms:Encrypt", "kms:Decrypt"],
+            "Resource": "*",
+        }
+    )
     with pytest.raises(ClientError) as exc:
         kms.put_key_policy(KeyId=key, Policy=no_admin)
     assert error_of(exc) == (
@@ -90,8 +120,15 @@ def test_policy_lockout_safety_check(kms) -> None:
 
 def test_malformed_policy_messages_name_the_problem(kms) -> None:
     key = kms.create_key()["KeyMetadata"]["KeyId"]
-    bad = policy({"Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "kms:*",
-                  "Resource": "*", "Condition": {"StringEqualz": {"a": "b"}}})
+    bad = policy(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": ROOT},
+            "Action": "kms:*",
+            "Resource": "*",
+            "Condition": {"StringEqualz": {"a": "b"}},
+        }
+    )
     with pytest.raises(ClientError) as exc:
         kms.put_key_policy(KeyId=key, Policy=bad)
     code, message = error_of(exc)
@@ -116,10 +153,19 @@ def test_lifecycle_condition_keys(kms) -> None:
     from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
     key = kms.create_key()["KeyMetadata"]["KeyId"]
-    kms.put_key_policy(KeyId=key, Policy=policy(ALLOW_ALL, {
-        "Effect": "Deny", "Principal": {"AWS": ROOT}, "Action": "kms:EnableKeyRotation",
-        "Resource": "*", "Condition": {"NumericLessThan": {"kms:RotationPeriodInDays": 180}},
-    }))
+    kms.put_key_policy(
+        KeyId=key,
+        Policy=policy(
+            ALLOW_ALL,
+            {
+                "Effect": "Deny",
+                "Principal": {"AWS": ROOT},
+                "Action": "kms:EnableKeyRotation",
+                "Resource": "*",
+                "Condition": {"NumericLessThan": {"kms:RotationPeriodInDays": 180}},
+            },
+        ),
+    )
     with pytest.raises(ClientError) as exc:
         kms.enable_key_rotation(KeyId=key, RotationPeriodInDays=90)
     assert error_of(exc)[0] == "AccessDeniedException"
@@ -128,34 +174,62 @@ def test_lifecycle_condition_keys(kms) -> None:
 
     external = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
     limit = time.time() + 30 * 86_400
-    kms.put_key_policy(KeyId=external, Policy=policy(
-        ALLOW_ALL,
-        {"Effect": "Deny", "Principal": {"AWS": ROOT}, "Action": "kms:GetParametersForImport",
-         "Resource": "*", "Condition": {"StringEquals": {"kms:WrappingKeySpec": "RSA_2048"}}},
-        {"Effect": "Deny", "Principal": {"AWS": ROOT}, "Action": "kms:ImportKeyMaterial",
-         "Resource": "*",
-         "Condition": {"StringEquals": {"kms:ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"}}},
-        {"Effect": "Deny", "Principal": {"AWS": ROOT}, "Action": "kms:ImportKeyMaterial",
-         "Resource": "*", "Condition": {"NumericGreaterThan": {"kms:ValidTo": limit}}},
-    ))
+    kms.put_key_policy(
+        KeyId=external,
+        Policy=policy(
+            ALLOW_ALL,
+            {
+                "Effect": "Deny",
+                "Principal": {"AWS": ROOT},
+                "Action": "kms:GetParametersForImport",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"kms:WrappingKeySpec": "RSA_2048"}},
+            },
+            {
+                "Effect": "Deny",
+                "Principal": {"AWS": ROOT},
+                "Action": "kms:ImportKeyMaterial",
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": {"kms:ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"}
+                },
+            },
+            {
+                "Effect": "Deny",
+                "Principal": {"AWS": ROOT},
+                "Action": "kms:ImportKeyMaterial",
+                "Resource": "*",
+                "Condition": {"NumericGreaterThan": {"kms:ValidTo": limit}},
+            },
+        ),
+    )
     with pytest.raises(ClientError) as exc:
-        kms.get_parameters_for_import(KeyId=external, WrappingAlgorithm="RSAES_OAEP_SHA_256",
-                                      WrappingKeySpec="RSA_2048")
+        kms.get_parameters_for_import(
+            KeyId=external, WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048"
+        )
     assert error_of(exc)[0] == "AccessDeniedException"
     material = os.urandom(32)
 
     def attempt(**expiry: object) -> None:
         params = kms.get_parameters_for_import(
-            KeyId=external, WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_3072")
+            KeyId=external, WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_3072"
+        )
         public = serialization.load_der_public_key(params["PublicKey"])
         assert isinstance(public, rsa.RSAPublicKey)
-        oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(),
-                            label=None)
-        kms.import_key_material(KeyId=external, ImportToken=params["ImportToken"],
-                                EncryptedKeyMaterial=public.encrypt(material, oaep), **expiry)
+        oaep = padding.OAEP(
+            mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None
+        )
+        kms.import_key_material(
+            KeyId=external,
+            ImportToken=params["ImportToken"],
+            EncryptedKeyMaterial=public.encrypt(material, oaep),
+            **expiry,
+        )
 
-    for refused in ({"ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"},
-                    {"ValidTo": time.time() + 60 * 86_400}):
+    for refused in (
+        {"ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"},
+        {"ValidTo": time.time() + 60 * 86_400},
+    ):
         with pytest.raises(ClientError) as exc:
             attempt(**refused)
         assert error_of(exc)[0] == "AccessDeniedException", refused

@@ -58,17 +58,29 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
 def start(backend: Backend) -> ServerProcess:
     """Start a server with generated root credentials, output to ``backend.log_path``."""
     port = free_port()
-    args = [sys.executable, "-m", "openkms", "serve", "--port", str(port),
-            "--account-id", ACCOUNT, "--data-dir", str(backend.data_dir)]
+    args = [
+        sys.executable,
+        "-m",
+        "openkms",
+        "serve",
+        "--port",
+        str(port),
+        "--account-id",
+        ACCOUNT,
+        "--data-dir",
+        str(backend.data_dir),
+    ]
     if backend.database:
         args += ["--database", backend.database]
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENKMS_")}
     log = open(backend.log_path, "ab")
-    proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        args, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+    )
     log.close()
-    server = ServerProcess(proc, port, str(backend.data_dir), backend.database, env, args,
-                           str(backend.log_path))
+    server = ServerProcess(
+        proc, port, str(backend.data_dir), backend.database, env, args, str(backend.log_path)
+    )
     server.wait_ready()
     return server
 
@@ -95,9 +107,12 @@ def code_of(exc: pytest.ExceptionInfo[ClientError]) -> str:
 
 def test_graceful_restart_keeps_everything(running: ServerProcess) -> None:
     kms = client_for(running)
-    keys = [kms.create_key(Description=f"durable {i}",
-                           Tags=[{"TagKey": "n", "TagValue": str(i)}])["KeyMetadata"]
-            for i in range(3)]
+    keys = [
+        kms.create_key(Description=f"durable {i}", Tags=[{"TagKey": "n", "TagValue": str(i)}])[
+            "KeyMetadata"
+        ]
+        for i in range(3)
+    ]
     aliases = {f"alias/durable-{i}": keys[i]["KeyId"] for i in range(3)}
     for name, target in aliases.items():
         kms.create_alias(AliasName=name, TargetKeyId=target)
@@ -106,7 +121,8 @@ def test_graceful_restart_keeps_everything(running: ServerProcess) -> None:
         ctx = {"i": str(i)}
         plain = os.urandom(100 + i)
         blob = kms.encrypt(KeyId=key["KeyId"], Plaintext=plain, EncryptionContext=ctx)[
-            "CiphertextBlob"]
+            "CiphertextBlob"
+        ]
         blobs.append((blob, ctx, plain, key["Arn"]))
     data_key = kms.generate_data_key(KeyId="alias/durable-0", KeySpec="AES_256")
     kms.disable_key(KeyId=keys[1]["KeyId"])
@@ -120,7 +136,8 @@ def test_graceful_restart_keeps_everything(running: ServerProcess) -> None:
     for key_id, meta in before.items():
         assert kms.describe_key(KeyId=key_id)["KeyMetadata"] == meta
         assert kms.list_resource_tags(KeyId=key_id)["Tags"] == [
-            {"TagKey": "n", "TagValue": meta["Description"].split()[-1]}]
+            {"TagKey": "n", "TagValue": meta["Description"].split()[-1]}
+        ]
     listed = {a["AliasName"]: a.get("TargetKeyId") for a in kms.list_aliases()["Aliases"]}
     for name, target in aliases.items():
         assert listed.get(name) == target
@@ -131,8 +148,9 @@ def test_graceful_restart_keeps_everything(running: ServerProcess) -> None:
     blob, ctx, plain, arn = blobs[0]
     out = kms.decrypt(CiphertextBlob=blob, EncryptionContext=ctx)
     assert out["Plaintext"] == plain and out["KeyId"] == arn
-    assert kms.decrypt(CiphertextBlob=data_key["CiphertextBlob"])["Plaintext"] == data_key[
-        "Plaintext"]
+    assert (
+        kms.decrypt(CiphertextBlob=data_key["CiphertextBlob"])["Plaintext"] == data_key["Plaintext"]
+    )
     for blob, ctx, _plain, _arn in blobs[1:]:  # disabled / pending deletion: still refused
         with pytest.raises(ClientError) as exc:
             kms.decrypt(CiphertextBlob=blob, EncryptionContext=ctx)
@@ -160,8 +178,7 @@ def test_sigkill_after_acknowledged_writes(running: ServerProcess) -> None:
             kms.create_alias(AliasName=alias, TargetKeyId=key_id)
             expected_aliases[alias] = key_id
             plain = os.urandom(32)
-            ciphertexts.append(
-                (kms.encrypt(KeyId=alias, Plaintext=plain)["CiphertextBlob"], plain))
+            ciphertexts.append((kms.encrypt(KeyId=alias, Plaintext=plain)["CiphertextBlob"], plain))
             if i % 2:
                 kms.disable_key(KeyId=key_id)
                 expected_states[key_id] = "Disabled"
@@ -234,10 +251,12 @@ def test_no_secrets_at_rest(backend: Backend, running: ServerProcess) -> None:
     for i in range(5):
         # Distinctive plaintexts: random, and long enough that no accident matches.
         plain = f"PLAINTEXT-{i}-{uuid.uuid4().hex}".encode() + os.urandom(24)
-        blob = kms.encrypt(KeyId="alias/secrets", Plaintext=plain,
-                           EncryptionContext={"n": str(i)})["CiphertextBlob"]
-        assert kms.decrypt(CiphertextBlob=blob, EncryptionContext={"n": str(i)})[
-            "Plaintext"] == plain
+        blob = kms.encrypt(KeyId="alias/secrets", Plaintext=plain, EncryptionContext={"n": str(i)})[
+            "CiphertextBlob"
+        ]
+        assert (
+            kms.decrypt(CiphertextBlob=blob, EncryptionContext={"n": str(i)})["Plaintext"] == plain
+        )
         needles |= {f"plaintext {i} ({form})": v for form, v in _forms(plain).items()}
     data_keys = [
         kms.generate_data_key(KeyId=key["KeyId"], KeySpec="AES_256"),
@@ -245,8 +264,9 @@ def test_no_secrets_at_rest(backend: Backend, running: ServerProcess) -> None:
         kms.generate_data_key(KeyId="alias/secrets", NumberOfBytes=64),
     ]
     for i, out in enumerate(data_keys):
-        again = kms.decrypt(CiphertextBlob=out["CiphertextBlob"],
-                            EncryptionContext={"a": "b"} if i == 1 else {})
+        again = kms.decrypt(
+            CiphertextBlob=out["CiphertextBlob"], EncryptionContext={"a": "b"} if i == 1 else {}
+        )
         assert again["Plaintext"] == out["Plaintext"]
         needles |= {f"data key {i} ({form})": v for form, v in _forms(out["Plaintext"]).items()}
     for i in range(2):

@@ -77,9 +77,23 @@ def test_audit_export_is_private(tmp_path: Path) -> None:
     out = tmp_path / "export"
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENKMS_")}
     done = subprocess.run(
-        [sys.executable, "-m", "openkms", "audit", "export", "--data-dir", str(data),
-         "--out", str(out), "--seal"],
-        env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "openkms",
+            "audit",
+            "export",
+            "--data-dir",
+            str(data),
+            "--out",
+            str(out),
+            "--seal",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
     )
     assert done.returncode == 0, done.stderr
     modes = _modes(out)
@@ -105,8 +119,7 @@ def test_a_shared_data_dir_is_reported_and_its_files_made_private(tmp_path: Path
     warnings = [line for line in log.splitlines() if _SHARED_WARNING in line]
     assert len(warnings) == 2, log  # one line per start
     assert "WARNING" in warnings[0] and str(data) in warnings[0]
-    files = {name: mode for name, mode in _modes(data, skip="server-").items()
-             if name != str(data)}
+    files = {name: mode for name, mode in _modes(data, skip="server-").items() if name != str(data)}
     _assert_private(files, data)
 
 

@@ -58,7 +58,16 @@ MODELS = {name: _SESSION.get_service_model(name) for name in ("kms", "iam", "sts
 #: Enum values that cost seconds of CPU each (RSA key generation) are swapped for cheap ones.
 _EXPENSIVE = {"RSA_3072", "RSA_4096"}
 _HUGE_NUMBERS: tuple[Any, ...] = (
-    1e12, 1e300, -1e308, 1.7976931348623157e308, 2**63, 2**64 + 1, 10**30, 0.5, -1, 2**31,
+    1e12,
+    1e300,
+    -1e308,
+    1.7976931348623157e308,
+    2**63,
+    2**64 + 1,
+    10**30,
+    0.5,
+    -1,
+    2**31,
 )
 _ODD_VALUES: tuple[Any, ...] = (None, True, 0, -1.5, "", "x", [], {}, [None], {"a": None}, 5)
 _UNICODE = ("\U0001f512\u202e\u0000", "é" * 300, "\u4e2d\u6587", "\ufeff", "a\nb\tc")
@@ -97,36 +106,80 @@ def fuzz_server(
 
 def _callers(endpoint: str) -> list[Caller]:
     iam = make_client(endpoint, service="iam")
-    deny_all = {"Version": "2012-10-17",
-                "Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}]}
+    deny_all = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}],
+    }
     iam.create_user(UserName="fuzz-denied")
-    iam.put_user_policy(UserName="fuzz-denied", PolicyName="deny",
-                        PolicyDocument=json.dumps(deny_all))
+    iam.put_user_policy(
+        UserName="fuzz-denied", PolicyName="deny", PolicyDocument=json.dumps(deny_all)
+    )
     denied = iam.create_access_key(UserName="fuzz-denied")["AccessKey"]
     iam.create_user(UserName="fuzz-scratch")  # only the hostile deep-policy request names it
     iam.create_user(UserName="fuzz-assumer")
-    iam.put_user_policy(UserName="fuzz-assumer", PolicyName="assume", PolicyDocument=json.dumps(
-        {"Version": "2012-10-17",
-         "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]}))
+    iam.put_user_policy(
+        UserName="fuzz-assumer",
+        PolicyName="assume",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}],
+            }
+        ),
+    )
     assumer = iam.create_access_key(UserName="fuzz-assumer")["AccessKey"]
-    trust = {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Action": "sts:AssumeRole",
-        "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/fuzz-assumer"}}]}
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "sts:AssumeRole",
+                "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/fuzz-assumer"},
+            }
+        ],
+    }
     iam.create_role(RoleName="fuzz-role", AssumeRolePolicyDocument=json.dumps(trust))
-    iam.put_role_policy(RoleName="fuzz-role", PolicyName="kms", PolicyDocument=json.dumps(
-        {"Version": "2012-10-17",
-         "Statement": [{"Effect": "Allow", "Action": ["kms:*", "iam:Get*", "iam:List*"],
-                        "Resource": "*"}]}))
-    sts = make_client(endpoint, service="sts", access_key=assumer["AccessKeyId"],
-                      secret_key=assumer["SecretAccessKey"])
-    session = sts.assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/fuzz-role",
-                              RoleSessionName="fuzz")["Credentials"]
+    iam.put_role_policy(
+        RoleName="fuzz-role",
+        PolicyName="kms",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": ["kms:*", "iam:Get*", "iam:List*"],
+                        "Resource": "*",
+                    }
+                ],
+            }
+        ),
+    )
+    sts = make_client(
+        endpoint,
+        service="sts",
+        access_key=assumer["AccessKeyId"],
+        secret_key=assumer["SecretAccessKey"],
+    )
+    session = sts.assume_role(
+        RoleArn=f"arn:aws:iam::{ACCOUNT}:role/fuzz-role", RoleSessionName="fuzz"
+    )["Credentials"]
     return [
         Caller("root", ACCESS_KEY, SECRET_KEY, None, f"arn:aws:iam::{ACCOUNT}:root"),
-        Caller("denied", denied["AccessKeyId"], denied["SecretAccessKey"], None,
-               f"arn:aws:iam::{ACCOUNT}:user/fuzz-denied"),
-        Caller("session", session["AccessKeyId"], session["SecretAccessKey"],
-               session["SessionToken"], f"arn:aws:sts::{ACCOUNT}:assumed-role/fuzz-role/"),
+        Caller(
+            "denied",
+            denied["AccessKeyId"],
+            denied["SecretAccessKey"],
+            None,
+            f"arn:aws:iam::{ACCOUNT}:user/fuzz-denied",
+        ),
+        Caller(
+            "session",
+            session["AccessKeyId"],
+            session["SecretAccessKey"],
+            session["SessionToken"],
+            f"arn:aws:sts::{ACCOUNT}:assumed-role/fuzz-role/",
+        ),
     ]
 
 
@@ -165,8 +218,10 @@ class Gen:
         if kind == "list":
             return [self.value(shape.member, name, depth + 1) for _ in range(rng.randint(0, 2))]
         if kind == "map":
-            return {self.text(1, 8): self.value(shape.value, name, depth + 1)
-                    for _ in range(rng.randint(0, 2))}
+            return {
+                self.text(1, 8): self.value(shape.value, name, depth + 1)
+                for _ in range(rng.randint(0, 2))
+            }
         if kind == "string":
             enum = [e for e in meta.get("enum", ()) if e not in _EXPENSIVE]
             if enum:
@@ -178,9 +233,19 @@ class Gen:
             if name == "AliasName":
                 return "alias/fz-" + self.text(4, 8)
             if name == "Policy" or name.endswith("PolicyDocument"):
-                return json.dumps({"Version": "2012-10-17", "Statement": [{
-                    "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
-                    "Action": "kms:*", "Resource": "*"}]})
+                return json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                                "Action": "kms:*",
+                                "Resource": "*",
+                            }
+                        ],
+                    }
+                )
             lo = meta.get("min", 1)
             return self.text(lo, min(meta.get("max", 24), lo + 24))
         if kind in ("integer", "long"):
@@ -222,7 +287,7 @@ def _wrong_type(gen: Gen, shape: Any, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _nulls(gen: Gen, shape: Any, params: dict[str, Any]) -> dict[str, Any]:
-    for name in (shape.members if shape is not None else ()):
+    for name in shape.members if shape is not None else ():
         if gen.rng.random() < 0.6:
             params[name] = None
     return params
@@ -253,8 +318,9 @@ def _deep(gen: Gen, shape: Any, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _bad_base64(gen: Gen, shape: Any, params: dict[str, Any]) -> dict[str, Any]:
-    blobs = [n for n, s in (shape.members.items() if shape is not None else ())
-             if s.type_name == "blob"] or ["CiphertextBlob"]
+    blobs = [
+        n for n, s in (shape.members.items() if shape is not None else ()) if s.type_name == "blob"
+    ] or ["CiphertextBlob"]
     params[gen.rng.choice(blobs)] = gen.rng.choice(["not base64!", "abc", "====", "QQ=Q", "é"])
     return params
 
@@ -266,17 +332,34 @@ def _unicode(gen: Gen, shape: Any, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _raw(gen: Gen, shape: Any, params: dict[str, Any]) -> bytes:
-    return gen.rng.choice([
-        b"[]", b"null", b"1e999", b"{", b"\xff\xfe{}", b'{"a":"\\ud800"}', b'"x"',
-        b'{"Limit": 1e400}', b"{}" * 3, b'{"KeyId": "\x00"}', b"[" * 1100 + b"]" * 1100,
-    ])
+    return gen.rng.choice(
+        [
+            b"[]",
+            b"null",
+            b"1e999",
+            b"{",
+            b"\xff\xfe{}",
+            b'{"a":"\\ud800"}',
+            b'"x"',
+            b'{"Limit": 1e400}',
+            b"{}" * 3,
+            b'{"KeyId": "\x00"}',
+            b"[" * 1100 + b"]" * 1100,
+        ]
+    )
 
 
 KMS_MUTATIONS: dict[str, Mutation] = {
     "valid": lambda gen, shape, params: params,
-    "wrong_type": _wrong_type, "nulls": _nulls, "huge_number": _huge_number,
-    "huge_string": _huge_string, "stray": _stray, "deep": _deep, "bad_base64": _bad_base64,
-    "unicode": _unicode, "raw": _raw,
+    "wrong_type": _wrong_type,
+    "nulls": _nulls,
+    "huge_number": _huge_number,
+    "huge_string": _huge_string,
+    "stray": _stray,
+    "deep": _deep,
+    "bad_base64": _bad_base64,
+    "unicode": _unicode,
+    "raw": _raw,
 }
 
 
@@ -295,8 +378,13 @@ def _form_fields(gen: Gen, shape: Any, prefix: str, value: Any, out: dict[str, s
         if not value:
             out[prefix] = ""
         for i, item in enumerate(value, 1):
-            _form_fields(gen, shape.member, f"{prefix}.member.{i}" + ("." if
-                         shape.member.type_name == "structure" else ""), item, out)
+            _form_fields(
+                gen,
+                shape.member,
+                f"{prefix}.member.{i}" + ("." if shape.member.type_name == "structure" else ""),
+                item,
+                out,
+            )
         return
     if kind == "map":
         for i, (k, v) in enumerate(value.items(), 1):
@@ -324,13 +412,24 @@ def _form(gen: Gen, service: str, operation: str, kind: str) -> bytes:
     rng = gen.rng
     names = [n for n in fields if n not in ("Action", "Version")] or ["X"]
     if kind == "wrong_type":
-        fields[rng.choice(names)] = rng.choice(["abc", "1e300", "99999999999999999999", "-0",
-                                                "tru", "2030-13-45T99:99:99Z", ""])
+        fields[rng.choice(names)] = rng.choice(
+            ["abc", "1e300", "99999999999999999999", "-0", "tru", "2030-13-45T99:99:99Z", ""]
+        )
     elif kind == "huge_string":
         fields[rng.choice(names)] = "A" * rng.choice([4097, 70_000])
     elif kind == "stray":
-        fields[rng.choice(["X", "Tags.member.0.Key", "Tags.member.-1", "A." * 400 + "b",
-                           "Tags.member.99999999999999999999.Key", "PolicyArns.member.x"])] = "1"
+        fields[
+            rng.choice(
+                [
+                    "X",
+                    "Tags.member.0.Key",
+                    "Tags.member.-1",
+                    "A." * 400 + "b",
+                    "Tags.member.99999999999999999999.Key",
+                    "PolicyArns.member.x",
+                ]
+            )
+        ] = "1"
     elif kind == "unicode":
         fields[rng.choice(names)] = rng.choice(_UNICODE)
     elif kind == "no_action":
@@ -351,15 +450,26 @@ def _lookup_body(gen: Gen, kind: str) -> bytes:
     rng = gen.rng
     params: dict[str, Any] = {}
     if rng.random() < 0.5:
-        params["LookupAttributes"] = [{"AttributeKey": rng.choice(["EventName", "ReadOnly",
-                                       "Username", "Bogus"]), "AttributeValue": gen.text()}]
+        params["LookupAttributes"] = [
+            {
+                "AttributeKey": rng.choice(["EventName", "ReadOnly", "Username", "Bogus"]),
+                "AttributeValue": gen.text(),
+            }
+        ]
     for name in ("StartTime", "EndTime"):
         if rng.random() < 0.4:
             params[name] = 1_700_000_000 + rng.randint(0, 10**8)
     if rng.random() < 0.4:
         params["MaxResults"] = rng.randint(1, 50)
-    names = ["LookupAttributes", "StartTime", "EndTime", "MaxResults", "NextToken",
-             "EventCategory", "X"]
+    names = [
+        "LookupAttributes",
+        "StartTime",
+        "EndTime",
+        "MaxResults",
+        "NextToken",
+        "EventCategory",
+        "X",
+    ]
     if kind == "wrong_type":
         params[rng.choice(names)] = rng.choice(_ODD_VALUES)
     elif kind == "huge_number":
@@ -386,11 +496,21 @@ class Client:
         self.endpoint = server.endpoint
         self.conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
 
-    def send(self, caller: Caller, service: str, body: bytes, target: str | None,
-             region: str = REGION, extra: dict[str, str] | None = None,
-             ) -> tuple[int, str | None, str]:
-        headers = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"
-                   if target is None else "application/x-amz-json-1.1", **(extra or {})}
+    def send(
+        self,
+        caller: Caller,
+        service: str,
+        body: bytes,
+        target: str | None,
+        region: str = REGION,
+        extra: dict[str, str] | None = None,
+    ) -> tuple[int, str | None, str]:
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded; charset=utf-8"
+            if target is None
+            else "application/x-amz-json-1.1",
+            **(extra or {}),
+        }
         if target is not None:
             headers["X-Amz-Target"] = target
         req = AWSRequest(method="POST", url=self.endpoint + "/", data=body, headers=headers)
@@ -402,7 +522,9 @@ class Client:
             data = resp.read()
         except (http.client.HTTPException, OSError):
             self.conn.close()
-            self.conn = http.client.HTTPConnection("127.0.0.1", int(self.endpoint.rsplit(":", 1)[1]))
+            self.conn = http.client.HTTPConnection(
+                "127.0.0.1", int(self.endpoint.rsplit(":", 1)[1])
+            )
             return 599, None, "connection failed"
         return resp.status, resp.getheader("x-amzn-RequestId"), _error_name(data)
 
@@ -429,8 +551,9 @@ def _run(server: ServerProcess, per_op: int) -> list[Outcome]:
     # First, while the pool's keys are still Enabled (the fuzzing may disable or delete them).
     outcomes: list[Outcome] = _hostile(gen, callers, client)
 
-    def record(api: str, op: str, kind: str, caller: Caller, answer: tuple[int, str | None, str]
-               ) -> None:
+    def record(
+        api: str, op: str, kind: str, caller: Caller, answer: tuple[int, str | None, str]
+    ) -> None:
         outcomes.append(Outcome(api, op, kind, caller.name, *answer))
 
     kms = MODELS["kms"]
@@ -440,8 +563,11 @@ def _run(server: ServerProcess, per_op: int) -> list[Outcome]:
             kind = "valid" if i % 4 == 0 else rng.choice(sorted(KMS_MUTATIONS))
             params = gen.value(shape) if shape is not None else {}
             made = KMS_MUTATIONS[kind](gen, shape, params)
-            body = made if isinstance(made, bytes) else json.dumps(
-                made, default=_json_default).encode()
+            body = (
+                made
+                if isinstance(made, bytes)
+                else json.dumps(made, default=_json_default).encode()
+            )
             caller = rng.choice(callers)
             record("kms", op, kind, caller, client.send(caller, "kms", body, f"TrentService.{op}"))
     for service in ("iam", "sts"):
@@ -491,17 +617,36 @@ def _hostile(gen: Gen, callers: list[Caller], client: Client) -> list[Outcome]:
     for region in ("x" * 40, "us-east-1:444455556666", "..", "a" * 300, ""):  # defect 5
         kms("bad_region", root, "ListKeys", {}, region=region)
     kms("long_user_agent", root, "ListKeys", {}, extra={"User-Agent": "U" * 70_000})  # defect 4
-    stars = {"Version": "2012-10-17", "Statement": [{  # defect 1
-        "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
-        "Action": "kms:*", "Resource": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/*********a"}, {
-        "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
-        "Action": "kms:*", "Resource": "*"}]}
+    stars = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {  # defect 1
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                "Action": "kms:*",
+                "Resource": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/*********a",
+            },
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+        ],
+    }
     kms("policy_wildcards", root, "CreateKey", {"Policy": json.dumps(stars)})
     nested = '{"a":' * 1000 + "1" + "}" * 1000  # defect 6, nested policy JSON
     kms("deep_policy", root, "PutKeyPolicy", {"KeyId": key, "Policy": nested})
     kms("deep_policy", root, "CreateKey", {"Policy": nested})
-    form = urlencode({"Action": "PutUserPolicy", "Version": "2010-05-08",
-                      "UserName": "fuzz-scratch", "PolicyName": "p", "PolicyDocument": nested})
+    form = urlencode(
+        {
+            "Action": "PutUserPolicy",
+            "Version": "2010-05-08",
+            "UserName": "fuzz-scratch",
+            "PolicyName": "p",
+            "PolicyDocument": nested,
+        }
+    )
     answer = client.send(root, "iam", form.encode(), None)
     out.append(Outcome("hostile", "PutUserPolicy", "deep_iam_policy", "root", *answer))
     return out
@@ -532,8 +677,9 @@ def _summary(outcomes: list[Outcome]) -> str:
     lines = [f"{len(outcomes)} signed requests"]
     for api in ("kms", "iam", "sts", "cloudtrail", "hostile"):
         total = sum(n for (a, _, _), n in per_api.items() if a == api)
-        by = sorted(((s, e, n) for (a, s, e), n in per_api.items() if a == api),
-                    key=lambda t: -t[2])
+        by = sorted(
+            ((s, e, n) for (a, s, e), n in per_api.items() if a == api), key=lambda t: -t[2]
+        )
         lines.append(f"  {api}: {total}: " + ", ".join(f"{s} {e} x{n}" for s, e, n in by))
     return "\n".join(lines)
 
@@ -543,11 +689,7 @@ def test_fuzz_every_api(fuzz_server: ServerProcess, request: pytest.FixtureReque
     outcomes = _run(fuzz_server, int(os.environ.get("OPENKMS_FUZZ_PER_OP", default)))
     print("\n" + _summary(outcomes))
     trail = _trail_by_request_id(fuzz_server)
-    hostile = [
-        (o, len(trail.get(o.request_id or "", [])))
-        for o in outcomes
-        if o.api == "hostile"
-    ]
+    hostile = [(o, len(trail.get(o.request_id or "", []))) for o in outcomes if o.api == "hostile"]
     unexpected = [
         (o, records) for o, records in hostile if (o.status, o.error, records) != HOSTILE[o.kind]
     ]
@@ -558,9 +700,11 @@ def test_fuzz_every_api(fuzz_server: ServerProcess, request: pytest.FixtureReque
     missing_id = [o for o in outcomes if not o.request_id]
     assert not missing_id, f"answers without x-amzn-RequestId: {missing_id[:20]}"
 
-    arns = {"root": f"arn:aws:iam::{ACCOUNT}:root",
-            "denied": f"arn:aws:iam::{ACCOUNT}:user/fuzz-denied",
-            "session": f"arn:aws:sts::{ACCOUNT}:assumed-role/fuzz-role/"}
+    arns = {
+        "root": f"arn:aws:iam::{ACCOUNT}:root",
+        "denied": f"arn:aws:iam::{ACCOUNT}:user/fuzz-denied",
+        "session": f"arn:aws:sts::{ACCOUNT}:assumed-role/fuzz-role/",
+    }
     wrong = []
     for o in outcomes:
         records = trail.get(o.request_id or "", [])

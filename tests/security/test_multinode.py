@@ -24,8 +24,11 @@ def nodes(postgres: PostgresCluster, tmp_path) -> Iterator[tuple[ServerProcess, 
             data_dir.mkdir()
             started.append(
                 ServerProcess.start(
-                    data_dir=str(data_dir), database=database, account=ACCOUNT,
-                    access_key=ACCESS_KEY, secret_key=SECRET_KEY,
+                    data_dir=str(data_dir),
+                    database=database,
+                    account=ACCOUNT,
+                    access_key=ACCESS_KEY,
+                    secret_key=SECRET_KEY,
                     extra_env={"OPENKMS_ROOT_KEY": ROOT_KEY},
                 )
             )
@@ -86,7 +89,10 @@ def test_concurrent_alias_creation_has_one_winner(nodes) -> None:
 def test_worker_processes_share_sqlite_state(tmp_path) -> None:
     """`serve --workers 2` on SQLite: a disable through one process holds in every process."""
     server = ServerProcess.start(
-        data_dir=str(tmp_path), account=ACCOUNT, access_key=ACCESS_KEY, secret_key=SECRET_KEY,
+        data_dir=str(tmp_path),
+        account=ACCOUNT,
+        access_key=ACCESS_KEY,
+        secret_key=SECRET_KEY,
         extra_args=["--workers", "2"],
     )
     try:
@@ -147,7 +153,8 @@ def test_lifecycle_changes_on_one_node_hold_on_the_other(nodes) -> None:
     assert isinstance(public, rsa.RSAPublicKey)
     oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
     a.import_key_material(  # the token was issued by node b
-        KeyId=external, ImportToken=params["ImportToken"],
+        KeyId=external,
+        ImportToken=params["ImportToken"],
         EncryptedKeyMaterial=public.encrypt(os.urandom(32), oaep),
         ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE",
     )

@@ -16,15 +16,26 @@ from openkms.server.bootstrap import Settings, build
 
 @pytest.fixture()
 def app(tmp_path) -> OpenKMSApp:
-    return OpenKMSApp(build(Settings(data_dir=None, database=None, account_id="111122223333",
-                                     dev=True)))
+    return OpenKMSApp(
+        build(Settings(data_dir=None, database=None, account_id="111122223333", dev=True))
+    )
 
 
-def call(app: OpenKMSApp, target: str, body: bytes, headers: list[tuple[bytes, bytes]] | None = None,
-         path: str = "/", method: str = "POST") -> tuple[int, dict[str, str], dict[str, Any]]:
+def call(
+    app: OpenKMSApp,
+    target: str,
+    body: bytes,
+    headers: list[tuple[bytes, bytes]] | None = None,
+    path: str = "/",
+    method: str = "POST",
+) -> tuple[int, dict[str, str], dict[str, Any]]:
     scope = {
-        "type": "http", "method": method, "path": path, "raw_path": path.encode(),
-        "query_string": b"", "client": ("127.0.0.1", 1),
+        "type": "http",
+        "method": method,
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "client": ("127.0.0.1", 1),
         "headers": [(b"x-amz-target", target.encode()), *(headers or [])],
     }
     sent: list[dict[str, Any]] = []
@@ -57,10 +68,19 @@ def test_unexpected_fault_is_internal_and_logged(app, monkeypatch, caplog) -> No
 def test_malformed_authorization_is_incomplete_signature(tmp_path) -> None:
     runtime = build(Settings(data_dir=str(tmp_path), database=None, account_id="111122223333"))
     app = OpenKMSApp(runtime)
-    status, _, body = call(app, "TrentService.ListKeys", b"{}", headers=[
-        (b"authorization", b"AWS4-HMAC-SHA256 Credential=AKIA/20260101/us-east-1/kms/aws4_request"),
-        (b"x-amz-date", b"20260101T000000Z"), (b"host", b"localhost"),
-    ])
+    status, _, body = call(
+        app,
+        "TrentService.ListKeys",
+        b"{}",
+        headers=[
+            (
+                b"authorization",
+                b"AWS4-HMAC-SHA256 Credential=AKIA/20260101/us-east-1/kms/aws4_request",
+            ),
+            (b"x-amz-date", b"20260101T000000Z"),
+            (b"host", b"localhost"),
+        ],
+    )
     assert status == 400 and body["__type"] == "IncompleteSignatureException"
 
 
@@ -87,8 +107,9 @@ def test_request_ids_are_uuid4() -> None:
 def test_no_audit_record_means_no_answer(tmp_path) -> None:
     """Fail closed: when the audit store cannot be written, the request fails, and a state
     change is not made."""
-    runtime = build(Settings(data_dir=str(tmp_path), database=None, account_id="111122223333",
-                             dev=True))
+    runtime = build(
+        Settings(data_dir=str(tmp_path), database=None, account_id="111122223333", dev=True)
+    )
     app = OpenKMSApp(runtime)
     status, _, body = call(app, "TrentService.CreateKey", b"{}")
     assert status == 200
@@ -100,8 +121,9 @@ def test_no_audit_record_means_no_answer(tmp_path) -> None:
     runtime.service.audit_appender = broken
     assert runtime.audit is not None
     runtime.audit._appender = broken  # the group-commit path
-    status, _, body = call(app, "TrentService.Encrypt", json.dumps(
-        {"KeyId": key_id, "Plaintext": "aGVsbG8="}).encode())
+    status, _, body = call(
+        app, "TrentService.Encrypt", json.dumps({"KeyId": key_id, "Plaintext": "aGVsbG8="}).encode()
+    )
     assert status == 500 and body["__type"] == "KMSInternalException"
     assert "CiphertextBlob" not in body
     status, _, body = call(app, "TrentService.DisableKey", json.dumps({"KeyId": key_id}).encode())
@@ -149,12 +171,26 @@ def _nested(depth: int) -> object:
         ("ListKeys", {"Limit": None, "Marker": None}, 200, None),
         ("ListAliases", {"KeyId": None, "Limit": None, "Marker": None}, 200, None),
         ("ListResourceTags", {"KeyId": "KEY", "Limit": None, "Marker": None}, 200, None),
-        ("CreateKey", {"Tags": None, "Origin": None, "Description": None, "Policy": None},
-         200, None),
+        (
+            "CreateKey",
+            {"Tags": None, "Origin": None, "Description": None, "Policy": None},
+            200,
+            None,
+        ),
         ("CreateKey", {"Tags": [{"TagKey": "a", "TagValue": "b", "X": 1e300}]}, 200, None),
         ("CreateKey", {"Tags": [None]}, 400, "ValidationException"),
-        ("Encrypt", {"KeyId": "KEY", "Plaintext": "aGk=", "EncryptionContext": None,
-                     "GrantTokens": None, "EncryptionAlgorithm": None}, 200, None),
+        (
+            "Encrypt",
+            {
+                "KeyId": "KEY",
+                "Plaintext": "aGk=",
+                "EncryptionContext": None,
+                "GrantTokens": None,
+                "EncryptionAlgorithm": None,
+            },
+            200,
+            None,
+        ),
         ("Encrypt", {"KeyId": "KEY", "Plaintext": "not base64!"}, 400, "SerializationException"),
         ("Encrypt", {"KeyId": None, "Plaintext": "aGk="}, 400, "ValidationException"),
     ],
@@ -201,8 +237,12 @@ def test_record_of_a_refused_body_shows_what_was_sent_safely(app) -> None:
 )
 def test_malformed_iam_form_is_recorded_for_its_caller(app, body: bytes, code: str) -> None:
     scope = {
-        "type": "http", "method": "POST", "path": "/", "raw_path": b"/",
-        "query_string": b"", "client": ("127.0.0.1", 1),
+        "type": "http",
+        "method": "POST",
+        "path": "/",
+        "raw_path": b"/",
+        "query_string": b"",
+        "client": ("127.0.0.1", 1),
         "headers": [(b"content-type", b"application/x-www-form-urlencoded")],
     }
     sent: list[dict[str, Any]] = []

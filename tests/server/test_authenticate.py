@@ -54,12 +54,16 @@ def test_dev_mode_is_one_rule_for_every_api(world, service: str) -> None:
     scope = {"method": "POST", "path": "/", "query_string": b""}
 
     known, region = authenticator.authenticate(
-        verifier, scope, headers(key["AccessKeyId"], "ap-south-1", service), b"")
-    assert (known.kind, known.user_name, region) == (PrincipalKind.IAM_USER, "alice",
-                                                     "ap-south-1")
+        verifier, scope, headers(key["AccessKeyId"], "ap-south-1", service), b""
+    )
+    assert (known.kind, known.user_name, region) == (PrincipalKind.IAM_USER, "alice", "ap-south-1")
     unknown, region = authenticator.authenticate(
-        verifier, scope, headers("AKIAUNKNOWN000000000", "us-west-2", service), b"")
+        verifier, scope, headers("AKIAUNKNOWN000000000", "us-west-2", service), b""
+    )
     assert (unknown.arn, unknown.is_root, region) == (
-        f"arn:aws:iam::{ACCOUNT}:root", True, "us-west-2")
+        f"arn:aws:iam::{ACCOUNT}:root",
+        True,
+        "us-west-2",
+    )
     anonymous, region = authenticator.authenticate(verifier, scope, {}, b"")
     assert (anonymous.is_root, region) == (True, "eu-west-3")

@@ -27,13 +27,18 @@ def nodes(tmp_path) -> Iterator[tuple[CredentialStore, CredentialStore, Identity
     keyring = SoftwareKeyring(new_root_key())
     url = sqlite_url(str(tmp_path))
     first, second = Store(make_engine(url)), Store(make_engine(url))
-    yield (CredentialStore(first, keyring), CredentialStore(second, keyring),
-           IdentityService(second, keyring))
+    yield (
+        CredentialStore(first, keyring),
+        CredentialStore(second, keyring),
+        IdentityService(second, keyring),
+    )
     first.close()
     second.close()
 
 
-def iam(service: IdentityService, action: str, who: Principal = ROOT, **params: object) -> dict[str, Any]:
+def iam(
+    service: IdentityService, action: str, who: Principal = ROOT, **params: object
+) -> dict[str, Any]:
     ctx = RequestContext("r", who, "us-east-1", time.time())
     return service.dispatch("iam", ctx, action, dict(params))
 
@@ -47,7 +52,11 @@ def test_user_key_resolves_and_revocation_is_seen_by_other_nodes(nodes) -> None:
     principal = node_a.principal_for(akid, None)
     assert principal.kind is PrincipalKind.IAM_USER
     assert (principal.arn, principal.principal_id, principal.user_name, principal.tags) == (
-        user["User"]["Arn"], user["User"]["UserId"], "alice", (("team", "x"),))
+        user["User"]["Arn"],
+        user["User"]["UserId"],
+        "alice",
+        (("team", "x"),),
+    )
     with pytest.raises(UnrecognizedClientException):  # a long-term key takes no token
         node_a.principal_for(akid, "token")
 
@@ -73,14 +82,30 @@ def test_sessions_check_token_and_expiry(nodes) -> None:
     iam(service, "CreateUser", UserName="bob")
     bob_key = iam(service, "CreateAccessKey", UserName="bob")["AccessKey"]
     bob = node_b.principal_for(bob_key["AccessKeyId"], None)
-    trust = ('{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"'
-             + bob.arn + '"},"Action":"sts:AssumeRole"}]}')
-    role = iam(service, "CreateRole", RoleName="R", AssumeRolePolicyDocument=trust,
-               Tags=[{"Key": "env", "Value": "t"}])["Role"]
+    trust = (
+        '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"'
+        + bob.arn
+        + '"},"Action":"sts:AssumeRole"}]}'
+    )
+    role = iam(
+        service,
+        "CreateRole",
+        RoleName="R",
+        AssumeRolePolicyDocument=trust,
+        Tags=[{"Key": "env", "Value": "t"}],
+    )["Role"]
     ctx = RequestContext("r", bob, "us-east-1", now[0])
-    out = service.dispatch("sts", ctx, "AssumeRole", {
-        "RoleArn": role["Arn"], "RoleSessionName": "s1", "DurationSeconds": 900,
-        "Tags": [{"Key": "env", "Value": "session"}]})
+    out = service.dispatch(
+        "sts",
+        ctx,
+        "AssumeRole",
+        {
+            "RoleArn": role["Arn"],
+            "RoleSessionName": "s1",
+            "DurationSeconds": 900,
+            "Tags": [{"Key": "env", "Value": "session"}],
+        },
+    )
     creds = out["Credentials"]
     akid, token = creds["AccessKeyId"], creds["SessionToken"]
     assert clocked.secret(akid) == creds["SecretAccessKey"]
@@ -95,8 +120,9 @@ def test_sessions_check_token_and_expiry(nodes) -> None:
     now[0] = creds["Expiration"] - 0.5
     assert clocked.principal_for(akid, token) == session
     now[0] = creds["Expiration"]
-    with pytest.raises(ExpiredTokenException,
-                       match="^The security token included in the request is expired$"):
+    with pytest.raises(
+        ExpiredTokenException, match="^The security token included in the request is expired$"
+    ):
         clocked.principal_for(akid, token)
 
 

@@ -25,7 +25,10 @@ from openkms.server.bootstrap import Settings, build
 from openkms.server.credentials import CredentialStore
 
 ACCOUNT = "111122223333"
-ROOT = {"AccessKeyId": "AKIAINPROCESSROOT001", "SecretAccessKey": "in-process-root-secret-0123456789abcdef"}
+ROOT = {
+    "AccessKeyId": "AKIAINPROCESSROOT001",
+    "SecretAccessKey": "in-process-root-secret-0123456789abcdef",
+}
 VERSIONS = {"iam": "2010-05-08", "sts": "2011-06-15"}
 _MODELS = {name: botocore.session.get_session().get_service_model(name) for name in VERSIONS}
 
@@ -54,16 +57,24 @@ def app(tmp_path, monkeypatch, clock) -> OpenKMSApp:
     return OpenKMSApp(runtime)
 
 
-def send(app: OpenKMSApp, service: str, body: bytes, creds: dict[str, str],
-         headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+def send(
+    app: OpenKMSApp, service: str, body: bytes, creds: dict[str, str], headers: dict[str, str]
+) -> tuple[int, dict[str, str], bytes]:
     request = AWSRequest(method="POST", url="http://localhost/", data=body, headers=headers)
-    SigV4Auth(Credentials(creds["AccessKeyId"], creds["SecretAccessKey"],
-                          creds.get("SessionToken")), service, "us-east-1").add_auth(request)
+    SigV4Auth(
+        Credentials(creds["AccessKeyId"], creds["SecretAccessKey"], creds.get("SessionToken")),
+        service,
+        "us-east-1",
+    ).add_auth(request)
     scope = {
-        "type": "http", "method": "POST", "path": "/", "raw_path": b"/", "query_string": b"",
+        "type": "http",
+        "method": "POST",
+        "path": "/",
+        "raw_path": b"/",
+        "query_string": b"",
         "client": ("127.0.0.1", 1),
-        "headers": [(b"host", b"localhost")] + [
-            (k.lower().encode(), v.encode()) for k, v in request.headers.items()],
+        "headers": [(b"host", b"localhost")]
+        + [(k.lower().encode(), v.encode()) for k, v in request.headers.items()],
     }
     sent: list[dict[str, Any]] = []
 
@@ -78,22 +89,30 @@ def send(app: OpenKMSApp, service: str, body: bytes, creds: dict[str, str],
     return start["status"], {k.decode(): v.decode() for k, v in start["headers"]}, end["body"]
 
 
-def call(app: OpenKMSApp, service: str, action: str, creds: dict[str, str] = ROOT,
-         **params: str) -> tuple[int, dict[str, Any]]:
+def call(
+    app: OpenKMSApp, service: str, action: str, creds: dict[str, str] = ROOT, **params: str
+) -> tuple[int, dict[str, Any]]:
     """A query-protocol call, parsed as botocore parses it."""
     body = urlencode({"Action": action, "Version": VERSIONS[service], **params}).encode()
-    status, headers, raw = send(app, service, body, creds,
-                                {"Content-Type": "application/x-www-form-urlencoded"})
+    status, headers, raw = send(
+        app, service, body, creds, {"Content-Type": "application/x-www-form-urlencoded"}
+    )
     assert headers["content-type"] == "text/xml"
     operation = _MODELS[service].operation_model(action)
     parsed = create_parser("query").parse(
-        {"status_code": status, "headers": headers, "body": raw}, operation.output_shape)
+        {"status_code": status, "headers": headers, "body": raw}, operation.output_shape
+    )
     return status, parsed
 
 
 def kms_call(app: OpenKMSApp, creds: dict[str, str]) -> tuple[int, dict[str, Any]]:
-    status, _, raw = send(app, "kms", b"{}", creds, {
-        "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "TrentService.ListKeys"})
+    status, _, raw = send(
+        app,
+        "kms",
+        b"{}",
+        creds,
+        {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "TrentService.ListKeys"},
+    )
     return status, json.loads(raw)
 
 
@@ -101,14 +120,29 @@ def session(app: OpenKMSApp, duration: int = 900) -> dict[str, Any]:
     """Credentials of a new role session (user alice assumes role R)."""
     assert call(app, "iam", "CreateUser", UserName="alice")[0] == 200
     key = call(app, "iam", "CreateAccessKey", UserName="alice")[1]["AccessKey"]
-    trust = {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/alice"},
-        "Action": "sts:AssumeRole"}]}
-    status, role = call(app, "iam", "CreateRole", RoleName="R",
-                        AssumeRolePolicyDocument=json.dumps(trust))
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/alice"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    status, role = call(
+        app, "iam", "CreateRole", RoleName="R", AssumeRolePolicyDocument=json.dumps(trust)
+    )
     assert status == 200, role
-    status, out = call(app, "sts", "AssumeRole", key, RoleArn=role["Role"]["Arn"],
-                       RoleSessionName="sess", DurationSeconds=str(duration))
+    status, out = call(
+        app,
+        "sts",
+        "AssumeRole",
+        key,
+        RoleArn=role["Role"]["Arn"],
+        RoleSessionName="sess",
+        DurationSeconds=str(duration),
+    )
     assert status == 200, out
     creds: dict[str, Any] = out["Credentials"]
     return creds
@@ -124,11 +158,18 @@ def test_expired_session_is_refused(app, clock) -> None:
     clock.now += 1
     status, refused = call(app, "sts", "GetCallerIdentity", creds)
     assert (status, refused["Error"]["Code"], refused["Error"]["Message"]) == (
-        400, "ExpiredToken", "The security token included in the request is expired")
+        400,
+        "ExpiredToken",
+        "The security token included in the request is expired",
+    )
     status, body = kms_call(app, creds)
-    assert (status, body) == (400, {"__type": "ExpiredTokenException",
-                                    "message": "The security token included in the request "
-                                               "is expired"})
+    assert (status, body) == (
+        400,
+        {
+            "__type": "ExpiredTokenException",
+            "message": "The security token included in the request is expired",
+        },
+    )
 
 
 def test_session_token_must_match(app) -> None:
@@ -152,13 +193,15 @@ def test_session_token_is_stored_only_hashed(app) -> None:
     dump = repr(rows)
     assert creds["SessionToken"] not in dump and creds["SecretAccessKey"] not in dump
     assert creds["SecretAccessKey"].encode() not in b"".join(
-        v for row in rows for v in row if isinstance(v, bytes))
+        v for row in rows for v in row if isinstance(v, bytes)
+    )
 
 
 def test_signature_scope_picks_the_service(app) -> None:
     body = urlencode({"Action": "GetCallerIdentity", "Version": "2011-06-15"}).encode()
     # Signed for IAM, but an STS action: the IAM protocol refuses the action.
-    status, _, raw = send(app, "iam", body, ROOT,
-                          {"Content-Type": "application/x-www-form-urlencoded"})
+    status, _, raw = send(
+        app, "iam", body, ROOT, {"Content-Type": "application/x-www-form-urlencoded"}
+    )
     assert status == 400 and b"<Code>InvalidAction</Code>" in raw
     assert b"Could not find operation GetCallerIdentity for version 2011-06-15" in raw

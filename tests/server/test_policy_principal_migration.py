@@ -48,11 +48,25 @@ def test_upgrade_binds_existing_key_policies(database_url) -> None:
         records.insert_user(tx, alice)
     root = RequestContext("req", Principal.root(ACCOUNT, "AK"), "us-east-1", time.time())
     gone = f"arn:aws:iam::{ACCOUNT}:user/gone"
-    policy = json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
-         "Action": "kms:*", "Resource": "*"},
-        {"Effect": "Allow", "Principal": {"AWS": [alice.arn, gone]},
-         "Action": "kms:Encrypt", "Resource": "*"}]})
+    policy = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                },
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": [alice.arn, gone]},
+                    "Action": "kms:Encrypt",
+                    "Resource": "*",
+                },
+            ],
+        }
+    )
     service = KMSService(store, SoftwareKeyring(new_root_key()))
     key_id = service.dispatch(root, "CreateKey", {})["KeyMetadata"]["KeyId"]
     store.close()
@@ -61,8 +75,9 @@ def test_upgrade_binds_existing_key_policies(database_url) -> None:
     engine = plain_engine(url)
     with engine.begin() as conn:
         command.downgrade(migrate._config(conn), "0002")
-        conn.execute(text("UPDATE kms_keys SET policy = :p WHERE key_id = :k"),
-                     {"p": policy, "k": key_id})
+        conn.execute(
+            text("UPDATE kms_keys SET policy = :p WHERE key_id = :k"), {"p": policy, "k": key_id}
+        )
     engine.dispose()
 
     store = Store(make_engine(url))  # upgrades to head

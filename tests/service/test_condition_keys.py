@@ -14,32 +14,48 @@ from openkms.service.identity.authorize import request_context
 
 A = "111122223333"
 SESSION = Principal.assumed_role(
-    A, "ASIAEXAMPLE", role_arn=f"arn:aws:iam::{A}:role/app/deployer",
-    role_id="AROAEXAMPLEROLE00001", session_name="s1", expiration=time.time() + 60,
+    A,
+    "ASIAEXAMPLE",
+    role_arn=f"arn:aws:iam::{A}:role/app/deployer",
+    role_id="AROAEXAMPLEROLE00001",
+    session_name="s1",
+    expiration=time.time() + 60,
     tags=(("team", "blue"),),
 )
-USER = Principal.user(A, f"arn:aws:iam::{A}:user/div/alice", "AKIAEXAMPLE",
-                      user_id="AIDAEXAMPLEUSER00001", user_name="alice")
+USER = Principal.user(
+    A,
+    f"arn:aws:iam::{A}:user/div/alice",
+    "AKIAEXAMPLE",
+    user_id="AIDAEXAMPLEUSER00001",
+    user_name="alice",
+)
 ROOT = Principal.root(A, "AKIAROOT")
 
 
 @pytest.mark.parametrize("principal", [SESSION, USER, ROOT], ids=["session", "user", "root"])
 @pytest.mark.parametrize("secure", [False, True])
 def test_every_api_sees_the_same_global_keys(principal: Principal, secure: bool) -> None:
-    ctx = RequestContext("r", principal, "eu-west-1", time.time(), "127.0.0.1", "Boto3/1.0",
-                         secure_transport=secure)
-    kms = {k: v for k, v in base_context(ctx, {"EncryptionContext": {"a": "b"}}).items()
-           if k.startswith("aws:")}
+    ctx = RequestContext(
+        "r", principal, "eu-west-1", time.time(), "127.0.0.1", "Boto3/1.0", secure_transport=secure
+    )
+    kms = {
+        k: v
+        for k, v in base_context(ctx, {"EncryptionContext": {"a": "b"}}).items()
+        if k.startswith("aws:")
+    }
     iam = {k: v for k, v in request_context(ctx).items() if k.startswith("aws:")}
     assert kms == iam == global_context(ctx)
     assert kms["aws:SecureTransport"] is secure
     assert kms["aws:PrincipalArn"] == (
-        f"arn:aws:iam::{A}:role/app/deployer" if principal is SESSION else principal.arn)
+        f"arn:aws:iam::{A}:role/app/deployer" if principal is SESSION else principal.arn
+    )
 
 
 def test_a_session_answers_to_its_role_with_the_path() -> None:
     assert SESSION.identities() == (
-        f"arn:aws:sts::{A}:assumed-role/deployer/s1", f"arn:aws:iam::{A}:role/app/deployer")
+        f"arn:aws:sts::{A}:assumed-role/deployer/s1",
+        f"arn:aws:iam::{A}:role/app/deployer",
+    )
     assert SESSION.unique_id == "AROAEXAMPLEROLE00001"
     assert USER.identities() == (USER.arn,) and USER.unique_id == "AIDAEXAMPLEUSER00001"
     assert ROOT.is_root and ROOT.unique_id is None

@@ -88,8 +88,7 @@ def test_costly_preparation_waits_for_authorization(monkeypatch) -> None:
     from openkms.service.kms.ops import REGISTRY
 
     deny_all = (
-        '{"Version":"2012-10-17","Statement":'
-        '[{"Effect":"Deny","Action":"kms:*","Resource":"*"}]}'
+        '{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"kms:*","Resource":"*"}]}'
     )
     service = KMSService(
         Store(make_engine("sqlite://")),
@@ -107,7 +106,11 @@ def test_costly_preparation_waits_for_authorization(monkeypatch) -> None:
 
     monkeypatch.setitem(REGISTRY, "CreateKey", dataclasses.replace(op, prepare=counting))
     user = Principal.user(
-        ACCOUNT, f"arn:aws:iam::{ACCOUNT}:user/nobody", "AKUSER", user_id="AIDANOBODY", user_name="nobody"
+        ACCOUNT,
+        f"arn:aws:iam::{ACCOUNT}:user/nobody",
+        "AKUSER",
+        user_id="AIDANOBODY",
+        user_name="nobody",
     )
     denied = RequestContext("req", user, "us-east-1", time.time())
     params = {"KeySpec": "RSA_2048", "KeyUsage": "SIGN_VERIFY"}

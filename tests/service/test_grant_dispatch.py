@@ -56,8 +56,12 @@ def ctx(account: str = A, arn: str | None = None, region: str = "us-east-1") -> 
     if arn is not None and ":assumed-role/" in arn:
         role, session = arn.split(":assumed-role/", 1)[1].split("/", 1)
         principal = Principal.assumed_role(
-            account, "AK", role_arn=f"arn:aws:iam::{account}:role/{role}",
-            role_id="AROAEXAMPLEROLEID0001", session_name=session, expiration=time.time() + 60,
+            account,
+            "AK",
+            role_arn=f"arn:aws:iam::{account}:role/{role}",
+            role_id="AROAEXAMPLEROLEID0001",
+            session_name=session,
+            expiration=time.time() + 60,
         )
     else:
         principal = Principal(account, arn or f"arn:aws:iam::{account}:root", "AK")
@@ -211,12 +215,20 @@ def test_a_grant_lets_its_grantee_use_the_key() -> None:
 
     service = KMSService(Store(make_engine("sqlite://")), SoftwareKeyring(new_root_key()))
     key = new_key(service)
-    new_grant(service, key, GranteePrincipal=ROLE, Operations=["Encrypt"],
-              Constraints={"EncryptionContextSubset": {"Department": "IT"}})
+    new_grant(
+        service,
+        key,
+        GranteePrincipal=ROLE,
+        Operations=["Encrypt"],
+        Constraints={"EncryptionContextSubset": {"Department": "IT"}},
+    )
     plaintext = base64.b64encode(b"granted").decode()
     key_id = key["KeyId"]
-    out = service.dispatch(ctx(A, SESSION), "Encrypt", {
-        "KeyId": key_id, "Plaintext": plaintext, "EncryptionContext": {"Department": "IT"}})
+    out = service.dispatch(
+        ctx(A, SESSION),
+        "Encrypt",
+        {"KeyId": key_id, "Plaintext": plaintext, "EncryptionContext": {"Department": "IT"}},
+    )
     assert out["KeyId"] == key["Arn"]
     for params in (
         {"KeyId": key_id, "Plaintext": plaintext, "EncryptionContext": {"Department": "HR"}},

@@ -52,58 +52,103 @@ def allow(action: str, resource: str = "*", **extra: Any) -> dict[str, Any]:
     return {"Effect": "Allow", "Action": action, "Resource": resource, **extra}
 
 
-def make_user(service: IdentityService, name: str, *statements: dict[str, Any],
-              account: str = A, tags: list[dict[str, str]] | None = None) -> Principal:
+def make_user(
+    service: IdentityService,
+    name: str,
+    *statements: dict[str, Any],
+    account: str = A,
+    tags: list[dict[str, str]] | None = None,
+) -> Principal:
     user = iam(service, root(account), "CreateUser", UserName=name, Tags=tags or [])["User"]
     if statements:
-        iam(service, root(account), "PutUserPolicy", UserName=name, PolicyName="p",
-            PolicyDocument=policy(*statements))
-    return Principal.user(account, user["Arn"], "AKIAUSER", user_id=user["UserId"],
-                          user_name=name, tags=tuple((t["Key"], t["Value"]) for t in tags or []))
+        iam(
+            service,
+            root(account),
+            "PutUserPolicy",
+            UserName=name,
+            PolicyName="p",
+            PolicyDocument=policy(*statements),
+        )
+    return Principal.user(
+        account,
+        user["Arn"],
+        "AKIAUSER",
+        user_id=user["UserId"],
+        user_name=name,
+        tags=tuple((t["Key"], t["Value"]) for t in tags or []),
+    )
 
 
-def make_role(service: IdentityService, name: str, trust: dict[str, Any], *statements: dict[str, Any],
-              account: str = A, **params: Any) -> str:
+def make_role(
+    service: IdentityService,
+    name: str,
+    trust: dict[str, Any],
+    *statements: dict[str, Any],
+    account: str = A,
+    **params: Any,
+) -> str:
     doc = json.dumps({"Version": "2012-10-17", "Statement": [trust]})
-    arn: str = iam(service, root(account), "CreateRole", RoleName=name,
-                   AssumeRolePolicyDocument=doc, **params)["Role"]["Arn"]
+    arn: str = iam(
+        service, root(account), "CreateRole", RoleName=name, AssumeRolePolicyDocument=doc, **params
+    )["Role"]["Arn"]
     if statements:
-        iam(service, root(account), "PutRolePolicy", RoleName=name, PolicyName="p",
-            PolicyDocument=policy(*statements))
+        iam(
+            service,
+            root(account),
+            "PutRolePolicy",
+            RoleName=name,
+            PolicyName="p",
+            PolicyDocument=policy(*statements),
+        )
     return arn
 
 
 def trusting(principal: str, **extra: Any) -> dict[str, Any]:
-    return {"Effect": "Allow", "Principal": {"AWS": principal}, "Action": "sts:AssumeRole",
-            **extra}
+    return {"Effect": "Allow", "Principal": {"AWS": principal}, "Action": "sts:AssumeRole", **extra}
 
 
-def session_principal(out: dict[str, Any], role_arn: str, policy_text: str | None = None
-                      ) -> Principal:
+def session_principal(
+    out: dict[str, Any], role_arn: str, policy_text: str | None = None
+) -> Principal:
     role_id, name = out["AssumedRoleUser"]["AssumedRoleId"].split(":")
-    return Principal.assumed_role(role_arn.split(":")[4], out["Credentials"]["AccessKeyId"],
-                                  role_arn=role_arn, role_id=role_id, session_name=name,
-                                  expiration=out["Credentials"]["Expiration"],
-                                  session_policy=policy_text)
+    return Principal.assumed_role(
+        role_arn.split(":")[4],
+        out["Credentials"]["AccessKeyId"],
+        role_arn=role_arn,
+        role_id=role_id,
+        session_name=name,
+        expiration=out["Credentials"]["Expiration"],
+        session_policy=policy_text,
+    )
 
 
 def test_user_permissions_come_from_identity_policies(service) -> None:
-    bob = make_user(service, "bob", allow("iam:GetUser"),
-                    {"Effect": "Deny", "Action": "iam:GetUser", "Resource": f"arn:aws:iam::{A}:user/secret"})
+    bob = make_user(
+        service,
+        "bob",
+        allow("iam:GetUser"),
+        {"Effect": "Deny", "Action": "iam:GetUser", "Resource": f"arn:aws:iam::{A}:user/secret"},
+    )
     iam(service, root(), "CreateUser", UserName="secret")
     assert iam(service, bob, "GetUser", UserName="bob")["User"]["UserName"] == "bob"
     with pytest.raises(AccessDenied, match="with an explicit deny in an identity-based policy"):
         iam(service, bob, "GetUser", UserName="secret")
-    with pytest.raises(AccessDenied, match="because no identity-based policy allows the "
-                                           "iam:ListUsers action"):
+    with pytest.raises(
+        AccessDenied, match="because no identity-based policy allows the iam:ListUsers action"
+    ):
         iam(service, bob, "ListUsers")
 
 
 def test_conditions_see_principal_and_resource_tags(service) -> None:
-    carol = make_user(service, "carol",
-                      allow("iam:GetUser", Condition={"StringEquals": {
-                          "iam:ResourceTag/team": "${aws:PrincipalTag/team}"}}),
-                      tags=[{"Key": "team", "Value": "blue"}])
+    carol = make_user(
+        service,
+        "carol",
+        allow(
+            "iam:GetUser",
+            Condition={"StringEquals": {"iam:ResourceTag/team": "${aws:PrincipalTag/team}"}},
+        ),
+        tags=[{"Key": "team", "Value": "blue"}],
+    )
     iam(service, root(), "CreateUser", UserName="blue1", Tags=[{"Key": "team", "Value": "blue"}])
     iam(service, root(), "CreateUser", UserName="red1", Tags=[{"Key": "team", "Value": "red"}])
     assert iam(service, carol, "GetUser", UserName="blue1")["User"]["UserName"] == "blue1"
@@ -137,8 +182,13 @@ def test_trust_policy_rules(service) -> None:
         sts(service, gina, "AssumeRole", RoleArn=gina_role, RoleSessionName="s1")
     # A wrong path in the role ARN is not the role.
     with pytest.raises(AccessDenied):
-        sts(service, erin, "AssumeRole", RoleArn=f"arn:aws:iam::{A}:role/x/direct",
-            RoleSessionName="s1")
+        sts(
+            service,
+            erin,
+            "AssumeRole",
+            RoleArn=f"arn:aws:iam::{A}:role/x/direct",
+            RoleSessionName="s1",
+        )
 
 
 def test_cross_account_assume_role_needs_both_accounts(service) -> None:
@@ -158,14 +208,16 @@ def test_cross_account_assume_role_needs_both_accounts(service) -> None:
 
 def test_trust_conditions_see_external_id(service) -> None:
     kim = make_user(service, "kim")
-    arn = make_role(service, "ext", trusting(kim.arn, Condition={
-        "StringEquals": {"sts:ExternalId": "secret-1"}}))
+    arn = make_role(
+        service,
+        "ext",
+        trusting(kim.arn, Condition={"StringEquals": {"sts:ExternalId": "secret-1"}}),
+    )
     with pytest.raises(AccessDenied):
         sts(service, kim, "AssumeRole", RoleArn=arn, RoleSessionName="s1")
     with pytest.raises(AccessDenied):
         sts(service, kim, "AssumeRole", RoleArn=arn, RoleSessionName="s1", ExternalId="nope")
-    assert sts(service, kim, "AssumeRole", RoleArn=arn, RoleSessionName="s1",
-               ExternalId="secret-1")
+    assert sts(service, kim, "AssumeRole", RoleArn=arn, RoleSessionName="s1", ExternalId="secret-1")
 
 
 def test_sessions_have_their_role_permissions_cut_by_the_session_policy(service) -> None:
@@ -182,8 +234,14 @@ def test_sessions_have_their_role_permissions_cut_by_the_session_policy(service)
         iam(service, scoped, "ListUsers")
     chain = make_role(service, "chain", trusting(arn), MaxSessionDuration=7200)
     with pytest.raises(ValidationError, match="1 hour session limit"):  # role chaining
-        sts(service, as_role, "AssumeRole", RoleArn=chain, RoleSessionName="s3",
-            DurationSeconds=3601)
+        sts(
+            service,
+            as_role,
+            "AssumeRole",
+            RoleArn=chain,
+            RoleSessionName="s3",
+            DurationSeconds=3601,
+        )
     chained = sts(service, as_role, "AssumeRole", RoleArn=chain, RoleSessionName="s3")
     assert chained["AssumedRoleUser"]["Arn"] == f"arn:aws:sts::{A}:assumed-role/chain/s3"
     with pytest.raises(ValidationError, match="Must specify userName"):
@@ -201,7 +259,12 @@ def test_root_users_own_keys_and_limits(service) -> None:
 
 def test_unsupported_parameters_are_explicit(service) -> None:
     with pytest.raises(UnsupportedOperation):
-        iam(service, root(), "CreateUser", UserName="m",
-            PermissionsBoundary="arn:aws:iam::aws:policy/Boundary")
+        iam(
+            service,
+            root(),
+            "CreateUser",
+            UserName="m",
+            PermissionsBoundary="arn:aws:iam::aws:policy/Boundary",
+        )
     with pytest.raises(UnsupportedOperation):
         iam(service, root(), "CreateGroup", GroupName="g")

@@ -511,13 +511,20 @@ def test_validate_returns_model_members_without_nulls() -> None:
     params: dict[str, object] = {"Limit": None, "Marker": None, "GrantTokens": 5, "X": 1e300}
     assert validate("ListKeys", params) == {}
     assert params["GrantTokens"] == 5  # the caller's dict is not modified
-    got = validate("CreateKey", {
-        "Tags": [{"TagKey": "a", "TagValue": "b", "Extra": {"deep": [1]}}],
-        "Description": None, "Origin": None, "Unknown": [None],
-    })
+    got = validate(
+        "CreateKey",
+        {
+            "Tags": [{"TagKey": "a", "TagValue": "b", "Extra": {"deep": [1]}}],
+            "Description": None,
+            "Origin": None,
+            "Unknown": [None],
+        },
+    )
     assert got == {"Tags": [{"TagKey": "a", "TagValue": "b"}]}
-    got = validate("Encrypt", {"KeyId": KEY, "Plaintext": "aGk=", "EncryptionContext": {"a": "b"},
-                               "GrantTokens": None})
+    got = validate(
+        "Encrypt",
+        {"KeyId": KEY, "Plaintext": "aGk=", "EncryptionContext": {"a": "b"}, "GrantTokens": None},
+    )
     assert got == {"KeyId": KEY, "Plaintext": "aGk=", "EncryptionContext": {"a": "b"}}
 
 
@@ -545,10 +552,16 @@ def _nested(depth: int) -> object:
     [
         # The list is too long *and* its elements are no strings: the type error wins, and
         # the deep value is never rendered (it was a RecursionError, a 500).
-        ("Encrypt", {"KeyId": KEY, "Plaintext": "aGk=", "GrantTokens": [_nested(900)] * 11},
-         SerializationException),
-        ("CreateKey", {"Tags": [{"TagKey": "a", "TagValue": "b", "X": _nested(900)}] * 60,
-                       "Description": 5}, SerializationException),
+        (
+            "Encrypt",
+            {"KeyId": KEY, "Plaintext": "aGk=", "GrantTokens": [_nested(900)] * 11},
+            SerializationException,
+        ),
+        (
+            "CreateKey",
+            {"Tags": [{"TagKey": "a", "TagValue": "b", "X": _nested(900)}] * 60, "Description": 5},
+            SerializationException,
+        ),
     ],
 )
 def test_deeply_nested_values_never_break_validation(

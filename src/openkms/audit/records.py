@@ -136,9 +136,7 @@ def _scrub(value: Any, depth: int = 0) -> Any:
         }
     if isinstance(value, list | tuple):
         return [
-            _scrub(v, depth + 1)
-            for v in value
-            if not isinstance(v, bytes | bytearray | memoryview)
+            _scrub(v, depth + 1) for v in value if not isinstance(v, bytes | bytearray | memoryview)
         ]
     if value is None or isinstance(value, str | bool):
         return value

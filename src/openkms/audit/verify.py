@@ -116,6 +116,7 @@ class ChainVerifier:
     def _check_digests(self, check_signature: SignatureCheck, *, partial: bool) -> None:
         previous: Digest | None = None
         for digest in self._digests:
+
             def bad(reason: str, d: Digest = digest) -> AuditIntegrityError:
                 return AuditIntegrityError(
                     f"digest of records {d.seq_from}..{d.seq_to}: {reason}", d.seq_from
@@ -136,9 +137,7 @@ class ChainVerifier:
             if self._public_key is None:
                 raise bad("no audit public key to check its signature")
             try:
-                check_signature(
-                    self._public_key, digest.message(), bytes.fromhex(digest.signature)
-                )
+                check_signature(self._public_key, digest.message(), bytes.fromhex(digest.signature))
             except (SignatureError, ValueError):
                 raise bad("signature does not verify (the digest was altered)") from None
             self._ends[digest.seq_to] = digest

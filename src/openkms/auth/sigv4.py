@@ -62,8 +62,7 @@ MSG_BAD_SIGNATURE = (
 MSG_BAD_CLIENT = "The security token included in the request is invalid."
 MSG_BAD_CONTENT_SHA = "The provided 'x-amz-content-sha256' header does not match what was computed."
 _BAD_DATE = (
-    "Date must be in ISO-8601 'basic format'. Got '{}'."
-    " See http://en.wikipedia.org/wiki/ISO_8601"
+    "Date must be in ISO-8601 'basic format'. Got '{}'. See http://en.wikipedia.org/wiki/ISO_8601"
 )
 _FAST = ALGORITHM + " Credential="
 _CACHE_SIZE = 256
@@ -204,7 +203,8 @@ class SigV4Verifier:
         if not fast:
             scheme, params = self._params(auth)
             credential, signed, signature = (
-                params.get(k, "") for k in ("Credential", "SignedHeaders", "Signature"))
+                params.get(k, "") for k in ("Credential", "SignedHeaders", "Signature")
+            )
         credential, signed, signature = credential.strip(), signed.strip(), signature.strip()
         is_amz = bool(headers.get("x-amz-date"))
         raw_date = headers.get("x-amz-date" if is_amz else "date")
@@ -212,18 +212,22 @@ class SigV4Verifier:
             given = {"Credential": credential, "Signature": signature, "SignedHeaders": signed}
             msg = [f"Authorization header requires '{k}' parameter." for k in given if not given[k]]
             if not raw_date:
-                msg.append("Authorization header requires existence of either a 'X-Amz-Date' or a"
-                           " 'Date' header.")
+                msg.append(
+                    "Authorization header requires existence of either a 'X-Amz-Date' or a"
+                    " 'Date' header."
+                )
             raise IncompleteSignatureException(" ".join(msg) + f" Authorization={auth}")
         amz_date, timestamp = self._parse_date(raw_date) if is_amz else _parse_http_date(raw_date)
         if scheme != ALGORITHM:
             raise IncompleteSignatureException(
-                f"Unsupported AWS 'algorithm': '{scheme}' (only {ALGORITHM} for now).")
+                f"Unsupported AWS 'algorithm': '{scheme}' (only {ALGORITHM} for now)."
+            )
         parts = credential.rstrip("/").split("/")
         if len(parts) != 5:
             raise IncompleteSignatureException(
                 "Credential must have exactly 5 slash-delimited elements, e.g."
-                f" keyid/date/region/service/term, got '{credential}'")
+                f" keyid/date/region/service/term, got '{credential}'"
+            )
         akid, date, region, service, term = parts
         return akid, date, region, service, term, signed, signature, amz_date, timestamp
 
@@ -238,7 +242,8 @@ class SigV4Verifier:
                 if not eq:
                     raise IncompleteSignatureException(
                         f"'{item}' not a valid key=value pair (missing equal-sign) in"
-                        f" Authorization header: '{auth}'.")
+                        f" Authorization header: '{auth}'."
+                    )
                 params[key.strip()] = value
         return scheme, params
 
@@ -260,8 +265,15 @@ class SigV4Verifier:
                 return v, base + h * 3600 + m * 60 + s
         raise IncompleteSignatureException(_BAD_DATE.format(v))
 
-    def verify(self, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes,
-               now: float | None = None) -> SigV4Identity:
+    def verify(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        now: float | None = None,
+    ) -> SigV4Identity:
         """Verify a request's signature; return the signer or raise the AWS error."""
         akid, date, region, service, term, signed, signature, amz_date, ts = self._parse(headers)
         now_i = int(time.time() if now is None else now)
@@ -271,15 +283,18 @@ class SigV4Verifier:
             if ts < now_i:
                 raise InvalidSignatureException(
                     f"Signature expired: {amz_date} is now earlier than {_iso(now_i - skew)}"
-                    f" ({_iso(now_i)} - {span})")
+                    f" ({_iso(now_i)} - {span})"
+                )
             raise InvalidSignatureException(
                 f"Signature not yet current: {amz_date} is still later than {_iso(now_i + skew)}"
-                f" ({_iso(now_i)} + {span})")
+                f" ({_iso(now_i)} + {span})"
+            )
         names = signed.lower().split(";")
         for required in self._required:
             if required not in names:
                 raise InvalidSignatureException(
-                    f"'{_title(required)}' must be a 'SignedHeader' in the AWS Authorization.")
+                    f"'{_title(required)}' must be a 'SignedHeader' in the AWS Authorization."
+                )
         scope_ok = service == self._service and term == TERMINATOR and date == amz_date[:8]
         if not scope_ok or not self.serves(region):
             errors = self._scope_errors(date, region, service, term, amz_date)
@@ -289,11 +304,13 @@ class SigV4Verifier:
         except KeyError as exc:
             raise InvalidSignatureException(
                 f"'{_title(exc.args[0])}' is a 'SignedHeader' in the AWS Authorization but is"
-                " missing from the request.") from None
+                " missing from the request."
+            ) from None
         token = headers.get("x-amz-security-token")
         if token is not None and "x-amz-security-token" not in names:
             raise InvalidSignatureException(
-                "'X-Amz-Security-Token' must be a 'SignedHeader' in the AWS Authorization.")
+                "'X-Amz-Security-Token' must be a 'SignedHeader' in the AWS Authorization."
+            )
         body_hash = hashlib.sha256(body).hexdigest()
         claimed = headers.get("x-amz-content-sha256")
         if claimed is not None and claimed.strip() != body_hash:
@@ -303,8 +320,10 @@ class SigV4Verifier:
             raise UnrecognizedClientException(MSG_BAD_CLIENT)
 
         uri = "/" if path == "/" else _canonical_uri(path)
-        canonical_request = (f"{method}\n{uri}\n{_canonical_query(query) if query else ''}\n"
-                             f"{canonical_headers}\n{signed}\n{body_hash}")
+        canonical_request = (
+            f"{method}\n{uri}\n{_canonical_query(query) if query else ''}\n"
+            f"{canonical_headers}\n{signed}\n{body_hash}"
+        )
         inner, outer = self._signing_pads(secret, date, region, service)
         inner.update(f"{ALGORITHM}\n{amz_date}\n{date}/{region}/{service}/{TERMINATOR}\n".encode())
         inner.update(hashlib.sha256(canonical_request.encode()).hexdigest().encode())
@@ -324,11 +343,15 @@ class SigV4Verifier:
         if service != self._service:
             errors.append(f"Credential should be scoped to correct service: '{self._service}'.")
         if term != TERMINATOR:
-            errors.append("Credential should be scoped with a valid terminator:"
-                          f" '{TERMINATOR}', not '{term}'.")
+            errors.append(
+                "Credential should be scoped with a valid terminator:"
+                f" '{TERMINATOR}', not '{term}'."
+            )
         if date != amz[:8]:
-            errors.append("Date in Credential scope does not match YYYYMMDD from ISO-8601 version"
-                          f" of date from HTTP: '{date}' != '{amz[:8]}', from '{amz}'.")
+            errors.append(
+                "Date in Credential scope does not match YYYYMMDD from ISO-8601 version"
+                f" of date from HTTP: '{date}' != '{amz[:8]}', from '{amz}'."
+            )
         return " ".join(errors)
 
     def _signing_pads(self, secret: str, date: str, region: str, service: str) -> _Pads:
@@ -343,7 +366,9 @@ class SigV4Verifier:
                 key = hmac.digest(key, part.encode(), "sha256")
             key = key.ljust(64, b"\0")  # a SHA-256 block; kSigning is 32 bytes
             pads = self._keys[cache_key] = (
-                hashlib.sha256(key.translate(_IPAD)), hashlib.sha256(key.translate(_OPAD)))
+                hashlib.sha256(key.translate(_IPAD)),
+                hashlib.sha256(key.translate(_OPAD)),
+            )
             _trim(self._keys)
         return pads[0].copy(), pads[1].copy()
 

@@ -59,9 +59,7 @@ class Authenticator:
         principal = self.credentials.principal_for(identity.access_key_id, identity.session_token)
         return principal, identity.region
 
-    def _dev(
-        self, verifier: SigV4Verifier, headers: Mapping[str, str]
-    ) -> tuple[Principal, str]:
+    def _dev(self, verifier: SigV4Verifier, headers: Mapping[str, str]) -> tuple[Principal, str]:
         account = self.settings.account_id
         try:
             parsed = verifier.parse(headers)

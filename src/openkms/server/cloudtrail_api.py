@@ -143,10 +143,14 @@ class CloudTrailAPI:
         # Records carry whole seconds (eventTime "...T10:23:49Z"): an event is in the
         # range when its second is, so both bounds are inclusive at that granularity.
         events, cursor = lookup_events(
-            tx, account, key=key, value=value,
+            tx,
+            account,
+            key=key,
+            value=value,
             start=None if start is None else float(math.ceil(start)),
             end=None if end is None else math.nextafter(math.floor(end) + 1.0, -math.inf),
-            after=after, limit=limit,
+            after=after,
+            limit=limit,
         )
         result: dict[str, Any] = {"Events": [_event(e) for e in events]}
         if cursor is not None:
@@ -176,7 +180,11 @@ class CloudTrailAPI:
 
 
 def _binding(
-    account: str, key: str | None, value: object, start: float | None, end: float | None,
+    account: str,
+    key: str | None,
+    value: object,
+    start: float | None,
+    end: float | None,
     category: object,
 ) -> bytes:
     """What a NextToken is valid for: the same account and the same other parameters."""
@@ -191,9 +199,7 @@ def _attribute(raw: object) -> tuple[str | None, str | bool | None]:
     if not raw:
         return None, None
     if len(raw) > 1:
-        raise InvalidLookupAttributesException(
-            "You cannot specify more than one lookup attribute."
-        )
+        raise InvalidLookupAttributesException("You cannot specify more than one lookup attribute.")
     item = raw[0]
     if not isinstance(item, dict):
         raise SerializationException("Expected a structure for LookupAttribute.")
@@ -201,7 +207,8 @@ def _attribute(raw: object) -> tuple[str | None, str | bool | None]:
     if not isinstance(key, str) or key not in LOOKUP_KEYS:
         raise InvalidLookupAttributesException(
             f"Invalid lookup attribute key {key!r}; valid keys are: "
-            + ", ".join(sorted(LOOKUP_KEYS)) + "."
+            + ", ".join(sorted(LOOKUP_KEYS))
+            + "."
         )
     if not isinstance(value, str) or not 1 <= len(value) <= MAX_VALUE_LENGTH:
         raise InvalidLookupAttributesException(
@@ -228,9 +235,7 @@ def _max_results(raw: object) -> int:
     if raw is None:
         return MAX_RESULTS
     if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= MAX_RESULTS:
-        raise InvalidMaxResultsException(
-            f"MaxResults must be an integer from 1 to {MAX_RESULTS}."
-        )
+        raise InvalidMaxResultsException(f"MaxResults must be an integer from 1 to {MAX_RESULTS}.")
     return raw
 
 

@@ -178,8 +178,7 @@ class CredentialStore:
         ):
             self._cache.pop(access_key_id, None)
             raise UnrecognizedClientException(INVALID_TOKEN)
-        self._cache[access_key_id] = _Entry(entry.secret, owner, entry.wrapped, None,
-                                            _fresh(owner))
+        self._cache[access_key_id] = _Entry(entry.secret, owner, entry.wrapped, None, _fresh(owner))
         return owner
 
     def forget(self, access_key_id: str) -> None:

@@ -49,8 +49,10 @@ class IdentityAPI:
         credentials = runtime.credentials
         self.protocols = {name: QueryProtocol(name) for name in SERVICES}
         regions = runtime.settings.regions
-        self.verifiers = {name: SigV4Verifier(credentials.secret, service=name, regions=regions)
-                          for name in SERVICES}
+        self.verifiers = {
+            name: SigV4Verifier(credentials.secret, service=name, regions=regions)
+            for name in SERVICES
+        }
         self.authenticator = Authenticator(runtime.settings, credentials)
         self.service = IdentityService(
             runtime.store, credentials.keyring, on_key_change=credentials.forget
@@ -70,8 +72,13 @@ class IdentityAPI:
         return None
 
     def handle(
-        self, service: str, scope: Scope, headers: Mapping[str, str], body: bytes,
-        request_id: str, trail: RequestTrail | None = None,
+        self,
+        service: str,
+        scope: Scope,
+        headers: Mapping[str, str],
+        body: bytes,
+        request_id: str,
+        trail: RequestTrail | None = None,
     ) -> tuple[int, bytes]:
         """Answer one IAM or STS request; ``trail`` (when given) learns the caller, the
         action and the outcome, so that the call can be audited."""

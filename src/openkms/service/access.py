@@ -56,8 +56,7 @@ _DENY_ALL: dict[str, Policy] = {
         "resource",
     ),
     "trust": parse_policy(
-        '{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*",'
-        '"Action":"*"}]}',
+        '{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"*"}]}',
         "trust",
     ),
 }
@@ -125,9 +124,7 @@ def session_decision(principal: Principal, request: Request) -> Verdict:
     return ALLOWED
 
 
-def identity_decision(
-    principal: Principal, request: Request, policies: Iterable[str]
-) -> Verdict:
+def identity_decision(principal: Principal, request: Request, policies: Iterable[str]) -> Verdict:
     """The caller's identity-based policies, narrowed by its session policy."""
     if principal.is_root:
         return ALLOWED

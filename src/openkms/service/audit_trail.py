@@ -211,7 +211,8 @@ class AuditWriter:
                 return
             log.warning(
                 "an audit batch of %d requests failed (%s); storing each request on its own",
-                len(batch), type(exc).__name__,
+                len(batch),
+                type(exc).__name__,
             )
             for item in batch:
                 self._commit([item])
