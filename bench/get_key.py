@@ -1,4 +1,4 @@
-"""How long ``Tx.get_key`` takes on the read path (what Encrypt does once per request).
+"""How long ``keys.repository.get_key`` takes on the read path (once per Encrypt request).
 
 One SQLite database in a temp dir with one key; reads it through a read-only unit of
 work, as a cryptographic request does, and prints the best of several timeit repeats
@@ -15,6 +15,7 @@ import timeit
 
 from openkms.domain.keys import Key, KeyManager, KeySpec, KeyState, KeyUsage, Origin
 from openkms.storage.engine import make_engine, sqlite_url
+from openkms.storage.keys import repository as key_records
 from openkms.storage.repository import Store
 
 
@@ -40,11 +41,11 @@ def main() -> None:
             current_version=1,
         )
         with store.transaction(write=True) as tx:
-            tx.insert_key(key, None, {})
+            key_records.insert_key(tx, key, None, {})
         with store.transaction() as tx:
-            assert tx.get_key(key.key_id) == key
+            assert key_records.get_key(tx, key.key_id) == key
             times = timeit.repeat(
-                lambda: tx.get_key(key.key_id), number=args.number, repeat=args.repeat
+                lambda: key_records.get_key(tx, key.key_id), number=args.number, repeat=args.repeat
             )
         store.close()
     best = min(times) / args.number * 1e6

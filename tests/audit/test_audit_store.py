@@ -19,6 +19,7 @@ from openkms.cli.audit import check_store
 from openkms.crypto.keyring import SoftwareKeyring, new_root_key
 from openkms.crypto.signing import load_audit_signer
 from openkms.domain.audit import PendingRecord, RecordIndexError, canonical_json, link_hash
+from openkms.storage import shared as shared_records
 from openkms.storage.audit import trail
 from openkms.storage.engine import make_engine, sqlite_url
 from openkms.storage.repository import Store
@@ -47,7 +48,9 @@ def append(store: Store, records: list[PendingRecord]) -> list[int]:
 
 def seal(store: Store) -> object:
     with store.transaction(write=True) as tx:
-        return trail.seal_digest(tx, load_audit_signer(tx, KEYRING), time.time())
+        return trail.seal_digest(
+            tx, load_audit_signer(shared_records.Settings(tx), KEYRING), time.time()
+        )
 
 
 def sql(store: Store, statement: str, **params: object) -> list[tuple[Any, ...]]:

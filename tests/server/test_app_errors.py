@@ -12,6 +12,7 @@ import pytest
 
 from openkms.server.app import OpenKMSApp, new_request_id
 from openkms.server.bootstrap import Settings, build
+from openkms.storage.keys import repository as key_records
 
 
 @pytest.fixture()
@@ -129,7 +130,7 @@ def test_no_audit_record_means_no_answer(tmp_path) -> None:
     status, _, body = call(app, "TrentService.DisableKey", json.dumps({"KeyId": key_id}).encode())
     assert status == 500
     with runtime.store.transaction() as tx:
-        key = tx.get_key(key_id)
+        key = key_records.get_key(tx, key_id)
     assert key is not None and key.state.value == "Enabled"
     runtime.audit.close()
 

@@ -14,6 +14,7 @@ from openkms.errors import AccessDeniedException, DryRunOperationException
 from openkms.service.context import RequestContext
 from openkms.service.kms.dispatch import KMSService
 from openkms.storage.engine import make_engine
+from openkms.storage.keys import repository as key_records
 from openkms.storage.repository import Store, Tx
 
 ACCOUNT = "111122223333"
@@ -29,16 +30,16 @@ def ctx(account: str = ACCOUNT, region: str = "us-east-1") -> RequestContext:
 
 
 def test_failure_inside_a_handler_leaves_nothing_behind(service, monkeypatch) -> None:
-    def explode(self: Tx, key_id: str, tags: object) -> None:
+    def explode(tx: Tx, key_id: str, tags: object) -> None:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(Tx, "replace_tags", explode)
+    monkeypatch.setattr(key_records, "replace_tags", explode)
     with pytest.raises(RuntimeError):
         service.dispatch(ctx(), "CreateKey", {"Description": "half"})
     monkeypatch.undo()
     assert service.dispatch(ctx(), "ListKeys", {})["Keys"] == []
     with service.store.transaction() as tx:
-        assert tx.list_keys(ACCOUNT, "us-east-1", None, 10) == []
+        assert key_records.list_keys(tx, ACCOUNT, "us-east-1", None, 10) == []
 
 
 def test_other_accounts_are_denied_before_the_handler_runs(service, monkeypatch) -> None:
@@ -71,12 +72,12 @@ def test_dry_run_has_no_effect_and_says_so(service) -> None:
 def test_material_is_stored_wrapped(service) -> None:
     key_id = service.dispatch(ctx(), "CreateKey", {})["KeyMetadata"]["KeyId"]
     with service.store.transaction() as tx:
-        material = tx.get_material(key_id, 1)
-        key = tx.get_key(key_id)
+        material = key_records.get_material(tx, key_id, 1)
+        key = key_records.get_key(tx, key_id)
         assert material is not None and key is not None
         backing = service.materials.get(tx, key, 1)
     assert backing is not None and len(backing[0]) == 32
-    assert backing[0] not in material.wrapped
+    assert material.wrapped is not None and backing[0] not in material.wrapped
 
 
 def test_costly_preparation_waits_for_authorization(monkeypatch) -> None:

@@ -32,6 +32,7 @@ from openkms.service.kms.ops import (
 )
 from openkms.service.kms.registry import Operation, operation, registry_of
 from openkms.storage.engine import make_engine
+from openkms.storage.keys import repository as key_records
 from openkms.storage.repository import Store
 
 ACCOUNT = "111122223333"
@@ -78,7 +79,7 @@ def test_re_encrypt_declares_whether_source_and_destination_are_the_same_key() -
     hook = REGISTRY["ReEncrypt"].condition_keys
     assert hook is not None
     with service.store.transaction() as tx:
-        key_a, key_b = tx.get_key(a), tx.get_key(b)
+        key_a, key_b = key_records.get_key(tx, a), key_records.get_key(tx, b)
     assert key_a is not None and key_b is not None
     assert hook([key_a, key_a]) == {"kms:ReEncryptOnSameKey": True}
     assert hook([key_a, key_b]) == {"kms:ReEncryptOnSameKey": False}

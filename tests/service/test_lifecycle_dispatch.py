@@ -28,6 +28,7 @@ from openkms.service.kms.dispatch import KMSService
 from openkms.service.maintenance import Maintenance
 from openkms.storage.audit import trail as audit_store
 from openkms.storage.engine import make_engine
+from openkms.storage.keys import repository as key_records
 from openkms.storage.repository import Store
 
 ACCOUNT = "111122223333"
@@ -176,7 +177,7 @@ def test_deletion_removes_key_aliases_and_grants_and_is_audited(service) -> None
     aliases = service.dispatch(ctx(now), "ListAliases", {})["Aliases"]
     assert all(a["AliasName"] != "alias/doomed" for a in aliases)
     with service.store.transaction() as tx:
-        assert tx.list_materials(key_id) == []
+        assert key_records.list_materials(tx, key_id) == []
         events = audit_store.read_chain(tx)
     deletes = [e for e in events if e.event_name == "DeleteKey"]
     assert len(deletes) == 1
@@ -216,7 +217,7 @@ def test_discarded_material_never_lends_its_version_to_other_material(service) -
     second = do_import(service, key_id, os.urandom(32), now, ImportType="NEW_KEY_MATERIAL")
     other_node = KMSService(service.store, service.keyring)  # shares the database only
     with service.store.transaction() as tx:
-        key = tx.get_key(key_id)
+        key = key_records.get_key(tx, key_id)
         assert key is not None
         assert other_node.materials.get(tx, key, 2) is not None  # cached on "another node"
     service.dispatch(
@@ -226,7 +227,7 @@ def test_discarded_material_never_lends_its_version_to_other_material(service) -
     )
     third = do_import(service, key_id, os.urandom(32), now, ImportType="NEW_KEY_MATERIAL")
     with service.store.transaction() as tx:
-        versions = {m.version: m.material_id for m in tx.list_materials(key_id)}
+        versions = {m.version: m.material_id for m in key_records.list_materials(tx, key_id)}
     assert versions[3] == third["KeyMaterialId"] and 2 not in versions
     service.dispatch(ctx(now), "RotateKeyOnDemand", {"KeyId": key_id})
     Maintenance(service.store, service.keyring).run(now)

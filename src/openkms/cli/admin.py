@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING
 
 import platformdirs
 
+from openkms.storage import shared as shared_records
+
 if TYPE_CHECKING:
     from openkms.cli.parsing import Commands
     from openkms.crypto.keyring import SoftwareKeyring
@@ -118,7 +120,9 @@ def _create_account(store: Store, keyring: SoftwareKeyring, account: str) -> int
             if records.root_key_ids(tx, account):
                 raise DuplicateError(account)
             records.insert_account(tx, account, now)
-            tx.put_access_key(access_key_id, account, root_arn(account), wrapped, now)
+            shared_records.put_access_key(
+                tx, access_key_id, account, root_arn(account), wrapped, now
+            )
     except DuplicateError:
         from openkms.cli.exit_codes import Exit, fail
 

@@ -170,10 +170,13 @@ def _verify_database(args: argparse.Namespace) -> int:
 
 def _seal_now(store: Store, keyring: SoftwareKeyring) -> Digest | None:
     from openkms.crypto.signing import load_audit_signer
+    from openkms.storage import shared as shared_records
     from openkms.storage.audit import trail
 
     with store.transaction(write=True) as tx:
-        return trail.seal_digest(tx, load_audit_signer(tx, keyring), time.time())
+        return trail.seal_digest(
+            tx, load_audit_signer(shared_records.Settings(tx), keyring), time.time()
+        )
 
 
 def _seal(args: argparse.Namespace) -> int:

@@ -73,7 +73,7 @@ def verify(spki_der: bytes, data: bytes, signature: bytes) -> None:
 
 
 class _Meta(Protocol):
-    """What the signer needs of a storage transaction (a ``Tx`` fits)."""
+    """What the signer needs of the settings (``openkms.storage.shared.Settings(tx)``)."""
 
     def get_meta(self, name: str) -> bytes | None: ...
 

@@ -47,6 +47,7 @@ from openkms.server.identity_api import IdentityAPI
 from openkms.server.maintenance_loop import MaintenanceLoop
 from openkms.service.audit_trail import RequestTrail
 from openkms.service.kms.ops import REGISTRY
+from openkms.storage.keys import repository as key_records
 from openkms.wire import codec
 from openkms.wire.model import operation_names
 from openkms.wire.validation import validate
@@ -282,7 +283,7 @@ class OpenKMSApp:
             return 200, b'{"status":"ok"}'
         if path == "/_openkms/reset" and method == "POST" and self.dev:
             with self.runtime.store.transaction(write=True) as tx:
-                tx.wipe_kms_state()
+                key_records.wipe_kms_state(tx)
             self.runtime.service.materials.clear()
             return 200, b'{"reset":true}'
         return 404, b'{"__type":"NotFound","message":"Not found"}'

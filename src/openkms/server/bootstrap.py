@@ -57,6 +57,7 @@ from openkms.service.audit_trail import AuditWriter, Entry
 from openkms.service.identity.authorize import identity_policies
 from openkms.service.kms.dispatch import KMSService
 from openkms.service.maintenance import Maintenance
+from openkms.storage import shared as shared_records
 from openkms.storage.audit import trail as audit_store
 from openkms.storage.engine import (
     PRIVATE_FILE_MODE,
@@ -222,7 +223,7 @@ def _root_key(settings: Settings, store: Store, fresh: bool, create: bool) -> by
     if passphrase:
         if not create:
             with store.transaction() as tx:
-                salt = tx.get_meta(_SALT_NAME)
+                salt = shared_records.get_meta(tx, _SALT_NAME)
             if salt is None:
                 raise MissingStateError(
                     "the database has no root passphrase salt: it was not started with "
@@ -230,10 +231,10 @@ def _root_key(settings: Settings, store: Store, fresh: bool, create: bool) -> by
                 )
             return root_key_from_passphrase(passphrase, salt)
         with store.transaction(write=True) as tx:
-            salt = tx.get_meta(_SALT_NAME)
+            salt = shared_records.get_meta(tx, _SALT_NAME)
             if salt is None:
                 salt = os.urandom(16)
-                tx.set_meta(_SALT_NAME, salt)
+                shared_records.set_meta(tx, _SALT_NAME, salt)
         return root_key_from_passphrase(passphrase, salt)
     if settings.data_dir is None:
         if settings.dev:
@@ -271,7 +272,7 @@ def _root_key(settings: Settings, store: Store, fresh: bool, create: bool) -> by
 
 def _open_keyring(settings: Settings, store: Store, create: bool) -> SoftwareKeyring:
     with store.transaction() as tx:
-        check = tx.get_meta(_CHECK_NAME)
+        check = shared_records.get_meta(tx, _CHECK_NAME)
     if check is None and not create:
         raise MissingStateError(
             "the database holds no root key check: it was never started by openkms serve"
@@ -279,7 +280,7 @@ def _open_keyring(settings: Settings, store: Store, create: bool) -> SoftwareKey
     keyring = SoftwareKeyring(_root_key(settings, store, fresh=check is None, create=create))
     if check is None:
         with store.transaction(write=True) as tx:
-            tx.set_meta(_CHECK_NAME, keyring.wrap(_CHECK_PLAINTEXT, _CHECK_CONTEXT))
+            shared_records.set_meta(tx, _CHECK_NAME, keyring.wrap(_CHECK_PLAINTEXT, _CHECK_CONTEXT))
     else:
         try:
             keyring.unwrap(check, _CHECK_CONTEXT)
@@ -367,6 +368,8 @@ def append_audit_entries(tx: Tx, entries: Sequence[Entry]) -> None:
 def _audit_sealer(store: Store, keyring: SoftwareKeyring) -> Callable[[], None]:
     def seal() -> None:
         with store.transaction(write=True) as tx:
-            audit_store.seal_digest(tx, load_audit_signer(tx, keyring), time.time())
+            audit_store.seal_digest(
+                tx, load_audit_signer(shared_records.Settings(tx), keyring), time.time()
+            )
 
     return seal

@@ -39,6 +39,7 @@ from openkms.domain import identities as ids
 from openkms.domain.identities import KeyStatus
 from openkms.domain.principals import Principal, PrincipalKind, is_root_arn, root_arn
 from openkms.errors import ExpiredTokenException, UnrecognizedClientException
+from openkms.storage import shared as shared_records
 from openkms.storage.identity import repository as records
 from openkms.storage.repository import StorageError, Store
 
@@ -197,7 +198,7 @@ class CredentialStore:
         for attempt in range(3):
             try:
                 with self._store.transaction(write=True) as tx:
-                    tx.put_access_key(access_key_id, account, arn, wrapped, now)
+                    shared_records.put_access_key(tx, access_key_id, account, arn, wrapped, now)
                 break
             except StorageError:
                 # Another node stored the same key at the same moment: try again.
@@ -208,16 +209,16 @@ class CredentialStore:
     def revoke_other_roots(self, account: str, keep: str) -> list[str]:
         """Delete every root access key of ``account`` but ``keep``; return the ones deleted."""
         with self._store.transaction(write=True) as tx:
-            revoked = [a for a in tx.root_access_key_ids(account) if a != keep]
+            revoked = [a for a in shared_records.root_access_key_ids(tx, account) if a != keep]
             for access_key_id in revoked:
-                tx.delete_access_key(access_key_id)
+                shared_records.delete_access_key(tx, access_key_id)
         for access_key_id in revoked:
             self._cache.pop(access_key_id, None)
         return revoked
 
     def root_access_key_ids(self, account: str) -> list[str]:
         with self._store.transaction() as tx:
-            return tx.root_access_key_ids(account)
+            return shared_records.root_access_key_ids(tx, account)
 
 
 _monotonic = time.monotonic

@@ -16,6 +16,7 @@ from typing import Any
 from openkms.domain.keys import Key
 from openkms.domain.principals import Principal, PrincipalKind
 from openkms.service.context import RequestContext
+from openkms.storage.keys import repository as key_records
 from openkms.storage.repository import Tx
 
 #: Request parameters that become kms:* condition keys as they are.
@@ -133,10 +134,11 @@ def key_context(
     wants_tags = any(_mentions(text)[0] for text in policy_texts)
     wants_aliases = any(_mentions(text)[1] for text in policy_texts)
     if wants_tags:
-        for name, value in tx.get_tags(key.key_id).items():
+        for name, value in key_records.get_tags(tx, key.key_id).items():
             values[f"aws:ResourceTag/{name}"] = value
     if wants_aliases:
         values["kms:ResourceAliases"] = [
-            a.name for a in tx.list_aliases(key.account, key.region, key.key_id, None, 1000)
+            a.name
+            for a in key_records.list_aliases(tx, key.account, key.region, key.key_id, None, 1000)
         ]
     return values

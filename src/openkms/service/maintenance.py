@@ -33,6 +33,7 @@ from openkms.service.kms.materials import new_material
 from openkms.storage.audit import trail as audit_store
 from openkms.storage.identity import repository as identities
 from openkms.storage.keys import lifecycle
+from openkms.storage.keys import repository as key_records
 from openkms.storage.repository import Store, Tx
 
 log = logging.getLogger("openkms.maintenance")
@@ -113,39 +114,43 @@ class Maintenance:
 
     def _on_demand(self, key_id: str, at: float, report: MaintenanceReport) -> None:
         with self.store.transaction(write=True) as tx:
-            key = tx.get_key(key_id, for_update=True)
+            key = key_records.get_key(tx, key_id, for_update=True)
             if key is None or key.on_demand_rotation_started is None:
                 return
-            materials = tx.list_materials(key_id)
+            materials = key_records.list_materials(tx, key_id)
             if key.origin is Origin.EXTERNAL:
                 pending = rotation.next_pending(key, materials)
                 if pending is None:  # the imported material was deleted meanwhile
-                    tx.update_key(_no_rotation_in_progress(key))
+                    key_records.update_key(tx, _no_rotation_in_progress(key))
                     return
                 made = _became_current(pending, RotationType.ON_DEMAND, at)
-                tx.update_material(made)
+                key_records.update_material(tx, made)
             else:
                 made = self._new_version(key, materials, RotationType.ON_DEMAND, at)
-                tx.insert_material(made)
+                key_records.insert_material(tx, made)
             self._record_rotation(tx, key, materials, made, report)
-            tx.update_key(rotation.rotated(key, made.version, RotationType.ON_DEMAND, at))
+            key_records.update_key(
+                tx, rotation.rotated(key, made.version, RotationType.ON_DEMAND, at)
+            )
 
     def _automatic(self, key_id: str, at: float, report: MaintenanceReport) -> None:
         with self.store.transaction(write=True) as tx:
-            key = tx.get_key(key_id, for_update=True)
+            key = key_records.get_key(tx, key_id, for_update=True)
             if key is None or not rotation.automatic_rotation_due(key, at):
                 return
-            materials = tx.list_materials(key_id)
+            materials = key_records.list_materials(tx, key_id)
             made = self._new_version(key, materials, RotationType.AUTOMATIC, at)
-            tx.insert_material(made)
+            key_records.insert_material(tx, made)
             self._record_rotation(tx, key, materials, made, report)
-            tx.update_key(rotation.rotated(key, made.version, RotationType.AUTOMATIC, at))
+            key_records.update_key(
+                tx, rotation.rotated(key, made.version, RotationType.AUTOMATIC, at)
+            )
 
     def _expire(self, item: tuple[str, int], at: float, report: MaintenanceReport) -> None:
         key_id, version = item
         with self.store.transaction(write=True) as tx:
-            key = tx.get_key(key_id, for_update=True)
-            material = None if key is None else tx.get_material(key_id, version)
+            key = key_records.get_key(tx, key_id, for_update=True)
+            material = None if key is None else key_records.get_material(tx, key_id, version)
             if (
                 key is None
                 or material is None
@@ -154,18 +159,18 @@ class Maintenance:
                 or material.valid_to > at
             ):
                 return
-            tx.update_material(imports.without_material(material))
+            key_records.update_material(tx, imports.without_material(material))
             if material.version <= key.current_version:  # else it was never used
                 state = imports.state_after_material_loss(key)
                 if state is not key.state:
-                    tx.update_key(imports.with_state(key, state))
+                    key_records.update_key(tx, imports.with_state(key, state))
             details = {"keyId": key.key_id, "keyMaterialId": material.material_id}
             _append(tx, "DeleteExpiredKeyMaterial", key, details)
             report.expired.append({"KeyId": key.key_id, "KeyMaterialId": material.material_id})
 
     def _delete(self, key_id: str, at: float, report: MaintenanceReport) -> None:
         with self.store.transaction(write=True) as tx:
-            key = tx.get_key(key_id, for_update=True)
+            key = key_records.get_key(tx, key_id, for_update=True)
             if (
                 key is None
                 or key.state is not KeyState.PENDING_DELETION
@@ -173,7 +178,7 @@ class Maintenance:
                 or key.deletion_date > at
             ):
                 return
-            tx.delete_key(key_id)
+            key_records.delete_key(tx, key_id)
             _append(tx, "DeleteKey", key, None)
             report.deleted.append(key.arn)
 

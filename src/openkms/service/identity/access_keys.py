@@ -22,7 +22,7 @@ from openkms.domain.identities import (
 from openkms.errors import InvalidInput, LimitExceeded, NoSuchEntity
 from openkms.service.identity import targets
 from openkms.service.identity.common import page, require_user
-from openkms.service.identity.registry import IdentityCall, operation
+from openkms.service.identity.registry import IdentityCall, IdentityOperation, operation
 from openkms.storage.identity import repository as store
 
 IAM = "iam"
@@ -103,3 +103,11 @@ def delete_access_key(call: IdentityCall) -> dict[str, Any]:
     key = _owned_key(call)
     store.delete_access_key(call.tx, key.access_key_id)
     return {}
+
+
+OPERATIONS: tuple[IdentityOperation, ...] = (
+    create_access_key,
+    list_access_keys,
+    update_access_key,
+    delete_access_key,
+)

@@ -16,14 +16,27 @@ from openkms.crypto.keyring import Keyring
 from openkms.domain.identities import Role
 from openkms.errors import UnsupportedOperation
 from openkms.service.context import RequestContext
-from openkms.service.identity import access_keys, roles, sts, users  # noqa: F401  (register)
+from openkms.service.identity import access_keys, roles, sts, users
 from openkms.service.identity.authorize import (
     authorize_assume_role,
     authorize_iam,
     request_context,
 )
-from openkms.service.identity.registry import REGISTRY, Check, IdentityCall
+from openkms.service.identity.registry import (
+    Check,
+    IdentityCall,
+    IdentityOperation,
+    registry_of,
+)
 from openkms.storage.repository import Store
+
+#: Every IAM and STS operation this server serves, by (service, name).
+REGISTRY: dict[tuple[str, str], IdentityOperation] = registry_of(
+    users.OPERATIONS,
+    roles.OPERATIONS,
+    access_keys.OPERATIONS,
+    sts.OPERATIONS,
+)
 
 #: Operations after which the access key named by ``AccessKeyId`` must be re-read.
 KEY_CHANGES = frozenset({"UpdateAccessKey", "DeleteAccessKey"})

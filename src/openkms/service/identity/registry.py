@@ -4,11 +4,16 @@ on, how it is authorized, whether it writes, and its handler.
 Handlers never authorize: :mod:`.dispatch` resolves the operation's :class:`Target`
 (reading the entity, so that the resource ARN carries its path and tags), authorizes
 the declared action on it, and only then calls the handler, all in one transaction.
+
+Each handler module declares its operations with :func:`operation` and lists them in its
+``OPERATIONS``; :mod:`openkms.service.identity.dispatch` builds the registry from those
+lists (:func:`registry_of`), as :mod:`openkms.service.kms.registry` does, so importing a
+module registers nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -72,9 +77,6 @@ class IdentityOperation:
         return f"{self.service}:{self.name}"
 
 
-REGISTRY: dict[tuple[str, str], IdentityOperation] = {}
-
-
 def operation(
     service: str,
     name: str,
@@ -82,13 +84,26 @@ def operation(
     resolve: Resolver,
     check: Check = Check.IDENTITY,
     writes: bool = False,
-) -> Callable[[Handler], Handler]:
-    def register(handler: Handler) -> Handler:
-        if (service, name) in REGISTRY:
-            raise RuntimeError(f"operation {service}:{name} registered twice")
-        REGISTRY[(service, name)] = IdentityOperation(
-            service, name, handler, resolve, check, writes
-        )
-        return handler
+) -> Callable[[Handler], IdentityOperation]:
+    """Declare an operation served by the decorated handler (served only when its
+    module's ``OPERATIONS`` is given to :func:`registry_of`)."""
 
-    return register
+    def declare(handler: Handler) -> IdentityOperation:
+        return IdentityOperation(service, name, handler, resolve, check, writes)
+
+    return declare
+
+
+def registry_of(
+    *families: Iterable[IdentityOperation],
+) -> dict[tuple[str, str], IdentityOperation]:
+    """The operations of every family (one handler module's ``OPERATIONS`` each), by
+    ``(service, name)``; an operation declared twice is refused."""
+    registry: dict[tuple[str, str], IdentityOperation] = {}
+    for family in families:
+        for op in family:
+            key = (op.service, op.name)
+            if key in registry:
+                raise RuntimeError(f"operation {op.service}:{op.name} registered twice")
+            registry[key] = op
+    return registry

@@ -25,7 +25,7 @@ from openkms.service.identity.common import (
     require_role,
     role_view,
 )
-from openkms.service.identity.registry import IdentityCall, operation
+from openkms.service.identity.registry import IdentityCall, IdentityOperation, operation
 from openkms.storage.identity import repository as store
 from openkms.storage.repository import DuplicateError
 
@@ -126,3 +126,16 @@ def list_role_policies(call: IdentityCall) -> dict[str, Any]:
 def delete_role_policy(call: IdentityCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/IAM/latest/APIReference/API_DeleteRolePolicy.html"""
     return inline_policies.delete(call, _owner(call))
+
+
+OPERATIONS: tuple[IdentityOperation, ...] = (
+    create_role,
+    get_role,
+    list_roles,
+    delete_role,
+    tag_role,
+    put_role_policy,
+    get_role_policy,
+    list_role_policies,
+    delete_role_policy,
+)

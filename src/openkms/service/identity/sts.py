@@ -30,7 +30,7 @@ from openkms.domain.identities import (
 from openkms.domain.principals import PrincipalKind
 from openkms.errors import UnsupportedOperation, ValidationError
 from openkms.service.identity import targets
-from openkms.service.identity.registry import Check, IdentityCall, operation
+from openkms.service.identity.registry import Check, IdentityCall, IdentityOperation, operation
 from openkms.storage.identity import repository as store
 
 STS = "sts"
@@ -107,3 +107,9 @@ def assume_role(call: IdentityCall) -> dict[str, Any]:
     if p.get("SourceIdentity") is not None:
         result["SourceIdentity"] = p["SourceIdentity"]
     return result
+
+
+OPERATIONS: tuple[IdentityOperation, ...] = (
+    get_caller_identity,
+    assume_role,
+)

@@ -23,7 +23,7 @@ from openkms.service.identity.common import (
     require_user,
     user_view,
 )
-from openkms.service.identity.registry import IdentityCall, operation
+from openkms.service.identity.registry import IdentityCall, IdentityOperation, operation
 from openkms.storage.identity import repository as store
 from openkms.storage.repository import DuplicateError
 
@@ -128,3 +128,16 @@ def list_user_policies(call: IdentityCall) -> dict[str, Any]:
 def delete_user_policy(call: IdentityCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/IAM/latest/APIReference/API_DeleteUserPolicy.html"""
     return inline_policies.delete(call, _owner(call))
+
+
+OPERATIONS: tuple[IdentityOperation, ...] = (
+    create_user,
+    get_user,
+    list_users,
+    delete_user,
+    tag_user,
+    put_user_policy,
+    get_user_policy,
+    list_user_policies,
+    delete_user_policy,
+)

@@ -16,6 +16,7 @@ from openkms.domain.keys import Key, KeySpec
 from openkms.errors import KMSInternalException, SerializationException
 from openkms.service.context import RequestContext
 from openkms.service.kms.materials import MaterialCache
+from openkms.storage.keys import repository as key_records
 from openkms.storage.repository import Tx
 
 
@@ -69,5 +70,7 @@ class OperationCall:
         entry = self.materials.get(self.tx, key, version)
         if entry is not None:
             return entry[1]
-        material = self.tx.get_material(key.key_id, version)  # deleted imported material
+        material = key_records.get_material(
+            self.tx, key.key_id, version
+        )  # deleted imported material
         return None if material is None else material.material_id

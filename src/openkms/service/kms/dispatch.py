@@ -42,6 +42,7 @@ from openkms.service.kms.ops import REGISTRY
 from openkms.service.kms.registry import FROM_CIPHERTEXT, KeyArg, Operation
 from openkms.service.kms.resolve import resolve_key
 from openkms.service.policy_principals import effective_policy
+from openkms.storage.keys import repository as key_records
 from openkms.storage.repository import Store, Tx
 
 log = logging.getLogger("openkms.service")
@@ -228,7 +229,7 @@ def _key_of_blob(tx: Tx, ctx: RequestContext, params: dict[str, Any]) -> Key:
         parsed = ciphertext.parse(base64.b64decode(raw, validate=True))
     except (binascii.Error, ValueError):
         raise InvalidCiphertextException() from None
-    key = tx.get_key(parsed.key_id)
+    key = key_records.get_key(tx, parsed.key_id)
     if key is None or key.region != ctx.region:
         raise InvalidCiphertextException()
     return key

@@ -22,6 +22,7 @@ from openkms.crypto import asymmetric, contexts, symmetric
 from openkms.crypto.keyring import Keyring, UnwrapError
 from openkms.domain.keys import Key, KeySpec
 from openkms.errors import KMSInternalException
+from openkms.storage.keys import repository as key_records
 from openkms.storage.repository import Tx
 
 MAX_ENTRIES = 50_000
@@ -41,7 +42,7 @@ class MaterialCache:
         found = self._entries.get(slot)
         if found is not None:
             return found
-        material = tx.get_material(key.key_id, version)
+        material = key_records.get_material(tx, key.key_id, version)
         if material is None or material.wrapped is None:
             return None  # no such version, or imported material deleted / expired
         try:

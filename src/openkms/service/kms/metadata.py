@@ -10,6 +10,7 @@ from typing import Any
 from openkms.domain import imports, keyspecs
 from openkms.domain.keys import Key, KeySpec, Origin
 from openkms.service.kms.call import OperationCall
+from openkms.storage.keys import repository as key_records
 
 
 def algorithm_lists(key: Key) -> dict[str, list[str]]:
@@ -46,7 +47,7 @@ def key_metadata(call: OperationCall, key: Key) -> dict[str, Any]:
         meta["DeletionDate"] = key.deletion_date
         meta["PendingDeletionWindowInDays"] = key.pending_window_days
     if key.origin is Origin.EXTERNAL:
-        expiry = imports.expiry(key, call.tx.list_materials(key.key_id))
+        expiry = imports.expiry(key, key_records.list_materials(call.tx, key.key_id))
         if expiry is not None:
             meta["ExpirationModel"] = expiry[0].value
             if expiry[1] is not None:

@@ -11,6 +11,7 @@ from openkms.domain.identifiers import RefKind, alias_arn, parse_key_ref
 from openkms.domain.keys import Key, key_arn
 from openkms.errors import InvalidArnException, NotFoundException
 from openkms.service.context import RequestContext
+from openkms.storage.keys import repository as key_records
 from openkms.storage.repository import Tx
 
 
@@ -31,13 +32,13 @@ def resolve_key(
         # AWS answers an ARN from another region this way (regions are separate services).
         raise NotFoundException(f"Invalid arn {region}")
     if ref.kind is RefKind.ALIAS:
-        alias = tx.get_alias(account, region, ref.name)
+        alias = key_records.get_alias(tx, account, region, ref.name)
         if alias is None:
             raise NotFoundException(f"Alias {alias_arn(region, account, ref.name)} is not found.")
         key_id = alias.target_key_id
     else:
         key_id = ref.name
-    key = tx.get_key(key_id, for_update=for_update)
+    key = key_records.get_key(tx, key_id, for_update=for_update)
     if key is None or key.account != account or key.region != region:
         raise NotFoundException(f"Key '{key_arn(region, account, key_id)}' does not exist")
     return key

@@ -26,6 +26,7 @@ from openkms.domain.audit import (
     digest_message,
     link_hash,
 )
+from openkms.storage import shared as shared_records
 from openkms.storage.audit import statements
 from openkms.storage.audit.tables import audit_events, audit_resources
 from openkms.storage.repository import Tx
@@ -207,14 +208,15 @@ def read_digests(tx: Tx) -> list[Digest]:
 
 def read_public_key(tx: Tx) -> bytes | None:
     """The audit signing public key (DER SPKI), or None before the first digest."""
-    return tx.get_meta(PUBLIC_KEY_META)
+    return shared_records.get_meta(tx, PUBLIC_KEY_META)
 
 
 def seal_digest(tx: Tx, signer: DigestSigner, now: float) -> Digest | None:
     """Sign the records appended since the last digest; None when there are none.
 
     Locks the chain head first, so a seal never races an append or another seal.
-    ``signer`` is :func:`openkms.crypto.signing.load_audit_signer` ``(tx, keyring)``."""
+    ``signer`` is :func:`openkms.crypto.signing.load_audit_signer`
+    ``(shared_records.Settings(tx), keyring)``."""
     seq, last_hash = lock_head(tx)
     row = tx.fetch_one(statements.audit_digest_last, {})
     previous = None if row is None else _digest(row)

@@ -17,6 +17,7 @@ from openkms.service.kms.call import OperationCall
 from openkms.service.kms.paging import decode_marker, page
 from openkms.service.kms.registry import KeyArg, operation, param
 from openkms.service.kms.resolve import resolve_key
+from openkms.storage.keys import repository as key_records
 from openkms.storage.repository import DuplicateError
 
 
@@ -29,7 +30,7 @@ def _check_target(key: Key, target: str) -> None:
 
 def _existing(call: OperationCall, name: str) -> Alias:
     ctx = call.ctx
-    alias = call.tx.get_alias(ctx.account, ctx.region, name)
+    alias = key_records.get_alias(call.tx, ctx.account, ctx.region, name)
     if alias is None:
         raise NotFoundException(f"Alias {alias_arn(ctx.region, ctx.account, name)} is not found.")
     return alias
@@ -48,7 +49,7 @@ def create_alias(call: OperationCall) -> dict[str, Any]:
     ctx = call.ctx
     alias = Alias(ctx.account, ctx.region, name, call.key.key_id, ctx.now, ctx.now)
     try:
-        call.tx.insert_alias(alias)
+        key_records.insert_alias(call.tx, alias)
     except DuplicateError:
         raise AlreadyExistsException(f"An alias with the name {alias.arn} already exists") from None
     return {}
@@ -74,8 +75,9 @@ def update_alias(call: OperationCall) -> dict[str, Any]:
             f"{new_key.arn} key usage or key spec does not match the alias's current key "
             f"{current.arn}: an alias can only be moved between keys of the same type and usage."
         )
-    call.tx.update_alias(
-        Alias(alias.account, alias.region, name, new_key.key_id, alias.created_at, call.ctx.now)
+    key_records.update_alias(
+        call.tx,
+        Alias(alias.account, alias.region, name, new_key.key_id, alias.created_at, call.ctx.now),
     )
     return {}
 
@@ -89,7 +91,7 @@ def delete_alias(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_DeleteAlias.html"""
     name = call.params["AliasName"]
     check_customer_alias_name(name)
-    call.tx.delete_alias(_existing(call, name))
+    key_records.delete_alias(call.tx, _existing(call, name))
     return {}
 
 
@@ -104,8 +106,8 @@ def list_aliases(call: OperationCall) -> dict[str, Any]:
     after = decode_marker(call.params.get("Marker"), _is_alias_name)
     key = call.keys[0]
     ctx = call.ctx
-    found = call.tx.list_aliases(
-        ctx.account, ctx.region, None if key is None else key.key_id, after, limit + 1
+    found = key_records.list_aliases(
+        call.tx, ctx.account, ctx.region, None if key is None else key.key_id, after, limit + 1
     )
     aliases, paging = page(found, limit, lambda a: a.name)
     entries = [

@@ -24,6 +24,7 @@ from openkms.errors import (
 from openkms.service.kms.call import OperationCall
 from openkms.service.kms.registry import operation
 from openkms.storage.keys import lifecycle
+from openkms.storage.keys import repository as key_records
 
 
 def imported_material_id(call: OperationCall, key: Key, material: bytes) -> str:
@@ -141,7 +142,7 @@ def import_key_material(call: OperationCall) -> dict[str, Any]:
     p, now = call.params, call.ctx.now
     token = _token(call, key)
     model, valid_to = imports.expiration(p, now)
-    materials = call.tx.list_materials(key.key_id)
+    materials = key_records.list_materials(call.tx, key.key_id)
     kind = imports.import_type(key, materials, p)
     material = _unwrapped_material(call, key, token)
     material_id = imported_material_id(call, key, material)
@@ -157,7 +158,7 @@ def import_key_material(call: OperationCall) -> dict[str, Any]:
         version = max((m.version for m in materials), default=0) + 1
         for gone in materials:
             if imports.discarded(key, gone):
-                call.tx.delete_material(key.key_id, gone.version)
+                key_records.delete_material(call.tx, key.key_id, gone.version)
         materials = imports.associated(key, materials)
         stored = KeyMaterial(
             key_id=key.key_id,
@@ -170,7 +171,7 @@ def import_key_material(call: OperationCall) -> dict[str, Any]:
             description=p.get("KeyMaterialDescription"),
             imported_at=now,
         )
-        call.tx.insert_material(stored)
+        key_records.insert_material(call.tx, stored)
         materials = [*materials, stored]
     else:
         found = imports.matching_material(key, materials, material_id, p.get("KeyMaterialId"))
@@ -182,11 +183,11 @@ def import_key_material(call: OperationCall) -> dict[str, Any]:
             p.get("KeyMaterialDescription"),
             now,
         )
-        call.tx.update_material(stored)
+        key_records.update_material(call.tx, stored)
         materials = [stored if m.version == stored.version else m for m in materials]
     state = imports.state_after_import(key, materials)
     if state is not key.state:
-        call.tx.update_key(imports.with_state(key, state))
+        key_records.update_key(call.tx, imports.with_state(key, state))
     # One token, one import: its wrapping private key is gone once the material is in.
     lifecycle.delete_import_token(call.tx, token.token_id)
     return {"KeyId": key.arn, "KeyMaterialId": material_id}
@@ -201,7 +202,7 @@ def delete_imported_key_material(call: OperationCall) -> dict[str, Any]:
     PendingImport until the same material is imported again."""
     key = call.key
     imports.require_external(key)
-    materials = imports.associated(key, call.tx.list_materials(key.key_id))
+    materials = imports.associated(key, key_records.list_materials(call.tx, key.key_id))
     if not materials:
         raise KMSInvalidStateException(f"{key.arn} is pending import.")
     requested = call.params.get("KeyMaterialId")
@@ -211,11 +212,11 @@ def delete_imported_key_material(call: OperationCall) -> dict[str, Any]:
         target = next((m for m in materials if m.material_id == requested), None)
     if target is None:
         raise NotFoundException(f"Key material {requested} is not associated with {key.arn}.")
-    call.tx.update_material(imports.without_material(target))
+    key_records.update_material(call.tx, imports.without_material(target))
     if target.version <= key.current_version:
         state = imports.state_after_material_loss(key)
         if state is not key.state:
-            call.tx.update_key(imports.with_state(key, state))
+            key_records.update_key(call.tx, imports.with_state(key, state))
     call.after_commit.append(lambda: call.materials.forget(key.key_id))
     return {"KeyId": key.arn, "KeyMaterialId": target.material_id}
 

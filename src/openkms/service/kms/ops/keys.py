@@ -26,6 +26,7 @@ from openkms.service.kms.paging import decode_marker, page
 from openkms.service.kms.policy_lockout import check_new_policy
 from openkms.service.kms.registry import operation
 from openkms.storage.audit import usage as audit_usage
+from openkms.storage.keys import repository as key_records
 
 DEFAULT_PENDING_WINDOW_DAYS = 30
 
@@ -108,7 +109,7 @@ def create_key(call: OperationCall) -> dict[str, Any]:
             created_at=ctx.now,
         )
     # Origin EXTERNAL: no material until ImportKeyMaterial (the key is PendingImport).
-    call.tx.insert_key(key, material, new_tags)
+    key_records.insert_key(call.tx, key, material, new_tags)
     return {"KeyMetadata": key_metadata(call, key)}
 
 
@@ -151,7 +152,7 @@ def list_keys(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ListKeys.html"""
     limit = call.params.get("Limit", 100)
     after = decode_marker(call.params.get("Marker"), is_key_id)
-    found = call.tx.list_keys(call.ctx.account, call.ctx.region, after, limit + 1)
+    found = key_records.list_keys(call.tx, call.ctx.account, call.ctx.region, after, limit + 1)
     keys, paging = page(found, limit, lambda key: key.key_id)
     return {"Keys": [{"KeyId": key.key_id, "KeyArn": key.arn} for key in keys], **paging}
 
@@ -159,14 +160,14 @@ def list_keys(call: OperationCall) -> dict[str, Any]:
 @operation("EnableKey", writes=True)
 def enable_key(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_EnableKey.html"""
-    call.tx.update_key(domain_keys.enable(call.key))
+    key_records.update_key(call.tx, domain_keys.enable(call.key))
     return {}
 
 
 @operation("DisableKey", writes=True)
 def disable_key(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_DisableKey.html"""
-    call.tx.update_key(domain_keys.disable(call.key))
+    key_records.update_key(call.tx, domain_keys.disable(call.key))
     return {}
 
 
@@ -175,7 +176,7 @@ def schedule_key_deletion(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ScheduleKeyDeletion.html"""
     days = call.params.get("PendingWindowInDays", DEFAULT_PENDING_WINDOW_DAYS)
     key = domain_keys.schedule_deletion(call.key, days, call.ctx.now)
-    call.tx.update_key(key)
+    key_records.update_key(call.tx, key)
     return {
         "KeyId": key.arn,
         "DeletionDate": key.deletion_date,
@@ -189,9 +190,11 @@ def cancel_key_deletion(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_CancelKeyDeletion.html"""
     key = domain_keys.cancel_deletion(call.key)
     if key.origin is Origin.EXTERNAL:
-        state = imports.state_after_cancelled_deletion(key, call.tx.list_materials(key.key_id))
+        state = imports.state_after_cancelled_deletion(
+            key, key_records.list_materials(call.tx, key.key_id)
+        )
         key = imports.with_state(key, state)
-    call.tx.update_key(key)
+    key_records.update_key(call.tx, key)
     return {"KeyId": key.arn}
 
 
@@ -199,7 +202,9 @@ def cancel_key_deletion(call: OperationCall) -> dict[str, Any]:
 def update_key_description(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_UpdateKeyDescription.html"""
     domain_keys.require_manageable(call.key)
-    call.tx.update_key(domain_keys.with_description(call.key, call.params["Description"]))
+    key_records.update_key(
+        call.tx, domain_keys.with_description(call.key, call.params["Description"])
+    )
     return {}
 
 

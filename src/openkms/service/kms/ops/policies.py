@@ -16,6 +16,7 @@ from openkms.service.kms.call import OperationCall
 from openkms.service.kms.policy_lockout import check_new_policy
 from openkms.service.kms.registry import operation
 from openkms.service.policy_principals import effective_policy
+from openkms.storage.keys import repository as key_records
 
 POLICY_NAME = "default"
 
@@ -40,7 +41,7 @@ def put_key_policy(call: OperationCall) -> dict[str, Any]:
     require_manageable(call.key)
     text = call.params["Policy"]
     check_new_policy(call, text, call.key.arn)
-    call.tx.update_key(with_policy(call.key, text))
+    key_records.update_key(call.tx, with_policy(call.key, text))
     return {}
 
 

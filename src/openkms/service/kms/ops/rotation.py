@@ -13,6 +13,7 @@ from openkms.errors import UnsupportedOperationException
 from openkms.service.kms.call import OperationCall
 from openkms.service.kms.paging import decode_marker
 from openkms.service.kms.registry import operation
+from openkms.storage.keys import repository as key_records
 
 
 @operation("EnableKeyRotation", writes=True)
@@ -20,8 +21,9 @@ def enable_key_rotation(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_EnableKeyRotation.html"""
     key = call.key
     rotation.require_automatic_rotation_allowed(key, "EnableKeyRotation")
-    call.tx.update_key(
-        rotation.enable_rotation(key, call.params.get("RotationPeriodInDays"), call.ctx.now)
+    key_records.update_key(
+        call.tx,
+        rotation.enable_rotation(key, call.params.get("RotationPeriodInDays"), call.ctx.now),
     )
     return {}
 
@@ -31,7 +33,7 @@ def disable_key_rotation(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_DisableKeyRotation.html"""
     key = call.key
     rotation.require_automatic_rotation_allowed(key, "DisableKeyRotation")
-    call.tx.update_key(rotation.disable_rotation(key))
+    key_records.update_key(call.tx, rotation.disable_rotation(key))
     return {}
 
 
@@ -59,8 +61,8 @@ def rotate_key_on_demand(call: OperationCall) -> dict[str, Any]:
     Starts the rotation; the maintenance worker carries it out moments later (at once in
     a running server), as AWS does it in the background."""
     key = call.key
-    materials = call.tx.list_materials(key.key_id)
-    call.tx.update_key(rotation.start_on_demand(key, materials, call.ctx.now))
+    materials = key_records.list_materials(call.tx, key.key_id)
+    key_records.update_key(call.tx, rotation.start_on_demand(key, materials, call.ctx.now))
     call.after_commit.append(call.wake_maintenance)
     return {"KeyId": key.key_id}
 
@@ -103,7 +105,7 @@ def list_key_rotations(call: OperationCall) -> dict[str, Any]:
     everything = p.get("IncludeKeyMaterial", "ROTATIONS_ONLY") == "ALL_KEY_MATERIAL"
     materials = [
         m
-        for m in imports.associated(key, call.tx.list_materials(key.key_id))
+        for m in imports.associated(key, key_records.list_materials(call.tx, key.key_id))
         if everything or m.rotation_type is not None
     ]
     marker = decode_marker(

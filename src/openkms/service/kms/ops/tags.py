@@ -9,6 +9,7 @@ from openkms.domain.keys import require_manageable
 from openkms.service.kms.call import OperationCall
 from openkms.service.kms.paging import decode_marker, page
 from openkms.service.kms.registry import operation
+from openkms.storage.keys import repository as key_records
 
 
 @operation("TagResource", writes=True)
@@ -17,7 +18,9 @@ def tag_resource(call: OperationCall) -> dict[str, Any]:
     key = call.key
     require_manageable(key)
     new = tags.check_new_tags([(t["TagKey"], t["TagValue"]) for t in call.params["Tags"]])
-    call.tx.replace_tags(key.key_id, tags.merged(call.tx.get_tags(key.key_id), new))
+    key_records.replace_tags(
+        call.tx, key.key_id, tags.merged(key_records.get_tags(call.tx, key.key_id), new)
+    )
     return {}
 
 
@@ -28,8 +31,10 @@ def untag_resource(call: OperationCall) -> dict[str, Any]:
     require_manageable(key)
     names = call.params["TagKeys"]
     tags.check_untag_keys(names)
-    current = call.tx.get_tags(key.key_id)
-    call.tx.replace_tags(key.key_id, {k: v for k, v in current.items() if k not in names})
+    current = key_records.get_tags(call.tx, key.key_id)
+    key_records.replace_tags(
+        call.tx, key.key_id, {k: v for k, v in current.items() if k not in names}
+    )
     return {}
 
 
@@ -37,7 +42,7 @@ def untag_resource(call: OperationCall) -> dict[str, Any]:
 def list_resource_tags(call: OperationCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ListResourceTags.html"""
     limit = call.params.get("Limit", 50)
-    current = sorted(call.tx.get_tags(call.key.key_id).items())
+    current = sorted(key_records.get_tags(call.tx, call.key.key_id).items())
     after = decode_marker(call.params.get("Marker"), lambda m: m in dict(current))
     if after is not None:
         current = [item for item in current if item[0] > after]
