@@ -8,7 +8,9 @@ interleaved rounds (A B, B A, ...), so that the noise of a shared machine falls 
     .venv/bin/python bench/compare_trees.py --rounds 6 \\
         before=/tmp/base/src after=src "after-2-threads=src --request-threads 2"
 
-Each side is ``NAME=SRC [extra serve flags]``; it runs ``python -m openkms serve`` with
+Each side is ``NAME=SRC [extra serve flags]``, or ``floor``: the shared bare-ASGI floor app
+(``floor_app.py``, uvicorn, one worker, no setup), so that ratios to the floor of the old and
+the new code come from one run. A tree side runs ``python -m openkms serve`` with
 ``PYTHONPATH=SRC`` on 127.0.0.1 (SQLite in a temporary data directory, root credentials
 test/test) and is measured with the shared kmsbench.py (wrk when installed). Prints each
 cell, then the median and mean req/s per side and each side's median relative to the
@@ -72,6 +74,35 @@ def _start(python: str, src: str, extra: list[str]) -> tuple[subprocess.Popen[by
     raise SystemExit(f"server {args} did not start")
 
 
+def _start_floor(python: str, shared: str) -> tuple[subprocess.Popen[bytes], int]:
+    port = _free_port()
+    args = [
+        python,
+        "-m",
+        "uvicorn",
+        "floor_app:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    proc = subprocess.Popen(args, cwd=shared, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc, port
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("the floor app did not start")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("sides", nargs="+", help="NAME=SRC [serve flags]")
@@ -86,9 +117,14 @@ def main() -> int:
     sides: dict[str, tuple[str, list[str]]] = {}
     for spec in args.sides:
         name, _, rest = spec.partition("=")
-        src, *extra = shlex.split(rest)
+        src, *extra = shlex.split(rest) if rest else ("",)
         sides[name] = (src, extra)
-    servers = {name: _start(args.python, src, extra) for name, (src, extra) in sides.items()}
+    servers = {
+        name: _start_floor(args.python, args.shared_bench)
+        if name == "floor"
+        else _start(args.python, src, extra)
+        for name, (src, extra) in sides.items()
+    }
     rps: dict[str, list[float]] = {name: [] for name in sides}
     try:
         order = list(sides)
@@ -110,6 +146,7 @@ def main() -> int:
                         "--client",
                         args.client,
                         "--json",
+                        *(["--setup", "no"] if name == "floor" else []),
                     ],
                     capture_output=True,
                     text=True,
