@@ -136,7 +136,8 @@ class GatedStore:
         self.calls = 0
 
     @contextmanager
-    def transaction(self, *, write: bool = False) -> Iterator[object]:
+    def transaction(self, *, write: bool = False, changes_state: bool = True) -> Iterator[object]:
+        assert not changes_state  # audit appends leave the read cache valid
         self.calls += 1
         if self.calls == 1:
             self.entered.set()

@@ -367,7 +367,7 @@ def append_audit_entries(tx: Tx, entries: Sequence[Entry]) -> None:
 
 def _audit_sealer(store: Store, keyring: SoftwareKeyring) -> Callable[[], None]:
     def seal() -> None:
-        with store.transaction(write=True) as tx:
+        with store.transaction(write=True, changes_state=False) as tx:
             audit_store.seal_digest(
                 tx, load_audit_signer(shared_records.Settings(tx), keyring), time.time()
             )

@@ -221,7 +221,8 @@ class AuditWriter:
             done.set_result(None)
 
     def _append(self, entries: list[Entry]) -> None:
-        with self._store.transaction(write=True) as tx:
+        # Records change no state that is cached: the read cache stays valid.
+        with self._store.transaction(write=True, changes_state=False) as tx:
             self._appender(tx, entries)
 
     def close(self) -> None:

@@ -107,6 +107,12 @@ def effective_policy(tx: Tx, key: Key) -> str:
     text = key.policy
     if not _names_entities(text):
         return text
+    # The users and roles it names change only with the state: read once per generation.
+    return tx.cached(("effective_policy", key.key_id, text), lambda: _rebind(tx, key))
+
+
+def _rebind(tx: Tx, key: Key) -> str:
+    text = key.policy
     stale = {
         arn: unique_id
         for arn, unique_id in bindings_of(tx, key.key_id).items()

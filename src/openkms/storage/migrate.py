@@ -88,6 +88,7 @@ def prepare_schema(engine: Engine) -> None:
             config = _config(conn)
             if tables.meta.name not in present:
                 schema_metadata().create_all(conn)
+                conn.execute(tables.state_generation.insert().values(id=1, value=0))
                 command.stamp(config, "head")
                 return
             if "alembic_version" not in present:

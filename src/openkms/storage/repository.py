@@ -18,15 +18,21 @@ it sees a row.
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 
 from openkms.domain.keys import Key
+from openkms.storage import statements
+from openkms.storage.read_cache import MISSING, WATCH_INTERVAL, ReadCache
 from openkms.storage.sql import Statement, StatementCache
+
+log = logging.getLogger("openkms.storage")
+_T = TypeVar("_T")
 
 
 class DuplicateError(Exception):
@@ -37,28 +43,72 @@ class StorageError(Exception):
     """The database failed (connection lost, server gone); the request cannot complete."""
 
 
+class Offload(BaseException):
+    """This request cannot be answered where it is: it needs the database (or slow work).
+
+    Raised while a request is answered on the event loop from memory
+    (:meth:`Store.in_memory_only`) when it would open a database cursor, and by the
+    dispatcher for work too slow for the loop; the server then answers the request from
+    the start on a worker thread. A ``BaseException`` so that no ``except Exception``
+    on the way mistakes it for a failure of the request."""
+
+
 class Tx:
     """One unit of work on one DBAPI connection (inside a transaction when writing).
 
-    It runs a record family's statements and nothing else; ``converted_keys`` is the
-    store's memo of key rows already converted to :class:`~openkms.domain.keys.Key`
-    (used by :func:`openkms.storage.keys.repository.get_key`)."""
+    It runs a record family's statements and nothing else. A plain read opens its
+    cursor only when a statement runs: a request answered from the read cache
+    (``cache``, valid for the state ``generation`` the unit of work started on) never
+    touches the database. ``converted_keys`` is the store's memo of key rows already
+    converted to :class:`~openkms.domain.keys.Key`."""
 
-    __slots__ = ("_cursor", "_integrity_error", "_sql", "converted_keys", "write")
+    __slots__ = (
+        "_cursor",
+        "_integrity_error",
+        "_open",
+        "_sql",
+        "cache",
+        "converted_keys",
+        "generation",
+        "write",
+    )
 
     def __init__(
         self,
-        cursor: Any,
+        open_cursor: Callable[[], Any],
         sql: StatementCache,
         integrity_error: Any,
         write: bool,
         key_values: dict[str, tuple[tuple[Any, ...], Key]],
+        cache: ReadCache | None = None,
     ) -> None:
-        self._cursor = cursor
+        self._cursor: Any = None
+        self._open = open_cursor
         self._sql = sql
         self._integrity_error = integrity_error
         self.write = write
         self.converted_keys = key_values
+        self.cache = cache
+        self.generation = 0 if cache is None else cache.generation
+
+    @property
+    def cursor(self) -> Any:
+        cursor = self._cursor
+        if cursor is None:
+            cursor = self._cursor = self._open()
+        return cursor
+
+    def cached(self, slot: Hashable, load: Callable[[], _T]) -> _T:
+        """``load()``'s answer, from the read cache when this unit of work has one."""
+        cache = self.cache
+        if cache is None:
+            return load()
+        found = cache.get(slot)
+        if found is not MISSING:
+            return found  # type: ignore[return-value]  # put() below stored a _T here
+        value = load()
+        cache.put(self.generation, slot, value)
+        return value
 
     def execute(self, statement: Statement, values: Mapping[str, Any]) -> Any:
         """Run one statement of a record family's ``statements`` module.
@@ -66,14 +116,15 @@ class Tx:
         Every family's repository is plain functions over a Tx that call this,
         ``fetch_one``, ``fetch_all`` and ``insert_unique``."""
         compiled = self._sql[statement]
-        self._cursor.execute(compiled.sql, compiled.params(values))
-        return self._cursor
+        cursor = self.cursor
+        cursor.execute(compiled.sql, compiled.params(values))
+        return cursor
 
     def execute_many(self, statement: Statement, rows: Sequence[Mapping[str, Any]]) -> None:
         """Run the statement once per row, in one driver call (batched inserts)."""
         if rows:
             compiled = self._sql[statement]
-            self._cursor.executemany(compiled.sql, [compiled.params(r) for r in rows])
+            self.cursor.executemany(compiled.sql, [compiled.params(r) for r in rows])
 
     def fetch_one(self, statement: Statement, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
         row: tuple[Any, ...] | None = self.execute(statement, values).fetchone()
@@ -96,7 +147,8 @@ class Store:
 
     Write transactions take a pooled connection. Reads run in autocommit on a
     connection each thread keeps for itself, which saves the pool's checkout and
-    reset on the hot path; a connection that fails is discarded.
+    reset on the hot path; a connection that fails is discarded. Plain reads go through
+    the :class:`~openkms.storage.read_cache.ReadCache` (``cache``).
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -119,45 +171,47 @@ class Store:
         self._readers: list[Any] = []
         self._readers_lock = threading.Lock()
         self._key_values: dict[str, tuple[tuple[Any, ...], Key]] = {}
+        self.cache = ReadCache()
+        self._watcher: threading.Thread | None = None
+        self._stop_watching = threading.Event()
 
     @contextmanager
-    def transaction(self, *, write: bool = False, snapshot: bool = False) -> Iterator[Tx]:
-        """``write``: one read-write transaction. ``snapshot`` (reads): every statement
-        sees the same committed state (one read transaction), for answers built from
-        several rows that one write changes together. Otherwise each read statement runs
-        on its own against the latest committed state."""
-        raw: Any = None if write else getattr(self._local, "reader", None)
+    def transaction(
+        self, *, write: bool = False, snapshot: bool = False, changes_state: bool = True
+    ) -> Iterator[Tx]:
+        """``write``: one read-write transaction; unless ``changes_state`` is False (the
+        audit trail's own appends), it moves the state generation on when it commits.
+        ``snapshot`` (reads): every statement sees the same committed state (one read
+        transaction), for answers built from several rows that one write changes
+        together. Otherwise each read statement runs on its own against the latest
+        committed state, and reads may be answered from the read cache."""
+        if not (write or snapshot):
+            with self._plain_read() as tx:
+                yield tx
+            return
+        if getattr(self._local, "memory_only", False):
+            raise Offload()
+        raw: Any = None if write else self._reader()
         if raw is None:
             raw = self.engine.raw_connection()
-            if not write:
-                self._local.reader = raw
-                with self._readers_lock:
-                    self._readers.append(raw)
         cursor = None
         try:
             cursor = raw.cursor()
-            explicit = write or snapshot
-            if write:
-                cursor.execute(self._begin)
-            elif snapshot:
-                cursor.execute(self._begin_snapshot)
+            cursor.execute(self._begin if write else self._begin_snapshot)
+            bump = write and changes_state
             try:
-                yield Tx(cursor, self._sql, self._integrity_error, write, self._key_values)
+                yield Tx(lambda: cursor, self._sql, self._integrity_error, write, self._key_values)
+                if bump:
+                    compiled = self._sql[statements.state_generation_bump]
+                    cursor.execute(compiled.sql, compiled.params({}))
             except BaseException:
-                if explicit:
-                    cursor.execute("ROLLBACK")
+                cursor.execute("ROLLBACK")
                 raise
-            if explicit:
-                cursor.execute("COMMIT")
+            cursor.execute("COMMIT")
+            if bump:
+                self.cache.invalidate()
         except self._database_error as exc:
-            if not isinstance(exc, self._integrity_error):
-                raw.invalidate()
-                if not write:
-                    self._local.reader = None
-                    with self._readers_lock, suppress(ValueError):
-                        self._readers.remove(raw)
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-            raise StorageError(message) from exc
+            self._failed(raw, exc, reader=not write)
         finally:
             if cursor is not None:
                 with suppress(self._database_error):
@@ -165,8 +219,96 @@ class Store:
             if write:
                 raw.close()
 
+    @contextmanager
+    def _plain_read(self) -> Iterator[Tx]:
+        """A unit of work of autocommit reads that opens its cursor on first use."""
+        opened: list[Any] = []
+
+        def open_cursor() -> Any:
+            if getattr(self._local, "memory_only", False):
+                raise Offload()
+            cursor = self._reader().cursor()
+            opened.append(cursor)
+            return cursor
+
+        try:
+            yield Tx(
+                open_cursor, self._sql, self._integrity_error, False, self._key_values, self.cache
+            )
+        except self._database_error as exc:
+            self._failed(self._local.reader, exc, reader=True)
+        finally:
+            for cursor in opened:
+                with suppress(self._database_error):
+                    cursor.close()
+
+    def _reader(self) -> Any:
+        """This thread's autocommit reader connection (opened on first use)."""
+        raw = getattr(self._local, "reader", None)
+        if raw is None:
+            raw = self._local.reader = self.engine.raw_connection()
+            with self._readers_lock:
+                self._readers.append(raw)
+        return raw
+
+    def _failed(self, raw: Any, exc: BaseException, *, reader: bool) -> None:
+        """Discard a connection the database failed on; raise :class:`StorageError`."""
+        if not isinstance(exc, self._integrity_error):
+            raw.invalidate()
+            if reader:
+                self._local.reader = None
+                with self._readers_lock, suppress(ValueError):
+                    self._readers.remove(raw)
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+        raise StorageError(message) from exc
+
+    @contextmanager
+    def in_memory_only(self) -> Iterator[None]:
+        """On this thread, a unit of work that would open a cursor raises
+        :class:`Offload` instead: the request is answered from the read cache or not
+        here (the event loop must never wait for the database)."""
+        self._local.memory_only = True
+        try:
+            yield
+        finally:
+            self._local.memory_only = False
+
+    @property
+    def memory_only(self) -> bool:
+        """Whether this thread is inside :meth:`in_memory_only`."""
+        return bool(getattr(self._local, "memory_only", False))
+
+    def read_generation(self) -> int:
+        """The state generation in the database now (one row read)."""
+        with self._plain_read() as tx:
+            row = tx.fetch_one(statements.state_generation_get, {})
+        return 0 if row is None else int(row[0])
+
+    def watch_generation(self, interval: float = WATCH_INTERVAL) -> None:
+        """Start a thread that reads the state generation every ``interval`` seconds and
+        empties the read cache when another process moved it on."""
+        if self._watcher is not None:
+            return
+        self.cache.observe(self.read_generation())
+
+        def run() -> None:
+            while not self._stop_watching.wait(interval):
+                try:
+                    self.cache.observe(self.read_generation())
+                except StorageError:
+                    # Cannot tell whether anything changed: trust nothing cached.
+                    log.warning("could not read the state generation; emptying the read cache")
+                    self.cache.invalidate()
+
+        self._watcher = threading.Thread(target=run, name="openkms-generation", daemon=True)
+        self._watcher.start()
+
     def close(self) -> None:
-        """Close every thread's reader connection and the pool."""
+        """Stop the generation watcher; close every thread's reader connection and the pool."""
+        self._stop_watching.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=5)
+            self._watcher = None
         with self._readers_lock:
             readers, self._readers = self._readers, []
         for reader in readers:

@@ -6,7 +6,7 @@ Each record family keeps its own statements in its subpackage.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, delete, insert, select
+from sqlalchemy import ColumnElement, Table, and_, bindparam, delete, insert, select, update
 from sqlalchemy.sql.expression import ClauseElement
 
 from openkms.storage import tables
@@ -49,3 +49,15 @@ meta_get = Statement(
 )
 meta_delete = Statement("meta_delete", lambda: delete(tables.meta).where(_eq(tables.meta, "name")))
 meta_insert = Statement("meta_insert", lambda: _insert_all(tables.meta))
+state_generation_get = Statement(
+    "state_generation_get",
+    lambda: select(tables.state_generation.c.value).where(tables.state_generation.c.id == 1),
+)
+state_generation_bump = Statement(
+    "state_generation_bump",
+    lambda: (
+        update(tables.state_generation)
+        .where(tables.state_generation.c.id == 1)
+        .values(value=tables.state_generation.c.value + 1)
+    ),
+)

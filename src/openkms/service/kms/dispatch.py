@@ -17,7 +17,7 @@ from openkms.crypto.importing import WrappingKeyStock
 from openkms.crypto.keyring import Keyring
 from openkms.domain import ciphertext
 from openkms.domain.grant_tokens import check_tokens
-from openkms.domain.keys import Key
+from openkms.domain.keys import Key, KeySpec
 from openkms.domain.principals import Principal
 from openkms.errors import (
     DryRunOperationException,
@@ -43,11 +43,26 @@ from openkms.service.kms.registry import FROM_CIPHERTEXT, KeyArg, Operation
 from openkms.service.kms.resolve import resolve_key
 from openkms.service.policy_principals import effective_policy
 from openkms.storage.keys import repository as key_records
-from openkms.storage.repository import Store, Tx
+from openkms.storage.repository import Offload, Store, Tx
 
 log = logging.getLogger("openkms.service")
 
 DRY_RUN_MESSAGE = "The request would have succeeded, but the DryRun option is set."
+
+#: Key specs whose cryptography takes microseconds (AES-GCM, HMAC, P-256 ECDSA): requests
+#: on them may be answered on the event loop. RSA private-key operations take
+#: milliseconds, and the larger curves and ML-DSA hundreds of microseconds.
+LOOP_SPECS = frozenset(
+    {
+        KeySpec.SYMMETRIC_DEFAULT,
+        KeySpec.HMAC_224,
+        KeySpec.HMAC_256,
+        KeySpec.HMAC_384,
+        KeySpec.HMAC_512,
+        KeySpec.ECC_NIST_P256,
+        KeySpec.ECC_SECG_P256K1,
+    }
+)
 
 
 #: Identity policies (JSON texts) attached to a principal, read inside the request's unit
@@ -109,6 +124,8 @@ class KMSService:
         collect = trail if op.prepare is None else None
         with self.store.transaction(write=op.writes, snapshot=op.snapshot) as tx:
             keys = self._authorized_keys(tx, ctx, op, params, collect, writes=op.writes)
+            if self.store.memory_only and not all(k is None or k.spec in LOOP_SPECS for k in keys):
+                raise Offload()  # slow cryptography: not on the event loop
             call = OperationCall(
                 ctx,
                 params,

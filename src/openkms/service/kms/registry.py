@@ -93,6 +93,13 @@ class Operation:
     def action(self) -> str:
         return "kms:" + self.name
 
+    @property
+    def inline(self) -> bool:
+        """May be answered on the server's event loop when what it reads is cached (it
+        changes nothing and prepares nothing; the dispatcher still sends requests on
+        keys whose cryptography is slow to a thread)."""
+        return not (self.writes or self.slow or self.snapshot or self.prepare is not None)
+
 
 def ciphertext_or(name: str, algorithm_param: str) -> KeySource:
     """Symmetric ciphertexts name their key; asymmetric (RSA) ones do not, so for any

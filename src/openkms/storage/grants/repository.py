@@ -127,8 +127,12 @@ def grants_for_grantee(tx: Tx, key_id: str, principal_arns: Sequence[str]) -> li
     :func:`openkms.domain.grants.grant_allows` (one indexed query per identity)."""
     found: list[Grant] = []
     for arn in dict.fromkeys(principal_arns):
-        rows = tx.fetch_all(
-            statements.grants_for_grantee, {"key_id": key_id, "grantee_principal": arn}
-        )
-        found.extend(_grant_from_row(r) for r in rows)
+
+        def read(arn: str = arn) -> tuple[Grant, ...]:
+            rows = tx.fetch_all(
+                statements.grants_for_grantee, {"key_id": key_id, "grantee_principal": arn}
+            )
+            return tuple(_grant_from_row(r) for r in rows)
+
+        found.extend(tx.cached(("grants", key_id, arn), read))
     return found

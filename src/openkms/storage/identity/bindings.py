@@ -26,7 +26,9 @@ def replace_bindings(tx: Tx, key_id: str, bindings: Mapping[str, str]) -> None:
 
 def bindings_of(tx: Tx, key_id: str) -> dict[str, str]:
     """The key's bindings: principal ARN → the unique id it meant when saved."""
-    return {
-        arn: unique_id
-        for arn, unique_id in tx.fetch_all(statements.kms_policy_principals_of, {"key_id": key_id})
-    }
+
+    def read() -> tuple[tuple[str, str], ...]:
+        rows = tx.fetch_all(statements.kms_policy_principals_of, {"key_id": key_id})
+        return tuple((arn, unique_id) for arn, unique_id in rows)
+
+    return dict(tx.cached(("bindings", key_id), read))

@@ -233,8 +233,12 @@ def delete_policy(tx: Tx, account: str, owner_type: str, owner: str, name: str) 
 
 def list_policies(tx: Tx, account: str, owner_type: str, owner: str) -> list[tuple[str, str]]:
     """(name, document) of every inline policy of a user or role, by name."""
-    rows = tx.fetch_all(statements.iam_policies_list, _owner(account, owner_type, owner))
-    return [(r[0], r[1]) for r in rows]
+
+    def read() -> tuple[tuple[str, str], ...]:
+        rows = tx.fetch_all(statements.iam_policies_list, _owner(account, owner_type, owner))
+        return tuple((r[0], r[1]) for r in rows)
+
+    return list(tx.cached(("policies", account, owner_type, owner), read))
 
 
 # --- long-term access keys ------------------------------------------------------------

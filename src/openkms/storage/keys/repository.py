@@ -17,6 +17,7 @@ from openkms.domain.keys import Key, KeyMaterial
 from openkms.storage.grants import statements as grant_statements
 from openkms.storage.keys import rows, statements
 from openkms.storage.repository import Tx
+from openkms.storage.sql import Statement
 
 #: Converted keys the store remembers before it starts over.
 _MAX_CONVERTED_KEYS = 10_000
@@ -24,7 +25,13 @@ _MAX_CONVERTED_KEYS = 10_000
 
 # keys -----------------------------------------------------------------
 def get_key(tx: Tx, key_id: str, *, for_update: bool = False) -> Key | None:
-    statement = statements.key_get_for_update if for_update and tx.write else statements.key_get
+    """The key (None: no such key); plain reads answer from the read cache."""
+    if for_update and tx.write:
+        return _read_key(tx, key_id, statements.key_get_for_update)
+    return tx.cached(("key", key_id), lambda: _read_key(tx, key_id, statements.key_get))
+
+
+def _read_key(tx: Tx, key_id: str, statement: Statement) -> Key | None:
     row = tx.fetch_one(statement, {"key_id": key_id})
     if row is None:
         return None
@@ -105,6 +112,12 @@ def list_materials(tx: Tx, key_id: str) -> list[KeyMaterial]:
 
 # aliases --------------------------------------------------------------
 def get_alias(tx: Tx, account: str, region: str, name: str) -> Alias | None:
+    return tx.cached(
+        ("alias", account, region, name), lambda: _read_alias(tx, account, region, name)
+    )
+
+
+def _read_alias(tx: Tx, account: str, region: str, name: str) -> Alias | None:
     row = tx.fetch_one(
         statements.alias_get, {"account_id": account, "region": region, "name": name}
     )
@@ -157,12 +170,19 @@ def list_aliases(
     if after is not None:
         values["after"] = after
     statement = statements.aliases_list[key_id is not None, after is not None]
-    return [rows.alias_from_row(r) for r in tx.fetch_all(statement, values)]
+
+    def read() -> tuple[Alias, ...]:
+        return tuple(rows.alias_from_row(r) for r in tx.fetch_all(statement, values))
+
+    return list(tx.cached(("aliases", account, region, key_id, after, limit), read))
 
 
 # tags -----------------------------------------------------------------
 def get_tags(tx: Tx, key_id: str) -> dict[str, str]:
-    return {r[0]: r[1] for r in tx.fetch_all(statements.tags_get, {"key_id": key_id})}
+    def read() -> tuple[tuple[str, str], ...]:
+        return tuple((r[0], r[1]) for r in tx.fetch_all(statements.tags_get, {"key_id": key_id}))
+
+    return dict(tx.cached(("tags", key_id), read))
 
 
 def replace_tags(tx: Tx, key_id: str, tags: Mapping[str, str]) -> None:
