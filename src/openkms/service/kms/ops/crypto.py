@@ -9,10 +9,10 @@ them needs the KeyId.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
+from openkms.crypto.randomness import random_bytes
 from openkms.domain import keyspecs
 from openkms.domain.keys import Key, KeyUsage, require_usable
 from openkms.errors import (
@@ -158,7 +158,7 @@ def _data_key_length(call: OperationCall) -> int:
 def _generate_data_key(
     call: OperationCall, operation_name: str, with_plaintext: bool
 ) -> dict[str, Any]:
-    data_key = os.urandom(_data_key_length(call))
+    data_key = random_bytes(_data_key_length(call))
     result = seal_data_key(call, operation_name, data_key)
     if with_plaintext:
         result["Plaintext"] = data_key
@@ -189,7 +189,7 @@ def generate_random(call: OperationCall) -> dict[str, Any]:
     count = call.params.get("NumberOfBytes")
     if count is None:
         raise ValidationException("NumberOfBytes is required.")
-    return {"Plaintext": os.urandom(count)}
+    return {"Plaintext": random_bytes(count)}
 
 
 #: This module's operations, registered by :mod:`openkms.service.kms.ops`.
