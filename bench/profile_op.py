@@ -70,6 +70,7 @@ def main() -> int:
     ap.add_argument("--serve-flag", action="append", default=[], help="extra serve flag")
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--idle", action="store_true", help="count idle (waiting) threads too")
+    ap.add_argument("--gil", action="store_true", help="only samples of the thread holding the GIL")
     ap.add_argument("--shared-bench", default=str(DEFAULT_SHARED))
     ap.add_argument("--save", help="keep the raw collapsed stacks in this file")
     args = ap.parse_args()
@@ -98,6 +99,8 @@ def main() -> int:
         spy += ["--rate", "250", "--format", "raw", "--output", raw_path, "--threads"]
         if args.idle:
             spy.append("--idle")
+        if args.gil:
+            spy.append("--gil")
         subprocess.run(spy, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         print(load.communicate()[0].strip())
     finally:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -68,6 +70,19 @@ def test_blob_independently_decrypts() -> None:
         algorithm=hashes.SHA256(), length=32, salt=NONCE, info=b"openkms/v1/symmetric-default"
     ).derive(BACKING)
     assert AESGCM(data_key).decrypt(IV, sealed, header + EXPECTED_CONTEXT) == PLAINTEXT
+
+
+def test_message_key_is_rfc5869_hkdf() -> None:
+    for size in (0, 1, 16, 32, 64):
+        for _ in range(20):
+            backing, nonce = os.urandom(size) or b"", os.urandom(16)
+            reference = HKDF(
+                algorithm=hashes.SHA256(),
+                length=32,
+                salt=nonce,
+                info=b"openkms/v1/symmetric-default",
+            ).derive(backing)
+            assert symmetric.message_key(backing, nonce) == reference
 
 
 def test_parse_reads_header_fields() -> None:
