@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from compare_trees import DEFAULT_SHARED, _start  # noqa: E402
+from compare_trees import DEFAULT_SHARED, _start
 
 
 def _frames(stack: str) -> list[str]:

@@ -13,9 +13,8 @@ import pytest
 from botocore.exceptions import ClientError
 from servers import PostgresCluster, ServerProcess
 
-from openkms.storage.read_cache import CROSS_PROCESS_BOUND
-
 from conftest import ACCESS_KEY, ACCOUNT, SECRET_KEY, make_client
+from openkms.storage.read_cache import CROSS_PROCESS_BOUND
 
 ROOT_KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="  # 32 bytes, shared by the nodes
 
