@@ -1,5 +1,6 @@
 """The generated request and response TypedDicts (:mod:`openkms.wire.shapes`): current
-with the installed botocore's KMS model, and complete (one pair per model operation)."""
+with the installed botocore's KMS model, complete (one pair per model operation), and the
+types every registered KMS handler is annotated with."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import typing
 from pathlib import Path
 from types import ModuleType
 
+from openkms.service.kms.call import OperationCall
+from openkms.service.kms.ops import REGISTRY
 from openkms.wire import shapes
 from openkms.wire.model import KMS_MODEL, operation_names
 
@@ -57,3 +60,21 @@ def test_blobs_are_base64_text_in_requests_and_bytes_in_responses() -> None:
 
 def test_the_generator_check_mode_agrees() -> None:
     assert _generator().main(["--check"]) == 0
+
+
+def test_every_kms_handler_is_typed_with_its_own_operations_shapes() -> None:
+    for name, op in REGISTRY.items():
+        hints = typing.get_type_hints(op.handler)
+        (call,) = (hint for param, hint in hints.items() if param != "return")
+        assert typing.get_origin(call) is OperationCall, name
+        assert typing.get_args(call) == (getattr(shapes, name + "Request"),), name
+        assert hints["return"] is getattr(shapes, name + "Response"), name
+
+
+def test_prepare_hooks_take_their_operations_request() -> None:
+    prepared = {name: op.prepare for name, op in REGISTRY.items() if op.prepare is not None}
+    assert prepared  # CreateKey and GetParametersForImport make slow things first
+    for name, prepare in prepared.items():
+        hints = typing.get_type_hints(prepare)
+        params = [hint for param, hint in hints.items() if param != "return"]
+        assert params[-1] is getattr(shapes, name + "Request"), name
