@@ -10,7 +10,7 @@ import pytest
 
 from openkms.crypto.keyring import SoftwareKeyring, new_root_key
 from openkms.domain.principals import Principal
-from openkms.errors import AccessDeniedException, DryRunOperationException
+from openkms.errors import AccessDeniedException, DryRunOperationException, ValidationException
 from openkms.service.context import RequestContext
 from openkms.service.kms.dispatch import KMSService
 from openkms.storage.engine import make_engine
@@ -120,3 +120,24 @@ def test_costly_preparation_waits_for_authorization(monkeypatch) -> None:
     assert prepared == []
     created = service.dispatch(ctx(), "CreateKey", params)["KeyMetadata"]
     assert prepared == ["RSA_2048"] and created["KeySpec"] == "RSA_2048"
+
+
+@pytest.mark.parametrize("name", ["Decrypt", "ReEncrypt"])
+def test_an_rsa_decryption_without_a_ciphertext_is_a_validation_error(service, name) -> None:
+    """The model makes CiphertextBlob optional; with an RSA algorithm the dispatcher does not
+    read it to find the key, so the handler refuses it (it was a KeyError, a 500)."""
+    key_id = service.dispatch(
+        ctx(), "CreateKey", {"KeySpec": "RSA_2048", "KeyUsage": "ENCRYPT_DECRYPT"}
+    )["KeyMetadata"]["KeyId"]
+    algorithm = "RSAES_OAEP_SHA_256"
+    params: dict[str, Any] = (
+        {"KeyId": key_id, "EncryptionAlgorithm": algorithm}
+        if name == "Decrypt"
+        else {
+            "SourceKeyId": key_id,
+            "SourceEncryptionAlgorithm": algorithm,
+            "DestinationKeyId": service.dispatch(ctx(), "CreateKey", {})["KeyMetadata"]["KeyId"],
+        }
+    )
+    with pytest.raises(ValidationException, match="Value null at 'ciphertextBlob'"):
+        service.dispatch(ctx(), name, params)

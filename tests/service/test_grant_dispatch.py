@@ -75,7 +75,7 @@ def new_key(service: KMSService) -> dict[str, str]:
 
 def new_grant(service: KMSService, key: dict[str, str], **params: object) -> dict[str, str]:
     request = {"KeyId": key["KeyId"], "GranteePrincipal": ALICE, "Operations": ["Decrypt"]}
-    return service.dispatch(ctx(), "CreateGrant", {**request, **params})
+    return dict(service.dispatch(ctx(), "CreateGrant", {**request, **params}))
 
 
 def listed(service: KMSService, key: dict[str, str]) -> list[str]:

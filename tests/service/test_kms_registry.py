@@ -54,7 +54,7 @@ def test_every_registered_operation_is_a_kms_api_operation() -> None:
     assert set(REGISTRY) <= set(model.operation_names)
 
 
-def _handler(call: OperationCall) -> dict[str, Any]:
+def _handler(call: OperationCall[object]) -> dict[str, Any]:
     return {}
 
 
@@ -91,9 +91,9 @@ def test_handlers_get_the_services_parts_not_the_service(monkeypatch: pytest.Mon
     service = KMSService(Store(make_engine("sqlite://")), SoftwareKeyring(new_root_key()))
     woken: list[bool] = []
     service.wake_maintenance = lambda: woken.append(True)
-    seen: list[OperationCall] = []
+    seen: list[OperationCall[object]] = []
 
-    def spy(call: OperationCall) -> dict[str, Any]:
+    def spy(call: OperationCall[object]) -> dict[str, Any]:
         seen.append(call)
         call.wake_maintenance()
         return {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import os
 import time
+from collections.abc import Mapping
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
@@ -55,7 +56,7 @@ def wrap_oaep(public_der: bytes, material: bytes) -> bytes:
     return public.encrypt(material, oaep)
 
 
-def parameters(service: KMSService, key_id: str, now: float) -> dict[str, object]:
+def parameters(service: KMSService, key_id: str, now: float) -> Mapping[str, object]:
     return service.dispatch(
         ctx(now),
         "GetParametersForImport",
@@ -63,7 +64,7 @@ def parameters(service: KMSService, key_id: str, now: float) -> dict[str, object
     )
 
 
-def import_request(key_id: str, params: dict[str, object], material: bytes) -> dict[str, object]:
+def import_request(key_id: str, params: Mapping[str, object], material: bytes) -> dict[str, object]:
     """An ImportKeyMaterial request for ``material`` with a GetParametersForImport answer."""
     token, public = params["ImportToken"], params["PublicKey"]
     assert isinstance(token, bytes) and isinstance(public, bytes)
@@ -77,7 +78,7 @@ def import_request(key_id: str, params: dict[str, object], material: bytes) -> d
 
 def do_import(
     service: KMSService, key_id: str, material: bytes, now: float, **extra: object
-) -> dict[str, object]:
+) -> Mapping[str, object]:
     request = import_request(key_id, parameters(service, key_id, now), material)
     return service.dispatch(ctx(now), "ImportKeyMaterial", {**request, **extra})
 

@@ -280,7 +280,7 @@ class OpenKMSApp:
 
     def _kms(
         self, scope: Scope, headers: dict[str, str], body: bytes, trail: RequestTrail
-    ) -> dict[str, Any]:
+    ) -> Mapping[str, Any]:
         request_id = trail.request_id
         try:
             principal, region = self._authenticate(scope, headers, body)

@@ -7,6 +7,7 @@ base64; timestamps are epoch seconds (floats), as botocore expects for this prot
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -36,7 +37,7 @@ def _default(value: Any) -> Any:
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
-def encode_response(result: dict[str, Any]) -> bytes:
+def encode_response(result: Mapping[str, object]) -> bytes:
     return orjson.dumps(result, default=_default)
 
 

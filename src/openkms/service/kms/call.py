@@ -1,6 +1,12 @@
 """What a handler receives: the request, its open transaction, the resolved keys, and the
 few parts of the server handlers use (the keyring, the material cache, the stock of
-wrapping key pairs, the maintenance wake-up), never the whole service."""
+wrapping key pairs, the maintenance wake-up), never the whole service.
+
+``OperationCall`` is generic over its parameters: a handler is typed with the generated
+request of its operation (``OperationCall[EncryptRequest]``, :mod:`openkms.wire.shapes`),
+so what it reads from ``params`` is checked against botocore's model. Shared helpers that
+read no parameters take ``OperationCall[object]`` (the call is frozen, so it is covariant
+in its parameters' type)."""
 
 from __future__ import annotations
 
@@ -8,10 +14,11 @@ import base64
 import binascii
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Generic, TypeVar
 
 from openkms.crypto.importing import WrappingKeyStock
 from openkms.crypto.keyring import Keyring
+from openkms.crypto.loaded import LoadedKey
 from openkms.domain.keys import Key, KeySpec
 from openkms.errors import KMSInternalException, SerializationException
 from openkms.service.context import RequestContext
@@ -19,14 +26,18 @@ from openkms.service.kms.materials import MaterialCache
 from openkms.storage.keys import repository as key_records
 from openkms.storage.repository import Tx
 
+#: The request's parameters as :func:`openkms.wire.validation.validate` returned them,
+#: typed by the operation's generated ``...Request`` TypedDict.
+Params = TypeVar("Params", covariant=True)
 
-@dataclass(slots=True)
-class OperationCall:
+
+@dataclass(frozen=True, slots=True)
+class OperationCall(Generic[Params]):
     """One KMS operation call as its handler sees it (not the audit record's input,
     :class:`openkms.audit.records.AuditedCall`)."""
 
     ctx: RequestContext
-    params: dict[str, Any]
+    params: Params
     tx: Tx
     keys: list[Key | None]
     #: Wraps and unwraps what is sealed under the root of trust (key material, tokens).
@@ -50,14 +61,15 @@ class OperationCall:
             raise KMSInternalException("operation declared no key")
         return key
 
-    def blob(self, name: str) -> bytes:
-        """A blob member, base64-decoded (validation already checked it decodes)."""
+    def blob(self, value: str, name: str) -> bytes:
+        """A blob member's base64 text (``value``, the member ``name``), decoded
+        (validation already checked it decodes)."""
         try:
-            return base64.b64decode(self.params[name], validate=True)
+            return base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
             raise SerializationException(f"'{name}' is not valid base64") from None
 
-    def backing_key(self, key: Key, version: int) -> Any:
+    def backing_key(self, key: Key, version: int) -> bytes | LoadedKey | None:
         """Ready-to-use material of one key version (cached): ``bytes`` for symmetric keys,
         a loaded key object for the others; None if there is no such version."""
         entry = self.materials.get(self.tx, key, version)

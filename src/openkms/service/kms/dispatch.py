@@ -103,7 +103,7 @@ class KMSService:
         name: str,
         params: dict[str, Any],
         trail: RequestTrail | None = None,
-    ) -> dict[str, Any]:
+    ) -> Mapping[str, Any]:
         op = REGISTRY.get(name)
         if op is None:
             raise UnsupportedOperationException(

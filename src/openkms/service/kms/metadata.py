@@ -5,29 +5,16 @@ https://docs.aws.amazon.com/kms/latest/APIReference/API_KeyMetadata.html
 
 from __future__ import annotations
 
-from typing import Any
-
 from openkms.domain import imports, keyspecs
 from openkms.domain.keys import Key, KeySpec, Origin
 from openkms.service.kms.call import OperationCall
 from openkms.storage.keys import repository as key_records
+from openkms.wire.shapes import KeyMetadata
 
 
-def algorithm_lists(key: Key) -> dict[str, list[str]]:
-    """The non-empty algorithm lists of a key, named as KeyMetadata names them."""
-    caps = keyspecs.capabilities(key.spec, key.usage)
-    lists = {
-        "EncryptionAlgorithms": caps.encryption,
-        "SigningAlgorithms": caps.signing,
-        "MacAlgorithms": caps.mac,
-        "KeyAgreementAlgorithms": caps.key_agreement,
-    }
-    return {name: list(values) for name, values in lists.items() if values}
-
-
-def key_metadata(call: OperationCall, key: Key) -> dict[str, Any]:
+def key_metadata(call: OperationCall[object], key: Key) -> KeyMetadata:
     """KeyMetadata as DescribeKey returns it for this key."""
-    meta: dict[str, Any] = {
+    meta: KeyMetadata = {
         "AWSAccountId": key.account,
         "KeyId": key.key_id,
         "Arn": key.arn,
@@ -40,12 +27,21 @@ def key_metadata(call: OperationCall, key: Key) -> dict[str, Any]:
         "KeyManager": key.manager.value,
         "CustomerMasterKeySpec": key.spec.value,
         "KeySpec": key.spec.value,
-        **algorithm_lists(key),
-        "MultiRegion": key.multi_region,
     }
+    caps = keyspecs.capabilities(key.spec, key.usage)
+    if caps.encryption:
+        meta["EncryptionAlgorithms"] = list(caps.encryption)
+    if caps.signing:
+        meta["SigningAlgorithms"] = list(caps.signing)
+    if caps.mac:
+        meta["MacAlgorithms"] = list(caps.mac)
+    if caps.key_agreement:
+        meta["KeyAgreementAlgorithms"] = list(caps.key_agreement)
+    meta["MultiRegion"] = key.multi_region
     if key.deletion_date is not None:
         meta["DeletionDate"] = key.deletion_date
-        meta["PendingDeletionWindowInDays"] = key.pending_window_days
+        if key.pending_window_days is not None:
+            meta["PendingDeletionWindowInDays"] = key.pending_window_days
     if key.origin is Origin.EXTERNAL:
         expiry = imports.expiry(key, key_records.list_materials(call.tx, key.key_id))
         if expiry is not None:

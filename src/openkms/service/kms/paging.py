@@ -8,12 +8,22 @@ https://docs.aws.amazon.com/kms/latest/APIReference/API_ListKeys.html
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TypedDict, TypeVar
 
 from openkms.errors import InvalidMarkerException
 
+Item = TypeVar("Item")
 
-def decode_marker(marker: str | None, valid: Any) -> str | None:
+
+class Paging(TypedDict, total=False):
+    """The paging members every List response has (``NextMarker`` when truncated)."""
+
+    Truncated: bool
+    NextMarker: str
+
+
+def decode_marker(marker: str | None, valid: Callable[[str], bool]) -> str | None:
     """Markers are the last item of the previous page; anything else is InvalidMarkerException."""
     if marker is None:
         return None
@@ -22,7 +32,9 @@ def decode_marker(marker: str | None, valid: Any) -> str | None:
     return marker
 
 
-def page(items: list[Any], limit: int, marker_of: Any) -> tuple[list[Any], dict[str, Any]]:
+def page(
+    items: list[Item], limit: int, marker_of: Callable[[Item], str]
+) -> tuple[list[Item], Paging]:
     """Split a fetch of ``limit + 1`` items into a page and the paging members."""
     if len(items) > limit:
         items = items[:limit]

@@ -16,12 +16,14 @@ from openkms.service.policy_principals import bind
 LOCKOUT_MESSAGE = "The new key policy will not allow you to update the key policy in the future."
 
 
-def check_new_policy(call: OperationCall, text: str, key_arn: str) -> None:
-    """Validate a key policy and, unless BypassPolicyLockoutSafetyCheck, make sure the caller
-    could still change it afterwards ("Default key policy: policy lockout safety check");
-    then bind the users and roles it names to their unique ids."""
+def check_new_policy(
+    call: OperationCall[object], text: str, key_arn: str, *, bypass: bool | None
+) -> None:
+    """Validate a key policy and, unless ``bypass`` (the request's
+    BypassPolicyLockoutSafetyCheck), make sure the caller could still change it afterwards
+    ("Default key policy: policy lockout safety check"); then bind the users and roles it
+    names to their unique ids."""
     parse_policy(text, "resource")
-    bypass = call.params.get("BypassPolicyLockoutSafetyCheck") is True
-    if not bypass and not allows_policy_updates(text, call.ctx, key_arn):
+    if bypass is not True and not allows_policy_updates(text, call.ctx, key_arn):
         raise MalformedPolicyDocumentException(LOCKOUT_MESSAGE)
     bind(call.tx, key_arn.rsplit("/", 1)[-1], text)

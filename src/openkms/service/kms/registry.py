@@ -8,13 +8,18 @@ Each handler module declares its operations with :func:`operation` and lists the
 ``OPERATIONS``; :mod:`openkms.service.kms.ops` builds the registry from those lists
 (:func:`registry_of`), so what the server serves is written in one place and importing
 a module changes nothing.
+
+Each handler is typed with its operation's generated request and response
+(:mod:`openkms.wire.shapes`); the registry holds them all, so it erases those types to
+:data:`Handler` (tests/wire/test_shapes.py checks every registered handler's annotations
+name its own operation's shapes).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from openkms.crypto.importing import WrappingKeyStock
 from openkms.domain.keys import Key
@@ -23,7 +28,12 @@ from openkms.errors import ValidationException
 if TYPE_CHECKING:
     from openkms.service.kms.call import OperationCall
 
-Handler = Callable[["OperationCall"], dict[str, Any]]
+#: Any operation's handler, its request and response types erased: the dispatcher calls it
+#: with the validated parameters, whichever operation it is.
+Handler = Callable[["OperationCall[Any]"], Mapping[str, object]]
+#: What one operation's handler is given (its ``...Request``) and returns (``...Response``).
+Request = TypeVar("Request")
+Response = TypeVar("Response", bound=Mapping[str, object])
 #: Condition keys an operation adds to its request context once all its keys are found,
 #: before any is authorized (ReEncrypt: ``kms:ReEncryptOnSameKey``); given the keys in
 #: the order the operation declares them.
@@ -32,7 +42,7 @@ ConditionKeys = Callable[[Sequence[Key]], Mapping[str, object]]
 #: ``OperationCall.prepared``): an SQLite write transaction holds the database's one write lock,
 #: which RSA key generation (0.1-2 s) must not keep from every other writer. It is given
 #: the request's parameters and the stock of ready-made wrapping key pairs.
-Prepare = Callable[[WrappingKeyStock, dict[str, Any]], object]
+Prepare = Callable[[WrappingKeyStock, Request], object]
 
 
 class _FromCiphertext:
@@ -47,11 +57,11 @@ class _FromCiphertext:
 FROM_CIPHERTEXT = _FromCiphertext()
 
 #: Pulls the key identifier a request names out of its parameters (None: not named).
-KeySource = Callable[[dict[str, Any]], "str | _FromCiphertext | None"]
+KeySource = Callable[[Mapping[str, object]], "str | _FromCiphertext | None"]
 
 
 def param(name: str) -> KeySource:
-    def source(params: dict[str, Any]) -> str | None:
+    def source(params: Mapping[str, object]) -> str | None:
         value = params.get(name)
         return value if isinstance(value, str) else None
 
@@ -83,7 +93,7 @@ class Operation:
     account_check: bool = True
     #: Reads see one consistent state (answers built from a key and its material rows).
     snapshot: bool = False
-    prepare: Prepare | None = None
+    prepare: Prepare[Any] | None = None
     #: May spend a second or more of CPU (RSA key generation): the server answers it on
     #: threads of its own, so that a burst of them never queues the other requests.
     slow: bool = False
@@ -105,7 +115,7 @@ def ciphertext_or(name: str, algorithm_param: str) -> KeySource:
     """Symmetric ciphertexts name their key; asymmetric (RSA) ones do not, so for any
     other algorithm the key is the one the request names in ``name``."""
 
-    def source(params: dict[str, Any]) -> str | _FromCiphertext | None:
+    def source(params: Mapping[str, object]) -> str | _FromCiphertext | None:
         if params.get(algorithm_param, "SYMMETRIC_DEFAULT") == "SYMMETRIC_DEFAULT":
             return FROM_CIPHERTEXT
         value = params.get(name)
@@ -127,15 +137,15 @@ def operation(
     allow_alias: bool = False,
     account_check: bool = True,
     snapshot: bool = False,
-    prepare: Prepare | None = None,
+    prepare: Prepare[Request] | None = None,
     slow: bool = False,
     condition_keys: ConditionKeys | None = None,
-) -> Callable[[Handler], Operation]:
+) -> Callable[[Callable[[OperationCall[Request]], Response]], Operation]:
     """Declare an operation served by the decorated handler (registered only when its
     module's ``OPERATIONS`` is given to :func:`registry_of`). By default the operation
     acts on the key named by ``KeyId``."""
 
-    def declare(handler: Handler) -> Operation:
+    def declare(handler: Callable[[OperationCall[Request]], Response]) -> Operation:
         default = (KeyArg("kms:" + name, param("KeyId"), allow_alias=allow_alias),)
         key_args = keys if keys is not None else default
         return Operation(

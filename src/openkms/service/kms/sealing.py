@@ -8,9 +8,11 @@ https://docs.aws.amazon.com/kms/latest/developerguide/concepts.html#data-keys
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import NamedTuple
 
 from openkms.crypto import asymmetric, symmetric
+from openkms.crypto.loaded import LoadedKey
 from openkms.domain import ciphertext, keyspecs
 from openkms.domain.keys import Key, KeySpec, KeyUsage, require_usable
 from openkms.errors import (
@@ -21,30 +23,50 @@ from openkms.errors import (
     ValidationException,
 )
 from openkms.service.kms.call import OperationCall
+from openkms.wire.shapes import RecipientInfo
 
 SYMMETRIC = "SYMMETRIC_DEFAULT"
 
 
-def refuse_recipient(call: OperationCall) -> None:
-    if call.params.get("Recipient") is not None:
+def refuse_recipient(recipient: RecipientInfo | None) -> None:
+    """Refuse the request's ``Recipient`` member, if it has one."""
+    if recipient is not None:
         raise UnsupportedOperationException(
             "Recipient (Nitro Enclaves attestation) is not supported by this OpenKMS server."
         )
 
 
-def _material(call: OperationCall, key: Key, version: int) -> Any:
+def _material(call: OperationCall[object], key: Key, version: int) -> bytes | LoadedKey:
     material = call.backing_key(key, version)
     if material is None:
         raise KMSInternalException("the key's current material is missing")
     return material
 
 
+def _symmetric(material: bytes | LoadedKey) -> bytes:
+    if not isinstance(material, bytes):
+        raise KMSInternalException("a symmetric key's material is not a secret key")
+    return material
+
+
+def _asymmetric(material: bytes | LoadedKey) -> LoadedKey:
+    if not isinstance(material, LoadedKey):
+        raise KMSInternalException("an asymmetric key's material is not a loaded key")
+    return material
+
+
 def seal(
-    call: OperationCall, key: Key, algorithm: str, plaintext: bytes, context: dict[str, str] | None
+    call: OperationCall[object],
+    key: Key,
+    algorithm: str,
+    plaintext: bytes,
+    context: Mapping[str, str] | None,
 ) -> bytes:
     material = _material(call, key, key.current_version)
     if algorithm == SYMMETRIC:
-        return symmetric.encrypt(material, key.key_id, key.current_version, plaintext, context)
+        return symmetric.encrypt(
+            _symmetric(material), key.key_id, key.current_version, plaintext, context
+        )
     if context:
         raise ValidationException(
             "EncryptionContext is supported only on operations with symmetric encryption KMS keys."
@@ -55,11 +77,15 @@ def seal(
             f"Algorithm {algorithm} and key spec {key.spec.value} cannot encrypt data larger "
             f"than {limit} bytes."
         )
-    return asymmetric.rsa_encrypt(material, algorithm, plaintext)
+    return asymmetric.rsa_encrypt(_asymmetric(material), algorithm, plaintext)
 
 
 def open_blob(
-    call: OperationCall, key: Key, algorithm: str, blob: bytes, context: dict[str, str] | None
+    call: OperationCall[object],
+    key: Key,
+    algorithm: str,
+    blob: bytes,
+    context: Mapping[str, str] | None,
 ) -> tuple[bytes, int]:
     """Decrypt; return the plaintext and the key-material version that was used."""
     if algorithm != SYMMETRIC:
@@ -68,7 +94,7 @@ def open_blob(
                 "EncryptionContext is supported only on operations with symmetric encryption "
                 "KMS keys."
             )
-        material = _material(call, key, key.current_version)
+        material = _asymmetric(_material(call, key, key.current_version))
         return asymmetric.rsa_decrypt(material, algorithm, blob), key.current_version
     parsed = ciphertext.parse(blob)
     if parsed.key_id != key.key_id:
@@ -76,7 +102,7 @@ def open_blob(
     backing = call.backing_key(key, parsed.key_version)
     if backing is None:
         raise InvalidCiphertextException()
-    return symmetric.decrypt(backing, parsed, context), parsed.key_version
+    return symmetric.decrypt(_symmetric(backing), parsed, context), parsed.key_version
 
 
 def require_symmetric(key: Key, operation_name: str) -> None:
@@ -88,15 +114,25 @@ def require_symmetric(key: Key, operation_name: str) -> None:
         )
 
 
-def seal_data_key(call: OperationCall, operation_name: str, secret: bytes) -> dict[str, Any]:
-    """Encrypt a freshly made secret under the request's symmetric key, as the data-key
-    operations do; return the common response members (blob, KeyId, KeyMaterialId)."""
+class SealedDataKey(NamedTuple):
+    """What the data-key operations answer in common (under their own member names)."""
+
+    blob: bytes
+    key_arn: str
+    #: The KeyMaterialId of the material that sealed it (None: not reported).
+    material_id: str | None
+
+
+def seal_data_key(
+    call: OperationCall[object],
+    operation_name: str,
+    secret: bytes,
+    context: Mapping[str, str] | None,
+) -> SealedDataKey:
+    """Encrypt a freshly made secret under the request's symmetric key (with the request's
+    ``EncryptionContext``), as the data-key operations do."""
     key = call.key
     require_usable(key)
     require_symmetric(key, operation_name)
-    blob = seal(call, key, SYMMETRIC, secret, call.params.get("EncryptionContext"))
-    result: dict[str, Any] = {"CiphertextBlob": blob, "KeyId": key.arn}
-    material_id = call.material_id(key, key.current_version)
-    if material_id is not None:
-        result["KeyMaterialId"] = material_id
-    return result
+    blob = seal(call, key, SYMMETRIC, secret, context)
+    return SealedDataKey(blob, key.arn, call.material_id(key, key.current_version))

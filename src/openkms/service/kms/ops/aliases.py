@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from openkms.domain.aliases import Alias, check_customer_alias_name
 from openkms.domain.identifiers import RefKind, alias_arn, parse_key_ref
 from openkms.domain.keys import Key, KeyState
@@ -19,6 +17,17 @@ from openkms.service.kms.registry import KeyArg, operation, param
 from openkms.service.kms.resolve import resolve_key
 from openkms.storage.keys import repository as key_records
 from openkms.storage.repository import DuplicateError
+from openkms.wire.shapes import (
+    AliasListEntry,
+    CreateAliasRequest,
+    CreateAliasResponse,
+    DeleteAliasRequest,
+    DeleteAliasResponse,
+    ListAliasesRequest,
+    ListAliasesResponse,
+    UpdateAliasRequest,
+    UpdateAliasResponse,
+)
 
 
 def _check_target(key: Key, target: str) -> None:
@@ -28,7 +37,7 @@ def _check_target(key: Key, target: str) -> None:
         raise KMSInvalidStateException(f"{key.arn} is pending deletion.")
 
 
-def _existing(call: OperationCall, name: str) -> Alias:
+def _existing(call: OperationCall[object], name: str) -> Alias:
     ctx = call.ctx
     alias = key_records.get_alias(call.tx, ctx.account, ctx.region, name)
     if alias is None:
@@ -41,7 +50,7 @@ def _existing(call: OperationCall, name: str) -> Alias:
     keys=(KeyArg("kms:CreateAlias", param("TargetKeyId"), allow_alias=True),),
     writes=True,
 )
-def create_alias(call: OperationCall) -> dict[str, Any]:
+def create_alias(call: OperationCall[CreateAliasRequest]) -> CreateAliasResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateAlias.html"""
     name = call.params["AliasName"]
     check_customer_alias_name(name)
@@ -60,7 +69,7 @@ def create_alias(call: OperationCall) -> dict[str, Any]:
     keys=(KeyArg("kms:UpdateAlias", param("TargetKeyId"), allow_alias=True),),
     writes=True,
 )
-def update_alias(call: OperationCall) -> dict[str, Any]:
+def update_alias(call: OperationCall[UpdateAliasRequest]) -> UpdateAliasResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_UpdateAlias.html
 
     The new key must have the same type and usage as the current one."""
@@ -87,7 +96,7 @@ def update_alias(call: OperationCall) -> dict[str, Any]:
     keys=(KeyArg("kms:DeleteAlias", param("AliasName"), allow_alias=True),),
     writes=True,
 )
-def delete_alias(call: OperationCall) -> dict[str, Any]:
+def delete_alias(call: OperationCall[DeleteAliasRequest]) -> DeleteAliasResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_DeleteAlias.html"""
     name = call.params["AliasName"]
     check_customer_alias_name(name)
@@ -100,7 +109,7 @@ def _is_alias_name(value: str) -> bool:
 
 
 @operation("ListAliases", keys=(KeyArg("kms:ListAliases", param("KeyId"), required=False),))
-def list_aliases(call: OperationCall) -> dict[str, Any]:
+def list_aliases(call: OperationCall[ListAliasesRequest]) -> ListAliasesResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ListAliases.html"""
     limit = call.params.get("Limit", 50)
     after = decode_marker(call.params.get("Marker"), _is_alias_name)
@@ -110,7 +119,7 @@ def list_aliases(call: OperationCall) -> dict[str, Any]:
         call.tx, ctx.account, ctx.region, None if key is None else key.key_id, after, limit + 1
     )
     aliases, paging = page(found, limit, lambda a: a.name)
-    entries = [
+    entries: list[AliasListEntry] = [
         {
             "AliasName": a.name,
             "AliasArn": a.arn,

@@ -3,7 +3,7 @@ DeriveSharedSecret, GenerateDataKeyPair, GenerateDataKeyPairWithoutPlaintext."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import NamedTuple
 
 from openkms.crypto import asymmetric, mac
 from openkms.crypto.loaded import LoadedKey
@@ -11,51 +11,77 @@ from openkms.domain import keyspecs
 from openkms.domain.keys import Key, KeyUsage, require_usable
 from openkms.errors import KMSInternalException, UnsupportedOperationException
 from openkms.service.kms.call import OperationCall
-from openkms.service.kms.metadata import algorithm_lists
 from openkms.service.kms.registry import operation
-from openkms.service.kms.sealing import refuse_recipient, require_symmetric, seal_data_key
+from openkms.service.kms.sealing import (
+    SealedDataKey,
+    refuse_recipient,
+    require_symmetric,
+    seal_data_key,
+)
+from openkms.wire.shapes import (
+    DeriveSharedSecretRequest,
+    DeriveSharedSecretResponse,
+    GenerateDataKeyPairRequest,
+    GenerateDataKeyPairResponse,
+    GenerateDataKeyPairWithoutPlaintextRequest,
+    GenerateDataKeyPairWithoutPlaintextResponse,
+    GenerateMacRequest,
+    GenerateMacResponse,
+    GetPublicKeyRequest,
+    GetPublicKeyResponse,
+    SignRequest,
+    SignResponse,
+    VerifyMacRequest,
+    VerifyMacResponse,
+    VerifyRequest,
+    VerifyResponse,
+)
 
 
-def _loaded(call: OperationCall, key: Key) -> LoadedKey:
+def _loaded(call: OperationCall[object], key: Key) -> LoadedKey:
     loaded = call.backing_key(key, key.current_version)
     if not isinstance(loaded, LoadedKey):
         raise KMSInternalException("the key's material is missing")
     return loaded
 
 
-def _signing_key(call: OperationCall, operation_name: str) -> tuple[Key, str]:
+def _signing_key(call: OperationCall[object], algorithm: str, operation_name: str) -> Key:
     key = call.key
     require_usable(key)
     keyspecs.require_usage(key, KeyUsage.SIGN_VERIFY, operation_name)
-    algorithm = call.params["SigningAlgorithm"]
     keyspecs.require_algorithm(key, algorithm, keyspecs.capabilities(key.spec, key.usage).signing)
-    return key, algorithm
+    return key
 
 
 @operation("Sign", dry_run=True, allow_alias=True)
-def sign(call: OperationCall) -> dict[str, Any]:
+def sign(call: OperationCall[SignRequest]) -> SignResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_Sign.html"""
-    key, algorithm = _signing_key(call, "Sign")
-    message_type = call.params.get("MessageType", "RAW")
-    signature = asymmetric.sign(_loaded(call, key), algorithm, call.blob("Message"), message_type)
+    p = call.params
+    algorithm = p["SigningAlgorithm"]
+    key = _signing_key(call, algorithm, "Sign")
+    message_type = p.get("MessageType", "RAW")
+    message = call.blob(p["Message"], "Message")
+    signature = asymmetric.sign(_loaded(call, key), algorithm, message, message_type)
     return {"KeyId": key.arn, "Signature": signature, "SigningAlgorithm": algorithm}
 
 
 @operation("Verify", dry_run=True, allow_alias=True)
-def verify(call: OperationCall) -> dict[str, Any]:
+def verify(call: OperationCall[VerifyRequest]) -> VerifyResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_Verify.html
 
     A signature that does not verify is KMSInvalidSignatureException, never a False."""
-    key, algorithm = _signing_key(call, "Verify")
-    message_type = call.params.get("MessageType", "RAW")
-    asymmetric.verify(
-        _loaded(call, key), algorithm, call.blob("Message"), message_type, call.blob("Signature")
-    )
+    p = call.params
+    algorithm = p["SigningAlgorithm"]
+    key = _signing_key(call, algorithm, "Verify")
+    message_type = p.get("MessageType", "RAW")
+    message = call.blob(p["Message"], "Message")
+    signature = call.blob(p["Signature"], "Signature")
+    asymmetric.verify(_loaded(call, key), algorithm, message, message_type, signature)
     return {"KeyId": key.arn, "SignatureValid": True, "SigningAlgorithm": algorithm}
 
 
 @operation("GetPublicKey", allow_alias=True)
-def get_public_key(call: OperationCall) -> dict[str, Any]:
+def get_public_key(call: OperationCall[GetPublicKeyRequest]) -> GetPublicKeyResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_GetPublicKey.html"""
     key = call.key
     require_usable(key)
@@ -63,53 +89,69 @@ def get_public_key(call: OperationCall) -> dict[str, Any]:
         raise UnsupportedOperationException(
             f"{key.arn} key spec is {key.spec.value} which is not valid for GetPublicKey."
         )
-    return {
+    result: GetPublicKeyResponse = {
         "KeyId": key.arn,
         "PublicKey": _loaded(call, key).public_key_der(),
         "CustomerMasterKeySpec": key.spec.value,
         "KeySpec": key.spec.value,
         "KeyUsage": key.usage.value,
-        **algorithm_lists(key),
     }
+    # The algorithm lists as KeyMetadata has them (asymmetric keys have no MAC algorithms).
+    caps = keyspecs.capabilities(key.spec, key.usage)
+    if caps.encryption:
+        result["EncryptionAlgorithms"] = list(caps.encryption)
+    if caps.signing:
+        result["SigningAlgorithms"] = list(caps.signing)
+    if caps.key_agreement:
+        result["KeyAgreementAlgorithms"] = list(caps.key_agreement)
+    return result
 
 
-def _mac_key(call: OperationCall, operation_name: str) -> tuple[Key, str]:
+def _mac_key(call: OperationCall[object], algorithm: str, operation_name: str) -> Key:
     key = call.key
     require_usable(key)
     keyspecs.require_usage(key, KeyUsage.GENERATE_VERIFY_MAC, operation_name)
-    algorithm = call.params["MacAlgorithm"]
     keyspecs.require_algorithm(key, algorithm, keyspecs.capabilities(key.spec, key.usage).mac)
-    return key, algorithm
+    return key
 
 
 @operation("GenerateMac", dry_run=True, allow_alias=True)
-def generate_mac(call: OperationCall) -> dict[str, Any]:
+def generate_mac(call: OperationCall[GenerateMacRequest]) -> GenerateMacResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_GenerateMac.html"""
-    key, algorithm = _mac_key(call, "GenerateMac")
-    tag = mac.generate_mac(_loaded(call, key), algorithm, call.blob("Message"))
+    p = call.params
+    algorithm = p["MacAlgorithm"]
+    key = _mac_key(call, algorithm, "GenerateMac")
+    tag = mac.generate_mac(_loaded(call, key), algorithm, call.blob(p["Message"], "Message"))
     return {"Mac": tag, "MacAlgorithm": algorithm, "KeyId": key.arn}
 
 
 @operation("VerifyMac", dry_run=True, allow_alias=True)
-def verify_mac(call: OperationCall) -> dict[str, Any]:
+def verify_mac(call: OperationCall[VerifyMacRequest]) -> VerifyMacResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_VerifyMac.html"""
-    key, algorithm = _mac_key(call, "VerifyMac")
-    mac.verify_mac(_loaded(call, key), algorithm, call.blob("Message"), call.blob("Mac"))
+    p = call.params
+    algorithm = p["MacAlgorithm"]
+    key = _mac_key(call, algorithm, "VerifyMac")
+    message, tag = call.blob(p["Message"], "Message"), call.blob(p["Mac"], "Mac")
+    mac.verify_mac(_loaded(call, key), algorithm, message, tag)
     return {"KeyId": key.arn, "MacValid": True, "MacAlgorithm": algorithm}
 
 
 @operation("DeriveSharedSecret", dry_run=True, allow_alias=True)
-def derive_shared_secret(call: OperationCall) -> dict[str, Any]:
+def derive_shared_secret(
+    call: OperationCall[DeriveSharedSecretRequest],
+) -> DeriveSharedSecretResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_DeriveSharedSecret.html"""
-    refuse_recipient(call)
+    p = call.params
+    refuse_recipient(p.get("Recipient"))
     key = call.key
     require_usable(key)
     keyspecs.require_usage(key, KeyUsage.KEY_AGREEMENT, "DeriveSharedSecret")
-    algorithm = call.params["KeyAgreementAlgorithm"]
+    algorithm = p["KeyAgreementAlgorithm"]
     keyspecs.require_algorithm(
         key, algorithm, keyspecs.capabilities(key.spec, key.usage).key_agreement
     )
-    secret = asymmetric.derive_shared_secret(_loaded(call, key), call.blob("PublicKey"))
+    public_key = call.blob(p["PublicKey"], "PublicKey")
+    secret = asymmetric.derive_shared_secret(_loaded(call, key), public_key)
     return {
         "KeyId": key.arn,
         "SharedSecret": secret,
@@ -121,10 +163,19 @@ def derive_shared_secret(call: OperationCall) -> dict[str, Any]:
 _UNSUPPORTED_PAIRS = {"SM2", "ML_KEM_512", "ML_KEM_768", "ML_KEM_1024"}
 
 
+class _DataKeyPair(NamedTuple):
+    sealed: SealedDataKey  # the private key, encrypted under the request's key
+    private_der: bytes
+    public_der: bytes
+    spec: str
+
+
 def _data_key_pair(
-    call: OperationCall, operation_name: str, with_plaintext: bool
-) -> dict[str, Any]:
-    pair_spec = call.params["KeyPairSpec"]
+    call: OperationCall[GenerateDataKeyPairWithoutPlaintextRequest], operation_name: str
+) -> _DataKeyPair:
+    """What both data key pair operations make: a key pair, its private key sealed."""
+    p = call.params
+    pair_spec = p["KeyPairSpec"]
     if pair_spec in _UNSUPPORTED_PAIRS:
         raise UnsupportedOperationException(
             f"KeyPairSpec {pair_spec} is not supported by this OpenKMS server."
@@ -132,26 +183,40 @@ def _data_key_pair(
     require_usable(call.key)
     require_symmetric(call.key, operation_name)
     private_der, public_der = asymmetric.generate_data_key_pair(pair_spec)
-    result = seal_data_key(call, operation_name, private_der)
-    result["PrivateKeyCiphertextBlob"] = result.pop("CiphertextBlob")
-    result["PublicKey"] = public_der
-    result["KeyPairSpec"] = pair_spec
-    if with_plaintext:
-        result["PrivateKeyPlaintext"] = private_der
-    return result
+    sealed = seal_data_key(call, operation_name, private_der, p.get("EncryptionContext"))
+    return _DataKeyPair(sealed, private_der, public_der, pair_spec)
 
 
 @operation("GenerateDataKeyPair", dry_run=True, allow_alias=True, slow=True)
-def generate_data_key_pair(call: OperationCall) -> dict[str, Any]:
+def generate_data_key_pair(
+    call: OperationCall[GenerateDataKeyPairRequest],
+) -> GenerateDataKeyPairResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_GenerateDataKeyPair.html"""
-    refuse_recipient(call)
-    return _data_key_pair(call, "GenerateDataKeyPair", with_plaintext=True)
+    refuse_recipient(call.params.get("Recipient"))
+    pair = _data_key_pair(call, "GenerateDataKeyPair")
+    result: GenerateDataKeyPairResponse = {"KeyId": pair.sealed.key_arn}
+    if pair.sealed.material_id is not None:
+        result["KeyMaterialId"] = pair.sealed.material_id
+    result["PrivateKeyCiphertextBlob"] = pair.sealed.blob
+    result["PublicKey"] = pair.public_der
+    result["KeyPairSpec"] = pair.spec
+    result["PrivateKeyPlaintext"] = pair.private_der
+    return result
 
 
 @operation("GenerateDataKeyPairWithoutPlaintext", dry_run=True, allow_alias=True, slow=True)
-def generate_data_key_pair_without_plaintext(call: OperationCall) -> dict[str, Any]:
+def generate_data_key_pair_without_plaintext(
+    call: OperationCall[GenerateDataKeyPairWithoutPlaintextRequest],
+) -> GenerateDataKeyPairWithoutPlaintextResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_GenerateDataKeyPairWithoutPlaintext.html"""
-    return _data_key_pair(call, "GenerateDataKeyPairWithoutPlaintext", with_plaintext=False)
+    pair = _data_key_pair(call, "GenerateDataKeyPairWithoutPlaintext")
+    result: GenerateDataKeyPairWithoutPlaintextResponse = {"KeyId": pair.sealed.key_arn}
+    if pair.sealed.material_id is not None:
+        result["KeyMaterialId"] = pair.sealed.material_id
+    result["PrivateKeyCiphertextBlob"] = pair.sealed.blob
+    result["PublicKey"] = pair.public_der
+    result["KeyPairSpec"] = pair.spec
+    return result
 
 
 #: This module's operations, registered by :mod:`openkms.service.kms.ops`.

@@ -10,7 +10,6 @@ them needs the KeyId.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from openkms.crypto.randomness import random_bytes
 from openkms.domain import keyspecs
@@ -30,6 +29,20 @@ from openkms.service.kms.sealing import (
     seal,
     seal_data_key,
 )
+from openkms.wire.shapes import (
+    DecryptRequest,
+    DecryptResponse,
+    EncryptRequest,
+    EncryptResponse,
+    GenerateDataKeyRequest,
+    GenerateDataKeyResponse,
+    GenerateDataKeyWithoutPlaintextRequest,
+    GenerateDataKeyWithoutPlaintextResponse,
+    GenerateRandomRequest,
+    GenerateRandomResponse,
+    ReEncryptRequest,
+    ReEncryptResponse,
+)
 
 _DATA_KEY_SPEC_BYTES = {"AES_256": 32, "AES_128": 16}
 INCORRECT_KEY = "The key ID in the request does not identify a CMK that can perform this operation."
@@ -45,9 +58,11 @@ def encryption_algorithm(key: Key, algorithm: str | None, operation_name: str) -
     return algorithm
 
 
-def _check_named_key(call: OperationCall, name: str, algorithm: str, blob_key: Key) -> None:
-    """When the caller names the key a symmetric ciphertext should use, it must be that key."""
-    named = call.params.get(name)
+def _check_named_key(
+    call: OperationCall[object], named: str | None, algorithm: str, blob_key: Key
+) -> None:
+    """When the caller names the key a symmetric ciphertext should use (``named``), it
+    must be that key."""
     if algorithm != SYMMETRIC or named is None:
         return
     if resolve_key(call.tx, call.ctx, named).key_id != blob_key.key_id:
@@ -55,12 +70,14 @@ def _check_named_key(call: OperationCall, name: str, algorithm: str, blob_key: K
 
 
 @operation("Encrypt", dry_run=True, allow_alias=True)
-def encrypt(call: OperationCall) -> dict[str, Any]:
+def encrypt(call: OperationCall[EncryptRequest]) -> EncryptResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_Encrypt.html"""
     key = call.key
+    p = call.params
     require_usable(key)
-    algorithm = encryption_algorithm(key, call.params.get("EncryptionAlgorithm"), "Encrypt")
-    blob = seal(call, key, algorithm, call.blob("Plaintext"), call.params.get("EncryptionContext"))
+    algorithm = encryption_algorithm(key, p.get("EncryptionAlgorithm"), "Encrypt")
+    plaintext = call.blob(p["Plaintext"], "Plaintext")
+    blob = seal(call, key, algorithm, plaintext, p.get("EncryptionContext"))
     return {"CiphertextBlob": blob, "KeyId": key.arn, "EncryptionAlgorithm": algorithm}
 
 
@@ -69,18 +86,22 @@ def encrypt(call: OperationCall) -> dict[str, Any]:
     keys=(KeyArg("kms:Decrypt", ciphertext_or("KeyId", "EncryptionAlgorithm"), allow_alias=True),),
     dry_run=True,
 )
-def decrypt(call: OperationCall) -> dict[str, Any]:
+def decrypt(call: OperationCall[DecryptRequest]) -> DecryptResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_Decrypt.html"""
-    refuse_recipient(call)
+    p = call.params
+    refuse_recipient(p.get("Recipient"))
     key = call.key
-    requested = call.params.get("EncryptionAlgorithm") or SYMMETRIC
-    _check_named_key(call, "KeyId", requested, key)
+    requested = p.get("EncryptionAlgorithm") or SYMMETRIC
+    _check_named_key(call, p.get("KeyId"), requested, key)
     require_usable(key)
     algorithm = encryption_algorithm(key, requested, "Decrypt")
-    plaintext, version = open_blob(
-        call, key, algorithm, call.blob("CiphertextBlob"), call.params.get("EncryptionContext")
-    )
-    result = {"KeyId": key.arn, "Plaintext": plaintext, "EncryptionAlgorithm": algorithm}
+    blob = _ciphertext(call, p.get("CiphertextBlob"))
+    plaintext, version = open_blob(call, key, algorithm, blob, p.get("EncryptionContext"))
+    result: DecryptResponse = {
+        "KeyId": key.arn,
+        "Plaintext": plaintext,
+        "EncryptionAlgorithm": algorithm,
+    }
     material_id = call.material_id(key, version)
     if material_id is not None:
         result["KeyMaterialId"] = material_id
@@ -109,13 +130,13 @@ def _same_key(keys: Sequence[Key]) -> dict[str, object]:
     dry_run=True,
     condition_keys=_same_key,
 )
-def re_encrypt(call: OperationCall) -> dict[str, Any]:
+def re_encrypt(call: OperationCall[ReEncryptRequest]) -> ReEncryptResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ReEncrypt.html"""
     source, destination = call.keys
     assert source is not None and destination is not None
     p = call.params
     requested = p.get("SourceEncryptionAlgorithm") or SYMMETRIC
-    _check_named_key(call, "SourceKeyId", requested, source)
+    _check_named_key(call, p.get("SourceKeyId"), requested, source)
     require_usable(source)
     require_usable(destination)
     source_algorithm = encryption_algorithm(source, requested, "ReEncrypt")
@@ -126,62 +147,84 @@ def re_encrypt(call: OperationCall) -> dict[str, Any]:
         call,
         source,
         source_algorithm,
-        call.blob("CiphertextBlob"),
+        _ciphertext(call, p.get("CiphertextBlob")),
         p.get("SourceEncryptionContext"),
     )
     blob = seal(call, destination, dest_algorithm, plaintext, p.get("DestinationEncryptionContext"))
-    result: dict[str, Any] = {
+    result: ReEncryptResponse = {
         "CiphertextBlob": blob,
         "SourceKeyId": source.arn,
         "KeyId": destination.arn,
         "SourceEncryptionAlgorithm": source_algorithm,
         "DestinationEncryptionAlgorithm": dest_algorithm,
     }
-    for name, key, key_version in (
-        ("SourceKeyMaterialId", source, version),
-        ("DestinationKeyMaterialId", destination, destination.current_version),
-    ):
-        material_id = call.material_id(key, key_version)
-        if material_id is not None:
-            result[name] = material_id
+    source_material_id = call.material_id(source, version)
+    if source_material_id is not None:
+        result["SourceKeyMaterialId"] = source_material_id
+    destination_material_id = call.material_id(destination, destination.current_version)
+    if destination_material_id is not None:
+        result["DestinationKeyMaterialId"] = destination_material_id
     return result
 
 
-def _data_key_length(call: OperationCall) -> int:
-    spec = call.params.get("KeySpec")
-    count = call.params.get("NumberOfBytes")
-    if (spec is None) == (count is None):
-        raise ValidationException("Please specify either number of bytes or key spec.")
-    return _DATA_KEY_SPEC_BYTES[spec] if spec is not None else int(count or 0)
+def _ciphertext(call: OperationCall[object], value: str | None) -> bytes:
+    """The request's ``CiphertextBlob``, decoded. The model makes it optional (the key of a
+    symmetric ciphertext is found from it before the handler runs, so there it is present),
+    but no ciphertext is nothing to decrypt."""
+    if value is None:
+        raise ValidationException(
+            "1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy "
+            "constraint: Member must not be null"
+        )
+    return call.blob(value, "CiphertextBlob")
 
 
-def _generate_data_key(
-    call: OperationCall, operation_name: str, with_plaintext: bool
-) -> dict[str, Any]:
-    data_key = random_bytes(_data_key_length(call))
-    result = seal_data_key(call, operation_name, data_key)
-    if with_plaintext:
-        result["Plaintext"] = data_key
-    return result
+def _data_key_length(spec: str | None, count: int | None) -> int:
+    """The length a data key request asks for, by ``KeySpec`` or ``NumberOfBytes``."""
+    if spec is not None and count is None:
+        return _DATA_KEY_SPEC_BYTES[spec]
+    if spec is None and count is not None:
+        return count
+    raise ValidationException("Please specify either number of bytes or key spec.")
 
 
 @operation("GenerateDataKey", dry_run=True, allow_alias=True)
-def generate_data_key(call: OperationCall) -> dict[str, Any]:
+def generate_data_key(call: OperationCall[GenerateDataKeyRequest]) -> GenerateDataKeyResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_GenerateDataKey.html"""
-    refuse_recipient(call)
-    return _generate_data_key(call, "GenerateDataKey", with_plaintext=True)
+    p = call.params
+    refuse_recipient(p.get("Recipient"))
+    data_key = random_bytes(_data_key_length(p.get("KeySpec"), p.get("NumberOfBytes")))
+    sealed = seal_data_key(call, "GenerateDataKey", data_key, p.get("EncryptionContext"))
+    result: GenerateDataKeyResponse = {"CiphertextBlob": sealed.blob, "KeyId": sealed.key_arn}
+    if sealed.material_id is not None:
+        result["KeyMaterialId"] = sealed.material_id
+    result["Plaintext"] = data_key
+    return result
 
 
 @operation("GenerateDataKeyWithoutPlaintext", dry_run=True, allow_alias=True)
-def generate_data_key_without_plaintext(call: OperationCall) -> dict[str, Any]:
+def generate_data_key_without_plaintext(
+    call: OperationCall[GenerateDataKeyWithoutPlaintextRequest],
+) -> GenerateDataKeyWithoutPlaintextResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_GenerateDataKeyWithoutPlaintext.html"""
-    return _generate_data_key(call, "GenerateDataKeyWithoutPlaintext", with_plaintext=False)
+    p = call.params
+    data_key = random_bytes(_data_key_length(p.get("KeySpec"), p.get("NumberOfBytes")))
+    sealed = seal_data_key(
+        call, "GenerateDataKeyWithoutPlaintext", data_key, p.get("EncryptionContext")
+    )
+    result: GenerateDataKeyWithoutPlaintextResponse = {
+        "CiphertextBlob": sealed.blob,
+        "KeyId": sealed.key_arn,
+    }
+    if sealed.material_id is not None:
+        result["KeyMaterialId"] = sealed.material_id
+    return result
 
 
 @operation("GenerateRandom", keys=())
-def generate_random(call: OperationCall) -> dict[str, Any]:
+def generate_random(call: OperationCall[GenerateRandomRequest]) -> GenerateRandomResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_GenerateRandom.html"""
-    refuse_recipient(call)
+    refuse_recipient(call.params.get("Recipient"))
     if call.params.get("CustomKeyStoreId") is not None:
         raise UnsupportedOperationException(
             "CustomKeyStoreId (custom key stores) is not supported by this OpenKMS server yet."

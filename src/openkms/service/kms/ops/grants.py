@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
 
 from openkms.domain import grant_tokens as tokens
 from openkms.domain import grants as domain_grants
-from openkms.domain.grants import Grant
+from openkms.domain.grants import ConstraintKind, Grant
 from openkms.domain.keys import Key, KeyState, require_usable
 from openkms.domain.principals import root_arn
 from openkms.errors import (
@@ -31,24 +30,38 @@ from openkms.service.kms.paging import decode_marker, page
 from openkms.service.kms.registry import operation
 from openkms.service.kms.resolve import resolve_key
 from openkms.storage.grants import repository as store
+from openkms.wire.shapes import (
+    CreateGrantRequest,
+    CreateGrantResponse,
+    GrantConstraints,
+    GrantListEntry,
+    ListGrantsRequest,
+    ListGrantsResponse,
+    ListRetirableGrantsRequest,
+    ListRetirableGrantsResponse,
+    RetireGrantRequest,
+    RetireGrantResponse,
+    RevokeGrantRequest,
+    RevokeGrantResponse,
+)
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 100
 _PRINCIPAL_ACCOUNT = re.compile(r"arn:aws[a-z-]*:(?:iam|sts)::(\d{12}):.+|(\d{12})")
 
 
-def _refuse(params: dict[str, Any], *names: str) -> None:
-    for name in names:
-        if params.get(name) is not None:
-            raise UnsupportedOperationException(
-                f"{name} (AWS service principals) is not supported by OpenKMS."
-            )
+def _refuse(name: str, value: str | None) -> None:
+    """Refuse a service principal member (``name``) the request sets."""
+    if value is not None:
+        raise UnsupportedOperationException(
+            f"{name} (AWS service principals) is not supported by OpenKMS."
+        )
 
 
-def _limit(params: dict[str, Any]) -> int:
+def _limit(limit: int | None) -> int:
     """AWS documents 1..100 (default 50) though its model allows 1000; a larger Limit
     returns at most 100 items ("KMS does not return more than the specified number of
     items, but it might return fewer")."""
-    return min(int(params.get("Limit", DEFAULT_LIMIT)), MAX_LIMIT)
+    return min(DEFAULT_LIMIT if limit is None else limit, MAX_LIMIT)
 
 
 def _grant_id(value: str) -> str:
@@ -69,9 +82,9 @@ def _identities(ctx: RequestContext) -> tuple[str, ...]:
     return ctx.principal.identities()
 
 
-def grant_entry(grant: Grant) -> dict[str, Any]:
+def grant_entry(grant: Grant) -> GrantListEntry:
     """GrantListEntry (https://docs.aws.amazon.com/kms/latest/APIReference/API_GrantListEntry.html)."""
-    entry: dict[str, Any] = {
+    entry: GrantListEntry = {
         "KeyId": grant.key_arn,
         "GrantId": grant.grant_id,
         "Name": grant.name or "",
@@ -83,8 +96,15 @@ def grant_entry(grant: Grant) -> dict[str, Any]:
     if grant.retiring_principal is not None:
         entry["RetiringPrincipal"] = grant.retiring_principal
     if grant.constraints is not None:
-        entry["Constraints"] = {grant.constraints.kind.value: grant.constraints.context}
+        entry["Constraints"] = _constraints_member(grant.constraints)
     return entry
+
+
+def _constraints_member(constraints: domain_grants.GrantConstraints) -> GrantConstraints:
+    """A grant's constraint as the API shows it: the one member of its kind."""
+    if constraints.kind is ConstraintKind.EQUALS:
+        return {"EncryptionContextEquals": constraints.context}
+    return {"EncryptionContextSubset": constraints.context}
 
 
 def _require_grantable(key: Key) -> None:
@@ -95,7 +115,7 @@ def _require_grantable(key: Key) -> None:
 
 
 @operation("CreateGrant", writes=True, dry_run=True)
-def create_grant(call: OperationCall) -> dict[str, Any]:
+def create_grant(call: OperationCall[CreateGrantRequest]) -> CreateGrantResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateGrant.html
 
     With a ``Name``, a request whose parameters equal those of an existing grant of that
@@ -104,7 +124,8 @@ def create_grant(call: OperationCall) -> dict[str, Any]:
     GrantId is returned"). A different request under the same name makes a new grant.
     """
     p = call.params
-    _refuse(p, "GranteeServicePrincipal", "RetiringServicePrincipal")
+    _refuse("GranteeServicePrincipal", p.get("GranteeServicePrincipal"))
+    _refuse("RetiringServicePrincipal", p.get("RetiringServicePrincipal"))
     raw_constraints = p.get("Constraints") or {}
     if raw_constraints.get("SourceArn") is not None:
         raise UnsupportedOperationException(
@@ -117,7 +138,12 @@ def create_grant(call: OperationCall) -> dict[str, Any]:
     key = call.key
     _require_grantable(key)
     operations = domain_grants.parse_operations(p["Operations"])
-    constraints = domain_grants.parse_constraints(raw_constraints)
+    constraints = domain_grants.parse_constraints(
+        {
+            "EncryptionContextEquals": raw_constraints.get("EncryptionContextEquals"),
+            "EncryptionContextSubset": raw_constraints.get("EncryptionContextSubset"),
+        }
+    )
     domain_grants.check_new_grant(key, operations, constraints)
     retiring = p.get("RetiringPrincipal")
     name = p.get("Name")
@@ -153,21 +179,22 @@ def create_grant(call: OperationCall) -> dict[str, Any]:
 
 
 @operation("ListGrants")
-def list_grants(call: OperationCall) -> dict[str, Any]:
+def list_grants(call: OperationCall[ListGrantsRequest]) -> ListGrantsResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ListGrants.html
 
     Grants come in grant id order; the marker is the last grant id of the previous page.
     """
     p = call.params
-    _refuse(p, "GranteeServicePrincipal")
-    limit = _limit(p)
+    _refuse("GranteeServicePrincipal", p.get("GranteeServicePrincipal"))
+    limit = _limit(p.get("Limit"))
     after = decode_marker(p.get("Marker"), tokens.is_grant_id)
     key = call.key
     grantee = p.get("GranteePrincipal")
-    if p.get("GrantId") is None:
+    grant_id = p.get("GrantId")
+    if grant_id is None:
         found = store.list_grants(call.tx, key.key_id, grantee, after, limit + 1)
     else:
-        one = store.get_grant(call.tx, _grant_id(p["GrantId"]))
+        one = store.get_grant(call.tx, _grant_id(grant_id))
         keep = (
             one is not None
             and one.key_id == key.key_id
@@ -180,7 +207,9 @@ def list_grants(call: OperationCall) -> dict[str, Any]:
 
 
 @operation("ListRetirableGrants", keys=())
-def list_retirable_grants(call: OperationCall) -> dict[str, Any]:
+def list_retirable_grants(
+    call: OperationCall[ListRetirableGrantsRequest],
+) -> ListRetirableGrantsResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ListRetirableGrants.html
 
     Lists the region's grants, on keys of any account, whose retiring principal is the one
@@ -188,7 +217,7 @@ def list_retirable_grants(call: OperationCall) -> dict[str, Any]:
     principal in your AWS account": another account's principal is denied.
     """
     p = call.params
-    _refuse(p, "RetiringServicePrincipal")
+    _refuse("RetiringServicePrincipal", p.get("RetiringServicePrincipal"))
     principal = p.get("RetiringPrincipal")
     if principal is None:
         raise ValidationException("You must specify a RetiringPrincipal.")
@@ -199,7 +228,7 @@ def list_retirable_grants(call: OperationCall) -> dict[str, Any]:
             f"User: {ctx.principal.arn} is not authorized to perform: "
             f"kms:ListRetirableGrants on resource: {principal}"
         )
-    limit = _limit(p)
+    limit = _limit(p.get("Limit"))
     after = decode_marker(p.get("Marker"), tokens.is_grant_id)
     found = store.list_retirable_grants(call.tx, ctx.region, principal, after, limit + 1)
     grants, paging = page(found, limit, lambda grant: grant.grant_id)
@@ -207,7 +236,7 @@ def list_retirable_grants(call: OperationCall) -> dict[str, Any]:
 
 
 @operation("RetireGrant", keys=(), writes=True, dry_run=True, account_check=False)
-def retire_grant(call: OperationCall) -> dict[str, Any]:
+def retire_grant(call: OperationCall[RetireGrantRequest]) -> RetireGrantResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_RetireGrant.html
 
     The grant is named by a grant token, or by a key id or key ARN and a grant id.
@@ -223,13 +252,13 @@ def retire_grant(call: OperationCall) -> dict[str, Any]:
     """
     p = call.params
     ctx = call.ctx
-    token = p.get("GrantToken")
+    token, key_id, named_grant = p.get("GrantToken"), p.get("KeyId"), p.get("GrantId")
     key: Key | None = None
     if token is not None:
         grant_id = tokens.parse_token(token)
-    elif p.get("KeyId") is not None and p.get("GrantId") is not None:
-        grant_id = _grant_id(p["GrantId"])
-        key = resolve_key(call.tx, ctx, p["KeyId"], for_update=True, allow_alias=False)
+    elif key_id is not None and named_grant is not None:
+        grant_id = _grant_id(named_grant)
+        key = resolve_key(call.tx, ctx, key_id, for_update=True, allow_alias=False)
     else:
         raise ValidationException("Grant token OR (grant ID, key ID) must be specified")
     grant = store.get_grant(call.tx, grant_id)
@@ -249,7 +278,7 @@ def retire_grant(call: OperationCall) -> dict[str, Any]:
 
 
 @operation("RevokeGrant", writes=True, dry_run=True)
-def revoke_grant(call: OperationCall) -> dict[str, Any]:
+def revoke_grant(call: OperationCall[RevokeGrantRequest]) -> RevokeGrantResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_RevokeGrant.html
 
     Authorized like any key operation (kms:RevokeGrant in the key policy); works in every

@@ -5,7 +5,6 @@ unwrapping in :mod:`openkms.crypto.importing`."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from openkms.crypto import contexts, importing
 from openkms.crypto.keyring import UnwrapError
@@ -25,9 +24,17 @@ from openkms.service.kms.call import OperationCall
 from openkms.service.kms.registry import operation
 from openkms.storage.keys import lifecycle
 from openkms.storage.keys import repository as key_records
+from openkms.wire.shapes import (
+    DeleteImportedKeyMaterialRequest,
+    DeleteImportedKeyMaterialResponse,
+    GetParametersForImportRequest,
+    GetParametersForImportResponse,
+    ImportKeyMaterialRequest,
+    ImportKeyMaterialResponse,
+)
 
 
-def imported_material_id(call: OperationCall, key: Key, material: bytes) -> str:
+def imported_material_id(call: OperationCall[object], key: Key, material: bytes) -> str:
     """AWS: "KMS assigns a unique identifier to the key material based on the KMS key ID
     and the imported key material". Ours is keyed under the root of trust."""
     context = contexts.imported_material(key.key_id)
@@ -35,7 +42,7 @@ def imported_material_id(call: OperationCall, key: Key, material: bytes) -> str:
 
 
 def _prepare_wrapping_key(
-    stock: importing.WrappingKeyStock, p: dict[str, Any]
+    stock: importing.WrappingKeyStock, p: GetParametersForImportRequest
 ) -> tuple[bytes, bytes] | None:
     """A wrapping key pair taken before the transaction opens: when a burst has used up
     the ready ones, making one (RSA-4096: 0.1-2 s) must not hold the write lock."""
@@ -46,7 +53,9 @@ def _prepare_wrapping_key(
 
 
 @operation("GetParametersForImport", writes=True, prepare=_prepare_wrapping_key, slow=True)
-def get_parameters_for_import(call: OperationCall) -> dict[str, Any]:
+def get_parameters_for_import(
+    call: OperationCall[GetParametersForImportRequest],
+) -> GetParametersForImportResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_GetParametersForImport.html"""
     key = call.key
     imports.require_external(key)
@@ -94,10 +103,11 @@ def get_parameters_for_import(call: OperationCall) -> dict[str, Any]:
     }
 
 
-def _token(call: OperationCall, key: Key) -> ImportToken:
+def _token(call: OperationCall[ImportKeyMaterialRequest], key: Key) -> ImportToken:
     """The import token of the request, checked: ours, for this key, not expired."""
+    sealed = call.blob(call.params["ImportToken"], "ImportToken")
     try:
-        payload = call.keyring.unwrap(call.blob("ImportToken"), contexts.IMPORT_TOKEN)
+        payload = call.keyring.unwrap(sealed, contexts.IMPORT_TOKEN)
     except UnwrapError:
         raise InvalidImportTokenException("The import token is not valid.") from None
     claims = imports.parse_payload(payload)
@@ -120,21 +130,24 @@ def _token(call: OperationCall, key: Key) -> ImportToken:
     return token
 
 
-def _unwrapped_material(call: OperationCall, key: Key, token: ImportToken) -> bytes:
+def _unwrapped_material(
+    call: OperationCall[ImportKeyMaterialRequest], key: Key, token: ImportToken
+) -> bytes:
     try:
         private_der = call.keyring.unwrap(
             token.wrapped_private_key, contexts.import_wrapping_key(token.token_id, key.key_id)
         )
     except UnwrapError:
         raise KMSInternalException("a stored wrapping key failed to unwrap") from None
-    material = importing.unwrap_material(
-        private_der, token.wrapping_algorithm, call.blob("EncryptedKeyMaterial")
-    )
+    encrypted = call.blob(call.params["EncryptedKeyMaterial"], "EncryptedKeyMaterial")
+    material = importing.unwrap_material(private_der, token.wrapping_algorithm, encrypted)
     return importing.canonical_material(key.spec.value, material)
 
 
 @operation("ImportKeyMaterial", writes=True, slow=True)
-def import_key_material(call: OperationCall) -> dict[str, Any]:
+def import_key_material(
+    call: OperationCall[ImportKeyMaterialRequest],
+) -> ImportKeyMaterialResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ImportKeyMaterial.html"""
     key = call.key
     imports.require_external(key)
@@ -194,7 +207,9 @@ def import_key_material(call: OperationCall) -> dict[str, Any]:
 
 
 @operation("DeleteImportedKeyMaterial", writes=True)
-def delete_imported_key_material(call: OperationCall) -> dict[str, Any]:
+def delete_imported_key_material(
+    call: OperationCall[DeleteImportedKeyMaterialRequest],
+) -> DeleteImportedKeyMaterialResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_DeleteImportedKeyMaterial.html
 
     Material waiting to be rotated to (never used) is discarded and the key's state does

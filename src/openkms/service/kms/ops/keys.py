@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from openkms.crypto import contexts
@@ -27,11 +28,32 @@ from openkms.service.kms.policy_lockout import check_new_policy
 from openkms.service.kms.registry import operation
 from openkms.storage.audit import usage as audit_usage
 from openkms.storage.keys import repository as key_records
+from openkms.wire.shapes import (
+    CancelKeyDeletionRequest,
+    CancelKeyDeletionResponse,
+    CreateKeyRequest,
+    CreateKeyResponse,
+    DescribeKeyRequest,
+    DescribeKeyResponse,
+    DisableKeyRequest,
+    DisableKeyResponse,
+    EnableKeyRequest,
+    EnableKeyResponse,
+    GetKeyLastUsageRequest,
+    GetKeyLastUsageResponse,
+    KeyLastUsageData,
+    ListKeysRequest,
+    ListKeysResponse,
+    ScheduleKeyDeletionRequest,
+    ScheduleKeyDeletionResponse,
+    UpdateKeyDescriptionRequest,
+    UpdateKeyDescriptionResponse,
+)
 
 DEFAULT_PENDING_WINDOW_DAYS = 30
 
 
-def _prepare_material(_stock: object, p: dict[str, Any]) -> bytes | None:
+def _prepare_material(_stock: object, p: CreateKeyRequest) -> bytes | None:
     """The private key of a new asymmetric key, made before CreateKey's transaction opens
     (RSA-4096: 0.1-2 s). A request the handler will refuse gets none, so its error is the
     same as ever."""
@@ -46,7 +68,7 @@ def _prepare_material(_stock: object, p: dict[str, Any]) -> bytes | None:
 
 
 @operation("CreateKey", keys=(), writes=True, prepare=_prepare_material, slow=True)
-def create_key(call: OperationCall) -> dict[str, Any]:
+def create_key(call: OperationCall[CreateKeyRequest]) -> CreateKeyResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateKey.html"""
     p = call.params
     if "KeySpec" in p and "CustomerMasterKeySpec" in p:
@@ -79,7 +101,8 @@ def create_key(call: OperationCall) -> dict[str, Any]:
     if text is None:
         text = policy.default_policy(ctx.account)
     else:
-        check_new_policy(call, text, domain_keys.key_arn(ctx.region, ctx.account, key_id))
+        arn = domain_keys.key_arn(ctx.region, ctx.account, key_id)
+        check_new_policy(call, text, arn, bypass=p.get("BypassPolicyLockoutSafetyCheck"))
     new_tags = tags.check_new_tags([(t["TagKey"], t["TagValue"]) for t in p.get("Tags", [])])
     tags.merged({}, new_tags)
     key = Key(
@@ -142,13 +165,13 @@ def _key_usage(spec: KeySpec, requested: str | None) -> KeyUsage:
 
 
 @operation("DescribeKey", allow_alias=True, snapshot=True)
-def describe_key(call: OperationCall) -> dict[str, Any]:
+def describe_key(call: OperationCall[DescribeKeyRequest]) -> DescribeKeyResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_DescribeKey.html"""
     return {"KeyMetadata": key_metadata(call, call.key)}
 
 
 @operation("ListKeys", keys=())
-def list_keys(call: OperationCall) -> dict[str, Any]:
+def list_keys(call: OperationCall[ListKeysRequest]) -> ListKeysResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ListKeys.html"""
     limit = call.params.get("Limit", 100)
     after = decode_marker(call.params.get("Marker"), is_key_id)
@@ -158,25 +181,28 @@ def list_keys(call: OperationCall) -> dict[str, Any]:
 
 
 @operation("EnableKey", writes=True)
-def enable_key(call: OperationCall) -> dict[str, Any]:
+def enable_key(call: OperationCall[EnableKeyRequest]) -> EnableKeyResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_EnableKey.html"""
     key_records.update_key(call.tx, domain_keys.enable(call.key))
     return {}
 
 
 @operation("DisableKey", writes=True)
-def disable_key(call: OperationCall) -> dict[str, Any]:
+def disable_key(call: OperationCall[DisableKeyRequest]) -> DisableKeyResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_DisableKey.html"""
     key_records.update_key(call.tx, domain_keys.disable(call.key))
     return {}
 
 
 @operation("ScheduleKeyDeletion", writes=True)
-def schedule_key_deletion(call: OperationCall) -> dict[str, Any]:
+def schedule_key_deletion(
+    call: OperationCall[ScheduleKeyDeletionRequest],
+) -> ScheduleKeyDeletionResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ScheduleKeyDeletion.html"""
     days = call.params.get("PendingWindowInDays", DEFAULT_PENDING_WINDOW_DAYS)
     key = domain_keys.schedule_deletion(call.key, days, call.ctx.now)
     key_records.update_key(call.tx, key)
+    assert key.deletion_date is not None  # a key pending deletion has its date
     return {
         "KeyId": key.arn,
         "DeletionDate": key.deletion_date,
@@ -186,7 +212,9 @@ def schedule_key_deletion(call: OperationCall) -> dict[str, Any]:
 
 
 @operation("CancelKeyDeletion", writes=True)
-def cancel_key_deletion(call: OperationCall) -> dict[str, Any]:
+def cancel_key_deletion(
+    call: OperationCall[CancelKeyDeletionRequest],
+) -> CancelKeyDeletionResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_CancelKeyDeletion.html"""
     key = domain_keys.cancel_deletion(call.key)
     if key.origin is Origin.EXTERNAL:
@@ -199,7 +227,9 @@ def cancel_key_deletion(call: OperationCall) -> dict[str, Any]:
 
 
 @operation("UpdateKeyDescription", writes=True)
-def update_key_description(call: OperationCall) -> dict[str, Any]:
+def update_key_description(
+    call: OperationCall[UpdateKeyDescriptionRequest],
+) -> UpdateKeyDescriptionResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_UpdateKeyDescription.html"""
     domain_keys.require_manageable(call.key)
     key_records.update_key(
@@ -209,21 +239,31 @@ def update_key_description(call: OperationCall) -> dict[str, Any]:
 
 
 @operation("GetKeyLastUsage")
-def get_key_last_usage(call: OperationCall) -> dict[str, Any]:
+def get_key_last_usage(call: OperationCall[GetKeyLastUsageRequest]) -> GetKeyLastUsageResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_GetKeyLastUsage.html
 
     Read from the audit trail: the newest successful cryptographic operation recorded on
     the key in its owner's trail. TrackingStartDate is when this trail began."""
     key = call.key
-    result: dict[str, Any] = {
+    result: GetKeyLastUsageResponse = {
         "KeyId": key.arn,
         "TrackingStartDate": audit_usage.tracking_start(call.tx) or call.ctx.now,
         "KeyCreationDate": key.created_at,
     }
     used = audit_usage.last_use(call.tx, key.arn, key.account)
     if used is not None:
-        result["KeyLastUsage"] = used
+        result["KeyLastUsage"] = _last_usage(used)
     return result
+
+
+def _last_usage(used: Mapping[str, Any]) -> KeyLastUsageData:
+    """KeyLastUsageData from the audit trail's answer (its members, named the same)."""
+    return {
+        "Operation": used["Operation"],
+        "Timestamp": used["Timestamp"],
+        "CloudTrailEventId": used["CloudTrailEventId"],
+        "KmsRequestId": used["KmsRequestId"],
+    }
 
 
 #: This module's operations, registered by :mod:`openkms.service.kms.ops`.

@@ -4,8 +4,6 @@ rotations themselves are carried out by :mod:`openkms.service.maintenance`."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from openkms.domain import imports, rotation
 from openkms.domain.identifiers import is_key_material_id
 from openkms.domain.keys import Key, KeyMaterial, KeyState
@@ -14,10 +12,25 @@ from openkms.service.kms.call import OperationCall
 from openkms.service.kms.paging import decode_marker
 from openkms.service.kms.registry import operation
 from openkms.storage.keys import repository as key_records
+from openkms.wire.shapes import (
+    DisableKeyRotationRequest,
+    DisableKeyRotationResponse,
+    EnableKeyRotationRequest,
+    EnableKeyRotationResponse,
+    GetKeyRotationStatusRequest,
+    GetKeyRotationStatusResponse,
+    ListKeyRotationsRequest,
+    ListKeyRotationsResponse,
+    RotateKeyOnDemandRequest,
+    RotateKeyOnDemandResponse,
+    RotationsListEntry,
+)
 
 
 @operation("EnableKeyRotation", writes=True)
-def enable_key_rotation(call: OperationCall) -> dict[str, Any]:
+def enable_key_rotation(
+    call: OperationCall[EnableKeyRotationRequest],
+) -> EnableKeyRotationResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_EnableKeyRotation.html"""
     key = call.key
     rotation.require_automatic_rotation_allowed(key, "EnableKeyRotation")
@@ -29,7 +42,9 @@ def enable_key_rotation(call: OperationCall) -> dict[str, Any]:
 
 
 @operation("DisableKeyRotation", writes=True)
-def disable_key_rotation(call: OperationCall) -> dict[str, Any]:
+def disable_key_rotation(
+    call: OperationCall[DisableKeyRotationRequest],
+) -> DisableKeyRotationResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_DisableKeyRotation.html"""
     key = call.key
     rotation.require_automatic_rotation_allowed(key, "DisableKeyRotation")
@@ -38,16 +53,20 @@ def disable_key_rotation(call: OperationCall) -> dict[str, Any]:
 
 
 @operation("GetKeyRotationStatus")
-def get_key_rotation_status(call: OperationCall) -> dict[str, Any]:
+def get_key_rotation_status(
+    call: OperationCall[GetKeyRotationStatusRequest],
+) -> GetKeyRotationStatusResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_GetKeyRotationStatus.html
 
     Keys that cannot rotate automatically (asymmetric, HMAC, imported) report false, and
     so does a key pending deletion (its setting returns if the deletion is cancelled)."""
     key = call.key
     enabled = key.rotation_enabled and key.state is not KeyState.PENDING_DELETION
-    result: dict[str, Any] = {"KeyId": key.arn, "KeyRotationEnabled": enabled}
-    if enabled:
+    result: GetKeyRotationStatusResponse = {"KeyId": key.arn, "KeyRotationEnabled": enabled}
+    # An enabled rotation has both its period and its next date (domain.rotation).
+    if enabled and key.rotation_period_days is not None:
         result["RotationPeriodInDays"] = key.rotation_period_days
+    if enabled and key.next_rotation_date is not None:
         result["NextRotationDate"] = key.next_rotation_date
     if key.on_demand_rotation_started is not None:
         result["OnDemandRotationStartDate"] = key.on_demand_rotation_started
@@ -55,7 +74,9 @@ def get_key_rotation_status(call: OperationCall) -> dict[str, Any]:
 
 
 @operation("RotateKeyOnDemand", writes=True)
-def rotate_key_on_demand(call: OperationCall) -> dict[str, Any]:
+def rotate_key_on_demand(
+    call: OperationCall[RotateKeyOnDemandRequest],
+) -> RotateKeyOnDemandResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_RotateKeyOnDemand.html
 
     Starts the rotation; the maintenance worker carries it out moments later (at once in
@@ -67,9 +88,9 @@ def rotate_key_on_demand(call: OperationCall) -> dict[str, Any]:
     return {"KeyId": key.key_id}
 
 
-def rotation_entry(key: Key, material: KeyMaterial) -> dict[str, Any]:
+def rotation_entry(key: Key, material: KeyMaterial) -> RotationsListEntry:
     """One element of ListKeyRotations' Rotations list."""
-    entry: dict[str, Any] = {
+    entry: RotationsListEntry = {
         "KeyId": key.key_id,
         "KeyMaterialId": material.material_id,
         "KeyMaterialState": rotation.material_state(key, material).value,
@@ -83,13 +104,14 @@ def rotation_entry(key: Key, material: KeyMaterial) -> dict[str, Any]:
             if material.valid_to is not None:
                 entry["ValidTo"] = material.valid_to
     if material.rotation_type is not None:
-        entry["RotationDate"] = material.rotated_at
+        if material.rotated_at is not None:  # a rotated material has its date
+            entry["RotationDate"] = material.rotated_at
         entry["RotationType"] = material.rotation_type.value
     return entry
 
 
 @operation("ListKeyRotations", snapshot=True)
-def list_key_rotations(call: OperationCall) -> dict[str, Any]:
+def list_key_rotations(call: OperationCall[ListKeyRotationsRequest]) -> ListKeyRotationsResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ListKeyRotations.html
 
     ROTATIONS_ONLY (the default) lists the material versions that became current by a
@@ -116,7 +138,7 @@ def list_key_rotations(call: OperationCall) -> dict[str, Any]:
         index = next(i for i, m in enumerate(materials) if m.material_id == marker)
         materials = materials[index + 1 :]
     limit = p.get("Limit", 100)
-    result: dict[str, Any] = {
+    result: ListKeyRotationsResponse = {
         "Rotations": [rotation_entry(key, m) for m in materials[:limit]],
         "Truncated": len(materials) > limit,
     }

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from openkms.domain import tags
 from openkms.domain.keys import require_manageable
 from openkms.service.kms.call import OperationCall
 from openkms.service.kms.paging import decode_marker, page
 from openkms.service.kms.registry import operation
 from openkms.storage.keys import repository as key_records
+from openkms.wire.shapes import (
+    ListResourceTagsRequest,
+    ListResourceTagsResponse,
+    TagResourceRequest,
+    TagResourceResponse,
+    UntagResourceRequest,
+    UntagResourceResponse,
+)
 
 
 @operation("TagResource", writes=True)
-def tag_resource(call: OperationCall) -> dict[str, Any]:
+def tag_resource(call: OperationCall[TagResourceRequest]) -> TagResourceResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_TagResource.html"""
     key = call.key
     require_manageable(key)
@@ -25,7 +31,7 @@ def tag_resource(call: OperationCall) -> dict[str, Any]:
 
 
 @operation("UntagResource", writes=True)
-def untag_resource(call: OperationCall) -> dict[str, Any]:
+def untag_resource(call: OperationCall[UntagResourceRequest]) -> UntagResourceResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_UntagResource.html"""
     key = call.key
     require_manageable(key)
@@ -39,7 +45,7 @@ def untag_resource(call: OperationCall) -> dict[str, Any]:
 
 
 @operation("ListResourceTags")
-def list_resource_tags(call: OperationCall) -> dict[str, Any]:
+def list_resource_tags(call: OperationCall[ListResourceTagsRequest]) -> ListResourceTagsResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ListResourceTags.html"""
     limit = call.params.get("Limit", 50)
     current = sorted(key_records.get_tags(call.tx, call.key.key_id).items())
