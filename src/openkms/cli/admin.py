@@ -109,7 +109,7 @@ def _create_account(store: Store, keyring: SoftwareKeyring, account: str) -> int
     from openkms.crypto import contexts
     from openkms.domain import identities as ids
     from openkms.domain.principals import root_arn
-    from openkms.storage.identity import repository as records
+    from openkms.storage.identity import repository as identity_records
     from openkms.storage.repository import DuplicateError
 
     access_key_id, secret = ids.new_access_key_id(), ids.new_secret_access_key()
@@ -117,9 +117,9 @@ def _create_account(store: Store, keyring: SoftwareKeyring, account: str) -> int
     now = time.time()
     try:
         with store.transaction(write=True) as tx:
-            if records.root_key_ids(tx, account):
+            if identity_records.root_key_ids(tx, account):
                 raise DuplicateError(account)
-            records.insert_account(tx, account, now)
+            identity_records.insert_account(tx, account, now)
             shared_records.put_access_key(
                 tx, access_key_id, account, root_arn(account), wrapped, now
             )
@@ -133,17 +133,17 @@ def _create_account(store: Store, keyring: SoftwareKeyring, account: str) -> int
 
 
 def _list_accounts(store: Store) -> int:
-    from openkms.storage.identity import repository as records
+    from openkms.storage.identity import repository as identity_records
 
     with store.transaction() as tx:
-        accounts = records.list_accounts(tx)
+        accounts = identity_records.list_accounts(tx)
         listed = [
             {
                 "AccountId": account,
                 "CreatedAt": None
                 if created is None
                 else datetime.fromtimestamp(created, UTC).isoformat(),
-                "RootAccessKeyIds": records.root_key_ids(tx, account),
+                "RootAccessKeyIds": identity_records.root_key_ids(tx, account),
             }
             for account, created in accounts.items()
         ]

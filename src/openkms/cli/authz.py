@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from openkms.cli.exit_codes import Exit, fail, startup_failure
     from openkms.errors import AWSError
     from openkms.server.bootstrap import StartupError
-    from openkms.service.explain import explain_access, principal_from_arn
+    from openkms.service.kms.explain import explain_access, principal_from_arn
     from openkms.storage.repository import StorageError
 
     try:

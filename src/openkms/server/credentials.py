@@ -40,7 +40,7 @@ from openkms.domain.identities import KeyStatus
 from openkms.domain.principals import Principal, PrincipalKind, is_root_arn, root_arn
 from openkms.errors import ExpiredTokenException, UnrecognizedClientException
 from openkms.storage import shared as shared_records
-from openkms.storage.identity import repository as records
+from openkms.storage.identity import repository as identity_records
 from openkms.storage.repository import StorageError, Store
 
 INVALID_TOKEN = "The security token included in the request is invalid."
@@ -80,8 +80,8 @@ class CredentialStore:
     def _read(self, access_key_id: str) -> _Entry | None:
         """Read a key from the database (None: unknown, inactive or unreadable)."""
         with self._store.transaction() as tx:
-            row = records.long_term_key(tx, access_key_id)
-            session = None if row is not None else records.get_session(tx, access_key_id)
+            row = identity_records.long_term_key(tx, access_key_id)
+            session = None if row is not None else identity_records.get_session(tx, access_key_id)
         try:
             if row is not None:
                 owner = _principal(row)
@@ -163,13 +163,13 @@ class CredentialStore:
             return False
         name = session.role_arn.rsplit("/", 1)[-1]
         with self._store.transaction() as tx:
-            role = records.get_role(tx, session.account, name)
+            role = identity_records.get_role(tx, session.account, name)
         return role is not None and role.role_id == session.unique_id
 
     def _recheck(self, access_key_id: str, entry: _Entry) -> Principal:
         """Re-read a long-term key (not its secret: a key id never gets another secret)."""
         with self._store.transaction() as tx:
-            row = records.long_term_key(tx, access_key_id)
+            row = identity_records.long_term_key(tx, access_key_id)
         owner = None if row is None else _principal(row)
         if (
             row is None
@@ -229,7 +229,7 @@ def _fresh(owner: Principal) -> float:
     return _monotonic() + ROOT_RECHECK_SECONDS if owner.kind is PrincipalKind.ROOT else 0.0
 
 
-def _principal(row: records.LongTermKey) -> Principal | None:
+def _principal(row: identity_records.LongTermKey) -> Principal | None:
     if row.user_id is not None and row.user_name is not None:
         return Principal.user(
             row.account,

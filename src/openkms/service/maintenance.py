@@ -31,7 +31,7 @@ from openkms.domain.keys import Key, KeyMaterial, KeyState, Origin, RotationType
 from openkms.service.identity.sts import EXPIRED_SESSION_RETENTION
 from openkms.service.kms.materials import new_material
 from openkms.storage.audit import trail as audit_store
-from openkms.storage.identity import repository as identities
+from openkms.storage.identity import repository as identity_records
 from openkms.storage.keys import lifecycle
 from openkms.storage.keys import repository as key_records
 from openkms.storage.repository import Store, Tx
@@ -92,7 +92,9 @@ class Maintenance:
         self._each(lifecycle.due_deletions, at, lambda key_id: self._delete(key_id, at, report))
         with self.store.transaction(write=True) as tx:
             report.import_tokens_purged = lifecycle.purge_import_tokens(tx, at)
-            report.sessions_purged = identities.purge_sessions(tx, at - EXPIRED_SESSION_RETENTION)
+            report.sessions_purged = identity_records.purge_sessions(
+                tx, at - EXPIRED_SESSION_RETENTION
+            )
         return report
 
     def _each(

@@ -35,7 +35,7 @@ from collections.abc import Iterator
 
 from openkms.domain.keys import Key
 from openkms.errors import MalformedPolicyDocumentException
-from openkms.storage.identity import repository as records
+from openkms.storage.identity import repository as identity_records
 from openkms.storage.identity.bindings import bindings_of, replace_bindings
 from openkms.storage.repository import Tx
 
@@ -75,9 +75,9 @@ def _current_id(tx: Tx, arn: str) -> str | None:
         return None
     account, kind, name = match.groups()
     if kind == "user":
-        user = records.get_user(tx, account, name)
+        user = identity_records.get_user(tx, account, name)
         return user.user_id if user is not None and user.arn == arn else None
-    role = records.get_role(tx, account, name)
+    role = identity_records.get_role(tx, account, name)
     return role.role_id if role is not None and role.arn == arn else None
 
 
@@ -88,11 +88,14 @@ def bind(tx: Tx, key_id: str, text: str) -> None:
     if _names_entities(text):
         for _, value in _aws_principals(json.loads(text)):
             if _UNIQUE_ID.fullmatch(value):
-                if records.user_by_id(tx, value) is None and records.role_by_id(tx, value) is None:
+                if (
+                    identity_records.user_by_id(tx, value) is None
+                    and identity_records.role_by_id(tx, value) is None
+                ):
                     raise MalformedPolicyDocumentException(INVALID_PRINCIPALS)
                 continue
             match = _ENTITY_ARN.fullmatch(value)
-            if match is None or not records.is_known_account(tx, match.group(1)):
+            if match is None or not identity_records.is_known_account(tx, match.group(1)):
                 continue
             unique_id = _current_id(tx, value)
             if unique_id is None:

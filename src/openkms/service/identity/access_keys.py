@@ -23,7 +23,7 @@ from openkms.errors import InvalidInput, LimitExceeded, NoSuchEntity
 from openkms.service.identity import targets
 from openkms.service.identity.common import page, require_user
 from openkms.service.identity.registry import IdentityCall, IdentityOperation, operation
-from openkms.storage.identity import repository as store
+from openkms.storage.identity import repository as identity_records
 
 IAM = "iam"
 
@@ -39,7 +39,7 @@ def _owner(call: IdentityCall) -> tuple[str, str | None]:
 def _owned_key(call: IdentityCall) -> AccessKeyInfo:
     owner_arn, _ = _owner(call)
     access_key_id = call.params["AccessKeyId"]
-    for key in store.access_keys_of(call.tx, call.account, owner_arn):
+    for key in identity_records.access_keys_of(call.tx, call.account, owner_arn):
         if key.access_key_id == access_key_id:
             return key
     raise NoSuchEntity(f"The Access Key with id {access_key_id} cannot be found.")
@@ -49,14 +49,17 @@ def _owned_key(call: IdentityCall) -> AccessKeyInfo:
 def create_access_key(call: IdentityCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateAccessKey.html"""
     owner_arn, user_name = _owner(call)
-    if len(store.access_keys_of(call.tx, call.account, owner_arn)) >= MAX_ACCESS_KEYS_PER_USER:
+    if (
+        len(identity_records.access_keys_of(call.tx, call.account, owner_arn))
+        >= MAX_ACCESS_KEYS_PER_USER
+    ):
         raise LimitExceeded(
             f"Cannot exceed quota for AccessKeysPerUser: {MAX_ACCESS_KEYS_PER_USER}"
         )
     access_key_id, secret = new_access_key_id(), new_secret_access_key()
     key = AccessKeyInfo(access_key_id, call.account, owner_arn, KeyStatus.ACTIVE, call.ctx.now)
     wrapped = call.keyring.wrap(secret.encode(), contexts.access_key_secret(access_key_id))
-    store.insert_access_key(call.tx, key, wrapped)
+    identity_records.insert_access_key(call.tx, key, wrapped)
     return {
         "AccessKey": {
             "UserName": user_name,
@@ -72,7 +75,7 @@ def create_access_key(call: IdentityCall) -> dict[str, Any]:
 def list_access_keys(call: IdentityCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/IAM/latest/APIReference/API_ListAccessKeys.html"""
     owner_arn, user_name = _owner(call)
-    keys = store.access_keys_of(call.tx, call.account, owner_arn)
+    keys = identity_records.access_keys_of(call.tx, call.account, owner_arn)
     chosen, paging = page(keys, call.params, lambda k: k.access_key_id)
     metadata = [
         {
@@ -93,7 +96,7 @@ def update_access_key(call: IdentityCall) -> dict[str, Any]:
     if status not in (KeyStatus.ACTIVE.value, KeyStatus.INACTIVE.value):
         raise InvalidInput(f"Status {status} is not valid; use Active or Inactive.")
     key = _owned_key(call)
-    store.set_access_key_status(call.tx, key.access_key_id, KeyStatus(status))
+    identity_records.set_access_key_status(call.tx, key.access_key_id, KeyStatus(status))
     return {}
 
 
@@ -101,7 +104,7 @@ def update_access_key(call: IdentityCall) -> dict[str, Any]:
 def delete_access_key(call: IdentityCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/IAM/latest/APIReference/API_DeleteAccessKey.html"""
     key = _owned_key(call)
-    store.delete_access_key(call.tx, key.access_key_id)
+    identity_records.delete_access_key(call.tx, key.access_key_id)
     return {}
 
 

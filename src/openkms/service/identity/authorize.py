@@ -41,7 +41,7 @@ from openkms.errors import AccessDenied
 from openkms.service import access
 from openkms.service.conditions import global_context
 from openkms.service.context import RequestContext
-from openkms.storage.identity import repository as store
+from openkms.storage.identity import repository as identity_records
 from openkms.storage.repository import Tx
 
 ROOT_MAY_NOT_ASSUME = "Roles may not be assumed by root accounts."
@@ -62,11 +62,16 @@ def identity_policies(tx: Tx, principal: Principal) -> list[str]:
     if principal.kind is PrincipalKind.IAM_USER and principal.user_name is not None:
         return [
             doc
-            for _, doc in store.list_policies(tx, principal.account, "user", principal.user_name)
+            for _, doc in identity_records.list_policies(
+                tx, principal.account, "user", principal.user_name
+            )
         ]
     if principal.kind is PrincipalKind.ASSUMED_ROLE and principal.role_arn is not None:
         role_name = principal.role_arn.rsplit("/", 1)[-1]
-        return [doc for _, doc in store.list_policies(tx, principal.account, "role", role_name)]
+        return [
+            doc
+            for _, doc in identity_records.list_policies(tx, principal.account, "role", role_name)
+        ]
     return []
 
 

@@ -12,7 +12,7 @@ from openkms.domain.identities import check_inline_policies
 from openkms.errors import NoSuchEntity
 from openkms.service.identity.common import check_identity_policy, page
 from openkms.service.identity.registry import IdentityCall
-from openkms.storage.identity import repository as store
+from openkms.storage.identity import repository as identity_records
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,17 +33,17 @@ def put(call: IdentityCall, owner: Owner) -> dict[str, Any]:
     check_identity_policy(document)
     others = [
         d
-        for n, d in store.list_policies(call.tx, owner.account, owner.kind, owner.name)
+        for n, d in identity_records.list_policies(call.tx, owner.account, owner.kind, owner.name)
         if n != name
     ]
     check_inline_policies(owner.kind, owner.name, [*others, document])
-    store.put_policy(call.tx, owner.account, owner.kind, owner.name, name, document)
+    identity_records.put_policy(call.tx, owner.account, owner.kind, owner.name, name, document)
     return {}
 
 
 def _existing(call: IdentityCall, owner: Owner) -> tuple[str, str]:
     name = call.params["PolicyName"]
-    document = store.get_policy(call.tx, owner.account, owner.kind, owner.name, name)
+    document = identity_records.get_policy(call.tx, owner.account, owner.kind, owner.name, name)
     if document is None:
         raise NoSuchEntity(f"The {owner.kind} policy with name {name} cannot be found.")
     return name, document
@@ -55,12 +55,14 @@ def get(call: IdentityCall, owner: Owner) -> dict[str, Any]:
 
 
 def list_names(call: IdentityCall, owner: Owner) -> dict[str, Any]:
-    names = [n for n, _ in store.list_policies(call.tx, owner.account, owner.kind, owner.name)]
+    names = [
+        n for n, _ in identity_records.list_policies(call.tx, owner.account, owner.kind, owner.name)
+    ]
     chosen, paging = page(names, call.params, lambda n: n)
     return {"PolicyNames": chosen, **paging}
 
 
 def delete(call: IdentityCall, owner: Owner) -> dict[str, Any]:
     name, _ = _existing(call, owner)
-    store.delete_policy(call.tx, owner.account, owner.kind, owner.name, name)
+    identity_records.delete_policy(call.tx, owner.account, owner.kind, owner.name, name)
     return {}

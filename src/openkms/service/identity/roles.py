@@ -26,7 +26,7 @@ from openkms.service.identity.common import (
     role_view,
 )
 from openkms.service.identity.registry import IdentityCall, IdentityOperation, operation
-from openkms.storage.identity import repository as store
+from openkms.storage.identity import repository as identity_records
 from openkms.storage.repository import DuplicateError
 
 IAM = "iam"
@@ -54,7 +54,7 @@ def create_role(call: IdentityCall) -> dict[str, Any]:
         tags=check_request_tags((t["Key"], t["Value"]) for t in p.get("Tags") or ()),
     )
     try:
-        store.insert_role(call.tx, role)
+        identity_records.insert_role(call.tx, role)
     except DuplicateError:
         raise EntityAlreadyExists(f"Role with name {role.name} already exists.") from None
     return {"Role": role_view(role)}
@@ -72,7 +72,9 @@ def list_roles(call: IdentityCall) -> dict[str, Any]:
 
     Like AWS, the listing leaves out tags ("use GetRole")."""
     prefix = call.params.get("PathPrefix") or "/"
-    roles = [r for r in store.list_roles(call.tx, call.account) if r.path.startswith(prefix)]
+    roles = [
+        r for r in identity_records.list_roles(call.tx, call.account) if r.path.startswith(prefix)
+    ]
     chosen, paging = page(roles, call.params, lambda r: r.name.lower())
     return {"Roles": [role_view(r, tags=False) for r in chosen], **paging}
 
@@ -84,9 +86,9 @@ def delete_role(call: IdentityCall) -> dict[str, Any]:
     Inline policies must be deleted first. Sessions already issued keep authenticating
     until they expire, but lose every permission the role's policies gave them."""
     role = require_role(call)
-    if store.list_policies(call.tx, role.account, "role", role.name):
+    if identity_records.list_policies(call.tx, role.account, "role", role.name):
         raise DeleteConflict("Cannot delete entity, must delete policies first.")
-    store.delete_role(call.tx, role)
+    identity_records.delete_role(call.tx, role)
     return {}
 
 
@@ -95,7 +97,7 @@ def tag_role(call: IdentityCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/IAM/latest/APIReference/API_TagRole.html"""
     role = require_role(call)
     new = check_request_tags((t["Key"], t["Value"]) for t in call.params["Tags"])
-    store.set_role_tags(call.tx, role, merge_tags(role.tags, new, "TagsPerRole"))
+    identity_records.set_role_tags(call.tx, role, merge_tags(role.tags, new, "TagsPerRole"))
     return {}
 
 

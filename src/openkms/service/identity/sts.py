@@ -31,7 +31,7 @@ from openkms.domain.principals import PrincipalKind
 from openkms.errors import UnsupportedOperation, ValidationError
 from openkms.service.identity import targets
 from openkms.service.identity.registry import Check, IdentityCall, IdentityOperation, operation
-from openkms.storage.identity import repository as store
+from openkms.storage.identity import repository as identity_records
 
 STS = "sts"
 #: Expired sessions are kept this long, so that their use reports ExpiredToken.
@@ -87,8 +87,8 @@ def assume_role(call: IdentityCall) -> dict[str, Any]:
     )
     secret, token = new_secret_access_key(), new_session_token()
     wrapped = call.keyring.wrap(secret.encode(), contexts.session_secret(session.access_key_id))
-    store.purge_sessions(call.tx, now - EXPIRED_SESSION_RETENTION)
-    store.insert_session(call.tx, session, token_hash(token), wrapped)
+    identity_records.purge_sessions(call.tx, now - EXPIRED_SESSION_RETENTION)
+    identity_records.insert_session(call.tx, session, token_hash(token), wrapped)
     result: dict[str, Any] = {
         "Credentials": {
             "AccessKeyId": session.access_key_id,

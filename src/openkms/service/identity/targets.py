@@ -16,7 +16,7 @@ from openkms.domain.principals import PrincipalKind, root_arn
 from openkms.errors import ValidationError
 from openkms.service.context import RequestContext
 from openkms.service.identity.registry import Resolver, Target
-from openkms.storage.identity import repository as store
+from openkms.storage.identity import repository as identity_records
 from openkms.storage.repository import Tx
 
 NON_USER_CALLER = "Must specify userName when calling with non-User credentials"
@@ -55,7 +55,7 @@ def user(param: str = "UserName", *, implicit: bool = False, tags: bool = False)
                 return Target(root_arn(principal.account))
             name = principal.user_name
         assert isinstance(name, str)
-        found = store.get_user(tx, principal.account, name, for_update=tx.write)
+        found = identity_records.get_user(tx, principal.account, name, for_update=tx.write)
         context = resource_tag_context(found.tags) if found else {}
         if tags:
             context.update(request_tag_context(_tag_pairs(params)))
@@ -74,7 +74,7 @@ def new_user(ctx: RequestContext, params: dict[str, Any], tx: Tx) -> Target:
 def role(param: str = "RoleName", *, tags: bool = False) -> Resolver:
     def resolve(ctx: RequestContext, params: dict[str, Any], tx: Tx) -> Target:
         name = params[param]
-        found = store.get_role(tx, ctx.principal.account, name, for_update=tx.write)
+        found = identity_records.get_role(tx, ctx.principal.account, name, for_update=tx.write)
         context = resource_tag_context(found.tags) if found else {}
         if tags:
             context.update(request_tag_context(_tag_pairs(params)))
@@ -108,7 +108,7 @@ def assumed_role(ctx: RequestContext, params: dict[str, Any], tx: Tx) -> Target:
     and the sts: condition keys of the request."""
     arn = params["RoleArn"]
     account, name = parse_role_arn(arn)
-    found = store.get_role(tx, account, name)
+    found = identity_records.get_role(tx, account, name)
     if found is not None and found.arn != arn:
         found = None
     session_tags = _tag_pairs(params)

@@ -24,7 +24,7 @@ from openkms.service.identity.common import (
     user_view,
 )
 from openkms.service.identity.registry import IdentityCall, IdentityOperation, operation
-from openkms.storage.identity import repository as store
+from openkms.storage.identity import repository as identity_records
 from openkms.storage.repository import DuplicateError
 
 IAM = "iam"
@@ -46,7 +46,7 @@ def create_user(call: IdentityCall) -> dict[str, Any]:
         tags=tags,
     )
     try:
-        store.insert_user(call.tx, user)
+        identity_records.insert_user(call.tx, user)
     except DuplicateError:
         raise EntityAlreadyExists(f"User with name {user.name} already exists.") from None
     return {"User": user_view(user)}
@@ -60,7 +60,7 @@ def get_user(call: IdentityCall) -> dict[str, Any]:
     its account id as UserId and the root ARN (no UserName or Path)."""
     if call.target.name is None:
         account = call.account
-        keys = store.access_keys_of(call.tx, account, root_arn(account))
+        keys = identity_records.access_keys_of(call.tx, account, root_arn(account))
         created = min((k.created_at for k in keys), default=call.ctx.now)
         return {"User": {"UserId": account, "Arn": root_arn(account), "CreateDate": created}}
     return {"User": user_view(require_user(call))}
@@ -72,7 +72,9 @@ def list_users(call: IdentityCall) -> dict[str, Any]:
 
     Like AWS, the listing leaves out tags ("use GetUser")."""
     prefix = call.params.get("PathPrefix") or "/"
-    users = [u for u in store.list_users(call.tx, call.account) if u.path.startswith(prefix)]
+    users = [
+        u for u in identity_records.list_users(call.tx, call.account) if u.path.startswith(prefix)
+    ]
     chosen, paging = page(users, call.params, lambda u: u.name.lower())
     return {"Users": [user_view(u, tags=False) for u in chosen], **paging}
 
@@ -84,11 +86,11 @@ def delete_user(call: IdentityCall) -> dict[str, Any]:
     "you must delete the items attached to the user manually": access keys and inline
     policies first, else DeleteConflict."""
     user = require_user(call)
-    if store.access_keys_of(call.tx, user.account, user.arn):
+    if identity_records.access_keys_of(call.tx, user.account, user.arn):
         raise DeleteConflict("Cannot delete entity, must delete access keys first.")
-    if store.list_policies(call.tx, user.account, "user", user.name):
+    if identity_records.list_policies(call.tx, user.account, "user", user.name):
         raise DeleteConflict("Cannot delete entity, must delete policies first.")
-    store.delete_user(call.tx, user)
+    identity_records.delete_user(call.tx, user)
     return {}
 
 
@@ -97,7 +99,7 @@ def tag_user(call: IdentityCall) -> dict[str, Any]:
     """https://docs.aws.amazon.com/IAM/latest/APIReference/API_TagUser.html"""
     user = require_user(call)
     new = check_request_tags((t["Key"], t["Value"]) for t in call.params["Tags"])
-    store.set_user_tags(call.tx, user, merge_tags(user.tags, new, "TagsPerUser"))
+    identity_records.set_user_tags(call.tx, user, merge_tags(user.tags, new, "TagsPerUser"))
     return {}
 
 

@@ -29,7 +29,7 @@ from openkms.service.kms.call import OperationCall
 from openkms.service.kms.paging import decode_marker, page
 from openkms.service.kms.registry import operation
 from openkms.service.kms.resolve import resolve_key
-from openkms.storage.grants import repository as store
+from openkms.storage.grants import repository as grant_records
 from openkms.wire.shapes import (
     CreateGrantRequest,
     CreateGrantResponse,
@@ -149,11 +149,11 @@ def create_grant(call: OperationCall[CreateGrantRequest]) -> CreateGrantResponse
     name = p.get("Name")
     tx = call.tx
     if name is not None:
-        for existing in store.grants_by_name(tx, key.key_id, name):
+        for existing in grant_records.grants_by_name(tx, key.key_id, name):
             if existing.same_request(grantee, retiring, operations, constraints):
                 token = tokens.mint_token(existing.grant_id, os.urandom(16))
                 return {"GrantToken": token, "GrantId": existing.grant_id}
-    if store.count_grants_for_key(tx, key.key_id) >= domain_grants.MAX_GRANTS_PER_KEY:
+    if grant_records.count_grants_for_key(tx, key.key_id) >= domain_grants.MAX_GRANTS_PER_KEY:
         raise LimitExceededException(
             f"The request was rejected because {key.arn} has reached the quota of "
             f"{domain_grants.MAX_GRANTS_PER_KEY} grants per KMS key."
@@ -171,7 +171,7 @@ def create_grant(call: OperationCall[CreateGrantRequest]) -> CreateGrantResponse
         issuing_account=call.ctx.account,
         creation_date=call.ctx.now,
     )
-    store.insert_grant(tx, grant)
+    grant_records.insert_grant(tx, grant)
     return {
         "GrantToken": tokens.mint_token(grant.grant_id, os.urandom(16)),
         "GrantId": grant.grant_id,
@@ -192,9 +192,9 @@ def list_grants(call: OperationCall[ListGrantsRequest]) -> ListGrantsResponse:
     grantee = p.get("GranteePrincipal")
     grant_id = p.get("GrantId")
     if grant_id is None:
-        found = store.list_grants(call.tx, key.key_id, grantee, after, limit + 1)
+        found = grant_records.list_grants(call.tx, key.key_id, grantee, after, limit + 1)
     else:
-        one = store.get_grant(call.tx, _grant_id(grant_id))
+        one = grant_records.get_grant(call.tx, _grant_id(grant_id))
         keep = (
             one is not None
             and one.key_id == key.key_id
@@ -230,7 +230,7 @@ def list_retirable_grants(
         )
     limit = _limit(p.get("Limit"))
     after = decode_marker(p.get("Marker"), tokens.is_grant_id)
-    found = store.list_retirable_grants(call.tx, ctx.region, principal, after, limit + 1)
+    found = grant_records.list_retirable_grants(call.tx, ctx.region, principal, after, limit + 1)
     grants, paging = page(found, limit, lambda grant: grant.grant_id)
     return {"Grants": [grant_entry(grant) for grant in grants], **paging}
 
@@ -261,7 +261,7 @@ def retire_grant(call: OperationCall[RetireGrantRequest]) -> RetireGrantResponse
         key = resolve_key(call.tx, ctx, key_id, for_update=True, allow_alias=False)
     else:
         raise ValidationException("Grant token OR (grant ID, key ID) must be specified")
-    grant = store.get_grant(call.tx, grant_id)
+    grant = grant_records.get_grant(call.tx, grant_id)
     if (
         grant is None
         or grant.region != ctx.region
@@ -273,7 +273,7 @@ def retire_grant(call: OperationCall[RetireGrantRequest]) -> RetireGrantResponse
             f"User: {ctx.principal.arn} is not authorized to perform: kms:RetireGrant "
             f"on resource: {grant.key_arn}"
         )
-    store.delete_grant(call.tx, grant.grant_id)
+    grant_records.delete_grant(call.tx, grant.grant_id)
     return {}
 
 
@@ -285,10 +285,10 @@ def revoke_grant(call: OperationCall[RevokeGrantRequest]) -> RevokeGrantResponse
     key state.
     """
     grant_id = _grant_id(call.params["GrantId"])
-    grant = store.get_grant(call.tx, grant_id)
+    grant = grant_records.get_grant(call.tx, grant_id)
     if grant is None or grant.key_id != call.key.key_id:
         raise _not_found(grant_id)
-    store.delete_grant(call.tx, grant_id)
+    grant_records.delete_grant(call.tx, grant_id)
     return {}
 
 

@@ -22,7 +22,7 @@ from openkms.service.kms.grant_check import check_grants, identities
 from openkms.service.kms.resolve import resolve_key
 from openkms.service.policy_principals import effective_policy
 from openkms.storage.grants.repository import grants_for_grantee
-from openkms.storage.identity import repository as records
+from openkms.storage.identity import repository as identity_records
 from openkms.storage.repository import Store
 
 _ROOT = re.compile(r"arn:aws:iam::(\d{12}):root")
@@ -36,7 +36,7 @@ def principal_from_arn(store: Store, arn: str) -> Principal:
         return Principal.root(m.group(1), "explain")
     with store.transaction() as tx:
         if (m := _USER.fullmatch(arn)) is not None:
-            user = records.get_user(tx, m.group(1), m.group(2))
+            user = identity_records.get_user(tx, m.group(1), m.group(2))
             if user is None:
                 raise ValueError(f"no such user: {arn}")
             return Principal.user(
@@ -48,7 +48,7 @@ def principal_from_arn(store: Store, arn: str) -> Principal:
                 tags=user.tags,
             )
         if (m := _SESSION.fullmatch(arn)) is not None:
-            role = records.get_role(tx, m.group(1), m.group(2))
+            role = identity_records.get_role(tx, m.group(1), m.group(2))
             if role is None:
                 raise ValueError(f"no such role: {m.group(2)}")
             return Principal.assumed_role(
