@@ -67,7 +67,14 @@ def test_unexpected_fault_is_internal_and_logged(app, monkeypatch, caplog) -> No
 
 
 def test_malformed_authorization_is_incomplete_signature(tmp_path) -> None:
-    runtime = build(Settings(data_dir=str(tmp_path), database=None, account_id="111122223333"))
+    runtime = build(
+        Settings(
+            data_dir=str(tmp_path),
+            database=None,
+            account_id="111122223333",
+            audit_writer="thread",
+        )
+    )
     app = OpenKMSApp(runtime)
     status, _, body = call(
         app,
@@ -109,7 +116,13 @@ def test_no_audit_record_means_no_answer(tmp_path) -> None:
     """Fail closed: when the audit store cannot be written, the request fails, and a state
     change is not made."""
     runtime = build(
-        Settings(data_dir=str(tmp_path), database=None, account_id="111122223333", dev=True)
+        Settings(
+            data_dir=str(tmp_path),
+            database=None,
+            account_id="111122223333",
+            dev=True,
+            audit_writer="thread",
+        )
     )
     app = OpenKMSApp(runtime)
     status, _, body = call(app, "TrentService.CreateKey", b"{}")

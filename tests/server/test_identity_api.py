@@ -1,4 +1,5 @@
-"""IAM and STS through the ASGI app in-process, with a clock the test controls.
+"""IAM and STS through the ASGI app in-process (no lifespan: the audit writer is a thread),
+with a clock the test controls.
 
 Requests are signed by botocore's own SigV4 signer; responses are parsed by botocore's
 query-protocol parser. This is where session expiry is tested: the credential store's
@@ -52,7 +53,9 @@ def clock() -> Clock:
 def app(tmp_path, monkeypatch, clock) -> OpenKMSApp:
     monkeypatch.setenv("OPENKMS_ROOT_ACCESS_KEY_ID", ROOT["AccessKeyId"])
     monkeypatch.setenv("OPENKMS_ROOT_SECRET_ACCESS_KEY", ROOT["SecretAccessKey"])
-    runtime = build(Settings(data_dir=str(tmp_path), database=None, account_id=ACCOUNT))
+    runtime = build(
+        Settings(data_dir=str(tmp_path), database=None, account_id=ACCOUNT, audit_writer="thread")
+    )
     runtime.credentials = CredentialStore(runtime.store, runtime.credentials.keyring, clock=clock)
     return OpenKMSApp(runtime)
 

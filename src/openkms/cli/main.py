@@ -3,7 +3,8 @@
     openkms serve [--host 127.0.0.1] [--port 8700] [--data-dir DIR] [--database URL]
                   [--account-id ID] [--dev] [--workers N] [--maintenance-interval S]
                   [--regions us-east-1,eu-west-1]
-                  [--request-threads N] [--tls-cert FILE --tls-key FILE] [--insecure-http]
+                  [--request-threads N] [--audit-writer process|thread]
+                  [--tls-cert FILE --tls-key FILE] [--insecure-http]
     openkms admin create-account ACCOUNT_ID [--data-dir DIR] [--database URL]
     openkms admin list-accounts [--data-dir DIR] [--database URL]
     openkms audit verify|seal|export ...   (see openkms.cli.audit)
@@ -128,6 +129,14 @@ def build_parser() -> argparse.ArgumentParser:
         "per second; database connections per process are sized from it "
         "(env OPENKMS_REQUEST_THREADS, default 2)",
     )
+    serve.add_argument(
+        "--audit-writer",
+        choices=("process", "thread"),
+        default=os.environ.get("OPENKMS_AUDIT_WRITER", "process"),
+        help="store audit records from a writer process of each server process (default: "
+        "the server's GIL stays free for requests) or from a thread of its own "
+        "(env OPENKMS_AUDIT_WRITER)",
+    )
     serve.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS: certificate chain (PEM)")
     serve.add_argument("--tls-key", metavar="FILE", help="serve HTTPS: private key (PEM)")
     serve.add_argument(
@@ -243,6 +252,7 @@ def _serve(args: argparse.Namespace) -> int:
         maintenance_interval=args.maintenance_interval,
         **({"region": args.regions[0], "regions": args.regions} if args.regions else {}),
         request_threads=args.request_threads,
+        audit_writer=args.audit_writer,
     )
     if args.workers > 1 and data_dir is None and args.database is None:
         return fail(

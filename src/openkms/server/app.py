@@ -26,7 +26,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from openkms.audit.bounds import UNKNOWN_OPERATION
@@ -40,12 +40,13 @@ from openkms.errors import (
     SerializationException,
     UnknownOperationException,
 )
+from openkms.server.audit_process import ProcessAuditWriter
 from openkms.server.authenticate import Authenticator, call_context
 from openkms.server.bootstrap import SLOW_REQUEST_THREADS, Runtime
 from openkms.server.cloudtrail_api import CloudTrailAPI, is_cloudtrail
 from openkms.server.identity_api import IdentityAPI
 from openkms.server.maintenance_loop import MaintenanceLoop
-from openkms.service.audit_trail import RequestTrail
+from openkms.service.audit_trail import Entry, RequestTrail
 from openkms.service.kms.ops import REGISTRY
 from openkms.storage.keys import repository as key_records
 from openkms.storage.repository import Offload
@@ -141,10 +142,10 @@ class OpenKMSApp:
                 answer = await asyncio.get_running_loop().run_in_executor(
                     executor, self.handle, scope, body, request_id
                 )
-            status, out, durable = answer
-            if durable is not None:
+            status, out, records = answer
+            if records:
                 try:
-                    await asyncio.wrap_future(durable)
+                    await self._stored(records)
                 except Exception:
                     internal = KMSInternalException(
                         f"An internal error occurred. Request ID: {request_id}"
@@ -169,7 +170,7 @@ class OpenKMSApp:
 
     def answer_inline(
         self, scope: Scope, body: bytes, request_id: str
-    ) -> tuple[int, bytes, Future[None] | None] | None:
+    ) -> tuple[int, bytes, list[Entry]] | None:
         """Answer a cheap read-only request on the event loop, from memory (None: it needs
         the database or slow work, and is to be answered from the start on a thread).
 
@@ -187,6 +188,8 @@ class OpenKMSApp:
             return None
 
     def _startup(self) -> None:
+        if self.runtime.audit is not None:
+            self.runtime.audit.start()  # a writer process that cannot start stops the server
         if not self._in_memory:
             # Learn of changes other processes make (workers, nodes): see read_cache.
             self.runtime.store.watch_generation()
@@ -201,15 +204,16 @@ class OpenKMSApp:
             await self.maintenance.stop()
         self.executor.shutdown(wait=True)
         self.slow_executor.shutdown(wait=True)
-        if self.runtime.audit is not None:
-            self.runtime.audit.close()
+        audit = self.runtime.audit
+        if isinstance(audit, ProcessAuditWriter):
+            await audit.aclose()
+        elif audit is not None:
+            audit.close()
         self.runtime.store.close()
 
-    def handle(
-        self, scope: Scope, body: bytes, request_id: str
-    ) -> tuple[int, bytes, Future[None] | None]:
-        """Answer one request; the future, when given, completes once its audit records are
-        durable, and the answer must not be sent before."""
+    def handle(self, scope: Scope, body: bytes, request_id: str) -> tuple[int, bytes, list[Entry]]:
+        """Answer one request; with the audit records that must be durable before the
+        answer is sent (none when they were committed with the change they record)."""
         headers: dict[str, str] = {}
         for raw_name, raw_value in scope["headers"]:
             name = raw_name.decode("latin-1")  # ASGI servers send names lower-cased
@@ -219,11 +223,11 @@ class OpenKMSApp:
         trail: RequestTrail | None = None
         try:
             if path.startswith("/_openkms/"):
-                return (*self._admin(scope["method"], path), None)
+                return (*self._admin(scope["method"], path), [])
             if scope["method"] != "POST" or path != "/":
                 raise UnknownOperationException("Only POST / is served by the KMS API.")
             if is_cloudtrail(headers):
-                return (*self.cloudtrail.handle(scope, headers, body, request_id), None)
+                return (*self.cloudtrail.handle(scope, headers, body, request_id), [])
             if "x-amz-target" not in headers:
                 service = self.identity.route(headers, body)
                 if service is not None:
@@ -231,17 +235,17 @@ class OpenKMSApp:
                     status, out = self.identity.handle(
                         service, scope, headers, body, request_id, trail
                     )
-                    return status, out, self._durable(trail, trail.response, trail.error)
+                    return status, out, self._records(trail, trail.response, trail.error)
             trail = self._trail(scope, headers, request_id)
             result = self._kms(scope, headers, body, trail)
-            return 200, codec.encode_response(result), self._durable(trail, result, None)
+            return 200, codec.encode_response(result), self._records(trail, result, None)
         except AWSError as err:
-            return err.status, codec.encode_error(err), self._durable(trail, None, err)
+            return err.status, codec.encode_error(err), self._records(trail, None, err)
         except Exception:
             log.exception("internal error handling request %s", request_id)
             internal = KMSInternalException(f"An internal error occurred. Request ID: {request_id}")
-            durable = self._durable(trail, None, internal)
-            return internal.status, codec.encode_error(internal), durable
+            records = self._records(trail, None, internal)
+            return internal.status, codec.encode_error(internal), records
 
     def _trail(
         self,
@@ -264,19 +268,31 @@ class OpenKMSApp:
             now=time.time(),
         )
 
-    def _durable(
+    def _records(
         self,
         trail: RequestTrail | None,
         result: Mapping[str, Any] | None,
         error: AWSError | None,
-    ) -> Future[None] | None:
-        """Queue the call's records unless they were committed with its change."""
+    ) -> list[Entry]:
+        """The call's records still to store (none if they were committed with its change)."""
         writer = self.runtime.audit
         if writer is None or trail is None or trail.appended or trail.principal is None:
-            return None
+            return []
         if result is not None and "KeyMaterialId" in result:
             trail.additional["keyMaterialId"] = result["KeyMaterialId"]
-        return writer.submit(trail.entries(result, error))
+        return trail.entries(result, error)
+
+    def _stored(self, records: list[Entry]) -> Awaitable[None]:
+        """Hand records to the audit writer (on the event loop); done once durable."""
+        writer = self.runtime.audit
+        assert writer is not None
+        if isinstance(writer, ProcessAuditWriter):
+            return writer.submit_async(records)
+        if self._in_memory:  # the one connection is the request thread's
+            return asyncio.get_running_loop().run_in_executor(
+                self.executor, lambda: writer.submit(records).result()
+            )
+        return asyncio.wrap_future(writer.submit(records))
 
     def _kms(
         self, scope: Scope, headers: dict[str, str], body: bytes, trail: RequestTrail

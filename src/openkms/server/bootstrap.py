@@ -53,7 +53,7 @@ from openkms.server.credentials import (
     new_access_key_id,
     new_secret_access_key,
 )
-from openkms.service.audit_trail import AuditWriter, Entry
+from openkms.service.audit_trail import AuditSink, AuditWriter, Entry
 from openkms.service.identity.authorize import identity_policies
 from openkms.service.kms.dispatch import KMSService
 from openkms.service.maintenance import Maintenance
@@ -114,6 +114,10 @@ class Settings:
     maintenance_interval: float = 60.0
     #: Threads answering requests in each server process (see openkms.server.app).
     request_threads: int = 2
+    #: Where audit records are stored from: "process" (a writer process per server
+    #: process, openkms.server.audit_process) or "thread" (a thread of the server's own).
+    #: In-memory state is always written inline.
+    audit_writer: str = "process"
 
 
 @dataclass
@@ -123,7 +127,7 @@ class Runtime:
     service: KMSService
     credentials: CredentialStore
     banner: list[str]
-    audit: AuditWriter | None = None
+    audit: AuditSink | None = None
     maintenance: Maintenance | None = None
 
 
@@ -347,9 +351,15 @@ def build(settings: Settings) -> Runtime:
         store.close()
         raise
     in_memory = settings.database is None and settings.data_dir is None
-    audit = AuditWriter(
-        store, append_audit_entries, sealer=_audit_sealer(store, keyring), inline=in_memory
-    )
+    audit: AuditSink
+    if settings.audit_writer == "process" and not in_memory:
+        from openkms.server.audit_process import ProcessAuditWriter
+
+        audit = ProcessAuditWriter(settings)
+    else:
+        audit = AuditWriter(
+            store, append_audit_entries, sealer=audit_sealer(store, keyring), inline=in_memory
+        )
     service = KMSService(
         store, keyring, identity_policies=identity_policies, audit_appender=append_audit_entries
     )
@@ -365,7 +375,7 @@ def append_audit_entries(tx: Tx, entries: Sequence[Entry]) -> None:
     )
 
 
-def _audit_sealer(store: Store, keyring: SoftwareKeyring) -> Callable[[], None]:
+def audit_sealer(store: Store, keyring: SoftwareKeyring) -> Callable[[], None]:
     def seal() -> None:
         with store.transaction(write=True, changes_state=False) as tx:
             audit_store.seal_digest(

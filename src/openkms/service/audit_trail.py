@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from openkms.audit.records import AuditedCall, cloudtrail_record
 from openkms.domain.keys import Key
@@ -111,6 +111,17 @@ def _fields(call: AuditedCall) -> dict[str, Any]:
     return {name: getattr(call, name) for name in AuditedCall.__slots__}
 
 
+class AuditSink(Protocol):
+    """Where a server process hands its records: :class:`AuditWriter` (a thread of the
+    process) or :class:`openkms.server.audit_process.ProcessAuditWriter` (a process)."""
+
+    def start(self) -> None: ...
+
+    def submit(self, entries: Sequence[Entry]) -> Future[None]: ...
+
+    def close(self) -> None: ...
+
+
 class AuditWriter:
     """Group commit of audit records on one background thread."""
 
@@ -153,6 +164,11 @@ class AuditWriter:
         self._queue.put((entries, done))
         return done
 
+    def start(self) -> None:
+        """Start the writer thread now rather than with the first records."""
+        if not self._inline:
+            self._start()
+
     def _start(self) -> None:
         if self._thread is None:
             with self._lock:
@@ -186,6 +202,20 @@ class AuditWriter:
                 batch.append(more)
             self._commit(batch)
             self._seal_if_due()
+
+    def commit_requests(self, requests: Sequence[Sequence[Entry]]) -> list[BaseException | None]:
+        """Store several requests' records now, as one group commit (falling back to one
+        transaction per request); what refused each request's records, or None."""
+        futures: list[Future[None]] = [Future() for _ in requests]
+        self._commit(list(zip(requests, futures, strict=True)))
+        return [f.exception() for f in futures]
+
+    def seal_wait(self) -> float:
+        """Seconds until the next digest is due (how long an idle writer may sleep)."""
+        return max(0.0, self._seal_interval - (time.monotonic() - self._last_seal))
+
+    def seal_if_due(self) -> None:
+        self._seal_if_due()
 
     def _seal_if_due(self, force: bool = False) -> None:
         if self._sealer is None:
