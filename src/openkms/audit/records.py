@@ -12,16 +12,17 @@ much of it.
 
 from __future__ import annotations
 
-import datetime
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from openkms.audit import bounds
+from openkms.domain.audit import PendingRecord, format_event_time
 from openkms.domain.principals import Principal, PrincipalKind
 
 EVENT_VERSION = "1.11"
+_KEY_TYPE = "AWS::KMS::Key"
 
 #: Members that carry secrets or bulk data: never logged, in requests or responses.
 SECRET_MEMBERS = frozenset(
@@ -128,7 +129,10 @@ def _scrub(value: Any, depth: int = 0) -> Any:
     """
     if depth >= MAX_DEPTH:
         return TOO_DEEP
-    if isinstance(value, Mapping):
+    kind = type(value)
+    if kind is str:  # the common leaf, before the slower isinstance checks below
+        return value
+    if kind is dict or isinstance(value, Mapping):
         return {
             _camel(k if isinstance(k, str) else str(k)): _scrub(v, depth + 1)
             for k, v in value.items()
@@ -155,10 +159,9 @@ def _time(epoch: float) -> str:
     """ISO 8601 UTC time (whole seconds) of epoch seconds; values ``datetime`` cannot
     represent (beyond year 9999, infinities, NaN) are rendered as the number instead."""
     try:
-        when = datetime.datetime.fromtimestamp(epoch, datetime.UTC)
+        return format_event_time(epoch)
     except (OverflowError, ValueError, OSError):
         return str(epoch)
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def user_identity(principal: Principal) -> dict[str, Any]:
@@ -219,6 +222,16 @@ def cloudtrail_record(
 ) -> dict[str, Any]:
     """The record as stored and exported for ``recipient_account``, every field within
     :mod:`openkms.audit.bounds`."""
+    record = indexed_record(call, recipient_account, shared_event_id).record
+    assert isinstance(record, dict)
+    return record
+
+
+def indexed_record(
+    call: AuditedCall, recipient_account: str, shared_event_id: str | None
+) -> PendingRecord:
+    """:func:`cloudtrail_record` with the columns it is indexed by, taken from the values
+    just put in the record (what :meth:`PendingRecord.from_record` would read back)."""
     event_name = bounds.event_name(call.event_name)
     request, request_omitted = bounds.elements(_scrub(call.request) or None)
     response, response_omitted = bounds.elements(
@@ -226,31 +239,37 @@ def cloudtrail_record(
         if event_name in CRYPTO_OPERATIONS or call.response is None
         else (_scrub(call.response) or None)
     )
+    identity = user_identity(call.principal)
+    event_source = bounds.text(call.event_source, bounds.EVENT_NAME)
+    region = bounds.region(call.region)
+    read_only = is_read_only(event_name)
+    resources = [
+        {
+            "accountId": bounds.text(account, bounds.ACCOUNT_ID),
+            "type": _KEY_TYPE,
+            "ARN": bounds.text(arn, bounds.ARN),
+        }
+        for account, arn in call.resources
+    ]
+    recipient = bounds.text(recipient_account, bounds.ACCOUNT_ID)
     record: dict[str, Any] = {
         "eventVersion": EVENT_VERSION,
-        "userIdentity": user_identity(call.principal),
+        "userIdentity": identity,
         "eventTime": _time(call.event_time),
-        "eventSource": bounds.text(call.event_source, bounds.EVENT_NAME),
+        "eventSource": event_source,
         "eventName": event_name,
-        "awsRegion": bounds.region(call.region),
+        "awsRegion": region,
         "sourceIPAddress": bounds.text(call.source_ip, bounds.SOURCE_IP),
         "userAgent": bounds.text(call.user_agent, bounds.USER_AGENT),
         "requestParameters": request,
         "responseElements": response,
         "requestID": bounds.text(call.request_id, bounds.REQUEST_ID),
         "eventID": call.event_id,
-        "readOnly": is_read_only(event_name),
-        "resources": [
-            {
-                "accountId": bounds.text(account, bounds.ACCOUNT_ID),
-                "type": "AWS::KMS::Key",
-                "ARN": bounds.text(arn, bounds.ARN),
-            }
-            for account, arn in call.resources
-        ],
+        "readOnly": read_only,
+        "resources": resources,
         "eventType": "AwsApiCall",
         "managementEvent": True,
-        "recipientAccountId": bounds.text(recipient_account, bounds.ACCOUNT_ID),
+        "recipientAccountId": recipient,
         "eventCategory": "Management",
     }
     additional = dict(call.additional or {})
@@ -266,12 +285,27 @@ def cloudtrail_record(
         additional["omittedElements"] = omitted
     if additional:
         record["additionalEventData"], _ = bounds.elements(additional)
+    error_code = None
     if call.error_code is not None:
-        record["errorCode"] = bounds.text(call.error_code, bounds.ERROR_CODE)
+        error_code = record["errorCode"] = bounds.text(call.error_code, bounds.ERROR_CODE)
         record["errorMessage"] = bounds.text(call.error_message or "", bounds.ERROR_MESSAGE)
     if shared_event_id is not None:
         record["sharedEventID"] = shared_event_id
-    return record
+    username = identity.get("userName")
+    return PendingRecord(
+        record=record,
+        event_id=call.event_id,
+        event_time=call.event_time,
+        account_id=recipient,
+        region=region,
+        event_source=event_source,
+        event_name=event_name,
+        username="root" if username is None and identity["type"] == "Root" else username,
+        access_key_id=identity["accessKeyId"],
+        read_only=read_only,
+        error_code=error_code,
+        resources=tuple((r["ARN"], _KEY_TYPE) for r in resources),
+    )
 
 
 #: What CloudTrail shows as the actor of work KMS does by itself.

@@ -12,6 +12,7 @@ with it everything else in the transaction), with :class:`ColumnWidthError`.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -46,19 +47,28 @@ def _widths(columns: Any) -> dict[str, int]:
 
 _EVENT_WIDTHS = _widths(audit_events.c)
 _RESOURCE_WIDTHS = _widths(audit_resources.c)
+#: The bounded columns a PendingRecord carries (prev_hash and hash are made here).
+_PENDING_WIDTHS = tuple(
+    (name, width) for name, width in _EVENT_WIDTHS.items() if name in PendingRecord.__annotations__
+)
+_pending_values = operator.attrgetter(*(name for name, _ in _PENDING_WIDTHS))
+_RESOURCE_NAME = _RESOURCE_WIDTHS["resource_name"]
+_RESOURCE_TYPE = _RESOURCE_WIDTHS["resource_type"]
 
 
 def _check_widths(pending: PendingRecord) -> None:
-    for name, width in _EVENT_WIDTHS.items():
-        value = getattr(pending, name, None)
+    for (name, width), value in zip(_PENDING_WIDTHS, _pending_values(pending), strict=True):
         if isinstance(value, str) and len(value) > width:
             raise ColumnWidthError(f"audit column {name} holds at most {width} characters")
-    for resource in pending.resources:
-        for name, value in zip(("resource_name", "resource_type"), resource, strict=True):
-            if len(value) > _RESOURCE_WIDTHS[name]:
-                raise ColumnWidthError(
-                    f"audit column {name} holds at most {_RESOURCE_WIDTHS[name]} characters"
-                )
+    for resource_name, resource_type in pending.resources:
+        if len(resource_name) > _RESOURCE_NAME:
+            raise ColumnWidthError(
+                f"audit column resource_name holds at most {_RESOURCE_NAME} characters"
+            )
+        if len(resource_type) > _RESOURCE_TYPE:
+            raise ColumnWidthError(
+                f"audit column resource_type holds at most {_RESOURCE_TYPE} characters"
+            )
 
 
 def _require_write(tx: Tx) -> None:
@@ -97,14 +107,15 @@ def append_records(tx: Tx, records: Sequence[PendingRecord], keyring: object = N
     for pending in records:
         check_pending(pending)
         _check_widths(pending)
+    texts = [canonical_json(pending.record) for pending in records]
     seq, prev = lock_head(tx)
-    seqs: list[int] = []
+    first = seq + 1
     events: list[dict[str, Any]] = []
     resources: list[dict[str, Any]] = []
-    for pending in records:
+    for pending, text in zip(records, texts, strict=True):
         seq += 1
-        text = canonical_json(pending.record)
         digest = link_hash(prev, seq, text)
+        # In the statement's column order (tables.EVENT_COLUMNS).
         events.append(
             {
                 "seq": seq,
@@ -127,12 +138,11 @@ def append_records(tx: Tx, records: Sequence[PendingRecord], keyring: object = N
             {"seq": seq, "resource_name": name, "resource_type": kind}
             for name, kind in dict(pending.resources).items()
         )
-        seqs.append(seq)
         prev = digest
     tx.execute_many(statements.audit_event_insert, events)
     tx.execute_many(statements.audit_resource_insert, resources)
     tx.execute(statements.audit_head_update, {"v_seq": seq, "v_hash": prev})
-    return seqs
+    return list(range(first, seq + 1))
 
 
 def _event(r: Sequence[Any], resources: tuple[tuple[str, str], ...]) -> StoredEvent:
