@@ -358,7 +358,7 @@ def build(settings: Settings) -> Runtime:
 
 def append_audit_entries(tx: Tx, entries: Sequence[Entry]) -> None:
     """Store audit records, chained, inside ``tx``."""
-    audit_store.append_records(tx, [entry.pending() for entry in entries])
+    audit_store.append_checked(tx, [entry.checked() for entry in entries])
 
 
 def _audit_sealer(store: Store, keyring: SoftwareKeyring) -> Callable[[], None]:

@@ -38,6 +38,7 @@ from openkms.domain.audit import PendingRecord
 from openkms.domain.keys import Key
 from openkms.domain.principals import Principal
 from openkms.errors import AccessDeniedException, AWSError
+from openkms.storage.audit.trail import CheckedRecord, check_record
 from openkms.storage.repository import Store, Tx
 
 log = logging.getLogger("openkms.audit")
@@ -51,13 +52,14 @@ class Entry:
     ``sharedEventID`` of a call recorded for two accounts.
 
     The CloudTrail record (bounded and redacted) and the columns it is indexed by are
-    built on first use, :meth:`pending`: by the audit writer's thread, not on the request
-    path, and once (a batch retried request by request reuses them). The request thread
+    built on first use, :meth:`pending`, then checked and encoded, :meth:`checked`: by
+    the audit writer's thread, not on the request path, before its write transaction,
+    and once (a batch retried request by request reuses them). The request thread
     hands the call's request and response over with it and does not change them after.
     ``record`` may be given ready-made instead; it is then indexed by its own fields.
     """
 
-    __slots__ = ("_given", "_pending", "call", "recipient_account", "shared_event_id")
+    __slots__ = ("_checked", "_given", "_pending", "call", "recipient_account", "shared_event_id")
 
     def __init__(
         self,
@@ -68,6 +70,7 @@ class Entry:
     ) -> None:
         self._given = record
         self._pending: PendingRecord | None = None
+        self._checked: CheckedRecord | None = None
         self.call = call
         self.recipient_account = recipient_account
         self.shared_event_id = shared_event_id
@@ -86,6 +89,13 @@ class Entry:
             else:
                 found = PendingRecord.from_record(self._given, event_time=self.call.event_time)
             self._pending = found
+        return found
+
+    def checked(self) -> CheckedRecord:
+        """The record checked against its columns and encoded, ready to append."""
+        found = self._checked
+        if found is None:
+            found = self._checked = check_record(self.pending())
         return found
 
 
@@ -262,7 +272,7 @@ class AuditWriter:
 
     def _append(self, entries: list[Entry]) -> None:
         for entry in entries:
-            entry.pending()  # built before the write transaction takes the database's lock
+            entry.checked()  # built before the write transaction takes the database's lock
         with self._store.transaction(write=True) as tx:
             self._appender(tx, entries)
 

@@ -7,13 +7,16 @@ the head, so the records commit with whatever else the transaction changes, or n
 all, and appends from several server nodes form one chain. A value wider than its
 column is refused here, on SQLite as on PostgreSQL (which would refuse it anyway, and
 with it everything else in the transaction), with :class:`ColumnWidthError`.
-:func:`seal_digest` signs everything appended since the previous digest.
+:func:`check_record` does the checks (and the encoding) apart, so that the audit writer
+does them before its transaction begins. :func:`seal_digest` signs everything appended
+since the previous digest.
 """
 
 from __future__ import annotations
 
 import operator
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from openkms.domain.audit import (
@@ -94,6 +97,25 @@ def read_head(tx: Tx) -> tuple[int, str]:
     return (0, GENESIS) if row is None else (int(row[0]), str(row[1]))
 
 
+@dataclass(frozen=True, slots=True)
+class CheckedRecord:
+    """A record :func:`check_record` accepted, with its canonical JSON (the bytes stored
+    and hashed). Made only by :func:`check_record`: the writer checks and encodes its
+    records before its transaction begins, so that none of that work holds the
+    database's write lock."""
+
+    pending: PendingRecord
+    canonical: bytes
+
+
+def check_record(pending: PendingRecord) -> CheckedRecord:
+    """Raise :class:`~openkms.domain.audit.RecordIndexError` if a column contradicts the
+    record, :class:`ColumnWidthError` if a value is wider than its column."""
+    check_pending(pending)
+    _check_widths(pending)
+    return CheckedRecord(pending, canonical_json(pending.record))
+
+
 def append_records(tx: Tx, records: Sequence[PendingRecord], keyring: object = None) -> list[int]:
     """Append ``records`` to the chain in order and return their sequence numbers.
 
@@ -102,17 +124,19 @@ def append_records(tx: Tx, records: Sequence[PendingRecord], keyring: object = N
     column :class:`ColumnWidthError`, before anything is written;
     ``keyring`` is accepted for symmetry with :func:`seal_digest` and unused."""
     del keyring
+    return append_checked(tx, [check_record(pending) for pending in records])
+
+
+def append_checked(tx: Tx, records: Sequence[CheckedRecord]) -> list[int]:
+    """:func:`append_records` of records checked already."""
     if not records:
         return []
-    for pending in records:
-        check_pending(pending)
-        _check_widths(pending)
-    texts = [canonical_json(pending.record) for pending in records]
     seq, prev = lock_head(tx)
     first = seq + 1
     events: list[dict[str, Any]] = []
     resources: list[dict[str, Any]] = []
-    for pending, text in zip(records, texts, strict=True):
+    for checked in records:
+        pending, text = checked.pending, checked.canonical
         seq += 1
         digest = link_hash(prev, seq, text)
         # In the statement's column order (tables.EVENT_COLUMNS).
