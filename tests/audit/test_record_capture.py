@@ -11,6 +11,8 @@ import os
 import time
 import uuid
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,7 +27,7 @@ from openkms.domain.audit import PendingRecord, format_event_time
 from openkms.domain.keys import Key, KeyManager, KeySpec, KeyState, KeyUsage, Origin
 from openkms.domain.principals import Principal
 from openkms.errors import AccessDeniedException, NotFoundException
-from openkms.service.audit_trail import RequestTrail
+from openkms.service.audit_trail import AuditWriter, Entry, RequestTrail
 
 ACCOUNT = "111122223333"
 OTHER = "444455556666"
@@ -178,3 +180,42 @@ def test_cached_event_times_are_what_datetime_renders(timestamp: float) -> None:
     expected = datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert format_event_time(timestamp) == expected
     assert format_event_time(timestamp) == expected  # and again, from the cache
+
+
+class RecordingStore:
+    """Stands in for the store: notes, when a write transaction begins, whether the
+    records of the batch were built and checked already."""
+
+    def __init__(self, entries: list[Entry]) -> None:
+        self.entries = entries
+        self.ready_at_begin: list[bool] = []
+
+    @contextmanager
+    def transaction(self, *, write: bool = False) -> Iterator[object]:
+        self.ready_at_begin.append(all(e._checked is not None for e in self.entries))
+        yield object()
+
+
+def test_the_writer_builds_and_checks_records_before_its_transaction() -> None:
+    trail = RequestTrail(
+        request_id="req-3",
+        event_source="kms.amazonaws.com",
+        event_name="Encrypt",
+        region="us-east-1",
+        source_ip="::1",
+        user_agent="tests",
+        now=time.time(),
+        principal=PRINCIPALS[1],
+        keys=[key(ACCOUNT)],
+    )
+    entries = trail.entries(None)
+    store = RecordingStore(entries)
+    appended: list[str] = []
+    writer = AuditWriter(
+        store,  # type: ignore[arg-type]
+        lambda tx, batch: appended.extend(e.checked().pending.event_id for e in batch),
+    )
+    writer.submit(entries).result(10)
+    writer.close()
+    assert store.ready_at_begin == [True]
+    assert appended == [entries[0].call.event_id]
