@@ -6,12 +6,14 @@ Every audited call pays twice: the request thread captures the call
 whose thread appends batches to the chain (:func:`openkms.server.bootstrap.append_audit_entries`
 in one write transaction, as :class:`~openkms.service.audit_trail.AuditWriter` does).
 Both share the GIL with the request path, so both are measured here, in process, on a
-SQLite file in a temporary directory (an Encrypt by a root caller on a key of its own
-account, with an encryption context). Prints µs per record (the writer's also as CPU
-time of its thread, which leaves out the wait for fdatasync); ``--profile`` adds a
-cProfile of the writer side (top functions by self time). Usage::
+SQLite file in a temporary directory or the PostgreSQL database given (records of an
+Encrypt by a root caller on a key of its own account, with an encryption context).
+Prints µs per record (the writer's also as CPU time of its thread, which leaves out the
+wait for fdatasync); ``--profile`` adds a cProfile of the writer side (top functions by
+self time). Usage::
 
     .venv/bin/python bench/audit_append.py [--records 4000] [--repeat 3] [--profile]
+                                           [--database postgresql://...]
 """
 
 from __future__ import annotations
@@ -108,9 +110,10 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=4000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--profile", action="store_true", help="cProfile the writer (batch 64)")
+    parser.add_argument("--database", help="PostgreSQL URL (default: SQLite in a temp dir)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        store = Store(make_engine(sqlite_url(tmp)))
+        store = Store(make_engine(args.database or sqlite_url(tmp)))
         try:
             capture(200)  # warm up imports and caches
             per_call = best(args.repeat, lambda: capture(args.records)[0])
