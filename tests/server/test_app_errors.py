@@ -12,6 +12,7 @@ import pytest
 
 from openkms.server.app import OpenKMSApp, new_request_id
 from openkms.server.bootstrap import Settings, build
+from openkms.service.audit_trail import AuditWriter
 from openkms.storage.keys import repository as key_records
 
 
@@ -133,7 +134,7 @@ def test_no_audit_record_means_no_answer(tmp_path) -> None:
         raise RuntimeError("audit disk full")
 
     runtime.service.audit_appender = broken
-    assert runtime.audit is not None
+    assert isinstance(runtime.audit, AuditWriter)
     runtime.audit._appender = broken  # the group-commit path
     status, _, body = call(
         app, "TrentService.Encrypt", json.dumps({"KeyId": key_id, "Plaintext": "aGVsbG8="}).encode()

@@ -76,6 +76,8 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # tab and line break
 
 def text(value: str, limit: int) -> str:
     """``value`` without control characters, cut to ``limit`` characters."""
+    if len(value) <= limit and value.isprintable():
+        return value  # the common case: no control character can be in a printable string
     if len(value) > limit:
         value = value[: limit * 2]  # cut before scanning: the input may be huge
     if _CONTROL.search(value):

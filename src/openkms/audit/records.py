@@ -12,16 +12,18 @@ much of it.
 
 from __future__ import annotations
 
-import datetime
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from openkms.audit import bounds
+from openkms.domain.audit import PendingRecord, format_event_time
 from openkms.domain.principals import Principal, PrincipalKind
 
 EVENT_VERSION = "1.11"
+_KEY_TYPE = "AWS::KMS::Key"
 
 #: Members that carry secrets or bulk data: never logged, in requests or responses.
 SECRET_MEMBERS = frozenset(
@@ -114,6 +116,7 @@ TOO_DEEP = "OMITTED_NESTED_TOO_DEEPLY"
 #: response timestamps are) and before year 10000 (what ``datetime`` can represent).
 _EPOCH_RANGE = (1e9, 253402300799.0)
 _INT_RANGE = (-(2**63), 2**64 - 1)  # what the canonical JSON encoder can write
+_BINARY = (bytes, bytearray, memoryview)  # a tuple: isinstance is faster than with a union
 
 
 def _scrub(value: Any, depth: int = 0) -> Any:
@@ -128,16 +131,17 @@ def _scrub(value: Any, depth: int = 0) -> Any:
     """
     if depth >= MAX_DEPTH:
         return TOO_DEEP
-    if isinstance(value, Mapping):
+    kind = type(value)
+    if kind is str:  # the common leaf, before the slower isinstance checks below
+        return value
+    if kind is dict or isinstance(value, Mapping):
         return {
             _camel(k if isinstance(k, str) else str(k)): _scrub(v, depth + 1)
             for k, v in value.items()
-            if k not in SECRET_MEMBERS and not isinstance(v, bytes | bytearray | memoryview)
+            if k not in SECRET_MEMBERS and not isinstance(v, _BINARY)
         }
     if isinstance(value, list | tuple):
-        return [
-            _scrub(v, depth + 1) for v in value if not isinstance(v, bytes | bytearray | memoryview)
-        ]
+        return [_scrub(v, depth + 1) for v in value if not isinstance(v, _BINARY)]
     if value is None or isinstance(value, str | bool):
         return value
     if isinstance(value, int):
@@ -155,10 +159,9 @@ def _time(epoch: float) -> str:
     """ISO 8601 UTC time (whole seconds) of epoch seconds; values ``datetime`` cannot
     represent (beyond year 9999, infinities, NaN) are rendered as the number instead."""
     try:
-        when = datetime.datetime.fromtimestamp(epoch, datetime.UTC)
+        return format_event_time(epoch)
     except (OverflowError, ValueError, OSError):
         return str(epoch)
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def user_identity(principal: Principal) -> dict[str, Any]:
@@ -192,6 +195,11 @@ def user_identity(principal: Principal) -> dict[str, Any]:
     return identity
 
 
+#: userIdentity of recent callers: a caller's element is the same in each of its records,
+#: which share it (a record is not changed once built).
+_shared_identity = functools.lru_cache(maxsize=256)(user_identity)
+
+
 @dataclass(frozen=True, slots=True)
 class AuditedCall:
     """What the request path knows about one audited call, enough to write its record
@@ -219,6 +227,16 @@ def cloudtrail_record(
 ) -> dict[str, Any]:
     """The record as stored and exported for ``recipient_account``, every field within
     :mod:`openkms.audit.bounds`."""
+    record = indexed_record(call, recipient_account, shared_event_id).record
+    assert isinstance(record, dict)
+    return record
+
+
+def indexed_record(
+    call: AuditedCall, recipient_account: str, shared_event_id: str | None
+) -> PendingRecord:
+    """:func:`cloudtrail_record` with the columns it is indexed by, taken from the values
+    just put in the record (what :meth:`PendingRecord.from_record` would read back)."""
     event_name = bounds.event_name(call.event_name)
     request, request_omitted = bounds.elements(_scrub(call.request) or None)
     response, response_omitted = bounds.elements(
@@ -226,31 +244,37 @@ def cloudtrail_record(
         if event_name in CRYPTO_OPERATIONS or call.response is None
         else (_scrub(call.response) or None)
     )
+    identity = _shared_identity(call.principal)
+    event_source = bounds.text(call.event_source, bounds.EVENT_NAME)
+    region = bounds.region(call.region)
+    read_only = is_read_only(event_name)
+    resources = [
+        {
+            "accountId": bounds.text(account, bounds.ACCOUNT_ID),
+            "type": _KEY_TYPE,
+            "ARN": bounds.text(arn, bounds.ARN),
+        }
+        for account, arn in call.resources
+    ]
+    recipient = bounds.text(recipient_account, bounds.ACCOUNT_ID)
     record: dict[str, Any] = {
         "eventVersion": EVENT_VERSION,
-        "userIdentity": user_identity(call.principal),
+        "userIdentity": identity,
         "eventTime": _time(call.event_time),
-        "eventSource": bounds.text(call.event_source, bounds.EVENT_NAME),
+        "eventSource": event_source,
         "eventName": event_name,
-        "awsRegion": bounds.region(call.region),
+        "awsRegion": region,
         "sourceIPAddress": bounds.text(call.source_ip, bounds.SOURCE_IP),
         "userAgent": bounds.text(call.user_agent, bounds.USER_AGENT),
         "requestParameters": request,
         "responseElements": response,
         "requestID": bounds.text(call.request_id, bounds.REQUEST_ID),
         "eventID": call.event_id,
-        "readOnly": is_read_only(event_name),
-        "resources": [
-            {
-                "accountId": bounds.text(account, bounds.ACCOUNT_ID),
-                "type": "AWS::KMS::Key",
-                "ARN": bounds.text(arn, bounds.ARN),
-            }
-            for account, arn in call.resources
-        ],
+        "readOnly": read_only,
+        "resources": resources,
         "eventType": "AwsApiCall",
         "managementEvent": True,
-        "recipientAccountId": bounds.text(recipient_account, bounds.ACCOUNT_ID),
+        "recipientAccountId": recipient,
         "eventCategory": "Management",
     }
     additional = dict(call.additional or {})
@@ -266,12 +290,27 @@ def cloudtrail_record(
         additional["omittedElements"] = omitted
     if additional:
         record["additionalEventData"], _ = bounds.elements(additional)
+    error_code = None
     if call.error_code is not None:
-        record["errorCode"] = bounds.text(call.error_code, bounds.ERROR_CODE)
+        error_code = record["errorCode"] = bounds.text(call.error_code, bounds.ERROR_CODE)
         record["errorMessage"] = bounds.text(call.error_message or "", bounds.ERROR_MESSAGE)
     if shared_event_id is not None:
         record["sharedEventID"] = shared_event_id
-    return record
+    username = identity.get("userName")
+    return PendingRecord(
+        record=record,
+        event_id=call.event_id,
+        event_time=call.event_time,
+        account_id=recipient,
+        region=region,
+        event_source=event_source,
+        event_name=event_name,
+        username="root" if username is None and identity["type"] == "Root" else username,
+        access_key_id=identity["accessKeyId"],
+        read_only=read_only,
+        error_code=error_code,
+        resources=tuple((r["ARN"], _KEY_TYPE) for r in resources),
+    )
 
 
 #: What CloudTrail shows as the actor of work KMS does by itself.

@@ -83,8 +83,33 @@ def parse_event_time(value: str) -> float:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
+#: The last whole second :func:`format_event_time` rendered, and its text (records come
+#: in bursts within one second; the pair is replaced as a whole, so threads can share it).
+_last_second: tuple[int, str] = (-1, "")
+_LAST_SECOND_OF_9999 = 253402300799
+
+
 def format_event_time(timestamp: float) -> str:
+    """CloudTrail's ``eventTime`` of a POSIX timestamp (whole seconds, UTC)."""
+    global _last_second
+    # Cached by whole second, except in its last millisecond (where datetime's rounding
+    # to microseconds can carry into the next second).
+    if 0 <= timestamp <= _LAST_SECOND_OF_9999 and timestamp % 1.0 < 0.999:
+        second = int(timestamp)
+        cached = _last_second
+        if cached[0] == second:
+            return cached[1]
+        text = datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        _last_second = (second, text)
+        return text
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _event_time_text(timestamp: float) -> str | None:
+    try:
+        return format_event_time(timestamp)
+    except (OverflowError, ValueError, OSError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -196,14 +221,7 @@ class DigestSigner(Protocol):
     def sign(self, message: bytes) -> bytes: ...
 
 
-_DIRECT_COLUMNS = (
-    ("event_id", "eventID"),
-    ("account_id", "recipientAccountId"),
-    ("region", "awsRegion"),
-    ("event_source", "eventSource"),
-    ("event_name", "eventName"),
-    ("read_only", "readOnly"),
-)
+_ABSENT = object()
 
 
 def check_columns(
@@ -223,16 +241,16 @@ def check_columns(
     """Raise :class:`RecordIndexError` naming the first column that contradicts the
     record (a field the record does not carry is not checked; ``username`` is derived,
     so it is not checked either)."""
-    columns: dict[str, Any] = {
-        "event_id": event_id,
-        "account_id": account_id,
-        "region": region,
-        "event_source": event_source,
-        "event_name": event_name,
-        "read_only": read_only,
-    }
-    for column, name in _DIRECT_COLUMNS:
-        if name in record and record[name] != columns[column]:
+    for column, name, value in (
+        ("event_id", "eventID", event_id),
+        ("account_id", "recipientAccountId", account_id),
+        ("region", "awsRegion", region),
+        ("event_source", "eventSource", event_source),
+        ("event_name", "eventName", event_name),
+        ("read_only", "readOnly", read_only),
+    ):
+        found = record.get(name, _ABSENT)
+        if found is not _ABSENT and found != value:
             raise RecordIndexError(f"column {column} does not match the record's {name}")
     if record.get("errorCode") != error_code:
         raise RecordIndexError("column error_code does not match the record's errorCode")
@@ -240,7 +258,8 @@ def check_columns(
     if isinstance(identity, Mapping) and identity.get("accessKeyId") != access_key_id:
         raise RecordIndexError("column access_key_id does not match userIdentity.accessKeyId")
     stamp = record.get("eventTime")
-    if isinstance(stamp, str):
+    # The text of event_time itself is the common case (and within a second of it).
+    if isinstance(stamp, str) and stamp != _event_time_text(event_time):
         try:
             when = parse_event_time(stamp)
         except ValueError:

@@ -123,7 +123,7 @@ def portable(entry: Entry) -> Entry:
         request=_without_secrets(call.request),  # type: ignore[arg-type]
         response=_without_secrets(call.response),  # type: ignore[arg-type]
     )
-    return Entry(entry.record, scrubbed, entry.recipient_account)
+    return Entry(None, scrubbed, entry.recipient_account, entry.shared_event_id)
 
 
 class ProcessAuditWriter:

@@ -47,7 +47,6 @@ from openkms.crypto.keyring import (
     root_key_from_passphrase,
 )
 from openkms.crypto.signing import load_audit_signer
-from openkms.domain.audit import PendingRecord
 from openkms.server.credentials import (
     CredentialStore,
     new_access_key_id,
@@ -369,10 +368,7 @@ def build(settings: Settings) -> Runtime:
 
 def append_audit_entries(tx: Tx, entries: Sequence[Entry]) -> None:
     """Store audit records, chained, inside ``tx``."""
-    audit_store.append_records(
-        tx,
-        [PendingRecord.from_record(e.record, event_time=e.call.event_time) for e in entries],
-    )
+    audit_store.append_checked(tx, [entry.checked() for entry in entries])
 
 
 def audit_sealer(store: Store, keyring: SoftwareKeyring) -> Callable[[], None]:

@@ -10,27 +10,35 @@
   own request, with KMSInternalException (there is no unaudited operation), and never
   the requests that happened to share its batch.
 
+The request thread only captures a call (an :class:`AuditedCall`: references to its
+request and response, an id from :mod:`openkms.audit.event_ids`); building the record
+(bounds, redaction, userIdentity) is the writer thread's work, done before its write
+transaction begins, since everything on the request thread delays a response.
+
 A call on a key of another account is recorded for both accounts (same
 ``sharedEventID``), as CloudTrail does; a denied one only for the caller's.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from openkms.audit.records import AuditedCall, cloudtrail_record
+from openkms.audit.event_ids import new_event_id
+from openkms.audit.records import AuditedCall, indexed_record
+from openkms.domain.audit import PendingRecord
 from openkms.domain.keys import Key
 from openkms.domain.principals import Principal
 from openkms.errors import AccessDeniedException, AWSError
+from openkms.storage.audit.trail import CheckedRecord, check_record
 from openkms.storage.repository import Store, Tx
 
 log = logging.getLogger("openkms.audit")
@@ -39,13 +47,56 @@ log = logging.getLogger("openkms.audit")
 Appender = Callable[[Tx, Sequence["Entry"]], None]
 
 
-@dataclass(frozen=True, slots=True)
 class Entry:
-    """One record to store: the CloudTrail record and the facts it is indexed by."""
+    """One record to store: the call, the account it is recorded for, and the
+    ``sharedEventID`` of a call recorded for two accounts.
 
-    record: dict[str, Any]
-    call: AuditedCall
-    recipient_account: str
+    The CloudTrail record (bounded and redacted) and the columns it is indexed by are
+    built on first use, :meth:`pending`, then checked and encoded, :meth:`checked`: by
+    the audit writer's thread, not on the request path, before its write transaction,
+    and once (a batch retried request by request reuses them). The request thread
+    hands the call's request and response over with it and does not change them after.
+    ``record`` may be given ready-made instead; it is then indexed by its own fields.
+    """
+
+    __slots__ = ("_checked", "_given", "_pending", "call", "recipient_account", "shared_event_id")
+
+    def __init__(
+        self,
+        record: Mapping[str, Any] | None,
+        call: AuditedCall,
+        recipient_account: str,
+        shared_event_id: str | None = None,
+    ) -> None:
+        self._given = record
+        self._pending: PendingRecord | None = None
+        self._checked: CheckedRecord | None = None
+        self.call = call
+        self.recipient_account = recipient_account
+        self.shared_event_id = shared_event_id
+
+    @property
+    def record(self) -> Mapping[str, Any]:
+        """The CloudTrail record as stored."""
+        return self.pending().record
+
+    def pending(self) -> PendingRecord:
+        """The record with its index columns, ready to append."""
+        found = self._pending
+        if found is None:
+            if self._given is None:
+                found = indexed_record(self.call, self.recipient_account, self.shared_event_id)
+            else:
+                found = PendingRecord.from_record(self._given, event_time=self.call.event_time)
+            self._pending = found
+        return found
+
+    def checked(self) -> CheckedRecord:
+        """The record checked against its columns and encoded, ready to append."""
+        found = self._checked
+        if found is None:
+            found = self._checked = check_record(self.pending())
+        return found
 
 
 @dataclass
@@ -71,44 +122,43 @@ class RequestTrail:
     def entries(
         self, response: Mapping[str, Any] | None, error: AWSError | None = None
     ) -> list[Entry]:
-        if self.principal is None:
+        principal = self.principal
+        if principal is None:
             return []
+        keys = self.keys
         call = AuditedCall(
             request_id=self.request_id,
-            event_id=str(uuid.uuid4()),
+            event_id=new_event_id(),
             event_time=self.now,
             event_source=self.event_source,
             event_name=self.event_name,
             region=self.region,
             source_ip=self.source_ip,
             user_agent=self.user_agent,
-            principal=self.principal,
+            principal=principal,
             request=self.request,
             response=response,
             error_code=None if error is None else error.type_name,
             error_message=None if error is None else error.message,
-            resources=tuple((key.account, key.arn) for key in self.keys),
+            resources=tuple((key.account, key.arn) for key in keys),
             additional=self.additional or None,
         )
-        caller = self.principal.account
-        owners = {key.account for key in self.keys} - {caller}
-        if isinstance(error, AccessDeniedException):
-            owners = set()  # denied cross-account calls are logged only for the caller
-        shared = str(uuid.uuid4()) if owners else None
-        entries = [Entry(cloudtrail_record(call, caller, shared), call, caller)]
+        caller = principal.account
+        owners = {key.account for key in keys} - {caller}
+        if not owners or isinstance(error, AccessDeniedException):
+            # Denied cross-account calls are logged only for the caller.
+            return [Entry(None, call, caller)]
+        shared = new_event_id()
+        entries = [Entry(None, call, caller, shared)]
         for owner in sorted(owners):
-            other = AuditedCall(**{**_fields(call), "event_id": str(uuid.uuid4())})
-            entries.append(Entry(cloudtrail_record(other, owner, shared), other, owner))
+            other = dataclasses.replace(call, event_id=new_event_id())
+            entries.append(Entry(None, other, owner, shared))
         return entries
 
     def append_in(self, tx: Tx, appender: Appender, response: Mapping[str, Any]) -> None:
         """Append this call's records inside the transaction that makes its change."""
         appender(tx, self.entries(response))
         self.appended = True
-
-
-def _fields(call: AuditedCall) -> dict[str, Any]:
-    return {name: getattr(call, name) for name in AuditedCall.__slots__}
 
 
 class AuditSink(Protocol):
@@ -251,6 +301,8 @@ class AuditWriter:
             done.set_result(None)
 
     def _append(self, entries: list[Entry]) -> None:
+        for entry in entries:
+            entry.checked()  # built before the write transaction takes the database's lock
         # Records change no state that is cached: the read cache stays valid.
         with self._store.transaction(write=True, changes_state=False) as tx:
             self._appender(tx, entries)

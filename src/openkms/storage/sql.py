@@ -12,6 +12,7 @@ its own ``statements`` module; repositories pass them to the
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -43,7 +44,7 @@ def columns(statement: Statement) -> dict[str, int]:
 class CompiledStatement:
     """One statement for one dialect: its SQL text and how to lay out its parameters."""
 
-    __slots__ = ("defaults", "names", "positional", "sql")
+    __slots__ = ("_ordered", "defaults", "names", "positional", "sql")
 
     def __init__(self, statement: ClauseElement, engine: Engine) -> None:
         compiled: Any = statement.compile(dialect=engine.dialect)  # an SQLCompiler
@@ -52,13 +53,26 @@ class CompiledStatement:
         self.names: Sequence[str] = tuple(compiled.positiontup or ()) if self.positional else ()
         # Parameters the compiler added itself, e.g. SQLite's "OFFSET ?" after a LIMIT.
         self.defaults: dict[str, Any] = {k: v for k, v in compiled.params.items() if v is not None}
+        # One C call lays out a row's parameters (batched inserts call this per row).
+        self._ordered: Callable[[Mapping[str, Any]], tuple[Any, ...]] = (
+            operator.itemgetter(*self.names) if len(self.names) > 1 else _one_or_none(self.names)
+        )
 
     def params(self, values: Mapping[str, Any]) -> Sequence[Any] | Mapping[str, Any]:
         if self.positional:
             if self.defaults:
                 values = {**self.defaults, **values}
-            return tuple(values[name] for name in self.names)
+            return self._ordered(values)
         return {**self.defaults, **values} if self.defaults else values
+
+
+def _one_or_none(names: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """Parameters of a statement with at most one (``itemgetter`` of one name returns
+    the value itself, not a tuple)."""
+    if not names:
+        return lambda values: ()
+    name = names[0]
+    return lambda values: (values[name],)
 
 
 class StatementCache:

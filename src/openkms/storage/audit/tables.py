@@ -4,7 +4,8 @@
 :mod:`openkms.domain.audit`); ``audit_chain_head`` holds its tip in one row (id 1) that
 every append locks, which serialises appends across server nodes; ``audit_digests``
 are the signed seals; ``audit_resources`` index the records by resource for
-LookupEvents.
+LookupEvents. ``event_id`` is ``UNIQUE``: that constraint's index serves lookups by
+EventId (migration 0004 dropped a second one).
 """
 
 from __future__ import annotations
@@ -43,7 +44,6 @@ audit_events = Table(
     Column("hash", String(64), nullable=False),
     Index("ix_audit_events_account_time", "account_id", "event_time"),
     Index("ix_audit_events_account_name", "account_id", "event_name"),
-    Index("ix_audit_events_event_id", "event_id"),
 )
 
 audit_resources = Table(

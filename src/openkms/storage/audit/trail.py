@@ -7,12 +7,16 @@ the head, so the records commit with whatever else the transaction changes, or n
 all, and appends from several server nodes form one chain. A value wider than its
 column is refused here, on SQLite as on PostgreSQL (which would refuse it anyway, and
 with it everything else in the transaction), with :class:`ColumnWidthError`.
-:func:`seal_digest` signs everything appended since the previous digest.
+:func:`check_record` does the checks (and the encoding) apart, so that the audit writer
+does them before its transaction begins. :func:`seal_digest` signs everything appended
+since the previous digest.
 """
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from openkms.domain.audit import (
@@ -46,19 +50,28 @@ def _widths(columns: Any) -> dict[str, int]:
 
 _EVENT_WIDTHS = _widths(audit_events.c)
 _RESOURCE_WIDTHS = _widths(audit_resources.c)
+#: The bounded columns a PendingRecord carries (prev_hash and hash are made here).
+_PENDING_WIDTHS = tuple(
+    (name, width) for name, width in _EVENT_WIDTHS.items() if name in PendingRecord.__annotations__
+)
+_pending_values = operator.attrgetter(*(name for name, _ in _PENDING_WIDTHS))
+_RESOURCE_NAME = _RESOURCE_WIDTHS["resource_name"]
+_RESOURCE_TYPE = _RESOURCE_WIDTHS["resource_type"]
 
 
 def _check_widths(pending: PendingRecord) -> None:
-    for name, width in _EVENT_WIDTHS.items():
-        value = getattr(pending, name, None)
+    for (name, width), value in zip(_PENDING_WIDTHS, _pending_values(pending), strict=True):
         if isinstance(value, str) and len(value) > width:
             raise ColumnWidthError(f"audit column {name} holds at most {width} characters")
-    for resource in pending.resources:
-        for name, value in zip(("resource_name", "resource_type"), resource, strict=True):
-            if len(value) > _RESOURCE_WIDTHS[name]:
-                raise ColumnWidthError(
-                    f"audit column {name} holds at most {_RESOURCE_WIDTHS[name]} characters"
-                )
+    for resource_name, resource_type in pending.resources:
+        if len(resource_name) > _RESOURCE_NAME:
+            raise ColumnWidthError(
+                f"audit column resource_name holds at most {_RESOURCE_NAME} characters"
+            )
+        if len(resource_type) > _RESOURCE_TYPE:
+            raise ColumnWidthError(
+                f"audit column resource_type holds at most {_RESOURCE_TYPE} characters"
+            )
 
 
 def _require_write(tx: Tx) -> None:
@@ -84,6 +97,25 @@ def read_head(tx: Tx) -> tuple[int, str]:
     return (0, GENESIS) if row is None else (int(row[0]), str(row[1]))
 
 
+@dataclass(frozen=True, slots=True)
+class CheckedRecord:
+    """A record :func:`check_record` accepted, with its canonical JSON (the bytes stored
+    and hashed). Made only by :func:`check_record`: the writer checks and encodes its
+    records before its transaction begins, so that none of that work holds the
+    database's write lock."""
+
+    pending: PendingRecord
+    canonical: bytes
+
+
+def check_record(pending: PendingRecord) -> CheckedRecord:
+    """Raise :class:`~openkms.domain.audit.RecordIndexError` if a column contradicts the
+    record, :class:`ColumnWidthError` if a value is wider than its column."""
+    check_pending(pending)
+    _check_widths(pending)
+    return CheckedRecord(pending, canonical_json(pending.record))
+
+
 def append_records(tx: Tx, records: Sequence[PendingRecord], keyring: object = None) -> list[int]:
     """Append ``records`` to the chain in order and return their sequence numbers.
 
@@ -92,19 +124,22 @@ def append_records(tx: Tx, records: Sequence[PendingRecord], keyring: object = N
     column :class:`ColumnWidthError`, before anything is written;
     ``keyring`` is accepted for symmetry with :func:`seal_digest` and unused."""
     del keyring
+    return append_checked(tx, [check_record(pending) for pending in records])
+
+
+def append_checked(tx: Tx, records: Sequence[CheckedRecord]) -> list[int]:
+    """:func:`append_records` of records checked already."""
     if not records:
         return []
-    for pending in records:
-        check_pending(pending)
-        _check_widths(pending)
     seq, prev = lock_head(tx)
-    seqs: list[int] = []
+    first = seq + 1
     events: list[dict[str, Any]] = []
     resources: list[dict[str, Any]] = []
-    for pending in records:
+    for checked in records:
+        pending, text = checked.pending, checked.canonical
         seq += 1
-        text = canonical_json(pending.record)
         digest = link_hash(prev, seq, text)
+        # In the statement's column order (tables.EVENT_COLUMNS).
         events.append(
             {
                 "seq": seq,
@@ -127,12 +162,11 @@ def append_records(tx: Tx, records: Sequence[PendingRecord], keyring: object = N
             {"seq": seq, "resource_name": name, "resource_type": kind}
             for name, kind in dict(pending.resources).items()
         )
-        seqs.append(seq)
         prev = digest
     tx.execute_many(statements.audit_event_insert, events)
     tx.execute_many(statements.audit_resource_insert, resources)
     tx.execute(statements.audit_head_update, {"v_seq": seq, "v_hash": prev})
-    return seqs
+    return list(range(first, seq + 1))
 
 
 def _event(r: Sequence[Any], resources: tuple[tuple[str, str], ...]) -> StoredEvent:
