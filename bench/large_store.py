@@ -83,7 +83,10 @@ DEFAULT_ACCOUNT = "111122223333"
 REGION = "us-east-1"
 #: The access key the records name (compare's servers use test/test as root credentials).
 ACCESS_KEY = "test"
-USER_AGENT = "Boto3/1.35.0 md/Botocore#1.35.0 ua/2.0 os/linux lang/python#3.11"
+USER_AGENT = (
+    "Boto3/1.35.0 md/Botocore#1.35.0 ua/2.0 os/linux#6.8.0 md/arch#x86_64 lang/python#3.11.7 "
+    "md/pyimpl#CPython cfg/retry-mode#standard Botocore/1.35.0"
+)
 #: (operation, share of the events); a few Decrypts fail.
 OPERATIONS = (("Encrypt", 0.45), ("Decrypt", 0.40), ("GenerateDataKey", 0.15))
 FAILED_DECRYPT_SHARE = 0.005
@@ -149,11 +152,12 @@ class Progress:
 def load_keys(
     store: Store, keyring: SoftwareKeyring, account: str, count: int, start: float, span: float,
     batch: int,
-) -> list[str]:  # fmt: skip
+) -> list[tuple[str, str]]:  # fmt: skip
     """``count`` usable symmetric keys created over ``[start, start + span)``; returns
-    their ids in creation order. One key in ten gets the alias ``alias/large/<n>``."""
+    their ids and material ids in creation order. One key in ten gets the alias
+    ``alias/large/<n>``."""
     key_policy = policy.default_policy(account)
-    ids: list[str] = []
+    ids: list[tuple[str, str]] = []
     progress = Progress("keys", count)
     for first in range(0, count, batch):
         pairs: list[tuple[Key, KeyMaterial]] = []
@@ -187,7 +191,7 @@ def load_keys(
             pairs.append((key, material))
             if n % 10 == 0:
                 aliases.append(Alias(account, REGION, f"alias/large/{n}", key_id, created, created))
-            ids.append(key_id)
+            ids.append((key_id, material.material_id))
         with store.transaction(write=True) as tx:
             key_records.insert_keys(tx, pairs)
             for alias in aliases:
@@ -235,9 +239,13 @@ class _Renderer:
         self.rendered = 0
 
     def call(
-        self, rng: random.Random, n: int, op: str, key_id: str, context: bool, failed: bool,
-        when: float,
+        self, rng: random.Random, n: int, op: str, key: tuple[str, str], context: bool,
+        failed: bool, when: float,
     ) -> AuditedCall:  # fmt: skip
+        key_id, material_id = key
+        # As the server records them: the material a successful Decrypt or
+        # GenerateDataKey used (Encrypt's response does not name it).
+        used = op != "Encrypt" and not failed
         arn = f"arn:aws:kms:{REGION}:{self.account}:key/{key_id}"
         return AuditedCall(
             request_id=_uuid4(rng),
@@ -254,6 +262,7 @@ class _Renderer:
             error_code="InvalidCiphertextException" if failed else None,
             error_message="" if failed else None,
             resources=() if failed else ((self.account, arn),),
+            additional={"keyMaterialId": material_id} if used else None,
         )
 
     def record(self, call: AuditedCall, context: bool) -> dict[str, Any]:
@@ -274,13 +283,15 @@ class _Renderer:
             if "encryptionContext" in parameters:
                 parameters["encryptionContext"] = dict(call.request["EncryptionContext"])
             record["requestParameters"] = parameters
+        if call.additional:
+            record["additionalEventData"] = dict(call.additional)
         if call.resources:
             record["resources"] = [{**template["resources"][0], "ARN": call.resources[0][1]}]
-        self.rendered += 1
-        if self.rendered % self.check_every == 1 and record != cloudtrail_record(
+        if self.rendered % self.check_every == 0 and record != cloudtrail_record(
             call, self.account, None
         ):
             raise RuntimeError(f"record {self.rendered} differs from cloudtrail_record")
+        self.rendered += 1
         return record
 
 
@@ -289,21 +300,27 @@ def _event_time(epoch: float) -> str:
 
 
 def events(
-    account: str, key_ids: list[str], count: int, start: float, span: float, seed: int
+    account: str,
+    keys: list[tuple[str, str]],
+    count: int,
+    start: float,
+    span: float,
+    seed: int,
+    check_every: int = 10_000,
 ) -> Iterator[PendingRecord]:
     """``count`` records in time order over ``[start, start + span)``."""
     rng = random.Random(seed)
-    renderer = _Renderer(account)
+    renderer = _Renderer(account, check_every)
     encrypt, decrypt = OPERATIONS[0][1], OPERATIONS[0][1] + OPERATIONS[1][1]
     failed_decrypt = FAILED_DECRYPT_SHARE / OPERATIONS[1][1]
     for n in range(count):
         draw = rng.random()
         op = "Encrypt" if draw < encrypt else "Decrypt" if draw < decrypt else "GenerateDataKey"
         failed = op == "Decrypt" and rng.random() < failed_decrypt
-        key_id = key_ids[rng.randrange(len(key_ids))]
+        key = keys[rng.randrange(len(keys))]
         context = rng.random() < 0.5
         when = start + span * n / count
-        call = renderer.call(rng, n, op, key_id, context, failed, when)
+        call = renderer.call(rng, n, op, key, context, failed, when)
         yield PendingRecord.from_record(renderer.record(call, context), event_time=when)
 
 
@@ -353,11 +370,13 @@ def build(args: argparse.Namespace) -> int:
         began = time.monotonic()
         print(f"building {args.keys:,} keys and {args.events:,} events", flush=True)
         # Keys are created over the first half of the window, used over all of it.
-        key_ids = load_keys(
+        keys = load_keys(
             store, keyring, args.account, args.keys, start, args.days * 43200, args.batch
         )
         keys_done = time.monotonic()
-        records = events(args.account, key_ids, args.events, start, now - start, args.seed)
+        records = events(
+            args.account, keys, args.events, start, now - start, args.seed, args.check_every
+        )
         load_events(store, keyring, records, args.events, args.batch, args.seal_every)
         events_done = time.monotonic()
         _checkpoint(store)
@@ -486,6 +505,9 @@ def main() -> int:
     b.add_argument("--seal-every", type=int, default=500_000, help="records per digest")
     b.add_argument("--days", type=float, default=90, help="time span of keys and events")
     b.add_argument("--seed", type=int, default=12, help="random seed of the events")
+    b.add_argument(
+        "--check-every", type=int, default=10_000, help="render every Nth record in full too"
+    )
     b.add_argument("--cache-mb", type=int, default=2048, help="SQLite page cache while loading")
     c.add_argument("--ops", default="Encrypt,Decrypt,GenerateDataKey")
     c.add_argument("--rounds", type=int, default=3)

@@ -29,7 +29,7 @@ def test_built_store_verifies_and_serves_its_keys(
     storage = ["--data-dir", data_dir] + (["--database", database] if database else [])
     built = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "large_store.py"), "build", *storage,
-         "--keys", str(KEYS), "--events", str(EVENTS), "--batch", "64", "--seal-every", "200",
+         "--keys", str(KEYS), "--events", str(EVENTS), "--batch", "64", "--seal-every", "200", "--check-every", "1",
          "--account", ACCOUNT],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
