@@ -429,11 +429,15 @@ def compare(args: argparse.Namespace) -> int:
         empty_key = setup_target(f"http://127.0.0.1:{servers['empty'][1]}", "yes").sym_key
         keys = {"large": large_key, "empty": empty_key}
         cells: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        if args.warmup > 0:  # not recorded: first touches of the key, caches, the page cache
+            for op in args.ops.split(","):
+                for side in ("large", "empty"):
+                    _measure(args, servers[side][1], op, keys[side], args.warmup)
         for r in range(args.rounds):
             for op in args.ops.split(","):
                 for side in ("large", "empty") if r % 2 == 0 else ("empty", "large"):
                     time.sleep(0.5)
-                    cell = _measure(args, servers[side][1], op, keys[side])
+                    cell = _measure(args, servers[side][1], op, keys[side], args.duration)
                     cells.setdefault((op, side), []).append(cell)
                     print(
                         f"round {r} {op:>16} {side:>5}: {cell['rps']:8.1f} req/s  "
@@ -447,19 +451,33 @@ def compare(args: argparse.Namespace) -> int:
             proc.wait(timeout=30)
     print(f"{'op':<16} {'large req/s':>12} {'empty req/s':>12} {'ratio':>6} "
           f"{'large p99':>10} {'empty p99':>10}")  # fmt: skip
+    summary = {}
     for op in args.ops.split(","):
         large, empty = cells[op, "large"], cells[op, "empty"]
         ratio = statistics.median(a["rps"] / b["rps"] for a, b in zip(large, empty, strict=True))
+        summary[op] = {
+            "large_rps": statistics.median(c["rps"] for c in large),
+            "empty_rps": statistics.median(c["rps"] for c in empty),
+            "ratio": ratio,
+            "large_p99_ms": statistics.median(c["p99_ms"] for c in large),
+            "empty_p99_ms": statistics.median(c["p99_ms"] for c in empty),
+        }
         print(
-            f"{op:<16} {statistics.median(c['rps'] for c in large):>12,.0f} "
-            f"{statistics.median(c['rps'] for c in empty):>12,.0f} {ratio:>6.2f} "
-            f"{statistics.median(c['p99_ms'] for c in large):>10.2f} "
-            f"{statistics.median(c['p99_ms'] for c in empty):>10.2f}"
+            f"{op:<16} {summary[op]['large_rps']:>12,.0f} {summary[op]['empty_rps']:>12,.0f} "
+            f"{ratio:>6.2f} {summary[op]['large_p99_ms']:>10.2f} "
+            f"{summary[op]['empty_p99_ms']:>10.2f}"
         )
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    out = args.out_dir / f"large-store-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
+    raw = {f"{op} {side}": values for (op, side), values in cells.items()}
+    out.write_text(json.dumps({"store": _size(args), "summary": summary, "cells": raw}, indent=1))
+    print(f"written to {out}")
     return 0
 
 
-def _measure(args: argparse.Namespace, port: int, op: str, key_id: str) -> dict[str, Any]:
+def _measure(
+    args: argparse.Namespace, port: int, op: str, key_id: str, duration: float
+) -> dict[str, Any]:
     done = subprocess.run(
         [
             args.python,
@@ -469,7 +487,7 @@ def _measure(args: argparse.Namespace, port: int, op: str, key_id: str) -> dict[
             "--op",
             op,
             "--duration",
-            str(args.duration),
+            str(duration),
             "--connections",
             str(args.connections),
             "--client",
@@ -512,7 +530,9 @@ def main() -> int:
     c.add_argument("--ops", default="Encrypt,Decrypt,GenerateDataKey")
     c.add_argument("--rounds", type=int, default=3)
     c.add_argument("--duration", type=float, default=5)
+    c.add_argument("--warmup", type=float, default=1, help="seconds per op and side first")
     c.add_argument("--connections", type=int, default=16)
+    c.add_argument("--out-dir", type=Path, default=HERE / "results")
     c.add_argument("--client", default="auto", choices=["auto", "wrk", "python"])
     c.add_argument("--python", default=sys.executable)
     c.add_argument("--src", default=str(HERE.parent / "src"), help="source tree to serve")
