@@ -9,7 +9,7 @@ conversion to a :class:`~openkms.domain.keys.Key` while the row is unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from openkms.domain.aliases import Alias
@@ -53,6 +53,16 @@ def insert_key(tx: Tx, key: Key, material: KeyMaterial | None, tags: Mapping[str
     if material is not None:
         insert_material(tx, material)
     replace_tags(tx, key.key_id, tags)
+
+
+def insert_keys(tx: Tx, keys: Sequence[tuple[Key, KeyMaterial]]) -> None:
+    """Many new keys, each with its first material and no tags, in one driver call per
+    table (bulk loads such as bench/large_store.py; a request inserts with
+    :func:`insert_key`)."""
+    tx.execute_many(statements.key_insert, [rows.key_values(key) for key, _ in keys])
+    tx.execute_many(
+        statements.material_insert, [rows.material_values(material) for _, material in keys]
+    )
 
 
 def delete_key(tx: Tx, key_id: str) -> None:
