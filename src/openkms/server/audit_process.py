@@ -126,6 +126,38 @@ def portable(entry: Entry) -> Entry:
     return Entry(None, scrubbed, entry.recipient_account, entry.shared_event_id)
 
 
+_PROTOCOL = pickle.HIGHEST_PROTOCOL
+
+
+def _transportable(item: _Waiter) -> _Waiter | None:
+    """A request's records in a form that pickles: as they are, or else built here (the
+    record bounds what the request shaped) and sent ready-made; None, with the request
+    failed, when neither pickles (no answer without its record)."""
+    entries, done = item
+    try:
+        pickle.dumps(entries, _PROTOCOL)
+        return item
+    except Exception:
+        pass
+    try:
+        built = [
+            Entry(
+                dict(e.record),
+                dataclasses.replace(e.call, request={}, response=None),
+                e.recipient_account,
+                e.shared_event_id,
+            )
+            for e in entries
+        ]
+        pickle.dumps(built, _PROTOCOL)
+        return built, done
+    except Exception as exc:
+        log.error("audit records of a request could not be handed over: %r", exc)
+        if not done.done():
+            done.set_exception(AuditWriterUnavailable("audit records could not be handed over"))
+        return None
+
+
 class ProcessAuditWriter:
     """The server process's side: a client of the writer process that lives on the
     event loop, with no thread of its own (a thread would have to win the GIL back from
@@ -213,6 +245,14 @@ class ProcessAuditWriter:
         batch, self._outbox = self._outbox, []
         if not batch:
             return
+        try:
+            self._hand_over(batch)
+        except Exception:
+            # Never leave a request waiting for ever: it fails, closed.
+            log.exception("audit records could not be handed to the writer process")
+            self._fail([done for _, done in batch], "audit records could not be handed over")
+
+    def _hand_over(self, batch: list[_Waiter]) -> None:
         if self._proc is None:
             if time.monotonic() - self._last_spawn < 1.0:
                 self._fail([done for _, done in batch], "the audit writer process is down")
@@ -225,8 +265,12 @@ class ProcessAuditWriter:
                 return
         batch_id = self._next_batch
         self._next_batch += 1
+        try:
+            data = pickle.dumps((batch_id, [entries for entries, _ in batch]), _PROTOCOL)
+        except Exception:  # e.g. RecursionError: a request nested too deep to pickle
+            batch = [item for item in map(_transportable, batch) if item is not None]
+            data = pickle.dumps((batch_id, [entries for entries, _ in batch]), _PROTOCOL)
         self._pending[batch_id] = [done for _, done in batch]
-        data = pickle.dumps((batch_id, [entries for entries, _ in batch]), pickle.HIGHEST_PROTOCOL)
         self._unsent += _LENGTH.pack(len(data)) + data
         self._write()
 
