@@ -8,9 +8,10 @@ RSA key costs more than signing with it).
 Material of a key version never changes once written (imported material can be
 deleted and imported again, but only the same material: its id is a fingerprint of
 it), so entries need no invalidation for correctness: every request still reads the
-key's current state from the store, and a disabled, deleted or PendingImport key is
-refused before its material is used. Maintenance drops the entries of keys it deletes
-and of material that expires in this process. The cache is bounded and lives only in
+key's current state (through the read cache, current to the state generation), and a
+disabled, deleted or PendingImport key is refused before its material is used.
+Maintenance drops the entries of keys it deletes and of material that expires in this
+process. The cache is bounded and lives only in
 process memory.
 """
 
