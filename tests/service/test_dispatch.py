@@ -141,3 +141,75 @@ def test_an_rsa_decryption_without_a_ciphertext_is_a_validation_error(service, n
     )
     with pytest.raises(ValidationException, match="Value null at 'ciphertextBlob'"):
         service.dispatch(ctx(), name, params)
+
+
+def _policy(condition: dict[str, object] | None = None) -> str:
+    import json
+
+    statement: dict[str, object] = {
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+        "Action": "kms:*",
+        "Resource": "*",
+    }
+    if condition is not None:
+        statement["Condition"] = condition
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
+def _encrypt(service: KMSService, key_id: str, app: str) -> None:
+    params = {
+        "KeyId": key_id,
+        "Plaintext": base64.b64encode(b"x").decode(),
+        "EncryptionContext": {"app": app},
+    }
+    service.dispatch(ctx(), "Encrypt", params)
+
+
+def test_a_policy_that_reads_the_request_is_asked_every_time(service) -> None:
+    """The allow memo keeps only answers that no condition key can change."""
+    policy = _policy({"StringEquals": {"kms:EncryptionContext:app": "yes"}})
+    key_id = service.dispatch(
+        ctx(), "CreateKey", {"Policy": policy, "BypassPolicyLockoutSafetyCheck": True}
+    )["KeyMetadata"]["KeyId"]
+    for _ in range(2):
+        _encrypt(service, key_id, "yes")
+        with pytest.raises(AccessDeniedException):
+            _encrypt(service, key_id, "no")
+
+
+def test_a_kept_allow_ends_with_the_policy_that_gave_it(service) -> None:
+    key_id = service.dispatch(ctx(), "CreateKey", {"Policy": _policy()})["KeyMetadata"]["KeyId"]
+    _encrypt(service, key_id, "no")
+    _encrypt(service, key_id, "no")  # answered from the memo
+    narrowed = _policy({"StringEquals": {"kms:EncryptionContext:app": "yes"}})
+    service.dispatch(
+        ctx(),
+        "PutKeyPolicy",
+        {
+            "KeyId": key_id,
+            "Policy": narrowed,
+            "PolicyName": "default",
+            "BypassPolicyLockoutSafetyCheck": True,
+        },
+    )
+    with pytest.raises(AccessDeniedException):
+        _encrypt(service, key_id, "no")
+
+
+def test_only_context_free_policies_may_be_remembered() -> None:
+    from openkms.domain.keys import Key
+    from openkms.service.kms.authorize import allowed_whatever_the_context
+
+    class _Key:
+        arn = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+        account = ACCOUNT
+        policy = _policy()
+
+    key: Key = _Key()  # type: ignore[assignment]
+    root = Principal.root(ACCOUNT, "AK")
+    assert allowed_whatever_the_context(root, "kms:Encrypt", key, lambda p: (), _policy())
+    conditional = _policy({"Bool": {"aws:SecureTransport": "true"}})
+    assert not allowed_whatever_the_context(root, "kms:Encrypt", key, lambda p: (), conditional)
+    stranger = Principal.root("444455556666", "AK2")
+    assert not allowed_whatever_the_context(stranger, "kms:Encrypt", key, lambda p: (), _policy())

@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from openkms.authz import Decision, evaluate, parse_policy
-from openkms.authz.document import Policy
+from openkms.authz.document import Policy, PolicyKind
 from openkms.domain.keys import Key
 from openkms.domain.principals import Principal
 from openkms.errors import AccessDeniedException
@@ -65,26 +65,65 @@ def authorize(
     """Allow ``ctx.principal`` to perform ``action`` on ``key`` or raise AccessDenied.
     ``policy_text`` is the key policy as it reads now (principals bound to unique ids,
     :mod:`openkms.service.policy_principals`); by default the stored text."""
-    principal = ctx.principal
+    verdict = policy_verdict(ctx.principal, action, key, context, identity_policies, policy_text)
+    if verdict.allowed:
+        return
+    if verdict.decision is not Decision.EXPLICIT_DENY and grant_allows(
+        key, ctx.principal, action.split(":", 1)[1], context
+    ):
+        return
+    raise _deny(ctx, action, key.arn, verdict.reason)
+
+
+def policy_verdict(
+    principal: Principal,
+    action: str,
+    key: Key,
+    context: Mapping[str, object],
+    identity_policies: IdentityPolicies,
+    policy_text: str | None = None,
+) -> access.Verdict:
+    """What the policies say (rules 1-3): the key policy, the caller's identity policies
+    and its session policy; grants are not asked. A denial carries its reason clause."""
     request = access.request_for(principal, action, key.arn, context)
     by_key = evaluate(
         access.stored_policy(key.policy if policy_text is None else policy_text, "resource"),
         request,
     )
     if by_key.decision is Decision.EXPLICIT_DENY:
-        raise _deny(ctx, action, key.arn, access.DENY_IN_RESOURCE_POLICY)
+        return access.Verdict(Decision.EXPLICIT_DENY, access.DENY_IN_RESOURCE_POLICY)
     by_identity = access.identity_decision(principal, request, identity_policies(principal))
     if by_identity.decision is Decision.EXPLICIT_DENY:
-        raise _deny(ctx, action, key.arn, by_identity.reason)
+        return by_identity
     reason = access.no_resource_policy_allows(action)
     if by_key.allowed:
         alone = access.resource_grants_alone(principal, key.account, by_key, request)
         if alone.allowed or by_identity.allowed:
-            return
+            return access.ALLOWED
         reason = alone.reason or by_identity.reason  # the session policy, else IAM
-    if grant_allows(key, principal, action.split(":", 1)[1], context):
-        return
-    raise _deny(ctx, action, key.arn, reason)
+    return access.Verdict(Decision.NO_MATCH, reason)
+
+
+def allowed_whatever_the_context(
+    principal: Principal,
+    action: str,
+    key: Key,
+    identity_policies: IdentityPolicies,
+    policy_text: str,
+) -> bool:
+    """Whether the policies allow the call without reading a single condition key: none
+    of them has a Condition or a policy variable, and together they allow. Such an answer
+    depends only on the principal, the action, the key's ARN and the policy texts, so a
+    memo keyed by exactly those may keep it (the dispatcher keeps it in the read cache,
+    which a change of state empties). False is no denial: the full check decides."""
+    texts: list[tuple[str, PolicyKind]] = [(policy_text, "resource")]
+    if not principal.is_root:
+        texts += [(text, "identity") for text in identity_policies(principal)]
+    if principal.session_policy is not None:
+        texts.append((principal.session_policy, "identity"))
+    if any(access.stored_policy(text, kind).uses_context for text, kind in texts):
+        return False
+    return policy_verdict(principal, action, key, {}, identity_policies, policy_text).allowed
 
 
 def authorize_account(

@@ -30,6 +30,7 @@ from openkms.service import conditions
 from openkms.service.audit_trail import Appender, RequestTrail
 from openkms.service.context import RequestContext
 from openkms.service.kms.authorize import (
+    allowed_whatever_the_context,
     authorize,
     authorize_account,
     is_account_root,
@@ -159,26 +160,34 @@ class KMSService:
     ) -> list[Key | None]:
         """Resolve every key the operation names and authorize the caller on each (or on
         its account, when there is none); the keys found go on ``trail``."""
-        base = conditions.base_context(ctx, params)
         policies = self._policies_of(tx)
         found = [self._find(tx, ctx, arg, params, writes) for arg in op.keys]
-        if all(key is None for key, _ in found):
+        present = [key for key, _ in found if key is not None]
+        base: dict[str, object] | None = None
+
+        def request_context() -> dict[str, object]:
+            """The condition keys of the request, built only when a policy reads them."""
+            nonlocal base
+            if base is None:
+                base = conditions.base_context(ctx, params)
+                if op.condition_keys is not None and present and len(present) == len(found):
+                    base.update(op.condition_keys(present))
+            return base
+
+        if not present:
             # No key, or an optional one not given (ListAliases without KeyId): the
             # caller's identity policies decide, for its own account; where the
             # handler decides (RetireGrant), they can still deny explicitly.
             if op.account_check:
-                authorize_account(ctx, op.action, base, policies)
+                authorize_account(ctx, op.action, request_context(), policies)
             else:
-                refuse_explicit_deny(ctx, op.action, base, policies)
-        present = [key for key, _ in found if key is not None]
-        if op.condition_keys is not None and len(present) == len(found):
-            base.update(op.condition_keys(present))
+                refuse_explicit_deny(ctx, op.action, request_context(), policies)
         keys: list[Key | None] = []
         for arg, (key, requested) in zip(op.keys, found, strict=True):
             if key is not None:
                 if trail is not None:
                     trail.keys.append(key)
-                self._authorize(tx, ctx, arg, key, requested, params, base, policies)
+                self._authorize(tx, ctx, arg, key, requested, params, request_context, policies)
             keys.append(key)
         return keys
 
@@ -216,20 +225,30 @@ class KMSService:
         key: Key,
         requested: str | None,
         params: dict[str, Any],
-        base: dict[str, object],
+        request_context: Callable[[], dict[str, object]],
         policies: Callable[[Principal], Sequence[str]],
     ) -> None:
-        texts = [key.policy]
-        if not is_account_root(ctx.principal):
-            texts += policies(ctx.principal)
-        context = conditions.key_context(base, key, tx, requested, texts)
+        principal = ctx.principal
+        policy_text = effective_policy(tx, key)
+        identity = () if is_account_root(principal) else tuple(policies(principal))
+        # Policies that read no condition key give the same answer to every request of
+        # this caller, action, key and policy texts: an allow is kept in the read cache
+        # (emptied by any change of state), and the request context is not even built.
+        slot = ("allowed", principal, arg.action, key.arn, policy_text, identity)
+        if tx.cached(
+            slot,
+            lambda: allowed_whatever_the_context(principal, arg.action, key, policies, policy_text),
+        ):
+            return
+        context = conditions.key_context(
+            request_context(), key, tx, requested, (key.policy, *identity)
+        )
 
         def grant_allows(
             key: Key, principal: Principal, operation: str, context: Mapping[str, object]
         ) -> bool:
             return self.grants(tx, key, principal, operation, params)
 
-        policy_text = effective_policy(tx, key)
         authorize(ctx, arg.action, key, context, policies, grant_allows, policy_text)
 
 
