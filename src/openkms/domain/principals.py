@@ -13,6 +13,8 @@ all use it, so a role with a path (``role/app/deployer``) is the same caller eve
 
 from __future__ import annotations
 
+import dataclasses
+import operator
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -56,6 +58,11 @@ class Principal:
     session_name: str | None = None
     expiration: float | None = None  # sessions: epoch seconds
     session_policy: str | None = None  # sessions: the inline session policy, if any
+
+    def __reduce__(self) -> tuple[type[Principal], tuple[object, ...]]:
+        """Pickled as the tuple of its fields (an audit record on its way to the writer
+        process): quicker than the generic form of a slotted dataclass."""
+        return (Principal, _principal_fields(self))
 
     @classmethod
     def root(cls, account: str, access_key_id: str) -> Principal:
@@ -144,3 +151,6 @@ class Principal:
         if self.role_arn is None or self.role_arn == self.arn:
             return (self.arn,)
         return (self.arn, self.role_arn)
+
+
+_principal_fields = operator.attrgetter(*(f.name for f in dataclasses.fields(Principal)))

@@ -19,8 +19,8 @@ the two processes):
   created) and answers ``"ready"`` or the one-line reason it cannot.
 * server → writer, then: ``(batch id, [records of one request, ...])``. Members that carry
   secrets (plaintext, data keys, ...) are dropped from each call's request and response
-  before they leave the server process (:func:`portable`); the writer's record builder
-  drops them anyway.
+  before they leave the server process (``Entry.__reduce__``: an entry never pickles
+  with them); the writer's record builder drops them anyway.
 * writer → server: ``(batch id, [None or the reason a request's records were refused,
   ...])``, once the batch is durable. The writer reads every batch waiting in the pipe
   and stores them in one transaction (group commit), falling back to one transaction
@@ -52,7 +52,6 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import IO, Any
 
-from openkms.audit.records import SECRET_MEMBERS
 from openkms.service.audit_trail import Entry
 
 log = logging.getLogger("openkms.audit")
@@ -107,23 +106,6 @@ class FrameReader:
                 raise EOFError
             self._buffer += chunk
         return self.take()
-
-
-def _without_secrets(members: object) -> object:
-    if not isinstance(members, dict):
-        return members
-    return {k: v for k, v in members.items() if k not in SECRET_MEMBERS}
-
-
-def portable(entry: Entry) -> Entry:
-    """``entry`` as it may leave the server process: no secret members in its call."""
-    call = entry.call
-    scrubbed = dataclasses.replace(
-        call,
-        request=_without_secrets(call.request),  # type: ignore[arg-type]
-        response=_without_secrets(call.response),  # type: ignore[arg-type]
-    )
-    return Entry(None, scrubbed, entry.recipient_account, entry.shared_event_id)
 
 
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
@@ -220,7 +202,7 @@ class ProcessAuditWriter:
             return done
         if not self._outbox:
             loop.call_soon(self._flush)
-        self._outbox.append(([portable(e) for e in entries], done))
+        self._outbox.append((entries, done))
         return done
 
     def submit(self, entries: Sequence[Entry]) -> Future[None]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import operator
 import queue
 import sys
 import threading
@@ -33,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from openkms.audit.event_ids import new_event_id
-from openkms.audit.records import AuditedCall, indexed_record
+from openkms.audit.records import SECRET_MEMBERS, AuditedCall, indexed_record
 from openkms.domain.audit import PendingRecord
 from openkms.domain.keys import Key
 from openkms.domain.principals import Principal
@@ -97,6 +98,51 @@ class Entry:
         if found is None:
             found = self._checked = check_record(self.pending())
         return found
+
+    def __reduce__(self) -> tuple[Callable[..., Entry], tuple[object, ...]]:
+        """How an entry leaves the process (to the audit writer process): as a flat tuple,
+        and without the members of its request and response that carry secrets
+        (plaintext, data keys, ...), whichever way it is pickled. The record builder
+        drops them anyway; they never need to cross."""
+        call = self.call
+        return (
+            _entry_from,
+            (
+                self._given,
+                _call_fields(call),
+                _without_secrets(call.request),
+                _without_secrets(call.response),
+                self.recipient_account,
+                self.shared_event_id,
+            ),
+        )
+
+
+#: AuditedCall's fields but its request and response, in its constructor's order.
+_CALL_FIELDS = tuple(
+    f.name for f in dataclasses.fields(AuditedCall) if f.name not in ("request", "response")
+)
+_call_fields = operator.attrgetter(*_CALL_FIELDS)
+
+
+def _without_secrets(members: Any) -> Any:
+    if not isinstance(members, dict) or SECRET_MEMBERS.isdisjoint(members):
+        return members
+    return {k: v for k, v in members.items() if k not in SECRET_MEMBERS}
+
+
+def _entry_from(
+    given: Mapping[str, Any] | None,
+    fields: tuple[Any, ...],
+    request: Mapping[str, Any],
+    response: Mapping[str, Any] | None,
+    recipient_account: str,
+    shared_event_id: str | None,
+) -> Entry:
+    """An :class:`Entry` from its pickled form (:meth:`Entry.__reduce__`)."""
+    values = dict(zip(_CALL_FIELDS, fields, strict=True))
+    call = AuditedCall(request=request, response=response, **values)
+    return Entry(given, call, recipient_account, shared_event_id)
 
 
 @dataclass
