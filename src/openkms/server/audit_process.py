@@ -43,10 +43,11 @@ import dataclasses
 import logging
 import os
 import pickle
-import select
+import queue
 import struct
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -365,31 +366,70 @@ def _serve(source: FrameReader, out: IO[bytes]) -> int:
         inline=True,
     )
     write_frame(out, "ready")
-    fd = source.fd
+    arrived: queue.Queue[_Batch | None] = queue.Queue()
+    threading.Thread(
+        target=_receive, args=(source, arrived), name="openkms-audit-receive", daemon=True
+    ).start()
     try:
         while True:
-            if not source.buffered() and not select.select([fd], [], [], writer.seal_wait())[0]:
+            try:
+                first = arrived.get(timeout=writer.seal_wait())
+            except queue.Empty:
                 writer.seal_if_due()
                 continue
-            batches: list[tuple[int, list[Sequence[Entry]]]] = []
-            try:
-                batches.append(source.read())
-                # Every batch already here or in the pipe joins this group commit.
-                while len(batches) < 64 and (
-                    source.buffered() or select.select([fd], [], [], 0)[0]
-                ):
-                    batches.append(source.read())
-            except EOFError:
-                _store(writer, batches, out)
-                return 0
+            batches: list[_Batch] = []
+            ended = first is None
+            if first is not None:
+                batches.append(first)
+            # Every batch already received joins this group commit.
+            while not ended and len(batches) < 64:
+                try:
+                    more = arrived.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    ended = True
+                else:
+                    batches.append(more)
             _store(writer, batches, out)
+            if ended:
+                return 0
             writer.seal_if_due()
     finally:
         writer.close()
         store.close()
 
 
-def _store(writer: Any, batches: list[tuple[int, list[Sequence[Entry]]]], out: IO[bytes]) -> None:
+#: One frame from the server: a batch id and the records of each of its requests.
+_Batch = tuple[int, list[Sequence[Entry]]]
+
+
+def _receive(source: FrameReader, arrived: queue.Queue[_Batch | None]) -> None:
+    """Read the server's frames and build their records (the CloudTrail record, its
+    index columns, the canonical JSON), on a thread of its own: this work then overlaps
+    the commit of the group before, whose fsync releases the GIL, instead of adding to
+    the time a request waits. A record that cannot be built is left as it is: the
+    commit builds it again and fails that request alone. None: the server has gone."""
+    while True:
+        try:
+            batch: _Batch = source.read()
+        except (EOFError, OSError):
+            arrived.put(None)
+            return
+        except Exception:
+            # A frame that does not load: stop, so that the server sees this writer end
+            # and fails what waits on it, rather than wait for answers that never come.
+            log.exception("unreadable frame from the server; the audit writer stops")
+            arrived.put(None)
+            return
+        for entries in batch[1]:
+            for entry in entries:
+                with contextlib.suppress(Exception):
+                    entry.checked()
+        arrived.put(batch)
+
+
+def _store(writer: Any, batches: list[_Batch], out: IO[bytes]) -> None:
     requests = [entries for _, group in batches for entries in group]
     if not requests:
         return
