@@ -10,7 +10,9 @@ interleaved rounds (A B, B A, ...), so that the noise of a shared machine falls 
 
 Each side is ``NAME=SRC [extra serve flags]``, or ``floor``: the shared bare-ASGI floor app
 (``floor_app.py``, uvicorn, one worker, no setup), so that ratios to the floor of the old and
-the new code come from one run. A tree side runs ``python -m openkms serve`` with
+the new code come from one run, or ``ceiling[=SRC]``: ``bench/ceiling_app.py``, the floor
+plus only the work every request must do (SigV4 with OpenKMS's verifier from SRC, JSON,
+AES-GCM; no authorization, no audit trail). A tree side runs ``python -m openkms serve`` with
 ``PYTHONPATH=SRC`` on 127.0.0.1 (SQLite in a temporary data directory, root credentials
 test/test) and is measured with the shared kmsbench.py (wrk when installed). Prints each
 cell, then the median and mean req/s per side and each side's median relative to the
@@ -74,13 +76,24 @@ def _start(python: str, src: str, extra: list[str]) -> tuple[subprocess.Popen[by
     raise SystemExit(f"server {args} did not start")
 
 
-def _start_floor(python: str, shared: str) -> tuple[subprocess.Popen[bytes], int]:
+def _start_anchor(
+    python: str, shared: str, name: str, src: str
+) -> tuple[subprocess.Popen[bytes], int]:
+    """The shared floor app, or bench/ceiling_app.py (OpenKMS's SigV4 from ``src``)."""
     port = _free_port()
+    env = dict(os.environ)
+    app_dir = shared
+    if name == "ceiling":
+        app_dir = str(Path(__file__).resolve().parent)
+        env["PYTHONPATH"] = os.path.abspath(src or "src")
+        env["OPENKMS_SHARED_BENCH"] = os.path.abspath(shared)
     args = [
         python,
         "-m",
         "uvicorn",
-        "floor_app:app",
+        f"{name}_app:app",
+        "--app-dir",
+        app_dir,
         "--host",
         "127.0.0.1",
         "--port",
@@ -91,7 +104,9 @@ def _start_floor(python: str, shared: str) -> tuple[subprocess.Popen[bytes], int
         "--log-level",
         "warning",
     ]
-    proc = subprocess.Popen(args, cwd=shared, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        args, cwd=shared, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -100,7 +115,7 @@ def _start_floor(python: str, shared: str) -> tuple[subprocess.Popen[bytes], int
         except OSError:
             time.sleep(0.1)
     proc.kill()
-    raise SystemExit("the floor app did not start")
+    raise SystemExit(f"the {name} app did not start")
 
 
 def main() -> int:
@@ -120,8 +135,8 @@ def main() -> int:
         src, *extra = shlex.split(rest) if rest else ("",)
         sides[name] = (src, extra)
     servers = {
-        name: _start_floor(args.python, args.shared_bench)
-        if name == "floor"
+        name: _start_anchor(args.python, args.shared_bench, name, src)
+        if name in ("floor", "ceiling")
         else _start(args.python, src, extra)
         for name, (src, extra) in sides.items()
     }
