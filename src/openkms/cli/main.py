@@ -66,6 +66,22 @@ def _regions(value: str) -> tuple[str, ...]:
     return names
 
 
+def _proxies(value: str) -> tuple[str, ...]:
+    """Addresses or networks (IPv4 or IPv6), comma-separated; no wildcard: trusting every
+    sender of X-Forwarded-For would let any caller choose its aws:SourceIp."""
+    found = []
+    for item in (part.strip() for part in value.split(",")):
+        if not item:
+            continue
+        try:
+            found.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"not an IP address or network: {item!r} (list the proxies, no wildcard)"
+            ) from None
+    return tuple(found)
+
+
 def _port(value: str) -> int:
     try:
         port = int(value)
@@ -140,6 +156,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS: certificate chain (PEM)")
     serve.add_argument("--tls-key", metavar="FILE", help="serve HTTPS: private key (PEM)")
     serve.add_argument(
+        "--trusted-proxies",
+        type=_proxies,
+        default=os.environ.get("OPENKMS_TRUSTED_PROXIES", ""),
+        metavar="ADDRESSES",
+        help="comma-separated addresses or networks of reverse proxies whose "
+        "X-Forwarded-For and X-Forwarded-Proto headers are believed (the caller's address "
+        "for aws:SourceIp and audit records, aws:SecureTransport); default none: the headers "
+        "are ignored, whoever sends them (env OPENKMS_TRUSTED_PROXIES)",
+    )
+    serve.add_argument(
         "--insecure-http",
         action="store_true",
         help="allow plain HTTP on a non-loopback address (only behind a TLS-terminating proxy)",
@@ -201,6 +227,8 @@ class _ServerOptions(_TLSOptions):
     access_log: bool
     lifespan: Literal["on"]
     server_header: bool
+    proxy_headers: bool
+    forwarded_allow_ips: str | None
 
 
 def _transport(args: argparse.Namespace) -> _TLSOptions | str:
@@ -283,6 +311,10 @@ def _serve(args: argparse.Namespace) -> int:
         access_log=False,
         lifespan="on",
         server_header=False,
+        # X-Forwarded-For/-Proto set the caller's address (aws:SourceIp, the records'
+        # sourceIPAddress) and aws:SecureTransport: believed only from proxies named here.
+        proxy_headers=bool(args.trusted_proxies),
+        forwarded_allow_ips=",".join(args.trusted_proxies) or None,
         **tls,
     )
     if args.workers == 1:
