@@ -11,6 +11,7 @@
     │   │   RequestHeaderSectionTooLarge, UnsupportedOperationException              400
     ├── kms.py          the KMS model's errors
     │   ├── NotFoundException, DisabledException, KMSInvalidStateException, ...      400
+    │   ├── DryRunOperationException                                                 412
     │   └── KMSInternalException, DependencyTimeoutException,
     │       KeyUnavailableException                                                  500
     ├── cloudtrail.py   CloudTrail LookupEvents

@@ -68,7 +68,9 @@ class TagException(AWSError):
 
 
 class DryRunOperationException(AWSError):
-    pass
+    """The request would have succeeded; HTTP 412, as the API reference lists it."""
+
+    status = 412
 
 
 class InvalidGrantTokenException(AWSError):

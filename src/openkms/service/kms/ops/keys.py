@@ -159,8 +159,8 @@ def _key_usage(spec: KeySpec, requested: str | None) -> KeyUsage:
     usage = KeyUsage(requested)
     if usage not in keyspecs.usages(spec):
         raise ValidationException(
-            f"KeyUsage {usage.value} is not compatible with KeySpec {spec.value}."
-        )
+            f"KeyUsage {usage.value} is not compatible with KeySpec {spec.value}"
+        )  # AWS's text, without a final period
     return usage
 
 
