@@ -94,6 +94,7 @@ from openkms.errors.kms import (
     KMSInvalidStateException,
     LimitExceededException,
     MalformedPolicyDocumentException,
+    NotAuthorizedException,
     NotFoundException,
     TagException,
 )
@@ -142,6 +143,7 @@ __all__ = [
     "MalformedPolicyDocumentException",
     "MissingAuthenticationTokenException",
     "NoSuchEntity",
+    "NotAuthorizedException",
     "NotFoundException",
     "PackedPolicyTooLarge",
     "RequestHeaderSectionTooLarge",
