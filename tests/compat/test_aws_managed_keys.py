@@ -234,6 +234,36 @@ def test_a_service_principal_uses_the_key_through_its_service(server) -> None:
             f"is not authorized to perform: kms:Encrypt on resource: {meta['Arn']} because "
             "no resource-based policy allows the kms:Encrypt action"
         )
+    # Grants are made through the service: EBS's key lets EC2 create them.
+    ebs = root.describe_key(KeyId="alias/aws/ebs")["KeyMetadata"]
+    grant = keys["ebs-sim"].create_grant(
+        KeyId=ebs["KeyId"], GranteePrincipal=ROOT, Operations=["Decrypt"]
+    )
+    assert grant["GrantId"]
+    with pytest.raises(ClientError) as exc:
+        keys["plain"].create_grant(
+            KeyId=ebs["KeyId"], GranteePrincipal=ROOT, Operations=["Decrypt"]
+        )
+    assert error_of(exc)[0] == "AccessDeniedException"
+    # kms:GrantIsForAWSResource is true for a service principal's requests only.
+    statement = {
+        "Effect": "Allow",
+        "Principal": {"AWS": "*"},
+        "Action": "kms:CreateGrant",
+        "Resource": "*",
+        "Condition": {
+            "Bool": {"kms:GrantIsForAWSResource": "true"},
+            "StringEquals": {"kms:CallerAccount": ACCOUNT},
+        },
+    }
+    admin = {"Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "kms:*", "Resource": "*"}
+    own = root.create_key(
+        Policy=json.dumps({"Version": "2012-10-17", "Statement": [admin, statement]})
+    )["KeyMetadata"]
+    keys["s3-sim"].create_grant(KeyId=own["Arn"], GranteePrincipal=ROOT, Operations=["Decrypt"])
+    with pytest.raises(ClientError) as exc:
+        keys["plain"].create_grant(KeyId=own["Arn"], GranteePrincipal=ROOT, Operations=["Decrypt"])
+    assert error_of(exc)[0] == "AccessDeniedException"
     # Even the service principal cannot manage the key.
     with pytest.raises(ClientError) as exc:
         s3.disable_key(KeyId=meta["KeyId"])

@@ -76,7 +76,10 @@ def test_via_service_comes_from_the_operator_tag_only() -> None:
     ctx = RequestContext("r", tagged, "eu-west-1", time.time())
     values = base_context(ctx, {"ViaService": "ec2"})
     assert values["kms:ViaService"] == "s3.eu-west-1.amazonaws.com"
+    assert values["kms:GrantIsForAWSResource"] is True
     assert values["kms:CallerAccount"] == A
     for principal in (SESSION, USER, ROOT):
         plain = RequestContext("r", principal, "eu-west-1", time.time())
-        assert "kms:ViaService" not in base_context(plain, {"ViaService": "s3"})
+        direct = base_context(plain, {"ViaService": "s3"})
+        assert "kms:ViaService" not in direct
+        assert direct["kms:GrantIsForAWSResource"] is False

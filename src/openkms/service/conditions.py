@@ -80,7 +80,8 @@ def global_context(ctx: RequestContext) -> dict[str, object]:
 
 #: The IAM tag that makes a user or role a *service principal*: its requests are made
 #: "through" the service named by the tag's value (``s3``, ``ec2``, ...), so they carry
-#: ``kms:ViaService`` = ``<value>.<region>.amazonaws.com``. AWS sets that key when an AWS
+#: ``kms:ViaService`` = ``<value>.<region>.amazonaws.com`` and
+#: ``kms:GrantIsForAWSResource`` = true. AWS sets that key when an AWS
 #: service calls KMS on a principal's behalf; no AWS service calls OpenKMS, so an operator
 #: (whoever may tag IAM users and roles) names the principals that act for a service,
 #: and applications can exercise the policies of AWS managed keys in tests.
@@ -100,8 +101,10 @@ def base_context(ctx: RequestContext, params: dict[str, Any]) -> dict[str, objec
     request parameters."""
     values = global_context(ctx)
     values["kms:CallerAccount"] = ctx.principal.account
-    values["kms:GrantIsForAWSResource"] = False
     via = via_service(ctx)
+    # "when an AWS service integrated with AWS KMS calls the operation on the user's
+    # behalf": here, when a service principal calls.
+    values["kms:GrantIsForAWSResource"] = via is not None
     if via is not None:
         values["kms:ViaService"] = via
     for param, key in _PARAMETER_KEYS.items():
