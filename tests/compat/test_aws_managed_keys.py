@@ -284,3 +284,36 @@ def test_the_aws_managed_key_rotates_every_year(quiet_server) -> None:
     assert current == entry["KeyMaterialId"] != first
     (listed,) = kms.list_key_rotations(KeyId=meta["KeyId"])["Rotations"]
     assert listed["RotationType"] == "AUTOMATIC" and listed["KeyMaterialId"] == current
+
+
+def test_first_use_through_the_service_creates_the_key(server) -> None:
+    """As AWS services do: the first Encrypt/GenerateDataKey through S3 naming alias/aws/s3
+    creates the AWS managed key; a direct caller, or another service, gets NotFound."""
+    region = "ap-southeast-3"
+    iam = make_client(server.endpoint, service="iam")
+    clients = {}
+    for name, service in (("s3", "s3"), ("ec2", "ec2"), ("plain", None)):
+        user = f"first-use-{name}-{time.time_ns()}"
+        iam.create_user(UserName=user)
+        if service is not None:
+            iam.tag_user(UserName=user, Tags=[{"Key": "openkms:via-service", "Value": service}])
+        created = iam.create_access_key(UserName=user)["AccessKey"]
+        clients[name] = make_client(
+            server.endpoint,
+            region=region,
+            access_key=created["AccessKeyId"],
+            secret_key=created["SecretAccessKey"],
+        )
+    missing = f"Alias arn:aws:kms:{region}:{ACCOUNT}:alias/aws/s3 is not found."
+    for name in ("plain", "ec2"):
+        with pytest.raises(ClientError) as exc:
+            clients[name].encrypt(KeyId="alias/aws/s3", Plaintext=b"x")
+        assert error_of(exc) == ("NotFoundException", missing)
+    root = make_client(server.endpoint, region=region)
+    assert "TargetKeyId" not in {a["AliasName"]: a for a in all_aliases(root)}["alias/aws/s3"]
+    data_key = clients["s3"].generate_data_key(KeyId="alias/aws/s3", KeySpec="AES_256")
+    meta = root.describe_key(KeyId="alias/aws/s3")["KeyMetadata"]
+    assert meta["KeyManager"] == "AWS" and data_key["KeyId"] == meta["Arn"]
+    blob = clients["s3"].encrypt(KeyId="alias/aws/s3", Plaintext=b"x")
+    assert blob["KeyId"] == meta["Arn"]  # the same key: created once
+    assert len([k for k in root.list_keys()["Keys"] if k["KeyId"] == meta["KeyId"]]) == 1

@@ -9,8 +9,9 @@ the ListAliases and DescribeKey API pages, and "Rotating AWS KMS keys".
 * The AWS managed key is created when first referenced: AWS services create it on first
   use, and "If you call the DescribeKey operation on a predefined AWS alias, that is, an
   AWS alias with no key ID, AWS KMS creates an AWS managed key. Then, it associates the
-  alias with the new KMS key" (DescribeKey API reference). No AWS service calls OpenKMS,
-  so DescribeKey is what creates it here.
+  alias with the new KMS key" (DescribeKey API reference). No AWS service calls OpenKMS:
+  here DescribeKey creates it, and so does the first request made through the service
+  by a principal acting for it (``kms:ViaService``, :mod:`openkms.service.conditions`).
 * It is a symmetric encryption key, ``KeyManager: AWS``, described as ``Default key that
   protects my <what> when no other key is defined``, rotated every year (365 days)
   automatically; its key policy lets the account's principals use it only through the

@@ -5,6 +5,9 @@ with no key ID, AWS KMS creates an AWS managed key. Then, it associates the alia
 the new KMS key" (DescribeKey API reference). The rules of the key are in
 :mod:`openkms.domain.managed_keys`.
 
+AWS services create it on their first use too: the operations a service encrypts with
+create it when called through that service (:func:`on_first_use`).
+
 The key is created in a write transaction of its own, committed before the request's
 transaction opens, so the request then resolves and authorizes the alias like any other
 (the new key's policy lets the account's principals describe it, through their IAM
@@ -28,8 +31,10 @@ from openkms.domain.audit import PendingRecord
 from openkms.domain.identifiers import RefKind, parse_key_ref
 from openkms.domain.keys import KeyMaterial, KeySpec
 from openkms.errors import AWSError
+from openkms.service.conditions import via_service
 from openkms.service.context import RequestContext
 from openkms.service.kms.materials import new_material
+from openkms.service.kms.registry import Materialize
 from openkms.storage.audit import trail as audit_store
 from openkms.storage.keys import repository as key_records
 from openkms.storage.repository import DuplicateError, Store
@@ -59,8 +64,33 @@ def ensure_managed_key(
     """DescribeKey's first reference to a predefined alias: create the AWS managed key
     behind it (nothing when the request names anything else, or the key exists)."""
     service = referenced_service(ctx, params.get("KeyId"))
-    if service is None:
-        return
+    if service is not None:
+        _create(store, keyring, ctx, service)
+
+
+def on_first_use(param: str) -> Materialize:
+    """For the operations a service encrypts with (Encrypt, GenerateDataKey*, ...): the
+    first request *through the service* (``kms:ViaService``, see
+    :func:`openkms.service.conditions.via_service`) naming its predefined alias in
+    ``param`` creates the AWS managed key, as AWS services do on first use. A direct
+    caller naming the alias of a key that does not exist yet gets NotFoundException."""
+
+    def materialize(
+        store: Store, keyring: Keyring, ctx: RequestContext, params: Mapping[str, object]
+    ) -> None:
+        service = referenced_service(ctx, params.get(param))
+        if service is not None and via_service(ctx) == service.via_service(ctx.region):
+            _create(store, keyring, ctx, service)
+
+    return materialize
+
+
+def _create(
+    store: Store, keyring: Keyring, ctx: RequestContext, service: managed_keys.ManagedService
+) -> None:
+    """Create ``service``'s AWS managed key in the caller's account and Region, unless it
+    exists. On the event loop the write transaction raises Offload (the request starts
+    over on a thread), so only the cheap check runs there."""
     with store.transaction() as tx:
         if key_records.get_alias(tx, ctx.account, ctx.region, service.alias) is not None:
             return

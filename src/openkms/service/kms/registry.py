@@ -49,7 +49,8 @@ Prepare = Callable[[WrappingKeyStock, Request], object]
 #: Work AWS does on its own before the request is served, committed in a transaction of
 #: its own before the request's opens (DescribeKey of a predefined alias creates the AWS
 #: managed key behind it): given the store, the keyring, the request's context and its
-#: parameters.
+#: parameters. It must be cheap when there is nothing to do (it runs on every request of
+#: its operation, on the event loop too, where a write transaction raises Offload).
 Materialize = Callable[["Store", "Keyring", "RequestContext", Mapping[str, object]], None]
 
 
@@ -117,13 +118,7 @@ class Operation:
         """May be answered on the server's event loop when what it reads is cached (it
         changes nothing and prepares nothing; the dispatcher still sends requests on
         keys whose cryptography is slow to a thread)."""
-        return not (
-            self.writes
-            or self.slow
-            or self.snapshot
-            or self.prepare is not None
-            or self.materialize is not None
-        )
+        return not (self.writes or self.slow or self.snapshot or self.prepare is not None)
 
 
 def ciphertext_or(name: str, algorithm_param: str) -> KeySource:
