@@ -52,7 +52,7 @@ def test_alias_name_rules(kms) -> None:
     key = kms.create_key()["KeyMetadata"]
     with pytest.raises(ClientError) as exc:
         kms.create_alias(AliasName="alias/aws/mine", TargetKeyId=key["KeyId"])
-    assert error_of(exc)[0] == "InvalidAliasNameException"
+    assert error_of(exc) == ("NotAuthorizedException", "")
     other = unique("target")
     kms.create_alias(AliasName=other, TargetKeyId=key["KeyId"])
     with pytest.raises(ClientError) as exc:
@@ -166,7 +166,8 @@ def test_create_key_with_policy_and_bad_policy(kms) -> None:
 
 def test_create_key_refuses_what_is_not_built(kms) -> None:
     for kwargs, code in (
-        ({"KeySpec": "SM2", "KeyUsage": "SIGN_VERIFY"}, "UnsupportedOperationException"),
+        # Outside China Regions AWS's KeySpec enum has no SM2 (test_aws_fidelity.py).
+        ({"KeySpec": "SM2", "KeyUsage": "SIGN_VERIFY"}, "ValidationException"),
         ({"KeySpec": "RSA_2048", "KeyUsage": "GENERATE_VERIFY_MAC"}, "ValidationException"),
         ({"KeySpec": "RSA_2048"}, "ValidationException"),
         ({"Origin": "AWS_CLOUDHSM"}, "UnsupportedOperationException"),

@@ -177,7 +177,7 @@ def data_key_material(kms: Any, key_id: str) -> str:
 
 def rotate_and_wait(kms: Any, key_id: str, new_material_id: str, timeout: float = 30) -> None:
     """RotateKeyOnDemand on ``own_server``; wait until ``new_material_id`` is CURRENT."""
-    assert kms.rotate_key_on_demand(KeyId=key_id)["KeyId"] == key_id
+    assert kms.rotate_key_on_demand(KeyId=key_id)["KeyId"] == describe(kms, key_id)["Arn"]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         rows = by_id(materials(kms, key_id))
@@ -1209,7 +1209,7 @@ def test_on_demand_rotation_of_imported_material_in_progress(quiet_server) -> No
     second_id = import_material(kms, key_id, os.urandom(32), ImportType="NEW_KEY_MATERIAL")[
         "KeyMaterialId"
     ]
-    assert kms.rotate_key_on_demand(KeyId=key_id)["KeyId"] == key_id
+    assert kms.rotate_key_on_demand(KeyId=key_id)["KeyId"] == meta["Arn"]
     # Still in progress: nothing has changed yet, and a second request conflicts.
     rows = by_id(materials(kms, key_id))
     assert rows[second_id]["KeyMaterialState"] == "PENDING_ROTATION"

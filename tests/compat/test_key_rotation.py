@@ -300,8 +300,8 @@ def test_on_demand_rotation_and_key_material_ids(own_server) -> None:
 
     encrypt_now("before")
     for round_ in (1, 2):
-        response = kms.rotate_key_on_demand(KeyId=key["Arn"])
-        assert response["KeyId"] == key_id
+        response = kms.rotate_key_on_demand(KeyId=key["Arn"] if round_ == 1 else key_id)
+        assert response["KeyId"] == key["Arn"]  # the ARN, whichever form was asked
         listed = wait_rotated(kms, key_id, round_)
         assert len(listed) == round_
         newest = listed[-1]
@@ -338,7 +338,7 @@ def test_on_demand_rotation_stays_in_progress_until_maintenance(quiet_server) ->
     blob = kms.encrypt(KeyId=key_id, Plaintext=b"old")["CiphertextBlob"]
     kms.enable_key_rotation(KeyId=key_id)
     started = time.time()
-    assert kms.rotate_key_on_demand(KeyId=key_id)["KeyId"] == key_id
+    assert kms.rotate_key_on_demand(KeyId=key_id)["KeyId"] == key["Arn"]
     status = kms.get_key_rotation_status(KeyId=key_id)
     assert abs(status["OnDemandRotationStartDate"].timestamp() - started) < 60
     assert status["KeyRotationEnabled"] is True and status["RotationPeriodInDays"] == 365
@@ -369,7 +369,7 @@ def test_on_demand_rotation_stays_in_progress_until_maintenance(quiet_server) ->
     assert event["serviceEventDetails"]["previousKeyMaterialId"] == before_material
     assert event["serviceEventDetails"]["currentKeyMaterialId"] == entry["KeyMaterialId"]
     # and a new on-demand rotation can be asked for once the first one is done
-    assert kms.rotate_key_on_demand(KeyId=key_id)["KeyId"] == key_id
+    assert kms.rotate_key_on_demand(KeyId=key_id)["KeyId"] == key["Arn"]
     assert "OnDemandRotationStartDate" in kms.get_key_rotation_status(KeyId=key_id)
 
 
@@ -387,6 +387,11 @@ def test_twenty_five_on_demand_rotations_then_limit_and_paging(own_server) -> No
     with pytest.raises(ClientError) as exc:
         kms.rotate_key_on_demand(KeyId=key_id)
     assert code_of(exc) == "LimitExceededException"
+    assert exc.value.response["Error"]["Message"] == (  # AWS's text, no final period
+        "The on-demand rotations limit has been reached for the given keyId. No more "
+        f"on-demand rotations can be performed for this key: {key['Arn']}"
+    )
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert "OnDemandRotationStartDate" not in kms.get_key_rotation_status(KeyId=key_id)
 
     pages = []

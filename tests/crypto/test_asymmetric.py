@@ -630,8 +630,9 @@ def test_ecdh_refuses_malformed_and_non_ec_peer_keys(keys: dict[str, LoadedKey])
     off_curve = bytearray(good)
     off_curve[-1] ^= 0x01  # the point is no longer on the curve
     for bad in (b"", b"not a key", good[:-1], bytes(off_curve)):
-        with pytest.raises(ValidationException, match="not a valid DER-encoded"):
+        with pytest.raises(ValidationException) as exc:
             asymmetric.derive_shared_secret(key, bad)
+        assert exc.value.message == ""  # AWS answers without a message
     for non_ec in (
         keys["RSA_2048"].public_key_der(),
         _spki(ed25519.Ed25519PrivateKey.generate().public_key()),

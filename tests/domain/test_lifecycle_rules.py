@@ -124,7 +124,7 @@ def test_on_demand_rules() -> None:
 
 def test_imported_keys_rotate_only_to_imported_material() -> None:
     external = key(origin=Origin.EXTERNAL)
-    with pytest.raises(KMSInvalidStateException, match="PENDING_ROTATION"):
+    with pytest.raises(KMSInvalidStateException, match="No available key material pending"):
         rotation.start_on_demand(external, [material(1)], NOW)
     pending = material(2, imported_at=NOW)
     rotation.start_on_demand(external, [material(1), pending], NOW)
@@ -178,10 +178,18 @@ def test_import_type_defaults_and_limits() -> None:
         imports.import_type(
             external, [material(1)], {"ImportType": "NEW_KEY_MATERIAL", "KeyMaterialId": "0" * 64}
         )
-    with pytest.raises(KMSInvalidStateException, match="PENDING_ROTATION"):
-        imports.import_type(
-            external, [material(1), material(2)], {"ImportType": "NEW_KEY_MATERIAL"}
-        )
+    # Other material pending rotation: refused once the new material's id is known.
+    pending = [material(1), material(2)]
+    assert (
+        imports.import_type(external, pending, {"ImportType": "NEW_KEY_MATERIAL"})
+        is imports.ImportType.NEW_KEY_MATERIAL
+    )
+    with pytest.raises(KMSInvalidStateException) as exc:
+        imports.require_nothing_pending(external, pending, "ab" * 32)
+    assert exc.value.message == (
+        f"New key material (id: {'ab' * 32}) cannot be imported into KMS key {external.arn}, "
+        f"because another key material (id: {pending[1].material_id}) is pending rotation."
+    )
     rsa = key(origin=Origin.EXTERNAL, spec=KeySpec.RSA_2048, usage=KeyUsage.SIGN_VERIFY)
     with pytest.raises(ValidationException):
         imports.import_type(rsa, [], {"ImportType": "NEW_KEY_MATERIAL"})

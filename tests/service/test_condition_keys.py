@@ -60,3 +60,26 @@ def test_a_session_answers_to_its_role_with_the_path() -> None:
     assert USER.identities() == (USER.arn,) and USER.unique_id == "AIDAEXAMPLEUSER00001"
     assert ROOT.is_root and ROOT.unique_id is None
     assert not Principal(A, USER.arn, "AK").is_root  # a root kind with a user ARN: no
+
+
+def test_via_service_comes_from_the_operator_tag_only() -> None:
+    """kms:ViaService (issue 14): set for principals tagged openkms:via-service, in the
+    request's Region; never for anyone else, whatever the request says."""
+    tagged = Principal.user(
+        A,
+        f"arn:aws:iam::{A}:user/s3-sim",
+        "AKIATAGGED",
+        user_id="AIDAEXAMPLEUSER00002",
+        user_name="s3-sim",
+        tags=(("openkms:via-service", "s3"),),
+    )
+    ctx = RequestContext("r", tagged, "eu-west-1", time.time())
+    values = base_context(ctx, {"ViaService": "ec2"})
+    assert values["kms:ViaService"] == "s3.eu-west-1.amazonaws.com"
+    assert values["kms:GrantIsForAWSResource"] is True
+    assert values["kms:CallerAccount"] == A
+    for principal in (SESSION, USER, ROOT):
+        plain = RequestContext("r", principal, "eu-west-1", time.time())
+        direct = base_context(plain, {"ViaService": "s3"})
+        assert "kms:ViaService" not in direct
+        assert direct["kms:GrantIsForAWSResource"] is False

@@ -15,7 +15,7 @@ import pytest
 
 from openkms.errors import SerializationException, UnknownOperationException, ValidationException
 from openkms.wire.model import KMS_MODEL, input_shape, operation_names
-from openkms.wire.validation import CONSTRAINT_OVERRIDES, validate
+from openkms.wire.validation import CHINA_ONLY_VALUES, CONSTRAINT_OVERRIDES, validate
 
 KEY = "1234abcd-12ab-34cd-56ef-1234567890ab"
 B64_256 = base64.b64encode(bytes(range(256))).decode()
@@ -446,7 +446,11 @@ def _bad_values(operation: str, name: str, shape: Any) -> list[tuple[Any, str, b
     out: list[tuple[Any, str, bool]] = []
     if kind == "string":
         if "enum" in meta:
-            rule = f"Member must satisfy enum value set: [{', '.join(meta['enum'])}]"
+            # AWS's order where it is known; outside China Regions, no SM2.
+            enum = CONSTRAINT_OVERRIDES.get((operation, name), meta)["enum"]
+            china_only = CHINA_ONLY_VALUES.get(shape.name, frozenset())
+            listed = ", ".join(v for v in enum if v not in china_only)
+            rule = f"Member must satisfy enum value set: [{listed}]"
             out.append(("NOT_IN_ENUM", rule, echo))
         if "pattern" in meta:  # a too short/long "aaa" could break the pattern as well
             rule = f"Member must satisfy regular expression pattern: {meta['pattern']}"
@@ -570,3 +574,40 @@ def test_deeply_nested_values_never_break_validation(
     with pytest.raises(error) as info:
         validate(operation, params)
     assert len(str(info.value)) < 20_000
+
+
+# --- AWS's own wording (issue 14) ----------------------------------------------------------
+
+
+def test_mac_algorithm_enum_in_aws_order() -> None:
+    """Recorded from AWS for GenerateMac and VerifyMac: neither the model's order nor sorted."""
+    for operation, extra in (("GenerateMac", {}), ("VerifyMac", {"Mac": "QQ=="})):
+        params = {"KeyId": KEY, "Message": "QQ==", "MacAlgorithm": "INVALID", **extra}
+        assert invalid(operation, params) == (
+            "1 validation error detected: Value 'INVALID' at 'macAlgorithm' failed to satisfy "
+            "constraint: Member must satisfy enum value set: [HMAC_SHA_384, HMAC_SHA_256, "
+            "HMAC_SHA_224, HMAC_SHA_512]"
+        )
+
+
+def test_sm2_only_in_china_regions() -> None:
+    """Outside China Regions AWS's KeySpec enum has no SM2: refused as any unknown value,
+    and left out of the listed set; in cn-* it passes validation."""
+    specs = "RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256, ECC_NIST_P384, ECC_NIST_P521, " \
+        "ECC_SECG_P256K1, SYMMETRIC_DEFAULT, HMAC_224, HMAC_256, HMAC_384, HMAC_512, " \
+        "ML_DSA_44, ML_DSA_65, ML_DSA_87, ECC_NIST_EDWARDS25519, ML_KEM_512, ML_KEM_768, " \
+        "ML_KEM_1024"  # fmt: skip
+    for region in ("us-east-1", "eu-west-1", "us-gov-west-1", ""):
+        with pytest.raises(ValidationException) as exc:
+            validate("CreateKey", {"KeySpec": "SM2"}, region)
+        assert exc.value.message == (
+            "1 validation error detected: Value 'SM2' at 'keySpec' failed to satisfy "
+            f"constraint: Member must satisfy enum value set: [{specs}]"
+        )
+        with pytest.raises(ValidationException, match="'keyPairSpec'"):
+            validate("GenerateDataKeyPair", {"KeyId": KEY, "KeyPairSpec": "SM2"}, region)
+    for region in ("cn-north-1", "cn-northwest-1"):
+        assert validate("CreateKey", {"KeySpec": "SM2"}, region) == {"KeySpec": "SM2"}
+        with pytest.raises(ValidationException) as exc:
+            validate("CreateKey", {"KeySpec": "NOPE"}, region)
+        assert "HMAC_512, SM2, ML_DSA_44" in exc.value.message

@@ -355,10 +355,7 @@ def derive_shared_secret(key: LoadedKey, peer_public_key_der: bytes) -> bytes:
     try:
         peer = serialization.load_der_public_key(peer_public_key_der)
     except (ValueError, UnsupportedAlgorithm):
-        raise ValidationException(
-            "PublicKey is not a valid DER-encoded X.509 SubjectPublicKeyInfo elliptic curve "
-            "public key."
-        ) from None
+        raise ValidationException() from None  # AWS answers a PublicKey it cannot parse so
     if not isinstance(peer, ec.EllipticCurvePublicKey):
         raise ValidationException("PublicKey is not an elliptic curve public key.")
     if peer.curve.name != private.curve.name:

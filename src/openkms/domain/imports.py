@@ -201,13 +201,19 @@ def import_type(
             f"No key material has been imported into {key.arn} yet; import it with ImportType "
             "NEW_KEY_MATERIAL."
         )
-    if kind is ImportType.NEW_KEY_MATERIAL and materials:
-        if any(m.version > key.current_version and m.present for m in materials):
-            raise KMSInvalidStateException(
-                f"{key.arn} already has key material in PENDING_ROTATION state. Rotate to it "
-                "(RotateKeyOnDemand) or delete it (DeleteImportedKeyMaterial) first."
-            )
     return kind
+
+
+def require_nothing_pending(key: Key, materials: Sequence[KeyMaterial], material_id: str) -> None:
+    """A NEW_KEY_MATERIAL import while other material waits to be rotated to; AWS's
+    message names both materials, so this is checked once the new one is unwrapped."""
+    for pending in materials:
+        if pending.version > key.current_version and pending.present:
+            raise KMSInvalidStateException(
+                f"New key material (id: {material_id}) cannot be imported into KMS key "
+                f"{key.arn}, because another key material (id: {pending.material_id}) is "
+                "pending rotation."
+            )
 
 
 def matching_material(

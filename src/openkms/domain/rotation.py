@@ -129,14 +129,26 @@ def on_demand_count(materials: Sequence[KeyMaterial]) -> int:
 
 
 def start_on_demand(key: Key, materials: Sequence[KeyMaterial], now: float) -> Key:
-    """RotateKeyOnDemand: check every rule, then mark the rotation as in progress."""
-    _require_symmetric(key, "RotateKeyOnDemand")
+    """RotateKeyOnDemand: check every rule, in the order AWS answers them (the key's state,
+    its key spec, imported material waiting to be rotated to, the quota; the messages are
+    AWS's recorded ones), then mark the rotation as in progress."""
+    require_usable(key)
+    if not supports_rotation(key):
+        raise UnsupportedOperationException()  # AWS answers this one without a message
     _require_customer_managed(key)
     if key.origin not in (Origin.AWS_KMS, Origin.EXTERNAL):
         raise UnsupportedOperationException(
             f"{key.arn} is in a custom key store; on-demand rotation is not supported for it."
         )
-    require_usable(key)
+    if key.origin is Origin.EXTERNAL and next_pending(key, materials) is None:
+        raise KMSInvalidStateException(
+            f"No available key material pending rotation for the key: {key.arn}."
+        )
+    if on_demand_count(materials) >= MAX_ON_DEMAND_ROTATIONS:
+        raise LimitExceededException(
+            "The on-demand rotations limit has been reached for the given keyId. No more "
+            f"on-demand rotations can be performed for this key: {key.arn}"
+        )
     if key.on_demand_rotation_started is not None:
         raise ConflictException(
             f"An on-demand rotation of {key.arn} is already in progress. Try again after "
@@ -150,16 +162,6 @@ def start_on_demand(key: Key, materials: Sequence[KeyMaterial], now: float) -> K
         raise ConflictException(
             f"An automatic rotation of {key.arn} is in progress or scheduled to begin within "
             "the next 20 minutes. Try again later."
-        )
-    if on_demand_count(materials) >= MAX_ON_DEMAND_ROTATIONS:
-        raise LimitExceededException(
-            f"{key.arn} has reached the maximum of {MAX_ON_DEMAND_ROTATIONS} on-demand rotations."
-        )
-    if key.origin is Origin.EXTERNAL and next_pending(key, materials) is None:
-        raise KMSInvalidStateException(
-            f"{key.arn} has no key material in PENDING_ROTATION state. Import new key "
-            "material (ImportType NEW_KEY_MATERIAL) before rotating a key with imported key "
-            "material."
         )
     return dataclasses.replace(key, on_demand_rotation_started=now)
 

@@ -11,6 +11,7 @@
     │   │   RequestHeaderSectionTooLarge, UnsupportedOperationException              400
     ├── kms.py          the KMS model's errors
     │   ├── NotFoundException, DisabledException, KMSInvalidStateException, ...      400
+    │   ├── DryRunOperationException                                                 412
     │   └── KMSInternalException, DependencyTimeoutException,
     │       KeyUnavailableException                                                  500
     ├── cloudtrail.py   CloudTrail LookupEvents
@@ -93,6 +94,7 @@ from openkms.errors.kms import (
     KMSInvalidStateException,
     LimitExceededException,
     MalformedPolicyDocumentException,
+    NotAuthorizedException,
     NotFoundException,
     TagException,
 )
@@ -141,6 +143,7 @@ __all__ = [
     "MalformedPolicyDocumentException",
     "MissingAuthenticationTokenException",
     "NoSuchEntity",
+    "NotAuthorizedException",
     "NotFoundException",
     "PackedPolicyTooLarge",
     "RequestHeaderSectionTooLarge",

@@ -8,7 +8,8 @@ class AWSError(Exception):
 
     The wire layer renders ``type_name`` (the class name unless a subclass says
     otherwise), ``status`` and ``message``; ``sender_fault`` says whether AWS blames
-    the caller (4xx) or itself (5xx).
+    the caller (4xx) or itself (5xx). An empty ``message`` is an error AWS answers
+    without text: its body has no ``message`` member (``{"__type": ...}``).
     """
 
     status: int = 400

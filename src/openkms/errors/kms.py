@@ -51,6 +51,11 @@ class InvalidAliasNameException(AWSError):
     pass
 
 
+class NotAuthorizedException(AWSError):
+    """Not in the KMS model: AWS's answer (without a message) to a customer creating or
+    moving an alias in the reserved ``alias/aws/`` namespace."""
+
+
 class InvalidMarkerException(AWSError):
     pass
 
@@ -68,7 +73,9 @@ class TagException(AWSError):
 
 
 class DryRunOperationException(AWSError):
-    pass
+    """The request would have succeeded; HTTP 412, as the API reference lists it."""
+
+    status = 412
 
 
 class InvalidGrantTokenException(AWSError):

@@ -314,7 +314,7 @@ class OpenKMSApp:
         # handler gets (model members, nulls dropped) when it passes.
         body_params = codec.decode_request(body)
         trail.request = body_params
-        params = validate(name, body_params)
+        params = validate(name, body_params, region)
         trail.request = params
         ctx = call_context(scope, headers, request_id, principal, region)
         return self.runtime.service.dispatch(ctx, name, params, trail)

@@ -78,12 +78,35 @@ def global_context(ctx: RequestContext) -> dict[str, object]:
     return values
 
 
+#: The IAM tag that makes a user or role a *service principal*: its requests are made
+#: "through" the service named by the tag's value (``s3``, ``ec2``, ...), so they carry
+#: ``kms:ViaService`` = ``<value>.<region>.amazonaws.com`` and
+#: ``kms:GrantIsForAWSResource`` = true. AWS sets that key when an AWS
+#: service calls KMS on a principal's behalf; no AWS service calls OpenKMS, so an operator
+#: (whoever may tag IAM users and roles) names the principals that act for a service,
+#: and applications can exercise the policies of AWS managed keys in tests.
+VIA_SERVICE_TAG = "openkms:via-service"
+
+
+def via_service(ctx: RequestContext) -> str | None:
+    """``kms:ViaService`` of the request (None: the caller calls KMS directly)."""
+    for tag_key, tag_value in ctx.principal.tags:
+        if tag_key == VIA_SERVICE_TAG and tag_value:
+            return f"{tag_value}.{ctx.region}.amazonaws.com"
+    return None
+
+
 def base_context(ctx: RequestContext, params: dict[str, Any]) -> dict[str, object]:
     """Keys that do not depend on a key: the global keys, the caller's account and the
     request parameters."""
     values = global_context(ctx)
     values["kms:CallerAccount"] = ctx.principal.account
-    values["kms:GrantIsForAWSResource"] = False
+    via = via_service(ctx)
+    # "when an AWS service integrated with AWS KMS calls the operation on the user's
+    # behalf": here, when a service principal calls.
+    values["kms:GrantIsForAWSResource"] = via is not None
+    if via is not None:
+        values["kms:ViaService"] = via
     for param, key in _PARAMETER_KEYS.items():
         if param in params:
             values[key] = params[param]

@@ -39,6 +39,7 @@ as ``Member must not be null`` rather than handed to the handler) are rejected.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
@@ -49,7 +50,7 @@ from typing import Any, Final, cast
 from openkms.errors import SerializationException, UnknownOperationException, ValidationException
 from openkms.wire.model import input_shape, operation_names
 
-__all__ = ["CONSTRAINT_OVERRIDES", "validate"]
+__all__ = ["CHINA_ONLY_VALUES", "CONSTRAINT_OVERRIDES", "validate"]
 
 _log = logging.getLogger(__name__)
 
@@ -69,10 +70,28 @@ Prune = Callable[[Any], Any]
 #: constraint trait (``min``, ``max``, ``pattern``, ``enum``) to its real value. An
 #: entry naming no member fails the import, so a typo cannot silently do nothing.
 #:
-#: It is empty today. ScheduleKeyDeletion's 7..30 day window (the model says 1..365) is
-#: not here, because AWS reports it in its own words ("PendingWindowInDays must be
-#: between 7 and 30"), not as a model constraint; the domain enforces it.
-CONSTRAINT_OVERRIDES: Final[Mapping[tuple[str, str], Mapping[str, object]]] = {}
+#: An ``enum`` here is AWS's order of the values in its messages, which is neither the
+#: model's order nor sorted: recorded from AWS for GenerateMac and VerifyMac (``Member
+#: must satisfy enum value set: [HMAC_SHA_384, HMAC_SHA_256, HMAC_SHA_224,
+#: HMAC_SHA_512]``); where AWS's order is not known, the model's stands.
+#: ScheduleKeyDeletion's 7..30 day window (the model says 1..365) is not here, because
+#: AWS reports it in its own words ("PendingWindowInDays must be between 7 and 30"), not
+#: as a model constraint; the domain enforces it.
+_AWS_MAC_ORDER: Final = ("HMAC_SHA_384", "HMAC_SHA_256", "HMAC_SHA_224", "HMAC_SHA_512")
+CONSTRAINT_OVERRIDES: Final[Mapping[tuple[str, str], Mapping[str, object]]] = {
+    ("GenerateMac", "MacAlgorithm"): {"enum": _AWS_MAC_ORDER},
+    ("VerifyMac", "MacAlgorithm"): {"enum": _AWS_MAC_ORDER},
+}
+
+#: Enum values AWS offers only in its China Regions (``cn-*``), by model shape: "SM2 key
+#: spec ... available only in China Regions" (Developer Guide, "Key spec reference").
+#: Elsewhere AWS's enum has no SM2: a request naming it fails validation like any
+#: unknown value, and the enum listed in the message leaves SM2 out.
+CHINA_ONLY_VALUES: Final[Mapping[str, frozenset[str]]] = {
+    "KeySpec": frozenset({"SM2"}),
+    "CustomerMasterKeySpec": frozenset({"SM2"}),
+    "DataKeyPairSpec": frozenset({"SM2"}),
+}
 
 _UNBOUNDED: Final = sys.maxsize
 _LIST_FOUND: Final = "Start of list found where not expected"
@@ -344,9 +363,10 @@ def _struct_check(members: tuple[tuple[str, str, bool, Check], ...]) -> Check:
 class _Compiler:
     """Compiles one operation's input shape, applying and accounting for overrides."""
 
-    def __init__(self, operation: str, used_overrides: set[tuple[str, str]]) -> None:
+    def __init__(self, operation: str, used_overrides: set[tuple[str, str]], china: bool) -> None:
         self.operation = operation
         self.used = used_overrides
+        self.china = china
 
     def compile(self, shape: Any, where: str, stack: tuple[str, ...] = ()) -> tuple[Check, bool]:
         """Return the shape's check and whether its values may hold sensitive or binary
@@ -361,6 +381,8 @@ class _Compiler:
             self.used.add((self.operation, where))
         kind = shape.type_name
         hides = bool(meta.get("sensitive")) or kind == "blob"
+        if not self.china and shape.name in CHINA_ONLY_VALUES and "enum" in meta:
+            meta["enum"] = [v for v in meta["enum"] if v not in CHINA_ONLY_VALUES[shape.name]]
         if kind == "structure":
             required = set(meta.get("required", ()))
             members = []
@@ -420,7 +442,8 @@ def _pruner(shape: Any) -> Prune | None:
     return None
 
 
-def _compile_all() -> dict[str, tuple[Check, Prune]]:
+def _compile_all(china: bool) -> dict[str, tuple[Check, Prune]]:
+    """Every operation's check and pruner, for China Regions (``china``) or the others."""
     used: set[tuple[str, str]] = set()
     compiled: dict[str, tuple[Check, Prune]] = {}
     for operation in sorted(operation_names()):
@@ -428,7 +451,7 @@ def _compile_all() -> dict[str, tuple[Check, Prune]]:
         if shape is None:
             compiled[operation] = (_struct_check(()), lambda value: {})
         else:
-            check = _Compiler(operation, used).compile(shape, "")[0]
+            check = _Compiler(operation, used, china).compile(shape, "")[0]
             compiled[operation] = (check, cast(Prune, _pruner(shape)))
     unused = set(CONSTRAINT_OVERRIDES) - used
     if unused:
@@ -436,20 +459,27 @@ def _compile_all() -> dict[str, tuple[Check, Prune]]:
     return compiled
 
 
-_CHECKS: Final[dict[str, tuple[Check, Prune]]] = _compile_all()
+_CHECKS: Final[dict[str, tuple[Check, Prune]]] = _compile_all(china=False)
 
 
-def validate(operation: str, params: dict[str, object]) -> dict[str, Any]:
+@functools.cache
+def _china_checks() -> dict[str, tuple[Check, Prune]]:
+    """Compiled on the first request in a China Region (most servers never see one)."""
+    return _compile_all(china=True)
+
+
+def validate(operation: str, params: dict[str, object], region: str = "") -> dict[str, Any]:
     """Check a parsed request body against ``operation``'s input shape and return the
     members a handler sees: those the model defines, ``null`` ones left out (a new dict;
-    ``params`` is not modified).
+    ``params`` is not modified). ``region`` is the request's Region: only China Regions
+    (``cn-*``) offer :data:`CHINA_ONLY_VALUES`.
 
     Raises :class:`SerializationException` for a JSON type that cannot become the
     model type (first one found), else :class:`ValidationException` listing every
     constraint violation. Raises :class:`UnknownOperationException` for an operation
     the model does not define.
     """
-    compiled = _CHECKS.get(operation)
+    compiled = (_china_checks() if region.startswith("cn-") else _CHECKS).get(operation)
     if compiled is None:
         raise UnknownOperationException(f"Unknown operation {operation}")
     check, prune = compiled

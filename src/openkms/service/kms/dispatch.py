@@ -113,6 +113,8 @@ class KMSService:
         grant_tokens = params.get("GrantTokens")
         if grant_tokens:
             check_tokens(grant_tokens)  # grants are visible at once; tokens must be ours
+        if op.materialize is not None:
+            op.materialize(self.store, self.keyring, ctx, params)
         prepared = None
         if op.prepare is not None:
             # Authorized before the costly preparation (an RSA key pair), so that a caller

@@ -26,7 +26,10 @@ from openkms.domain.keys import Key
 from openkms.errors import ValidationException
 
 if TYPE_CHECKING:
+    from openkms.crypto.keyring import Keyring
+    from openkms.service.context import RequestContext
     from openkms.service.kms.call import OperationCall
+    from openkms.storage.repository import Store
 
 #: Any operation's handler, its request and response types erased: the dispatcher calls it
 #: with the validated parameters, whichever operation it is.
@@ -43,6 +46,12 @@ ConditionKeys = Callable[[Sequence[Key]], Mapping[str, object]]
 #: which RSA key generation (0.1-2 s) must not keep from every other writer. It is given
 #: the request's parameters and the stock of ready-made wrapping key pairs.
 Prepare = Callable[[WrappingKeyStock, Request], object]
+#: Work AWS does on its own before the request is served, committed in a transaction of
+#: its own before the request's opens (DescribeKey of a predefined alias creates the AWS
+#: managed key behind it): given the store, the keyring, the request's context and its
+#: parameters. It must be cheap when there is nothing to do (it runs on every request of
+#: its operation, on the event loop too, where a write transaction raises Offload).
+Materialize = Callable[["Store", "Keyring", "RequestContext", Mapping[str, object]], None]
 
 
 class _FromCiphertext:
@@ -98,6 +107,7 @@ class Operation:
     #: threads of its own, so that a burst of them never queues the other requests.
     slow: bool = False
     condition_keys: ConditionKeys | None = None
+    materialize: Materialize | None = None
 
     @property
     def action(self) -> str:
@@ -140,6 +150,7 @@ def operation(
     prepare: Prepare[Request] | None = None,
     slow: bool = False,
     condition_keys: ConditionKeys | None = None,
+    materialize: Materialize | None = None,
 ) -> Callable[[Callable[[OperationCall[Request]], Response]], Operation]:
     """Declare an operation served by the decorated handler (registered only when its
     module's ``OPERATIONS`` is given to :func:`registry_of`). By default the operation
@@ -159,6 +170,7 @@ def operation(
             prepare,
             slow,
             condition_keys,
+            materialize,
         )
 
     return declare

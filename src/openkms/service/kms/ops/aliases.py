@@ -5,12 +5,14 @@ from __future__ import annotations
 from openkms.domain.aliases import Alias, check_customer_alias_name
 from openkms.domain.identifiers import RefKind, alias_arn, parse_key_ref
 from openkms.domain.keys import Key, KeyState
+from openkms.domain.managed_keys import PREDEFINED_ALIASES
 from openkms.errors import (
     AlreadyExistsException,
     KMSInvalidStateException,
     NotFoundException,
     ValidationException,
 )
+from openkms.service.context import RequestContext
 from openkms.service.kms.call import OperationCall
 from openkms.service.kms.paging import decode_marker, page
 from openkms.service.kms.registry import KeyArg, operation, param
@@ -110,26 +112,45 @@ def _is_alias_name(value: str) -> bool:
 
 @operation("ListAliases", keys=(KeyArg("kms:ListAliases", param("KeyId"), required=False),))
 def list_aliases(call: OperationCall[ListAliasesRequest]) -> ListAliasesResponse:
-    """https://docs.aws.amazon.com/kms/latest/APIReference/API_ListAliases.html"""
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_ListAliases.html
+
+    Without KeyId the predefined aliases (``alias/aws/<service>``) are listed too; those
+    whose AWS managed key does not exist yet have no TargetKeyId and no dates, as AWS
+    shows them. Sorted by name; the marker is the last name of a page."""
     limit = call.params.get("Limit", 50)
     after = decode_marker(call.params.get("Marker"), _is_alias_name)
     key = call.keys[0]
     ctx = call.ctx
-    found = key_records.list_aliases(
+    stored = key_records.list_aliases(
         call.tx, ctx.account, ctx.region, None if key is None else key.key_id, after, limit + 1
     )
-    aliases, paging = page(found, limit, lambda a: a.name)
-    entries: list[AliasListEntry] = [
-        {
-            "AliasName": a.name,
-            "AliasArn": a.arn,
-            "TargetKeyId": a.target_key_id,
-            "CreationDate": a.created_at,
-            "LastUpdatedDate": a.updated_at,
-        }
-        for a in aliases
-    ]
-    return {"Aliases": entries, **paging}
+    names: list[tuple[str, Alias | None]] = [(a.name, a) for a in stored]
+    if key is None:
+        known = {a.name for a in stored}
+        # A predefined name beyond a full page of stored aliases belongs to a later page.
+        bound = stored[-1].name if len(stored) > limit else None
+        names += [
+            (name, None)
+            for name in PREDEFINED_ALIASES
+            if name not in known
+            and (after is None or name > after)
+            and (bound is None or name < bound)
+        ]
+        names.sort(key=lambda item: item[0])
+    listed, paging = page(names, limit, lambda item: item[0])
+    return {"Aliases": [_entry(ctx, name, alias) for name, alias in listed], **paging}
+
+
+def _entry(ctx: RequestContext, name: str, alias: Alias | None) -> AliasListEntry:
+    if alias is None:  # a predefined alias whose AWS managed key does not exist yet
+        return {"AliasName": name, "AliasArn": alias_arn(ctx.region, ctx.account, name)}
+    return {
+        "AliasName": alias.name,
+        "AliasArn": alias.arn,
+        "TargetKeyId": alias.target_key_id,
+        "CreationDate": alias.created_at,
+        "LastUpdatedDate": alias.updated_at,
+    }
 
 
 #: This module's operations, registered by :mod:`openkms.service.kms.ops`.

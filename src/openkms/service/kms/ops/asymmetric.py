@@ -11,6 +11,7 @@ from openkms.domain import keyspecs
 from openkms.domain.keys import Key, KeyUsage, require_usable
 from openkms.errors import KMSInternalException, UnsupportedOperationException
 from openkms.service.kms.call import OperationCall
+from openkms.service.kms.managed import on_first_use
 from openkms.service.kms.registry import operation
 from openkms.service.kms.sealing import (
     SealedDataKey,
@@ -187,7 +188,13 @@ def _data_key_pair(
     return _DataKeyPair(sealed, private_der, public_der, pair_spec)
 
 
-@operation("GenerateDataKeyPair", dry_run=True, allow_alias=True, slow=True)
+@operation(
+    "GenerateDataKeyPair",
+    dry_run=True,
+    allow_alias=True,
+    slow=True,
+    materialize=on_first_use("KeyId"),
+)
 def generate_data_key_pair(
     call: OperationCall[GenerateDataKeyPairRequest],
 ) -> GenerateDataKeyPairResponse:
@@ -204,7 +211,13 @@ def generate_data_key_pair(
     return result
 
 
-@operation("GenerateDataKeyPairWithoutPlaintext", dry_run=True, allow_alias=True, slow=True)
+@operation(
+    "GenerateDataKeyPairWithoutPlaintext",
+    dry_run=True,
+    allow_alias=True,
+    slow=True,
+    materialize=on_first_use("KeyId"),
+)
 def generate_data_key_pair_without_plaintext(
     call: OperationCall[GenerateDataKeyPairWithoutPlaintextRequest],
 ) -> GenerateDataKeyPairWithoutPlaintextResponse:

@@ -20,6 +20,7 @@ from openkms.errors import (
     ValidationException,
 )
 from openkms.service.kms.call import OperationCall
+from openkms.service.kms.managed import on_first_use
 from openkms.service.kms.registry import KeyArg, ciphertext_or, operation, param
 from openkms.service.kms.resolve import resolve_key
 from openkms.service.kms.sealing import (
@@ -69,7 +70,7 @@ def _check_named_key(
         raise IncorrectKeyException(INCORRECT_KEY)
 
 
-@operation("Encrypt", dry_run=True, allow_alias=True)
+@operation("Encrypt", dry_run=True, allow_alias=True, materialize=on_first_use("KeyId"))
 def encrypt(call: OperationCall[EncryptRequest]) -> EncryptResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_Encrypt.html"""
     key = call.key
@@ -129,6 +130,7 @@ def _same_key(keys: Sequence[Key]) -> dict[str, object]:
     ),
     dry_run=True,
     condition_keys=_same_key,
+    materialize=on_first_use("DestinationKeyId"),
 )
 def re_encrypt(call: OperationCall[ReEncryptRequest]) -> ReEncryptResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ReEncrypt.html"""
@@ -188,7 +190,7 @@ def _data_key_length(spec: str | None, count: int | None) -> int:
     raise ValidationException("Please specify either number of bytes or key spec.")
 
 
-@operation("GenerateDataKey", dry_run=True, allow_alias=True)
+@operation("GenerateDataKey", dry_run=True, allow_alias=True, materialize=on_first_use("KeyId"))
 def generate_data_key(call: OperationCall[GenerateDataKeyRequest]) -> GenerateDataKeyResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_GenerateDataKey.html"""
     p = call.params
@@ -202,7 +204,12 @@ def generate_data_key(call: OperationCall[GenerateDataKeyRequest]) -> GenerateDa
     return result
 
 
-@operation("GenerateDataKeyWithoutPlaintext", dry_run=True, allow_alias=True)
+@operation(
+    "GenerateDataKeyWithoutPlaintext",
+    dry_run=True,
+    allow_alias=True,
+    materialize=on_first_use("KeyId"),
+)
 def generate_data_key_without_plaintext(
     call: OperationCall[GenerateDataKeyWithoutPlaintextRequest],
 ) -> GenerateDataKeyWithoutPlaintextResponse:

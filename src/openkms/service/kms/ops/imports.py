@@ -166,6 +166,7 @@ def import_key_material(
                 f"This key material is already associated with {key.arn}; import it with "
                 "ImportType EXISTING_KEY_MATERIAL."
             )
+        imports.require_nothing_pending(key, materials, material_id)
         # Version numbers are never reused (see imports.discarded): the new version is
         # above every row, after which discarded rows can go.
         version = max((m.version for m in materials), default=0) + 1

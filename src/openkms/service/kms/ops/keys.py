@@ -21,6 +21,7 @@ from openkms.errors import (
     ValidationException,
 )
 from openkms.service.kms.call import OperationCall
+from openkms.service.kms.managed import ensure_managed_key
 from openkms.service.kms.materials import new_material
 from openkms.service.kms.metadata import key_metadata
 from openkms.service.kms.paging import decode_marker, page
@@ -159,14 +160,17 @@ def _key_usage(spec: KeySpec, requested: str | None) -> KeyUsage:
     usage = KeyUsage(requested)
     if usage not in keyspecs.usages(spec):
         raise ValidationException(
-            f"KeyUsage {usage.value} is not compatible with KeySpec {spec.value}."
-        )
+            f"KeyUsage {usage.value} is not compatible with KeySpec {spec.value}"
+        )  # AWS's text, without a final period
     return usage
 
 
-@operation("DescribeKey", allow_alias=True, snapshot=True)
+@operation("DescribeKey", allow_alias=True, snapshot=True, materialize=ensure_managed_key)
 def describe_key(call: OperationCall[DescribeKeyRequest]) -> DescribeKeyResponse:
-    """https://docs.aws.amazon.com/kms/latest/APIReference/API_DescribeKey.html"""
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_DescribeKey.html
+
+    A predefined alias (``alias/aws/<service>``) without a key gets its AWS managed key
+    first (:mod:`openkms.service.kms.managed`)."""
     return {"KeyMetadata": key_metadata(call, call.key)}
 
 

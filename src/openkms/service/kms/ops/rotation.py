@@ -80,12 +80,13 @@ def rotate_key_on_demand(
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_RotateKeyOnDemand.html
 
     Starts the rotation; the maintenance worker carries it out moments later (at once in
-    a running server), as AWS does it in the background."""
+    a running server), as AWS does it in the background. The answer's KeyId is the key
+    ARN, whichever identifier the request used (as AWS answers it)."""
     key = call.key
     materials = key_records.list_materials(call.tx, key.key_id)
     key_records.update_key(call.tx, rotation.start_on_demand(key, materials, call.ctx.now))
     call.after_commit.append(call.wake_maintenance)
-    return {"KeyId": key.key_id}
+    return {"KeyId": key.arn}
 
 
 def rotation_entry(key: Key, material: KeyMaterial) -> RotationsListEntry:
