@@ -2,8 +2,10 @@
 
 Rules from "Using aliases" and the CreateAlias API reference
 (https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateAlias.html): the name
-begins with ``alias/``; ``alias/aws/`` is reserved for AWS managed keys (a customer's
-CreateAlias or UpdateAlias naming one is NotAuthorizedException, without a message).
+begins with ``alias/``; ``alias/aws/`` is reserved for AWS managed keys. AWS documents
+the reservation but not the error; a customer's CreateAlias or UpdateAlias naming one
+gets InvalidAliasNameException, the error CreateAlias documents for an alias name that is
+not valid.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from openkms.errors import InvalidAliasNameException, NotAuthorizedException, ValidationException
+from openkms.errors import InvalidAliasNameException, ValidationException
 
 ALIAS_PREFIX = "alias/"
 RESERVED_PREFIX = "alias/aws/"
@@ -40,8 +42,10 @@ def check_customer_alias_name(name: str) -> None:
             "https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html"
         )
     if name.startswith(RESERVED_PREFIX) or name == "alias/aws":
-        # AWS's answer, as recorded by moto (moto/kms/responses.py): the type alone.
-        raise NotAuthorizedException()
+        raise InvalidAliasNameException(
+            'Alias must not begin with "alias/aws/". Those aliases are reserved for AWS '
+            "managed keys."
+        )
     if _NAME.fullmatch(name) is None:
         raise InvalidAliasNameException(
             f"Alias {name} contains characters that are not valid. Alias names may contain "

@@ -21,8 +21,9 @@ the ListAliases and DescribeKey API pages, and "Rotating AWS KMS keys".
   CreateAlias, ... are refused by that policy: AccessDeniedException), and its alias
   cannot be created, moved or deleted (``alias/aws/`` is reserved).
 
-Which services have a predefined alias varies by account, Region and date; the table
-below is the set OpenKMS predefines (the one moto records from AWS). The description
+Which services have a predefined alias varies by account, Region and date; AWS lists
+none. The table below is the set OpenKMS predefines: services whose own encryption
+documentation names an ``alias/aws/<service>`` AWS managed key. The description
 and the policy follow AWS's pattern (the S3 and EBS keys' as AWS documents and shows
 them); the per-service words (``<what>``, the service's title in the statement id, the
 policy ``Id``) are OpenKMS's, not recorded from AWS for every service.
@@ -77,8 +78,7 @@ class ManagedService:
         return f"Default key that protects my {self.protects} when no other key is defined"
 
 
-#: The predefined aliases of a new account as AWS lists them (the set moto records in
-#: moto/kms/utils.py RESERVED_ALIASE_TARGET_KEY_IDS).
+#: The predefined aliases OpenKMS lists (see the module docstring).
 MANAGED_SERVICES: tuple[ManagedService, ...] = (
     ManagedService("acm", "acm", "ACM", "ACM private keys", grants=True),
     ManagedService("dynamodb", "dynamodb", "Amazon DynamoDB", "DynamoDB tables", grants=True),

@@ -94,7 +94,6 @@ from openkms.errors.kms import (
     KMSInvalidStateException,
     LimitExceededException,
     MalformedPolicyDocumentException,
-    NotAuthorizedException,
     NotFoundException,
     TagException,
 )
@@ -143,7 +142,6 @@ __all__ = [
     "MalformedPolicyDocumentException",
     "MissingAuthenticationTokenException",
     "NoSuchEntity",
-    "NotAuthorizedException",
     "NotFoundException",
     "PackedPolicyTooLarge",
     "RequestHeaderSectionTooLarge",

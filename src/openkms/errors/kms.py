@@ -51,11 +51,6 @@ class InvalidAliasNameException(AWSError):
     pass
 
 
-class NotAuthorizedException(AWSError):
-    """Not in the KMS model: AWS's answer (without a message) to a customer creating or
-    moving an alias in the reserved ``alias/aws/`` namespace."""
-
-
 class InvalidMarkerException(AWSError):
     pass
 
