@@ -103,10 +103,23 @@ class Key:
     next_rotation_date: float | None = None
     #: When the on-demand rotation now in progress was asked for (None: none is).
     on_demand_rotation_started: float | None = None
+    #: Multi-Region keys: the Region of the primary key (None: a single-Region key).
+    primary_region: str | None = None
+    #: Multi-Region keys: when transient work on this key (a replica's ``Creating``, an
+    #: ``Updating`` primary Region change) is due to be finished by maintenance.
+    sync_due: float | None = None
+
+    @property
+    def public_id(self) -> str:
+        """The key id callers see. ``key_id`` is the stored identity, which for a
+        multi-Region key names its Region too (related keys share the public id:
+        :mod:`openkms.domain.multi_region`)."""
+        key_id = self.key_id
+        return key_id if "@" not in key_id else key_id.split("@", 1)[0]
 
     @property
     def arn(self) -> str:
-        return key_arn(self.region, self.account, self.key_id)
+        return key_arn(self.region, self.account, self.public_id)
 
     @property
     def enabled(self) -> bool:

@@ -52,6 +52,10 @@ Prepare = Callable[[WrappingKeyStock, Request], object]
 #: parameters. It must be cheap when there is nothing to do (it runs on every request of
 #: its operation, on the event loop too, where a write transaction raises Offload).
 Materialize = Callable[["Store", "Keyring", "RequestContext", Mapping[str, object]], None]
+#: Actions the caller's IAM policies must allow in another Region, as (action, Region)
+#: pairs drawn from the request: ReplicateKey needs ``kms:CreateKey`` (and, with Tags,
+#: ``kms:TagResource``) in the replica Region.
+RegionalActions = Callable[[Mapping[str, object]], Sequence[tuple[str, str]]]
 
 
 class _FromCiphertext:
@@ -108,6 +112,7 @@ class Operation:
     slow: bool = False
     condition_keys: ConditionKeys | None = None
     materialize: Materialize | None = None
+    regional_actions: RegionalActions | None = None
 
     @property
     def action(self) -> str:
@@ -151,6 +156,7 @@ def operation(
     slow: bool = False,
     condition_keys: ConditionKeys | None = None,
     materialize: Materialize | None = None,
+    regional_actions: RegionalActions | None = None,
 ) -> Callable[[Callable[[OperationCall[Request]], Response]], Operation]:
     """Declare an operation served by the decorated handler (registered only when its
     module's ``OPERATIONS`` is given to :func:`registry_of`). By default the operation
@@ -171,6 +177,7 @@ def operation(
             slow,
             condition_keys,
             materialize,
+            regional_actions,
         )
 
     return declare

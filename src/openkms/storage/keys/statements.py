@@ -67,6 +67,19 @@ def _keys_list(after: bool) -> ClauseElement:
     return select(tables.keys).where(cond).order_by(tables.keys.c.key_id).limit(bindparam("lim"))
 
 
+def _related_keys() -> ClauseElement:
+    """The keys of one account whose stored id lies in ``(lo, hi)``: the related keys of
+    a multi-Region key are stored as ``<key id>@<region>``, so ``lo = "<key id>@"`` and
+    ``hi = "<key id>A"`` ("A" follows "@") bound them on the primary key's index."""
+    k = tables.keys.c
+    cond = and_(
+        k.account_id == bindparam("account_id"),
+        k.key_id > bindparam("lo"),
+        k.key_id < bindparam("hi"),
+    )
+    return select(tables.keys).where(cond).order_by(k.region)
+
+
 def _aliases_list(for_key: bool, after: bool) -> ClauseElement:
     c = tables.aliases.c
     cond = _eq(tables.aliases, "account_id", "region")
@@ -159,6 +172,8 @@ due_rotations = Statement(
         ),
     ),
 )
+related_keys = Statement("related_keys", _related_keys)
+due_sync = Statement("due_sync", lambda: _due("sync_due"))
 due_on_demand = Statement("due_on_demand", lambda: _due("on_demand_rotation_started"))
 due_expirations = Statement(
     "due_expirations",

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from openkms.crypto import contexts
-from openkms.domain import imports, keyspecs, policy, tags
+from openkms.domain import imports, keyspecs, multi_region, policy, tags
 from openkms.domain import keys as domain_keys
 from openkms.domain.identifiers import is_key_id
 from openkms.domain.keys import Key, KeyManager, KeyMaterial, KeySpec, KeyState, KeyUsage, Origin
@@ -90,19 +90,22 @@ def create_key(call: OperationCall[CreateKeyRequest]) -> CreateKeyResponse:
             raise UnsupportedOperationException(
                 f"{unsupported} (custom key stores) is not supported by this OpenKMS server yet."
             )
-    if p.get("MultiRegion"):
+    multi = bool(p.get("MultiRegion"))
+    if multi and origin is Origin.EXTERNAL:
         raise UnsupportedOperationException(
-            "Multi-Region keys are not supported by this OpenKMS server yet."
+            "Multi-Region keys with imported key material (Origin EXTERNAL) are not supported "
+            "by this OpenKMS server yet."
         )
     if origin is Origin.EXTERNAL:
         imports.require_importable_spec(spec)
     ctx = call.ctx
-    key_id = str(uuid.uuid4())
+    public_id = multi_region.PREFIX + os.urandom(16).hex() if multi else str(uuid.uuid4())
+    key_id = multi_region.record_id(public_id, ctx.region)
     text = p.get("Policy")
     if text is None:
         text = policy.default_policy(ctx.account)
     else:
-        arn = domain_keys.key_arn(ctx.region, ctx.account, key_id)
+        arn = domain_keys.key_arn(ctx.region, ctx.account, public_id)
         check_new_policy(call, text, arn, bypass=p.get("BypassPolicyLockoutSafetyCheck"))
     new_tags = tags.check_new_tags([(t["TagKey"], t["TagValue"]) for t in p.get("Tags", [])])
     tags.merged({}, new_tags)
@@ -119,6 +122,8 @@ def create_key(call: OperationCall[CreateKeyRequest]) -> CreateKeyResponse:
         policy=text,
         created_at=ctx.now,
         current_version=1,
+        multi_region=multi,
+        primary_region=ctx.region if multi else None,
     )
     material = None
     if origin is Origin.AWS_KMS:
@@ -178,10 +183,14 @@ def describe_key(call: OperationCall[DescribeKeyRequest]) -> DescribeKeyResponse
 def list_keys(call: OperationCall[ListKeysRequest]) -> ListKeysResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ListKeys.html"""
     limit = call.params.get("Limit", 100)
+    region = call.ctx.region
     after = decode_marker(call.params.get("Marker"), is_key_id)
-    found = key_records.list_keys(call.tx, call.ctx.account, call.ctx.region, after, limit + 1)
-    keys, paging = page(found, limit, lambda key: key.key_id)
-    return {"Keys": [{"KeyId": key.key_id, "KeyArn": key.arn} for key in keys], **paging}
+    # Stored ids sort as the public ids do within one Region (every public id has 36
+    # characters; a multi-Region key's stored id appends its Region to it).
+    after = None if after is None else multi_region.record_id(after, region)
+    found = key_records.list_keys(call.tx, call.ctx.account, region, after, limit + 1)
+    keys, paging = page(found, limit, lambda key: key.public_id)
+    return {"Keys": [{"KeyId": key.public_id, "KeyArn": key.arn} for key in keys], **paging}
 
 
 @operation("EnableKey", writes=True)

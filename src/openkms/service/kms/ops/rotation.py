@@ -92,7 +92,7 @@ def rotate_key_on_demand(
 def rotation_entry(key: Key, material: KeyMaterial) -> RotationsListEntry:
     """One element of ListKeyRotations' Rotations list."""
     entry: RotationsListEntry = {
-        "KeyId": key.key_id,
+        "KeyId": key.public_id,
         "KeyMaterialId": material.material_id,
         "KeyMaterialState": rotation.material_state(key, material).value,
     }

@@ -1,0 +1,134 @@
+"""Multi-Region keys: related KMS keys in several Regions of one account that share their
+key id, key material, key spec, key usage, origin and automatic rotation, so that what
+one encrypts, signs or MACs another decrypts or verifies ("Multi-Region keys in AWS
+KMS", https://docs.aws.amazon.com/kms/latest/developerguide/multi-region-keys-overview.html).
+
+One related key is the *primary* (the only one that can be replicated or rotated); the
+others are *replicas*. Everything else (key policy, description, tags, aliases, grants,
+key state) belongs to each key alone.
+
+Stored identity: every key is one row whose ``key_id`` is unique. Related keys share
+their public key id (``mrk-`` and 32 hex digits), so each is stored as
+``<key id>@<region>`` (:func:`record_id`); :attr:`Key.public_id` is what callers see.
+The stored id binds each key's wrapped material, tags, grants and aliases to that key
+alone. Every related key stores its primary's Region (``primary_region``).
+
+Choices where AWS leaves the behaviour undocumented (listed in the README as well):
+
+* ReplicateKey of a single-Region key, or of a replica: UnsupportedOperationException;
+  into the primary's own Region: ValidationException; into a Region this server does not
+  serve (``serve --regions``): UnsupportedOperationException.
+* A replica is made ``Creating``; the maintenance pass (woken at once) finishes it
+  (``Enabled``, or ``PendingImport`` for imported material) and records
+  ``SynchronizeMultiRegionKey`` in the primary's Region.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection, Sequence
+from enum import StrEnum
+
+from openkms.domain.keys import Key, KeyState, Origin, key_arn
+from openkms.errors import (
+    AlreadyExistsException,
+    DisabledException,
+    KMSInvalidStateException,
+    UnsupportedOperationException,
+    ValidationException,
+)
+
+PREFIX = "mrk-"
+#: Between the public key id and the Region in a related key's stored id.
+SEPARATOR = "@"
+
+
+class MultiRegionKeyType(StrEnum):
+    PRIMARY = "PRIMARY"
+    REPLICA = "REPLICA"
+
+
+def record_id(key_id: str, region: str) -> str:
+    """The stored id of the key ``key_id`` (as callers write it) in ``region``."""
+    return f"{key_id}{SEPARATOR}{region}" if key_id.startswith(PREFIX) else key_id
+
+
+def public_id(stored_id: str) -> str:
+    """The key id callers see for a stored key id (the same for single-Region keys)."""
+    return stored_id.split(SEPARATOR, 1)[0]
+
+
+def key_type(key: Key) -> MultiRegionKeyType | None:
+    """PRIMARY or REPLICA; None for a single-Region key."""
+    if not key.multi_region or key.primary_region is None:
+        return None
+    if key.primary_region == key.region:
+        return MultiRegionKeyType.PRIMARY
+    return MultiRegionKeyType.REPLICA
+
+
+def primary_arn(key: Key) -> str:
+    """The ARN of the primary key of ``key``'s set of related keys."""
+    if key.primary_region is None:
+        raise ValueError("not a multi-Region key")
+    return key_arn(key.primary_region, key.account, key.public_id)
+
+
+def require_replicable(
+    key: Key, replica_region: str, served: Collection[str], related: Sequence[Key]
+) -> None:
+    """Raise the error ReplicateKey gives for replicating ``key`` into ``replica_region``
+    (``served``: the Regions this server serves, empty for any; ``related``: the keys
+    that exist now, ``key`` among them)."""
+    kind = key_type(key)
+    if kind is None:
+        raise UnsupportedOperationException(
+            f"{key.arn} is not a multi-Region key. Only multi-Region primary keys can be "
+            "replicated."
+        )
+    if kind is MultiRegionKeyType.REPLICA:
+        raise UnsupportedOperationException(
+            f"{key.arn} is a multi-Region replica key. Only multi-Region primary keys can be "
+            "replicated."
+        )
+    if key.state is KeyState.DISABLED:
+        raise DisabledException(f"{key.arn} is disabled.")
+    if key.state not in (KeyState.ENABLED, KeyState.PENDING_IMPORT):
+        raise KMSInvalidStateException(f"{key.arn} is {key.state.value}.")
+    if replica_region == key.region:
+        raise ValidationException(
+            f"ReplicaRegion {replica_region} is the Region of the primary key {key.arn}."
+        )
+    if served and replica_region not in served:
+        raise UnsupportedOperationException(
+            f"Region {replica_region} is not served by this OpenKMS server."
+        )
+    for other in related:
+        if other.region == replica_region:
+            raise AlreadyExistsException(f"{other.arn} already exists.")
+
+
+def replica_of(primary: Key, region: str, description: str, policy: str, now: float) -> Key:
+    """A new replica of ``primary`` in ``region``: the shared properties copied, its own
+    description and policy, ``Creating`` until maintenance finishes it."""
+    return dataclasses.replace(
+        primary,
+        key_id=record_id(primary.public_id, region),
+        region=region,
+        state=KeyState.CREATING,
+        description=description,
+        policy=policy,
+        created_at=now,
+        deletion_date=None,
+        pending_window_days=None,
+        on_demand_rotation_started=None,
+        sync_due=now,
+    )
+
+
+def finished(key: Key) -> Key:
+    """A key whose transient multi-Region state (``Creating``) has ended."""
+    if key.state is KeyState.CREATING:
+        state = KeyState.ENABLED if key.origin is Origin.AWS_KMS else KeyState.PENDING_IMPORT
+        return dataclasses.replace(key, state=state, sync_due=None)
+    return dataclasses.replace(key, sync_due=None)
