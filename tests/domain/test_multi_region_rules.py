@@ -13,13 +13,22 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from openkms.crypto import symmetric
 from openkms.domain import ciphertext as fmt
 from openkms.domain import multi_region
-from openkms.domain.keys import Key, KeyManager, KeySpec, KeyState, KeyUsage, Origin
+from openkms.domain.keys import (
+    Key,
+    KeyManager,
+    KeySpec,
+    KeyState,
+    KeyUsage,
+    Origin,
+    require_usable,
+)
 from openkms.domain.multi_region import MultiRegionKeyType
 from openkms.errors import (
     AlreadyExistsException,
     DisabledException,
     InvalidCiphertextException,
     KMSInvalidStateException,
+    NotFoundException,
     UnsupportedOperationException,
     ValidationException,
 )
@@ -125,3 +134,67 @@ def test_a_replica_is_creating_until_finished() -> None:
     assert (done.state, done.sync_due) == (KeyState.ENABLED, None)
     imported = multi_region.finished(dataclasses.replace(replica, origin=Origin.EXTERNAL))
     assert imported.state is KeyState.PENDING_IMPORT
+
+
+def test_deletion_of_a_primary_waits_for_its_replicas() -> None:
+    scheduled = _key(state=KeyState.PENDING_DELETION, deletion_date=99.0, pending_window_days=7)
+    waiting = multi_region.scheduled_deletion(scheduled, [scheduled, _key("eu-west-2")])
+    assert waiting.state is KeyState.PENDING_REPLICA_DELETION and waiting.deletion_date is None
+    assert multi_region.scheduled_deletion(scheduled, [scheduled]) == scheduled
+    replica = _key("eu-west-2", state=KeyState.PENDING_DELETION, deletion_date=1.0)
+    assert multi_region.scheduled_deletion(replica, [_key(), replica]) == replica
+    started = multi_region.replicas_deleted(waiting, 1000.0)
+    assert started.state is KeyState.PENDING_DELETION
+    assert started.deletion_date == 1000.0 + 7 * 86_400
+
+
+def test_primary_region_change_rules() -> None:
+    primary, replica = _key(), _key("eu-west-2")
+    assert multi_region.require_primary_change(primary, "eu-west-2", [primary, replica]) == replica
+    refusals: list[tuple[Key, str, list[Key], type[Exception]]] = [
+        (_key(primary=None), "eu-west-2", [], UnsupportedOperationException),
+        (replica, "us-east-1", [primary, replica], UnsupportedOperationException),
+        (primary, "us-east-1", [primary, replica], ValidationException),
+        (primary, "ap-south-1", [primary, replica], NotFoundException),
+        (
+            primary,
+            "eu-west-2",
+            [primary, _key("eu-west-2", state=KeyState.DISABLED)],
+            DisabledException,
+        ),
+        (
+            _key(state=KeyState.UPDATING),
+            "eu-west-2",
+            [_key(state=KeyState.UPDATING), replica],
+            KMSInvalidStateException,
+        ),
+    ]
+    for key, region, related, error in refusals:
+        with pytest.raises(error):
+            multi_region.require_primary_change(key, region, related)
+    moving = multi_region.updating(primary, "eu-west-2", 3.0)
+    assert (moving.state, moving.primary_region, moving.sync_due) == (
+        KeyState.UPDATING,
+        "eu-west-2",
+        3.0,
+    )
+    require_usable(moving)  # an Updating key stays usable
+    assert multi_region.key_type(moving) is MultiRegionKeyType.REPLICA
+    assert multi_region.finished(moving).state is KeyState.ENABLED
+
+
+def test_rotation_is_the_primarys() -> None:
+    with pytest.raises(UnsupportedOperationException):
+        multi_region.require_not_replica(_key("eu-west-2"), "RotateKeyOnDemand")
+    multi_region.require_not_replica(_key(), "RotateKeyOnDemand")
+    multi_region.require_not_replica(_key(primary=None), "RotateKeyOnDemand")
+    primary = _key(
+        current_version=3, rotation_enabled=True, rotation_period_days=90, next_rotation_date=7.0
+    )
+    shared = multi_region.with_shared_rotation(_key("eu-west-2"), primary)
+    assert (shared.current_version, shared.rotation_enabled, shared.next_rotation_date) == (
+        3,
+        True,
+        7.0,
+    )
+    assert shared.region == "eu-west-2" and shared.rotation_period_days == 90

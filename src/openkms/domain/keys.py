@@ -166,8 +166,10 @@ class KeyMaterial:
 
 
 def require_usable(key: Key) -> None:
-    """Raise the AWS error for a cryptographic operation on a key that is not Enabled."""
-    if key.state is KeyState.ENABLED:
+    """Raise the AWS error for a cryptographic operation on a key that is not Enabled.
+    An ``Updating`` multi-Region key (its primary Region changing, which starts only from
+    ``Enabled``) stays usable, as AWS documents."""
+    if key.state is KeyState.ENABLED or key.state is KeyState.UPDATING:
         return
     if key.state is KeyState.DISABLED:
         raise DisabledException(f"{key.arn} is disabled.")
@@ -229,8 +231,9 @@ def schedule_deletion(key: Key, window_days: int, now: float) -> Key:
 
 
 def cancel_deletion(key: Key) -> Key:
-    """CancelKeyDeletion leaves the key Disabled, as AWS does."""
-    if key.state is not KeyState.PENDING_DELETION:
+    """CancelKeyDeletion leaves the key Disabled, as AWS does (also a multi-Region primary
+    still waiting for its replicas' deletion)."""
+    if key.state not in (KeyState.PENDING_DELETION, KeyState.PENDING_REPLICA_DELETION):
         raise KMSInvalidStateException(f"{key.arn} is not pending deletion.")
     return dataclasses.replace(
         key, state=KeyState.DISABLED, deletion_date=None, pending_window_days=None

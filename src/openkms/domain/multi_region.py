@@ -29,11 +29,12 @@ import dataclasses
 from collections.abc import Collection, Sequence
 from enum import StrEnum
 
-from openkms.domain.keys import Key, KeyState, Origin, key_arn
+from openkms.domain.keys import DAY_SECONDS, Key, KeyState, Origin, key_arn
 from openkms.errors import (
     AlreadyExistsException,
     DisabledException,
     KMSInvalidStateException,
+    NotFoundException,
     UnsupportedOperationException,
     ValidationException,
 )
@@ -127,8 +128,93 @@ def replica_of(primary: Key, region: str, description: str, policy: str, now: fl
 
 
 def finished(key: Key) -> Key:
-    """A key whose transient multi-Region state (``Creating``) has ended."""
+    """A key whose transient multi-Region state has ended: ``Creating`` becomes
+    ``Enabled`` (``PendingImport`` for imported material); ``Updating`` goes back to
+    ``Enabled``, the only state a primary-Region change starts from."""
     if key.state is KeyState.CREATING:
         state = KeyState.ENABLED if key.origin is Origin.AWS_KMS else KeyState.PENDING_IMPORT
         return dataclasses.replace(key, state=state, sync_due=None)
+    if key.state is KeyState.UPDATING:
+        return dataclasses.replace(key, state=KeyState.ENABLED, sync_due=None)
     return dataclasses.replace(key, sync_due=None)
+
+
+def require_not_replica(key: Key, operation: str) -> None:
+    """Rotation is a shared property: it is managed, and rotations are started, on the
+    primary key only (the primary's rotations reach every replica)."""
+    if key_type(key) is MultiRegionKeyType.REPLICA:
+        raise UnsupportedOperationException(
+            f"{key.arn} is a multi-Region replica key: {operation} is valid only on its "
+            f"primary key {primary_arn(key)}, whose rotation settings and rotations every "
+            "replica shares."
+        )
+
+
+def with_shared_rotation(replica: Key, primary: Key) -> Key:
+    """``replica`` with the primary's rotation settings and current material version."""
+    return dataclasses.replace(
+        replica,
+        current_version=primary.current_version,
+        rotation_enabled=primary.rotation_enabled,
+        rotation_period_days=primary.rotation_period_days,
+        next_rotation_date=primary.next_rotation_date,
+    )
+
+
+def scheduled_deletion(key: Key, related: Sequence[Key]) -> Key:
+    """ScheduleKeyDeletion's result for a key already moved to ``PendingDeletion``: a
+    primary key that still has replicas waits in ``PendingReplicaDeletion`` instead, its
+    waiting period not yet begun (it begins when the last replica is deleted)."""
+    if key_type(key) is MultiRegionKeyType.PRIMARY and any(
+        other.region != key.region for other in related
+    ):
+        return dataclasses.replace(key, state=KeyState.PENDING_REPLICA_DELETION, deletion_date=None)
+    return key
+
+
+def replicas_deleted(primary: Key, at: float) -> Key:
+    """A primary ``PendingReplicaDeletion`` once its last replica is deleted: its waiting
+    period (the days it was scheduled with) begins now."""
+    days = primary.pending_window_days or 30
+    return dataclasses.replace(
+        primary, state=KeyState.PENDING_DELETION, deletion_date=at + days * DAY_SECONDS
+    )
+
+
+def require_primary_change(primary: Key, new_region: str, related: Sequence[Key]) -> Key:
+    """UpdatePrimaryRegion's checks; the replica in ``new_region`` that becomes primary."""
+    kind = key_type(primary)
+    if kind is None:
+        raise UnsupportedOperationException(f"{primary.arn} is not a multi-Region key.")
+    if kind is MultiRegionKeyType.REPLICA:
+        raise UnsupportedOperationException(
+            f"{primary.arn} is a multi-Region replica key. Specify the current primary key "
+            f"{primary_arn(primary)}."
+        )
+    if new_region == primary.region:
+        raise ValidationException(
+            f"PrimaryRegion {new_region} is already the Region of the primary key {primary.arn}."
+        )
+    replica = next((other for other in related if other.region == new_region), None)
+    if replica is None:
+        raise NotFoundException(
+            f"Key '{key_arn(new_region, primary.account, primary.public_id)}' does not exist"
+        )
+    for key in (primary, replica):
+        if key.state is KeyState.DISABLED:
+            raise DisabledException(f"{key.arn} is disabled.")
+        if key.state is not KeyState.ENABLED:
+            raise KMSInvalidStateException(f"{key.arn} is {key.state.value}.")
+    return replica
+
+
+def updating(key: Key, new_primary_region: str, now: float) -> Key:
+    """One of the two keys whose roles swap: ``Updating`` until maintenance finishes it."""
+    return dataclasses.replace(
+        key, state=KeyState.UPDATING, primary_region=new_primary_region, sync_due=now
+    )
+
+
+def with_primary_region(key: Key, new_primary_region: str) -> Key:
+    """Another related key, told of the new primary Region."""
+    return dataclasses.replace(key, primary_region=new_primary_region)

@@ -29,6 +29,7 @@ from openkms.domain import imports, multi_region, rotation
 from openkms.domain.audit import PendingRecord
 from openkms.domain.keys import Key, KeyMaterial, KeyState, Origin, RotationType
 from openkms.service.identity.sts import EXPIRED_SESSION_RETENTION
+from openkms.service.kms import multi_region_sync
 from openkms.service.kms.materials import new_material
 from openkms.storage.audit import trail as audit_store
 from openkms.storage.identity import repository as identity_records
@@ -136,9 +137,9 @@ class Maintenance:
                 made = self._new_version(key, materials, RotationType.ON_DEMAND, at)
                 key_records.insert_material(tx, made)
             self._record_rotation(tx, key, materials, made, report)
-            key_records.update_key(
-                tx, rotation.rotated(key, made.version, RotationType.ON_DEMAND, at)
-            )
+            rotated = rotation.rotated(key, made.version, RotationType.ON_DEMAND, at)
+            key_records.update_key(tx, rotated)
+            self._share_rotation(tx, rotated, made)
 
     def _automatic(self, key_id: str, at: float, report: MaintenanceReport) -> None:
         with self.store.transaction(write=True) as tx:
@@ -149,9 +150,9 @@ class Maintenance:
             made = self._new_version(key, materials, RotationType.AUTOMATIC, at)
             key_records.insert_material(tx, made)
             self._record_rotation(tx, key, materials, made, report)
-            key_records.update_key(
-                tx, rotation.rotated(key, made.version, RotationType.AUTOMATIC, at)
-            )
+            rotated = rotation.rotated(key, made.version, RotationType.AUTOMATIC, at)
+            key_records.update_key(tx, rotated)
+            self._share_rotation(tx, rotated, made)
 
     def _expire(self, item: tuple[str, int], at: float, report: MaintenanceReport) -> None:
         key_id, version = item
@@ -206,8 +207,31 @@ class Maintenance:
             key_records.delete_key(tx, key_id)
             _append(tx, "DeleteKey", key, None)
             report.deleted.append(key.arn)
+        if multi_region.key_type(key) is multi_region.MultiRegionKeyType.REPLICA:
+            self._after_replica_deleted(key, at)
+
+    def _after_replica_deleted(self, replica: Key, at: float) -> None:
+        """A primary ``PendingReplicaDeletion`` whose last replica is now gone starts its
+        own waiting period (in a transaction of its own: locks are taken primary first
+        everywhere else)."""
+        assert replica.primary_region is not None  # a replica
+        primary_id = multi_region.record_id(replica.public_id, replica.primary_region)
+        with self.store.transaction(write=True) as tx:
+            primary = key_records.get_key(tx, primary_id, for_update=True)
+            if primary is None or primary.state is not KeyState.PENDING_REPLICA_DELETION:
+                return
+            related = key_records.related_keys(tx, primary.account, primary.public_id)
+            if any(other.region != primary.region for other in related):
+                return
+            key_records.update_key(tx, multi_region.replicas_deleted(primary, at))
 
     # -- helpers ---------------------------------------------------------------------------
+
+    def _share_rotation(self, tx: Tx, key: Key, made: KeyMaterial) -> None:
+        """A multi-Region key's rotation reaches its replicas in the same transaction,
+        recorded as AWS records a synchronisation (on the key that rotated)."""
+        if multi_region_sync.share_new_version(tx, self.keyring, key, made):
+            _append(tx, "SynchronizeMultiRegionKey", key, None)
 
     def _new_version(
         self, key: Key, materials: Iterable[KeyMaterial], kind: RotationType, at: float

@@ -168,7 +168,9 @@ class KMSService:
         """Resolve every key the operation names and authorize the caller on each (or on
         its account, when there is none); the keys found go on ``trail``."""
         policies = self._policies_of(tx)
-        found = [self._find(tx, ctx, arg, params, writes) for arg in op.keys]
+        found = [
+            self._find(tx, _in_region(ctx, arg, params), arg, params, writes) for arg in op.keys
+        ]
         present = [key for key, _ in found if key is not None]
         base: dict[str, object] | None = None
 
@@ -194,7 +196,8 @@ class KMSService:
             if key is not None:
                 if trail is not None:
                     trail.keys.append(key)
-                self._authorize(tx, ctx, arg, key, requested, params, request_context, policies)
+                there = _in_region(ctx, arg, params)
+                self._authorize(tx, there, arg, key, requested, params, request_context, policies)
             keys.append(key)
         if op.regional_actions is not None:
             for action, region in op.regional_actions(params):
@@ -261,6 +264,13 @@ class KMSService:
             return self.grants(tx, key, principal, operation, params)
 
         authorize(ctx, arg.action, key, context, policies, grant_allows, policy_text)
+
+
+def _in_region(ctx: RequestContext, arg: KeyArg, params: dict[str, Any]) -> RequestContext:
+    """The context a key argument is found and authorized in: the request's, or that of
+    the Region its ``region_param`` names."""
+    region = params.get(arg.region_param) if arg.region_param is not None else None
+    return ctx if not isinstance(region, str) else dataclasses.replace(ctx, region=region)
 
 
 def _key_of_blob(tx: Tx, ctx: RequestContext, params: dict[str, Any]) -> Key:

@@ -46,8 +46,8 @@ def key_metadata(call: OperationCall[object], key: Key) -> KeyMetadata:
         )
     if key.deletion_date is not None:
         meta["DeletionDate"] = key.deletion_date
-        if key.pending_window_days is not None:
-            meta["PendingDeletionWindowInDays"] = key.pending_window_days
+    if key.pending_window_days is not None:  # also PendingReplicaDeletion, with no date yet
+        meta["PendingDeletionWindowInDays"] = key.pending_window_days
     if key.origin is Origin.EXTERNAL:
         expiry = imports.expiry(key, key_records.list_materials(call.tx, key.key_id))
         if expiry is not None:

@@ -92,6 +92,9 @@ class KeyArg:
     #: Alias names and alias ARNs are accepted (AWS allows them for cryptographic
     #: operations and DescribeKey; management operations want a key id or key ARN).
     allow_alias: bool = False
+    #: The key is the one in the Region this request parameter names, found and
+    #: authorized there (UpdatePrimaryRegion: the replica that becomes the primary).
+    region_param: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,17 @@ from __future__ import annotations
 
 from functools import partial
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, delete, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.sql.expression import ClauseElement
 
 from openkms.storage.grants.tables import grants
@@ -169,6 +179,11 @@ due_rotations = Statement(
         and_(
             tables.keys.c.rotation_enabled == bindparam("enabled"),
             tables.keys.c.key_state == bindparam("state"),
+            # A multi-Region replica rotates with its primary, never on its own.
+            or_(
+                tables.keys.c.primary_region.is_(None),
+                tables.keys.c.primary_region == tables.keys.c.region,
+            ),
         ),
     ),
 )

@@ -214,14 +214,18 @@ def schedule_key_deletion(
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ScheduleKeyDeletion.html"""
     days = call.params.get("PendingWindowInDays", DEFAULT_PENDING_WINDOW_DAYS)
     key = domain_keys.schedule_deletion(call.key, days, call.ctx.now)
+    if key.multi_region:  # a primary with replicas waits for them: PendingReplicaDeletion
+        related = key_records.related_keys(call.tx, key.account, key.public_id)
+        key = multi_region.scheduled_deletion(key, related)
     key_records.update_key(call.tx, key)
-    assert key.deletion_date is not None  # a key pending deletion has its date
-    return {
+    result: ScheduleKeyDeletionResponse = {
         "KeyId": key.arn,
-        "DeletionDate": key.deletion_date,
         "KeyState": key.state.value,
         "PendingWindowInDays": days,
     }
+    if key.deletion_date is not None:  # none while replicas remain
+        result["DeletionDate"] = key.deletion_date
+    return result
 
 
 @operation("CancelKeyDeletion", writes=True)

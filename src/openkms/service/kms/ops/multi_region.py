@@ -1,4 +1,6 @@
-"""Multi-Region keys: ReplicateKey (CreateKey ``MultiRegion=true`` is in ``keys.py``).
+"""Multi-Region keys: ReplicateKey and UpdatePrimaryRegion (CreateKey ``MultiRegion=true``
+is in ``keys.py``; rotations reach replicas through
+:mod:`openkms.service.kms.multi_region_sync`).
 
 The rules are :mod:`openkms.domain.multi_region`'s; this module reads and writes the
 related keys. Each handler links its AWS API reference page.
@@ -10,17 +12,22 @@ from collections.abc import Mapping, Sequence
 
 from openkms.audit.event_ids import new_event_id
 from openkms.audit.records import AuditedCall
-from openkms.crypto import contexts
 from openkms.domain import multi_region, policy, tags
 from openkms.domain.keys import Key, KeyMaterial, key_arn
 from openkms.service.audit_trail import Entry
+from openkms.service.kms import multi_region_sync
 from openkms.service.kms.call import OperationCall
 from openkms.service.kms.metadata import key_metadata
 from openkms.service.kms.policy_lockout import check_new_policy
-from openkms.service.kms.registry import operation
+from openkms.service.kms.registry import KeyArg, operation, param
 from openkms.storage.audit import trail as audit_store
 from openkms.storage.keys import repository as key_records
-from openkms.wire.shapes import ReplicateKeyRequest, ReplicateKeyResponse
+from openkms.wire.shapes import (
+    ReplicateKeyRequest,
+    ReplicateKeyResponse,
+    UpdatePrimaryRegionRequest,
+    UpdatePrimaryRegionResponse,
+)
 
 
 def _in_replica_region(params: Mapping[str, object]) -> Sequence[tuple[str, str]]:
@@ -68,63 +75,90 @@ def replicate_key(call: OperationCall[ReplicateKeyRequest]) -> ReplicateKeyRespo
         "ReplicaPolicy": text,
         "ReplicaTags": [{"TagKey": k, "TagValue": v} for k, v in sorted(new_tags.items())],
     }
-    _record_create_key(call, replica, result)
+    # CloudTrail records it as ReplicateKey in the primary's Region (the request's own
+    # record) and CreateKey in the replica's.
+    _record_in(call, "CreateKey", replica, {"KeyMetadata": result["ReplicaKeyMetadata"]})
     return result
 
 
 def _copied_materials(call: OperationCall[object], primary: Key, replica: Key) -> list[KeyMaterial]:
-    """Every material version of the primary, wrapped anew for the replica (a wrapped
-    secret is bound to the stored id of its key and its version)."""
-    copies = []
-    for material in key_records.list_materials(call.tx, primary.key_id):
-        wrapped = material.wrapped
-        if wrapped is not None:
-            secret = call.keyring.unwrap(
-                wrapped, contexts.key_material(primary.key_id, material.version)
-            )
-            wrapped = call.keyring.wrap(
-                secret, contexts.key_material(replica.key_id, material.version)
-            )
-        copies.append(
-            KeyMaterial(
-                key_id=replica.key_id,
-                version=material.version,
-                material_id=material.material_id,
-                wrapped=wrapped,
-                created_at=material.created_at,
-                rotation_type=material.rotation_type,
-                rotated_at=material.rotated_at,
-                expiration_model=material.expiration_model,
-                valid_to=material.valid_to,
-                description=material.description,
-                imported_at=material.imported_at,
-            )
-        )
-    return copies
+    """Every material version of the primary, as the replica stores it."""
+    return [
+        multi_region_sync.copy_material(call.keyring, material, primary, replica)
+        for material in key_records.list_materials(call.tx, primary.key_id)
+    ]
 
 
-def _record_create_key(
-    call: OperationCall[ReplicateKeyRequest], replica: Key, result: ReplicateKeyResponse
+def _same_key_id(params: Mapping[str, object]) -> str | None:
+    """UpdatePrimaryRegion's replica: the key id of ``KeyId`` (an ARN names the primary's
+    Region), looked up in the ``PrimaryRegion``; None for an id no replica can have."""
+    value = params.get("KeyId")
+    if not isinstance(value, str):
+        return None
+    key_id = value.rsplit("/", 1)[-1] if value.startswith("arn:") else value
+    return key_id if key_id.startswith(multi_region.PREFIX) else None
+
+
+@operation(
+    "UpdatePrimaryRegion",
+    writes=True,
+    keys=(
+        KeyArg("kms:UpdatePrimaryRegion", param("KeyId")),
+        KeyArg(
+            "kms:UpdatePrimaryRegion", _same_key_id, required=False, region_param="PrimaryRegion"
+        ),
+    ),
+)
+def update_primary_region(
+    call: OperationCall[UpdatePrimaryRegionRequest],
+) -> UpdatePrimaryRegionResponse:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_UpdatePrimaryRegion.html
+
+    kms:UpdatePrimaryRegion is authorized on both keys, each by its own key policy in its
+    own Region (the registry finds the replica in ``PrimaryRegion``). Both keys are
+    ``Updating`` (still usable) until maintenance finishes the change, woken at once;
+    every related key learns the new primary Region in this transaction."""
+    primary, now = call.key, call.ctx.now
+    new_region = call.params["PrimaryRegion"]
+    related = key_records.related_keys(call.tx, primary.account, primary.public_id)
+    replica = multi_region.require_primary_change(primary, new_region, related)
+    key_records.update_key(call.tx, multi_region.updating(primary, new_region, now))
+    key_records.update_key(call.tx, multi_region.updating(replica, new_region, now))
+    for other in related:
+        if other.key_id not in (primary.key_id, replica.key_id):
+            locked = key_records.get_key(call.tx, other.key_id, for_update=True)
+            if locked is not None:
+                key_records.update_key(
+                    call.tx, multi_region.with_primary_region(locked, new_region)
+                )
+    call.after_commit.append(call.wake_maintenance)
+    _record_in(call, "UpdatePrimaryRegion", replica, {})
+    return {}
+
+
+def _record_in(
+    call: OperationCall[object], event_name: str, key: Key, response: Mapping[str, object]
 ) -> None:
-    """CloudTrail records a ReplicateKey call as ReplicateKey in the primary's Region (the
-    request's own record) and CreateKey in the replica's, committed with the replica."""
+    """The record of this call in ``key``'s Region (another than the request's, whose
+    own record the dispatcher appends), committed with the change."""
     ctx = call.ctx
-    created = AuditedCall(
+    params = call.params
+    audited = AuditedCall(
         request_id=ctx.request_id,
         event_id=new_event_id(),
         event_time=ctx.now,
         event_source="kms.amazonaws.com",
-        event_name="CreateKey",
-        region=replica.region,
+        event_name=event_name,
+        region=key.region,
         source_ip=ctx.source_ip,
         user_agent=ctx.user_agent,
         principal=ctx.principal,
-        request=call.params,
-        response={"KeyMetadata": result["ReplicaKeyMetadata"]},
-        resources=((replica.account, replica.arn),),
+        request=params if isinstance(params, Mapping) else {},
+        response=response,
+        resources=((key.account, key.arn),),
     )
-    audit_store.append_checked(call.tx, [Entry(None, created, ctx.account).checked()])
+    audit_store.append_checked(call.tx, [Entry(None, audited, ctx.account).checked()])
 
 
 #: This module's operations, registered by :mod:`openkms.service.kms.ops`.
-OPERATIONS = (replicate_key,)
+OPERATIONS = (replicate_key, update_primary_region)
