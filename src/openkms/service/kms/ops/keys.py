@@ -91,11 +91,6 @@ def create_key(call: OperationCall[CreateKeyRequest]) -> CreateKeyResponse:
                 f"{unsupported} (custom key stores) is not supported by this OpenKMS server yet."
             )
     multi = bool(p.get("MultiRegion"))
-    if multi and origin is Origin.EXTERNAL:
-        raise UnsupportedOperationException(
-            "Multi-Region keys with imported key material (Origin EXTERNAL) are not supported "
-            "by this OpenKMS server yet."
-        )
     if origin is Origin.EXTERNAL:
         imports.require_importable_spec(spec)
     ctx = call.ctx

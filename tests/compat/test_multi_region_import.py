@@ -1,0 +1,79 @@
+"""Multi-Region keys with imported key material (Origin EXTERNAL) through boto3 against
+real servers (SQLite and PostgreSQL): a replica is made without material (PendingImport)
+and takes only the material imported into its primary, under the same KeyMaterialId;
+each related key's imported material is deleted and imported again on its own; new
+material to rotate to is refused (not built), as is a replica's import before its
+primary has material.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from servers import ServerProcess
+from test_key_import import import_material
+from test_multi_region_keys import OTHER, THIRD, code_of, kms_in, wait_state
+
+from conftest import REGION
+
+
+def external_pair(server: ServerProcess, region: str = OTHER) -> tuple[Any, Any, str]:
+    east, west = kms_in(server, REGION), kms_in(server, region)
+    meta = east.create_key(MultiRegion=True, Origin="EXTERNAL")["KeyMetadata"]
+    assert meta["KeyId"].startswith("mrk-") and meta["KeyState"] == "PendingImport"
+    assert meta["MultiRegionConfiguration"]["MultiRegionKeyType"] == "PRIMARY"
+    east.replicate_key(KeyId=meta["KeyId"], ReplicaRegion=region)
+    replica = wait_state(west, meta["KeyId"], "PendingImport")
+    assert replica["Origin"] == "EXTERNAL"
+    return east, west, meta["KeyId"]
+
+
+def test_replica_takes_the_primarys_imported_material(server: ServerProcess) -> None:
+    east, west, key_id = external_pair(server)
+    material = os.urandom(32)
+    first = import_material(east, key_id, material)
+    assert east.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
+    assert west.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "PendingImport"
+    with pytest.raises(ClientError) as exc:
+        import_material(west, key_id, os.urandom(32))
+    assert code_of(exc) == "IncorrectKeyMaterialException"
+    second = import_material(west, key_id, material)
+    assert second["KeyMaterialId"] == first["KeyMaterialId"]
+    meta = west.describe_key(KeyId=key_id)["KeyMetadata"]
+    assert meta["KeyState"] == "Enabled"
+    assert meta["CurrentKeyMaterialId"] == first["KeyMaterialId"]
+    blob = east.encrypt(KeyId=key_id, Plaintext=b"byok")["CiphertextBlob"]
+    assert west.decrypt(CiphertextBlob=blob)["Plaintext"] == b"byok"
+    # Each related key's material is its own to delete and import again.
+    west.delete_imported_key_material(KeyId=key_id)
+    assert west.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "PendingImport"
+    assert east.decrypt(CiphertextBlob=blob)["Plaintext"] == b"byok"
+    import_material(west, key_id, material)
+    assert west.decrypt(CiphertextBlob=blob)["Plaintext"] == b"byok"
+    # A replica made after the import is PendingImport too and takes the same material.
+    east.replicate_key(KeyId=key_id, ReplicaRegion=THIRD)
+    third = kms_in(server, THIRD)
+    wait_state(third, key_id, "PendingImport")
+    import_material(third, key_id, material)
+    assert third.decrypt(CiphertextBlob=blob)["Plaintext"] == b"byok"
+
+
+def test_replica_import_waits_for_the_primary(server: ServerProcess) -> None:
+    _east, west, key_id = external_pair(server)
+    with pytest.raises(ClientError) as exc:
+        import_material(west, key_id, os.urandom(32))
+    assert code_of(exc) == "KMSInvalidStateException"
+
+
+def test_new_material_to_rotate_to_is_refused(server: ServerProcess) -> None:
+    east, _west, key_id = external_pair(server)
+    import_material(east, key_id, os.urandom(32))
+    with pytest.raises(ClientError) as exc:
+        import_material(east, key_id, os.urandom(32), ImportType="NEW_KEY_MATERIAL")
+    assert code_of(exc) == "UnsupportedOperationException"
+    with pytest.raises(ClientError) as exc:
+        import_material(east, key_id, os.urandom(32))  # another material, not a rotation
+    assert code_of(exc) == "IncorrectKeyMaterialException"
