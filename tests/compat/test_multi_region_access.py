@@ -140,3 +140,26 @@ def test_the_trail_records_replication_in_both_regions(server: Any) -> None:
     ]
     assert len(synced) == 1
     assert synced[0]["awsRegion"] == REGION and synced[0]["eventType"] == "AwsServiceEvent"
+
+
+def test_the_trail_records_update_primary_region_in_both_regions(server: Any) -> None:
+    east = kms_in(server, REGION)
+    key_id = east.create_key(MultiRegion=True)["KeyMetadata"]["KeyId"]
+    east.replicate_key(KeyId=key_id, ReplicaRegion=THIRD)
+    third = kms_in(server, THIRD)
+    wait_state(third, key_id, "Enabled")
+    answer = east.update_primary_region(KeyId=key_id, PrimaryRegion=THIRD)
+    request_id = answer["ResponseMetadata"]["RequestId"]
+    wait_state(third, key_id, "Enabled")
+    mine = [r for r in records(server) if r.get("requestID") == request_id]
+    assert sorted((r["eventName"], r["awsRegion"]) for r in mine) == sorted(
+        [("UpdatePrimaryRegion", REGION), ("UpdatePrimaryRegion", THIRD)]
+    )
+    here = next(r for r in mine if r["awsRegion"] == REGION)
+    assert here["requestParameters"]["primaryRegion"] == THIRD
+    assert sorted(x["ARN"] for x in here["resources"]) == sorted(
+        [
+            f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{key_id}",
+            f"arn:aws:kms:{THIRD}:{ACCOUNT}:key/{key_id}",
+        ]
+    )
