@@ -21,6 +21,8 @@ Choices where AWS leaves the behaviour undocumented (listed in the README as wel
 * A replica is made ``Creating``; the maintenance pass (woken at once) finishes it
   (``Enabled``, or ``PendingImport`` for imported material) and records
   ``SynchronizeMultiRegionKey`` in the primary's Region.
+* UpdatePrimaryRegion needs both keys ``Enabled`` (DisabledException for a disabled one);
+  to the primary's own Region it is a ValidationException.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from openkms.crypto import contexts
 from openkms.crypto.keyring import Keyring
 from openkms.domain import imports, multi_region
-from openkms.domain.keys import Key, KeyMaterial
+from openkms.domain.keys import Key, KeyMaterial, KeyState
 from openkms.errors import (
     IncorrectKeyMaterialException,
     KMSInvalidStateException,
@@ -84,54 +84,73 @@ def share_new_version(tx: Tx, keyring: Keyring, key: Key, material: KeyMaterial)
     key: the same material under the same version, and the same rotation settings."""
     written = []
     for other in others(tx, key):
-        if key_records.get_material(tx, other.key_id, material.version) is None:
-            key_records.insert_material(tx, copy_material(keyring, material, key, other))
         updated = multi_region.with_shared_rotation(other, key)
+        have = key_records.get_material(tx, other.key_id, material.version)
+        if have is None:
+            key_records.insert_material(tx, copy_material(keyring, material, key, other))
+        else:  # imported material the replica was given: now current there too
+            key_records.update_material(
+                tx,
+                dataclasses.replace(
+                    have, rotation_type=material.rotation_type, rotated_at=material.rotated_at
+                ),
+            )
+            if not have.present and updated.state is not KeyState.PENDING_DELETION:
+                updated = imports.with_state(updated, KeyState.PENDING_IMPORT)
         key_records.update_key(tx, updated)
         written.append(updated)
     return written
 
 
 def related_import(
-    tx: Tx, key: Key, materials: Sequence[KeyMaterial], material_id: str, *, new: bool
+    tx: Tx,
+    keyring: Keyring,
+    key: Key,
+    materials: Sequence[KeyMaterial],
+    material: bytes,
+    material_id: str,
+    *,
+    new: bool,
 ) -> list[KeyMaterial]:
     """ImportKeyMaterial into a multi-Region key: the material rows to import against.
 
-    Related keys share imported material ("Importing key material into multi-Region
-    keys"): material another related key already has is imported into this one under the
-    same version (a row without its secret is added, which the import then fills).
-    Material no related key has is accepted only as the primary's first material;
-    importing new material to rotate to (``PENDING_MULTI_REGION_IMPORT_AND_ROTATION``)
-    is not built and is refused (``new``: the request asks for NEW_KEY_MATERIAL)."""
+    AWS does not copy imported material between related keys; each must be given the
+    same material ("Importing key material into multi-Region keys"). New material goes
+    into the primary (ImportType NEW_KEY_MATERIAL), then into each replica with
+    EXISTING_KEY_MATERIAL; here material another related key has is added to this key
+    under the same version (the import then completes it as a re-import). Material no
+    related key has is the primary's alone to import; a replica refuses it."""
     if any(m.material_id == material_id for m in materials):
-        return list(materials)
-    if imports.associated(key, materials):
-        if not new:  # other material than this key's: refused as for any key
-            return list(materials)
+        return list(materials)  # this key's own material, imported again
+    kind = multi_region.key_type(key)
+    if kind is multi_region.MultiRegionKeyType.REPLICA and new:
         raise UnsupportedOperationException(
-            f"{key.arn} is a multi-Region key: importing new key material to rotate to "
-            "(PENDING_MULTI_REGION_IMPORT_AND_ROTATION) is not supported by this OpenKMS "
-            "server yet."
+            f"{key.arn} is a multi-Region replica key: import new key material into its "
+            f"primary key {multi_region.primary_arn(key)}, then the same key material into "
+            "each replica key with ImportType EXISTING_KEY_MATERIAL."
         )
-    related = [
-        other
-        for other in key_records.related_keys(tx, key.account, key.public_id)
-        if other.key_id != key.key_id
-    ]
-    known: list[KeyMaterial] = []
-    for other in related:
-        for material in key_records.list_materials(tx, other.key_id):
-            if material.material_id == material_id:
+    known = False
+    for other in others_unlocked(tx, key):
+        for found in key_records.list_materials(tx, other.key_id):
+            if found.material_id == material_id:
                 row = dataclasses.replace(
-                    imports.without_material(material), key_id=key.key_id, imported_at=None
+                    imports.without_material(found),
+                    key_id=key.key_id,
+                    wrapped=keyring.wrap(
+                        material, contexts.key_material(key.key_id, found.version)
+                    ),
+                    imported_at=None,
                 )
-                key_records.insert_material(tx, row)
-                return [*materials, row]
-            if material.imported:
-                known.append(material)
-    if multi_region.key_type(key) is multi_region.MultiRegionKeyType.PRIMARY and not known:
-        return list(materials)  # the primary's first material: a NEW_KEY_MATERIAL import
-    if known:
+                if key_records.get_material(tx, key.key_id, found.version) is None:
+                    key_records.insert_material(tx, row)
+                else:
+                    key_records.update_material(tx, row)
+                rest = [m for m in materials if m.version != found.version]
+                return sorted([*rest, row], key=lambda m: m.version)
+            known = known or found.imported
+    if kind is multi_region.MultiRegionKeyType.PRIMARY:
+        return list(materials)  # its first or new material, or a mismatch: as for any key
+    if known or imports.associated(key, materials):
         raise IncorrectKeyMaterialException(
             f"The key material is not the key material of the multi-Region key "
             f"{multi_region.primary_arn(key)}: import the same key material into every "
@@ -141,3 +160,50 @@ def related_import(
         f"{key.arn} is a multi-Region replica key: import the key material into its primary "
         f"key {multi_region.primary_arn(key)} first."
     )
+
+
+def others_unlocked(tx: Tx, key: Key) -> list[Key]:
+    """The related keys of a multi-Region key but itself, read without locks."""
+    return [
+        other
+        for other in key_records.related_keys(tx, key.account, key.public_id)
+        if other.key_id != key.key_id
+    ]
+
+
+def awaiting_replicas(tx: Tx, key: Key, materials: Sequence[KeyMaterial]) -> set[int]:
+    """Versions of a primary's imported material waiting to be rotated to that some
+    replica has not been given yet (``PENDING_MULTI_REGION_IMPORT_AND_ROTATION``)."""
+    if multi_region.key_type(key) is not multi_region.MultiRegionKeyType.PRIMARY:
+        return set()
+    pending = {m.version for m in materials if m.version > key.current_version and m.present}
+    missing: set[int] = set()
+    for other in others_unlocked(tx, key) if pending else []:
+        have = {m.version for m in key_records.list_materials(tx, other.key_id) if m.present}
+        missing |= pending - have
+    return missing
+
+
+def require_replicas_imported(tx: Tx, key: Key, materials: Sequence[KeyMaterial]) -> None:
+    """RotateKeyOnDemand of a multi-Region primary with imported material: every replica
+    must have the new material first."""
+    if awaiting_replicas(tx, key, materials):
+        raise KMSInvalidStateException(
+            f"The new key material of {key.arn} is in PENDING_MULTI_REGION_IMPORT_AND_ROTATION "
+            "state: import the same key material into each replica key before rotating."
+        )
+
+
+def discard_pending(tx: Tx, key: Key, version: int) -> list[str]:
+    """DeleteImportedKeyMaterial of a primary's material waiting to be rotated to also
+    deletes it from every replica (AWS: "you'll also be deleting the key materials for the
+    replica Region keys"); the stored ids of the keys it was deleted from."""
+    if multi_region.key_type(key) is not multi_region.MultiRegionKeyType.PRIMARY:
+        return []
+    touched = []
+    for other in others(tx, key):
+        found = key_records.get_material(tx, other.key_id, version)
+        if found is not None and found.present and version > other.current_version:
+            key_records.update_material(tx, imports.without_material(found))
+            touched.append(other.key_id)
+    return touched

@@ -163,7 +163,9 @@ def import_key_material(
     material_id = imported_material_id(call, key, material)
     if key.multi_region:  # the material a related key already has, or the primary's first
         new = p.get("ImportType") == ImportType.NEW_KEY_MATERIAL.value
-        materials = multi_region_sync.related_import(call.tx, key, materials, material_id, new=new)
+        materials = multi_region_sync.related_import(
+            call.tx, call.keyring, key, materials, material, material_id, new=new
+        )
     kind = imports.import_type(key, materials, p)
     keyring = call.keyring
     if kind is ImportType.NEW_KEY_MATERIAL:
@@ -235,6 +237,9 @@ def delete_imported_key_material(
     if target is None:
         raise NotFoundException(f"Key material {requested} is not associated with {key.arn}.")
     key_records.update_material(call.tx, imports.without_material(target))
+    if key.multi_region and target.version > key.current_version:  # and from the replicas
+        gone = multi_region_sync.discard_pending(call.tx, key, target.version)
+        call.after_commit.append(lambda: call.materials.forget(*gone))
     if target.version <= key.current_version:
         state = imports.state_after_material_loss(key)
         if state is not key.state:

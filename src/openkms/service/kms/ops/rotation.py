@@ -89,17 +89,24 @@ def rotate_key_on_demand(
     key = call.key
     multi_region.require_not_replica(key, "RotateKeyOnDemand")
     materials = key_records.list_materials(call.tx, key.key_id)
+    multi_region_sync.require_replicas_imported(call.tx, key, materials)
     key_records.update_key(call.tx, rotation.start_on_demand(key, materials, call.ctx.now))
     call.after_commit.append(call.wake_maintenance)
     return {"KeyId": key.arn}
 
 
-def rotation_entry(key: Key, material: KeyMaterial) -> RotationsListEntry:
-    """One element of ListKeyRotations' Rotations list."""
+def rotation_entry(
+    key: Key, material: KeyMaterial, awaiting_replicas: bool = False
+) -> RotationsListEntry:
+    """One element of ListKeyRotations' Rotations list (``awaiting_replicas``: new
+    material of a multi-Region primary that some replica has not been given yet)."""
+    state = rotation.material_state(key, material).value
+    if awaiting_replicas:
+        state = "PENDING_MULTI_REGION_IMPORT_AND_ROTATION"
     entry: RotationsListEntry = {
         "KeyId": key.public_id,
         "KeyMaterialId": material.material_id,
-        "KeyMaterialState": rotation.material_state(key, material).value,
+        "KeyMaterialState": state,
     }
     if material.imported:
         if material.description:
@@ -144,8 +151,9 @@ def list_key_rotations(call: OperationCall[ListKeyRotationsRequest]) -> ListKeyR
         index = next(i for i, m in enumerate(materials) if m.material_id == marker)
         materials = materials[index + 1 :]
     limit = p.get("Limit", 100)
+    waiting = multi_region_sync.awaiting_replicas(call.tx, key, materials)
     result: ListKeyRotationsResponse = {
-        "Rotations": [rotation_entry(key, m) for m in materials[:limit]],
+        "Rotations": [rotation_entry(key, m, m.version in waiting) for m in materials[:limit]],
         "Truncated": len(materials) > limit,
     }
     if len(materials) > limit:
