@@ -17,7 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 from servers import ServerProcess
 
-from conftest import ACCOUNT, REGION, make_client
+from conftest import ACCESS_KEY, ACCOUNT, REGION, SECRET_KEY, make_client
 
 OTHER = "eu-west-2"
 THIRD = "ap-southeast-2"
@@ -343,3 +343,24 @@ def test_replicate_key_checks_the_replica_policy(server: ServerProcess) -> None:
         west.describe_key(KeyId=key_id)
     assert code_of(exc) == "AccessDeniedException"
     assert east.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
+
+
+def test_replicate_key_only_into_regions_served(tmp_path: Any) -> None:
+    """With ``serve --regions``, a replica goes only into a Region the server serves."""
+    served = ServerProcess.start(
+        data_dir=str(tmp_path),
+        account=ACCOUNT,
+        access_key=ACCESS_KEY,
+        secret_key=SECRET_KEY,
+        extra_args=["--regions", f"{REGION},{OTHER}"],
+    )
+    try:
+        east = kms_in(served, REGION)
+        key_id = east.create_key(MultiRegion=True)["KeyMetadata"]["KeyId"]
+        with pytest.raises(ClientError) as exc:
+            east.replicate_key(KeyId=key_id, ReplicaRegion=THIRD)
+        assert code_of(exc) == "UnsupportedOperationException"
+        east.replicate_key(KeyId=key_id, ReplicaRegion=OTHER)
+        wait_state(kms_in(served, OTHER), key_id, "Enabled")
+    finally:
+        served.stop()

@@ -113,6 +113,7 @@ def test_replicate_refusals() -> None:
         (_key(state=KeyState.PENDING_DELETION), "eu-west-2", served, KMSInvalidStateException),
         (primary, "us-east-1", served, ValidationException),
         (primary, "eu-west-2", frozenset({"us-east-1"}), UnsupportedOperationException),
+        (primary, "eu-westwestwestwestwestwest-22", served, UnsupportedOperationException),
     ]
     for key, region, regions, error in cases:
         with pytest.raises(error):

@@ -44,6 +44,9 @@ from openkms.errors import (
 PREFIX = "mrk-"
 #: Between the public key id and the Region in a related key's stored id.
 SEPARATOR = "@"
+#: The longest Region name a SigV4 credential scope may name here (auth.sigv4's region
+#: names); a stored id (36 + 1 + Region) then fits the 64 characters key ids are stored in.
+MAX_REGION_LENGTH = 27
 
 
 class MultiRegionKeyType(StrEnum):
@@ -102,7 +105,7 @@ def require_replicable(
         raise ValidationException(
             f"ReplicaRegion {replica_region} is the Region of the primary key {key.arn}."
         )
-    if served and replica_region not in served:
+    if (served and replica_region not in served) or len(replica_region) > MAX_REGION_LENGTH:
         raise UnsupportedOperationException(
             f"Region {replica_region} is not served by this OpenKMS server."
         )
