@@ -159,14 +159,15 @@ def import_key_material(
     token = _token(call, key)
     model, valid_to = imports.expiration(p, now)
     materials = key_records.list_materials(call.tx, key.key_id)
+    kind = None if key.multi_region else imports.import_type(key, materials, p)
     material = _unwrapped_material(call, key, token)
     material_id = imported_material_id(call, key, material)
-    if key.multi_region:  # the material a related key already has, or the primary's first
+    if kind is None:  # a multi-Region key: the material a related key already has, if any
         new = p.get("ImportType") == ImportType.NEW_KEY_MATERIAL.value
         materials = multi_region_sync.related_import(
             call.tx, call.keyring, key, materials, material, material_id, new=new
         )
-    kind = imports.import_type(key, materials, p)
+        kind = imports.import_type(key, materials, p)
     keyring = call.keyring
     if kind is ImportType.NEW_KEY_MATERIAL:
         if any(m.material_id == material_id for m in imports.associated(key, materials)):
