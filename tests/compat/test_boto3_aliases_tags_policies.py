@@ -175,7 +175,6 @@ def test_create_key_refuses_what_is_not_built(kms) -> None:
             {"Origin": "EXTERNAL", "KeySpec": "ML_DSA_44", "KeyUsage": "SIGN_VERIFY"},
             "UnsupportedOperationException",
         ),
-        ({"MultiRegion": True}, "UnsupportedOperationException"),
         ({"KeyUsage": "SIGN_VERIFY"}, "ValidationException"),
         (
             {"KeySpec": "SYMMETRIC_DEFAULT", "CustomerMasterKeySpec": "SYMMETRIC_DEFAULT"},

@@ -105,7 +105,7 @@ def test_imported_material_id_is_pinned() -> None:
     stored must be recomputed identically."""
     keyring = SoftwareKeyring(ROOT_KEY)
     call = SimpleNamespace(keyring=keyring, service=SimpleNamespace(keyring=keyring))
-    key = SimpleNamespace(key_id=KEY_ID)
+    key = SimpleNamespace(key_id=KEY_ID, public_id=KEY_ID)
     found = imports.imported_material_id(call, key, b"material")  # type: ignore[arg-type]
     assert found == "f8e0a5458d38052e9a4c458d3839e6bd61707c0d3d43c53a68b9db8e36415cea"
 

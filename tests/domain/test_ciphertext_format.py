@@ -98,7 +98,7 @@ def test_parse_reads_header_fields() -> None:
         b"",
         EXPECTED_BLOB[: fmt.MIN_BLOB_LEN - 1],
         b"\x4e" + EXPECTED_BLOB[1:],  # wrong marker
-        b"\x4f\x02" + EXPECTED_BLOB[2:],  # unknown version
+        b"\x4f\x03" + EXPECTED_BLOB[2:],  # unknown version
     ],
 )
 def test_parse_rejects_malformed(blob: bytes) -> None:

@@ -26,6 +26,7 @@ from openkms.service.kms.ops import (
     grants,
     imports,
     keys,
+    multi_region,
     policies,
     rotation,
     tags,
@@ -36,7 +37,18 @@ from openkms.storage.keys import repository as key_records
 from openkms.storage.repository import Store
 
 ACCOUNT = "111122223333"
-MODULES = (aliases, asymmetric, crypto, grants, imports, keys, policies, rotation, tags)
+MODULES = (
+    aliases,
+    asymmetric,
+    crypto,
+    grants,
+    imports,
+    keys,
+    multi_region,
+    policies,
+    rotation,
+    tags,
+)
 
 
 def ctx() -> RequestContext:

@@ -4,8 +4,8 @@ Blob layout (all integers big-endian)::
 
     offset  size  field
     0       1     format marker 0x4F ('O')
-    1       1     format version (1)
-    2       16    key id (UUID bytes)
+    1       1     format version: 1, or 2 for a multi-Region key
+    2       16    key id: its UUID bytes (1), or the 32 hex digits after ``mrk-`` (2)
     18      4     key-material version (u32)
     22      16    nonce: salt for the per-message key derivation
     38      12    AES-GCM IV
@@ -31,6 +31,10 @@ from openkms.errors import InvalidCiphertextException
 
 MARKER = 0x4F
 VERSION = 1
+#: The same layout; the key id field holds a multi-Region key id (``mrk-`` + 32 hex
+#: digits), which every related key in every Region opens.
+VERSION_MULTI_REGION = 2
+MULTI_REGION_PREFIX = "mrk-"
 KEY_ID_LEN = 16
 NONCE_LEN = 16
 IV_LEN = 12
@@ -38,6 +42,7 @@ TAG_LEN = 16
 HEADER_LEN = 2 + KEY_ID_LEN + 4 + NONCE_LEN + IV_LEN
 MIN_BLOB_LEN = HEADER_LEN + TAG_LEN
 _PREFIX = bytes((MARKER, VERSION))
+_MULTI_REGION_PREFIX = bytes((MARKER, VERSION_MULTI_REGION))
 _U32 = struct.Struct(">I")
 
 
@@ -53,20 +58,32 @@ class ParsedCiphertext:
 
 @functools.lru_cache(maxsize=65_536)
 def _key_id_bytes(key_id: str) -> bytes:
-    return uuid.UUID(key_id).bytes
+    """The format prefix and key id field of a blob sealed under ``key_id``."""
+    if key_id.startswith(MULTI_REGION_PREFIX):
+        raw = bytes.fromhex(key_id[len(MULTI_REGION_PREFIX) :])
+        if len(raw) != KEY_ID_LEN:
+            raise ValueError("a multi-Region key id has 32 hex digits")
+        return _MULTI_REGION_PREFIX + raw
+    return _PREFIX + uuid.UUID(key_id).bytes
 
 
 def build_header(key_id: str, key_version: int, nonce: bytes, iv: bytes) -> bytes:
     if len(nonce) != NONCE_LEN or len(iv) != IV_LEN:
         raise ValueError("nonce and IV have fixed sizes")
-    return b"".join((_PREFIX, _key_id_bytes(key_id), _U32.pack(key_version), nonce, iv))
+    return b"".join((_key_id_bytes(key_id), _U32.pack(key_version), nonce, iv))
 
 
 def parse(blob: bytes) -> ParsedCiphertext:
     """Split a blob into its parts; any malformation is one opaque InvalidCiphertextException."""
-    if len(blob) < MIN_BLOB_LEN or blob[:2] != _PREFIX:
+    if len(blob) < MIN_BLOB_LEN:
         raise InvalidCiphertextException()
-    key_id = str(uuid.UUID(bytes=blob[2:18]))
+    prefix = blob[:2]
+    if prefix == _PREFIX:
+        key_id = str(uuid.UUID(bytes=blob[2:18]))
+    elif prefix == _MULTI_REGION_PREFIX:
+        key_id = MULTI_REGION_PREFIX + blob[2:18].hex()
+    else:
+        raise InvalidCiphertextException()
     (version,) = _U32.unpack_from(blob, 18)
     return ParsedCiphertext(
         key_id=key_id,

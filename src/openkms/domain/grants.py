@@ -172,7 +172,8 @@ class Grant:
 
     @property
     def key_arn(self) -> str:
-        return key_arn(self.region, self.account, self.key_id)
+        # A multi-Region key's stored id names its Region too (openkms.domain.multi_region).
+        return key_arn(self.region, self.account, self.key_id.split("@", 1)[0])
 
     def same_request(
         self,

@@ -103,10 +103,23 @@ class Key:
     next_rotation_date: float | None = None
     #: When the on-demand rotation now in progress was asked for (None: none is).
     on_demand_rotation_started: float | None = None
+    #: Multi-Region keys: the Region of the primary key (None: a single-Region key).
+    primary_region: str | None = None
+    #: Multi-Region keys: when transient work on this key (a replica's ``Creating``, an
+    #: ``Updating`` primary Region change) is due to be finished by maintenance.
+    sync_due: float | None = None
+
+    @property
+    def public_id(self) -> str:
+        """The key id callers see. ``key_id`` is the stored identity, which for a
+        multi-Region key names its Region too (related keys share the public id:
+        :mod:`openkms.domain.multi_region`)."""
+        key_id = self.key_id
+        return key_id if "@" not in key_id else key_id.split("@", 1)[0]
 
     @property
     def arn(self) -> str:
-        return key_arn(self.region, self.account, self.key_id)
+        return key_arn(self.region, self.account, self.public_id)
 
     @property
     def enabled(self) -> bool:
@@ -153,8 +166,10 @@ class KeyMaterial:
 
 
 def require_usable(key: Key) -> None:
-    """Raise the AWS error for a cryptographic operation on a key that is not Enabled."""
-    if key.state is KeyState.ENABLED:
+    """Raise the AWS error for a cryptographic operation on a key that is not Enabled.
+    An ``Updating`` multi-Region key (its primary Region changing, which starts only from
+    ``Enabled``) stays usable, as AWS documents."""
+    if key.state is KeyState.ENABLED or key.state is KeyState.UPDATING:
         return
     if key.state is KeyState.DISABLED:
         raise DisabledException(f"{key.arn} is disabled.")
@@ -216,8 +231,9 @@ def schedule_deletion(key: Key, window_days: int, now: float) -> Key:
 
 
 def cancel_deletion(key: Key) -> Key:
-    """CancelKeyDeletion leaves the key Disabled, as AWS does."""
-    if key.state is not KeyState.PENDING_DELETION:
+    """CancelKeyDeletion leaves the key Disabled, as AWS does (also a multi-Region primary
+    still waiting for its replicas' deletion)."""
+    if key.state not in (KeyState.PENDING_DELETION, KeyState.PENDING_REPLICA_DELETION):
         raise KMSInvalidStateException(f"{key.arn} is not pending deletion.")
     return dataclasses.replace(
         key, state=KeyState.DISABLED, deletion_date=None, pending_window_days=None

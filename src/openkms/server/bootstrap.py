@@ -360,7 +360,11 @@ def build(settings: Settings) -> Runtime:
             store, append_audit_entries, sealer=audit_sealer(store, keyring), inline=in_memory
         )
     service = KMSService(
-        store, keyring, identity_policies=identity_policies, audit_appender=append_audit_entries
+        store,
+        keyring,
+        identity_policies=identity_policies,
+        audit_appender=append_audit_entries,
+        regions=settings.regions,
     )
     maintenance = Maintenance(store, keyring) if settings.maintenance_interval > 0 else None
     return Runtime(settings, store, service, credentials, banner, audit, maintenance)

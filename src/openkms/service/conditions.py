@@ -13,6 +13,7 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
+from openkms.domain import multi_region
 from openkms.domain.keys import Key
 from openkms.domain.principals import Principal, PrincipalKind
 from openkms.service.context import RequestContext
@@ -36,6 +37,8 @@ _PARAMETER_KEYS = {
     "WrappingKeySpec": "kms:WrappingKeySpec",
     "ExpirationModel": "kms:ExpirationModel",
     "ValidTo": "kms:ValidTo",
+    "ReplicaRegion": "kms:ReplicaRegion",
+    "PrimaryRegion": "kms:PrimaryRegion",
 }
 
 
@@ -152,6 +155,9 @@ def key_context(
     values["kms:KeyUsage"] = key.usage.value
     values["kms:KeyOrigin"] = key.origin.value
     values["kms:MultiRegion"] = key.multi_region
+    kind = multi_region.key_type(key)
+    if kind is not None:
+        values["kms:MultiRegionKeyType"] = kind.value
     if requested is not None and "alias/" in requested:
         values["kms:RequestAlias"] = "alias/" + requested.split("alias/", 1)[1]
     wants_tags = any(_mentions(text)[0] for text in policy_texts)

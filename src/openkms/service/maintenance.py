@@ -25,10 +25,11 @@ from typing import Any, TypeVar
 from openkms.audit.records import service_event_record
 from openkms.crypto import contexts
 from openkms.crypto.keyring import Keyring
-from openkms.domain import imports, rotation
+from openkms.domain import imports, multi_region, rotation
 from openkms.domain.audit import PendingRecord
 from openkms.domain.keys import Key, KeyMaterial, KeyState, Origin, RotationType
 from openkms.service.identity.sts import EXPIRED_SESSION_RETENTION
+from openkms.service.kms import multi_region_sync
 from openkms.service.kms.materials import new_material
 from openkms.storage.audit import trail as audit_store
 from openkms.storage.identity import repository as identity_records
@@ -47,6 +48,8 @@ class MaintenanceReport:
 
     rotated: list[dict[str, str]] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
+    #: Multi-Region keys whose creation (replicas) or primary-Region change was finished.
+    synchronized: list[str] = field(default_factory=list)
     expired: list[dict[str, str]] = field(default_factory=list)
     import_tokens_purged: int = 0
     sessions_purged: int = 0
@@ -55,12 +58,13 @@ class MaintenanceReport:
     def touched_keys(self) -> list[str]:
         """Key ids whose cached material a process should drop."""
         ids = [entry["KeyId"] for entry in self.expired]
-        return ids + [arn.rsplit("/", 1)[-1] for arn in self.deleted]
+        return ids + [_stored_id(arn) for arn in self.deleted]
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "Rotated": self.rotated,
             "Deleted": self.deleted,
+            "Synchronized": self.synchronized,
             "ExpiredKeyMaterial": self.expired,
             "ImportTokensPurged": self.import_tokens_purged,
             "SessionsPurged": self.sessions_purged,
@@ -70,6 +74,7 @@ class MaintenanceReport:
         return bool(
             self.rotated
             or self.deleted
+            or self.synchronized
             or self.expired
             or self.import_tokens_purged
             or self.sessions_purged
@@ -86,6 +91,7 @@ class Maintenance:
         """Do all work due at ``at`` (default: now)."""
         at = time.time() if at is None else at
         report = MaintenanceReport()
+        self._each(lifecycle.due_sync, at, lambda key_id: self._synchronize(key_id, at, report))
         self._each(lifecycle.due_on_demand, at, lambda key_id: self._on_demand(key_id, at, report))
         self._each(lifecycle.due_rotations, at, lambda key_id: self._automatic(key_id, at, report))
         self._each(lifecycle.due_expirations, at, lambda item: self._expire(item, at, report))
@@ -131,9 +137,9 @@ class Maintenance:
                 made = self._new_version(key, materials, RotationType.ON_DEMAND, at)
                 key_records.insert_material(tx, made)
             self._record_rotation(tx, key, materials, made, report)
-            key_records.update_key(
-                tx, rotation.rotated(key, made.version, RotationType.ON_DEMAND, at)
-            )
+            rotated = rotation.rotated(key, made.version, RotationType.ON_DEMAND, at)
+            key_records.update_key(tx, rotated)
+            self._share_rotation(tx, rotated, made)
 
     def _automatic(self, key_id: str, at: float, report: MaintenanceReport) -> None:
         with self.store.transaction(write=True) as tx:
@@ -144,9 +150,9 @@ class Maintenance:
             made = self._new_version(key, materials, RotationType.AUTOMATIC, at)
             key_records.insert_material(tx, made)
             self._record_rotation(tx, key, materials, made, report)
-            key_records.update_key(
-                tx, rotation.rotated(key, made.version, RotationType.AUTOMATIC, at)
-            )
+            rotated = rotation.rotated(key, made.version, RotationType.AUTOMATIC, at)
+            key_records.update_key(tx, rotated)
+            self._share_rotation(tx, rotated, made)
 
     def _expire(self, item: tuple[str, int], at: float, report: MaintenanceReport) -> None:
         key_id, version = item
@@ -166,9 +172,27 @@ class Maintenance:
                 state = imports.state_after_material_loss(key)
                 if state is not key.state:
                     key_records.update_key(tx, imports.with_state(key, state))
-            details = {"keyId": key.key_id, "keyMaterialId": material.material_id}
+            details = {"keyId": key.public_id, "keyMaterialId": material.material_id}
             _append(tx, "DeleteExpiredKeyMaterial", key, details)
             report.expired.append({"KeyId": key.key_id, "KeyMaterialId": material.material_id})
+
+    def _synchronize(self, key_id: str, at: float, report: MaintenanceReport) -> None:
+        """Finish a multi-Region key's transient state: a replica ``Creating`` becomes
+        ``Enabled`` (``PendingImport`` for imported material), recorded as AWS records its
+        synchronisation, ``SynchronizeMultiRegionKey`` on the primary in its Region."""
+        with self.store.transaction(write=True) as tx:
+            key = key_records.get_key(tx, key_id, for_update=True)
+            if key is None or key.sync_due is None or key.sync_due > at:
+                return
+            key_records.update_key(tx, multi_region.finished(key))
+            if key.primary_region is not None:
+                primary = replace(
+                    key,
+                    key_id=multi_region.record_id(key.public_id, key.primary_region),
+                    region=key.primary_region,
+                )
+                _append(tx, "SynchronizeMultiRegionKey", primary, None)
+            report.synchronized.append(key.arn)
 
     def _delete(self, key_id: str, at: float, report: MaintenanceReport) -> None:
         with self.store.transaction(write=True) as tx:
@@ -183,8 +207,31 @@ class Maintenance:
             key_records.delete_key(tx, key_id)
             _append(tx, "DeleteKey", key, None)
             report.deleted.append(key.arn)
+        if multi_region.key_type(key) is multi_region.MultiRegionKeyType.REPLICA:
+            self._after_replica_deleted(key, at)
+
+    def _after_replica_deleted(self, replica: Key, at: float) -> None:
+        """A primary ``PendingReplicaDeletion`` whose last replica is now gone starts its
+        own waiting period (in a transaction of its own: locks are taken primary first
+        everywhere else)."""
+        assert replica.primary_region is not None  # a replica
+        primary_id = multi_region.record_id(replica.public_id, replica.primary_region)
+        with self.store.transaction(write=True) as tx:
+            primary = key_records.get_key(tx, primary_id, for_update=True)
+            if primary is None or primary.state is not KeyState.PENDING_REPLICA_DELETION:
+                return
+            related = key_records.related_keys(tx, primary.account, primary.public_id)
+            if any(other.region != primary.region for other in related):
+                return
+            key_records.update_key(tx, multi_region.replicas_deleted(primary, at))
 
     # -- helpers ---------------------------------------------------------------------------
+
+    def _share_rotation(self, tx: Tx, key: Key, made: KeyMaterial) -> None:
+        """A multi-Region key's rotation reaches its replicas in the same transaction,
+        recorded as AWS records a synchronisation (on the key that rotated)."""
+        if multi_region_sync.share_new_version(tx, self.keyring, key, made):
+            _append(tx, "SynchronizeMultiRegionKey", key, None)
 
     def _new_version(
         self, key: Key, materials: Iterable[KeyMaterial], kind: RotationType, at: float
@@ -217,7 +264,7 @@ class Maintenance:
             "keyOrigin": key.origin.value,
             "previousKeyMaterialId": None if previous is None else previous.material_id,
             "currentKeyMaterialId": made.material_id,
-            "keyId": key.key_id,
+            "keyId": key.public_id,
         }
         _append(tx, "RotateKey", key, details)
         report.rotated.append(
@@ -249,3 +296,9 @@ def _append(tx: Tx, event_name: str, key: Key, details: dict[str, Any] | None) -
         details=details,
     )
     audit_store.append_records(tx, [PendingRecord.from_record(record, event_time=now)])
+
+
+def _stored_id(arn: str) -> str:
+    """The stored id of the key an ARN names (a multi-Region key's names its Region)."""
+    region, key_id = arn.split(":")[3], arn.rsplit("/", 1)[-1]
+    return multi_region.record_id(key_id, region)

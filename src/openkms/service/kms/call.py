@@ -52,6 +52,8 @@ class OperationCall(Generic[Params]):
     after_commit: list[Callable[[], None]] = field(default_factory=list)
     #: What the operation's ``prepare`` made before the transaction (see the registry).
     prepared: object = None
+    #: The Regions this server serves (``serve --regions``); empty: any Region.
+    regions: frozenset[str] = frozenset()
 
     @property
     def key(self) -> Key:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from openkms.crypto.importing import WrappingKeyStock
 from openkms.crypto.keyring import Keyring
-from openkms.domain import ciphertext
+from openkms.domain import ciphertext, multi_region
 from openkms.domain.grant_tokens import check_tokens
 from openkms.domain.keys import Key, KeySpec
 from openkms.domain.principals import Principal
@@ -85,6 +86,7 @@ class KMSService:
         identity_policies: IdentityPolicySource = _no_identity_policies,
         grants: GrantSource = check_grants,
         audit_appender: Appender | None = None,
+        regions: Collection[str] = (),
     ) -> None:
         self.store = store
         self.keyring = keyring
@@ -95,6 +97,8 @@ class KMSService:
         self.grants = grants
         #: Appends audit records inside a write transaction (None: no audit trail, tests).
         self.audit_appender = audit_appender
+        #: The Regions served (``serve --regions``); empty: any Region.
+        self.regions = frozenset(regions)
         #: Asks for a maintenance pass soon (set by the server; RotateKeyOnDemand uses it).
         self.wake_maintenance: Callable[[], None] = lambda: None
 
@@ -139,6 +143,7 @@ class KMSService:
                 wrapping_keys=self.wrapping_keys,
                 wake_maintenance=self.wake_maintenance,
                 prepared=prepared,
+                regions=self.regions,
             )
             result = op.handler(call)
             if op.dry_run and params.get("DryRun") is True:
@@ -163,7 +168,9 @@ class KMSService:
         """Resolve every key the operation names and authorize the caller on each (or on
         its account, when there is none); the keys found go on ``trail``."""
         policies = self._policies_of(tx)
-        found = [self._find(tx, ctx, arg, params, writes) for arg in op.keys]
+        found = [
+            self._find(tx, _in_region(ctx, arg, params), arg, params, writes) for arg in op.keys
+        ]
         present = [key for key, _ in found if key is not None]
         base: dict[str, object] | None = None
 
@@ -189,8 +196,13 @@ class KMSService:
             if key is not None:
                 if trail is not None:
                     trail.keys.append(key)
-                self._authorize(tx, ctx, arg, key, requested, params, request_context, policies)
+                there = _in_region(ctx, arg, params)
+                self._authorize(tx, there, arg, key, requested, params, request_context, policies)
             keys.append(key)
+        if op.regional_actions is not None:
+            for action, region in op.regional_actions(params):
+                there = dataclasses.replace(ctx, region=region)
+                authorize_account(there, action, conditions.base_context(there, params), policies)
         return keys
 
     def _policies_of(self, tx: Tx) -> Callable[[Principal], Sequence[str]]:
@@ -254,6 +266,13 @@ class KMSService:
         authorize(ctx, arg.action, key, context, policies, grant_allows, policy_text)
 
 
+def _in_region(ctx: RequestContext, arg: KeyArg, params: dict[str, Any]) -> RequestContext:
+    """The context a key argument is found and authorized in: the request's, or that of
+    the Region its ``region_param`` names."""
+    region = params.get(arg.region_param) if arg.region_param is not None else None
+    return ctx if not isinstance(region, str) else dataclasses.replace(ctx, region=region)
+
+
 def _key_of_blob(tx: Tx, ctx: RequestContext, params: dict[str, Any]) -> Key:
     """The key a ciphertext names. An unknown or foreign-region key is an invalid ciphertext:
     the caller learns nothing about which part of the blob was wrong."""
@@ -267,7 +286,8 @@ def _key_of_blob(tx: Tx, ctx: RequestContext, params: dict[str, Any]) -> Key:
         parsed = ciphertext.parse(base64.b64decode(raw, validate=True))
     except (binascii.Error, ValueError):
         raise InvalidCiphertextException() from None
-    key = key_records.get_key(tx, parsed.key_id)
+    # A multi-Region key id names the related key of the caller's Region.
+    key = key_records.get_key(tx, multi_region.record_id(parsed.key_id, ctx.region))
     if key is None or key.region != ctx.region:
         raise InvalidCiphertextException()
     return key

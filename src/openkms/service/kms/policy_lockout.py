@@ -8,6 +8,7 @@ https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html#pr
 from __future__ import annotations
 
 from openkms.authz import parse_policy
+from openkms.domain import multi_region
 from openkms.errors import MalformedPolicyDocumentException
 from openkms.service.kms.authorize import allows_policy_updates
 from openkms.service.kms.call import OperationCall
@@ -26,4 +27,6 @@ def check_new_policy(
     parse_policy(text, "resource")
     if bypass is not True and not allows_policy_updates(text, call.ctx, key_arn):
         raise MalformedPolicyDocumentException(LOCKOUT_MESSAGE)
-    bind(call.tx, key_arn.rsplit("/", 1)[-1], text)
+    # Bound to the key's stored id (a multi-Region key's names its Region too).
+    region, key_id = key_arn.split(":")[3], key_arn.rsplit("/", 1)[-1]
+    bind(call.tx, multi_region.record_id(key_id, region), text)

@@ -52,6 +52,10 @@ Prepare = Callable[[WrappingKeyStock, Request], object]
 #: parameters. It must be cheap when there is nothing to do (it runs on every request of
 #: its operation, on the event loop too, where a write transaction raises Offload).
 Materialize = Callable[["Store", "Keyring", "RequestContext", Mapping[str, object]], None]
+#: Actions the caller's IAM policies must allow in another Region, as (action, Region)
+#: pairs drawn from the request: ReplicateKey needs ``kms:CreateKey`` (and, with Tags,
+#: ``kms:TagResource``) in the replica Region.
+RegionalActions = Callable[[Mapping[str, object]], Sequence[tuple[str, str]]]
 
 
 class _FromCiphertext:
@@ -88,6 +92,9 @@ class KeyArg:
     #: Alias names and alias ARNs are accepted (AWS allows them for cryptographic
     #: operations and DescribeKey; management operations want a key id or key ARN).
     allow_alias: bool = False
+    #: The key is the one in the Region this request parameter names, found and
+    #: authorized there (UpdatePrimaryRegion: the replica that becomes the primary).
+    region_param: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +115,7 @@ class Operation:
     slow: bool = False
     condition_keys: ConditionKeys | None = None
     materialize: Materialize | None = None
+    regional_actions: RegionalActions | None = None
 
     @property
     def action(self) -> str:
@@ -151,6 +159,7 @@ def operation(
     slow: bool = False,
     condition_keys: ConditionKeys | None = None,
     materialize: Materialize | None = None,
+    regional_actions: RegionalActions | None = None,
 ) -> Callable[[Callable[[OperationCall[Request]], Response]], Operation]:
     """Declare an operation served by the decorated handler (registered only when its
     module's ``OPERATIONS`` is given to :func:`registry_of`). By default the operation
@@ -171,6 +180,7 @@ def operation(
             slow,
             condition_keys,
             materialize,
+            regional_actions,
         )
 
     return declare

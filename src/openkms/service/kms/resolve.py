@@ -7,6 +7,7 @@ An ARN in another region never resolves: regions are separate partitions.
 
 from __future__ import annotations
 
+from openkms.domain import multi_region
 from openkms.domain.identifiers import RefKind, alias_arn, parse_key_ref
 from openkms.domain.keys import Key, key_arn
 from openkms.errors import InvalidArnException, NotFoundException
@@ -37,8 +38,8 @@ def resolve_key(
             raise NotFoundException(f"Alias {alias_arn(region, account, ref.name)} is not found.")
         key_id = alias.target_key_id
     else:
-        key_id = ref.name
+        key_id = multi_region.record_id(ref.name, region)
     key = key_records.get_key(tx, key_id, for_update=for_update)
     if key is None or key.account != account or key.region != region:
-        raise NotFoundException(f"Key '{key_arn(region, account, key_id)}' does not exist")
+        raise NotFoundException(f"Key '{key_arn(region, account, ref.name)}' does not exist")
     return key

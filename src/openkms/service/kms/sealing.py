@@ -65,7 +65,7 @@ def seal(
     material = _material(call, key, key.current_version)
     if algorithm == SYMMETRIC:
         return symmetric.encrypt(
-            _symmetric(material), key.key_id, key.current_version, plaintext, context
+            _symmetric(material), key.public_id, key.current_version, plaintext, context
         )
     if context:
         raise ValidationException(
@@ -97,7 +97,9 @@ def open_blob(
         material = _asymmetric(_material(call, key, key.current_version))
         return asymmetric.rsa_decrypt(material, algorithm, blob), key.current_version
     parsed = ciphertext.parse(blob)
-    if parsed.key_id != key.key_id:
+    # A related multi-Region key opens what any of them sealed: the blob names the key id
+    # they share, and each holds the same material under the same version numbers.
+    if parsed.key_id != key.public_id:
         raise InvalidCiphertextException()
     backing = call.backing_key(key, parsed.key_version)
     if backing is None:

@@ -79,6 +79,11 @@ def due_on_demand(tx: Tx, at: float, limit: int = DUE_BATCH) -> list[str]:
     return [r[0] for r in tx.fetch_all(statements.due_on_demand, {"at": at, "lim": limit})]
 
 
+def due_sync(tx: Tx, at: float, limit: int = DUE_BATCH) -> list[str]:
+    """Multi-Region keys with a replica creation or a primary-Region change to finish."""
+    return [r[0] for r in tx.fetch_all(statements.due_sync, {"at": at, "lim": limit})]
+
+
 def due_expirations(tx: Tx, at: float, limit: int = DUE_BATCH) -> list[tuple[str, int]]:
     """(key id, version) of imported material whose ValidTo is at or before ``at``."""
     return [

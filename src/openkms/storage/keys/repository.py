@@ -93,6 +93,13 @@ def list_keys(tx: Tx, account: str, region: str, after: str | None, limit: int) 
     return [rows.key_from_row(r) for r in found]
 
 
+def related_keys(tx: Tx, account: str, public_id: str) -> list[Key]:
+    """Every stored key of a multi-Region key (the primary and its replicas), by Region;
+    read from the database each time (never the read cache: they change together)."""
+    values = {"account_id": account, "lo": public_id + "@", "hi": public_id + "A"}
+    return [rows.key_from_row(r) for r in tx.fetch_all(statements.related_keys, values)]
+
+
 # key material ---------------------------------------------------------
 def insert_material(tx: Tx, material: KeyMaterial) -> None:
     tx.execute(statements.material_insert, rows.material_values(material))

@@ -55,6 +55,8 @@ def key_from_row(r: Sequence[Any]) -> Key:
         rotation_period_days=r[c["rotation_period_days"]],
         next_rotation_date=r[c["next_rotation_date"]],
         on_demand_rotation_started=r[c["on_demand_rotation_started"]],
+        primary_region=r[c["primary_region"]],
+        sync_due=r[c["sync_due"]],
     )
 
 
@@ -79,6 +81,8 @@ def key_values(key: Key) -> dict[str, Any]:
         "rotation_period_days": key.rotation_period_days,
         "next_rotation_date": key.next_rotation_date,
         "on_demand_rotation_started": key.on_demand_rotation_started,
+        "primary_region": key.primary_region,
+        "sync_due": key.sync_due,
     }
 
 

@@ -11,7 +11,17 @@ from __future__ import annotations
 
 from functools import partial
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, delete, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.sql.expression import ClauseElement
 
 from openkms.storage.grants.tables import grants
@@ -65,6 +75,19 @@ def _keys_list(after: bool) -> ClauseElement:
     if after:
         cond = and_(cond, tables.keys.c.key_id > bindparam("after"))
     return select(tables.keys).where(cond).order_by(tables.keys.c.key_id).limit(bindparam("lim"))
+
+
+def _related_keys() -> ClauseElement:
+    """The keys of one account whose stored id lies in ``(lo, hi)``: the related keys of
+    a multi-Region key are stored as ``<key id>@<region>``, so ``lo = "<key id>@"`` and
+    ``hi = "<key id>A"`` ("A" follows "@") bound them on the primary key's index."""
+    k = tables.keys.c
+    cond = and_(
+        k.account_id == bindparam("account_id"),
+        k.key_id > bindparam("lo"),
+        k.key_id < bindparam("hi"),
+    )
+    return select(tables.keys).where(cond).order_by(k.region)
 
 
 def _aliases_list(for_key: bool, after: bool) -> ClauseElement:
@@ -156,9 +179,16 @@ due_rotations = Statement(
         and_(
             tables.keys.c.rotation_enabled == bindparam("enabled"),
             tables.keys.c.key_state == bindparam("state"),
+            # A multi-Region replica rotates with its primary, never on its own.
+            or_(
+                tables.keys.c.primary_region.is_(None),
+                tables.keys.c.primary_region == tables.keys.c.region,
+            ),
         ),
     ),
 )
+related_keys = Statement("related_keys", _related_keys)
+due_sync = Statement("due_sync", lambda: _due("sync_due"))
 due_on_demand = Statement("due_on_demand", lambda: _due("on_demand_rotation_started"))
 due_expirations = Statement(
     "due_expirations",

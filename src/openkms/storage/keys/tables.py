@@ -47,10 +47,15 @@ keys = Table(
     Column("rotation_period_days", Integer),
     Column("next_rotation_date", Float),
     Column("on_demand_rotation_started", Float),
+    # Multi-Region keys (openkms.domain.multi_region): the primary's Region, and when a
+    # replica's creation or a primary-Region change is due to be finished.
+    Column("primary_region", String(32)),
+    Column("sync_due", Float),
     Index("ix_kms_keys_scope", "account_id", "region", "key_id"),
     Index("ix_kms_keys_deletion", "deletion_date"),
     Index("ix_kms_keys_rotation", "next_rotation_date"),
     Index("ix_kms_keys_on_demand", "on_demand_rotation_started"),
+    Index("ix_kms_keys_sync_due", "sync_due"),
 )
 
 key_materials = Table(

@@ -10,6 +10,7 @@ from openkms.service.kms.ops import (
     grants,
     imports,
     keys,
+    multi_region,
     policies,
     rotation,
     tags,
@@ -19,6 +20,7 @@ from openkms.service.kms.registry import Operation, registry_of
 #: Every KMS operation this server serves, by name.
 REGISTRY: dict[str, Operation] = registry_of(
     keys.OPERATIONS,
+    multi_region.OPERATIONS,
     crypto.OPERATIONS,
     asymmetric.OPERATIONS,
     aliases.OPERATIONS,

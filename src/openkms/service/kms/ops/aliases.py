@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from openkms.domain import multi_region
 from openkms.domain.aliases import Alias, check_customer_alias_name
 from openkms.domain.identifiers import RefKind, alias_arn, parse_key_ref
 from openkms.domain.keys import Key, KeyState
@@ -80,7 +81,7 @@ def update_alias(call: OperationCall[UpdateAliasRequest]) -> UpdateAliasResponse
     new_key = call.key
     _check_target(new_key, call.params["TargetKeyId"])
     alias = _existing(call, name)
-    current = resolve_key(call.tx, call.ctx, alias.target_key_id)
+    current = resolve_key(call.tx, call.ctx, multi_region.public_id(alias.target_key_id))
     if (current.spec, current.usage) != (new_key.spec, new_key.usage):
         raise ValidationException(
             f"{new_key.arn} key usage or key spec does not match the alias's current key "
@@ -147,7 +148,7 @@ def _entry(ctx: RequestContext, name: str, alias: Alias | None) -> AliasListEntr
     return {
         "AliasName": alias.name,
         "AliasArn": alias.arn,
-        "TargetKeyId": alias.target_key_id,
+        "TargetKeyId": multi_region.public_id(alias.target_key_id),
         "CreationDate": alias.created_at,
         "LastUpdatedDate": alias.updated_at,
     }

@@ -20,6 +20,7 @@ from openkms.errors import (
     NotFoundException,
     UnsupportedOperationException,
 )
+from openkms.service.kms import multi_region_sync
 from openkms.service.kms.call import OperationCall
 from openkms.service.kms.registry import operation
 from openkms.storage.keys import lifecycle
@@ -37,7 +38,9 @@ from openkms.wire.shapes import (
 def imported_material_id(call: OperationCall[object], key: Key, material: bytes) -> str:
     """AWS: "KMS assigns a unique identifier to the key material based on the KMS key ID
     and the imported key material". Ours is keyed under the root of trust."""
-    context = contexts.imported_material(key.key_id)
+    # Computed from the key id callers see: related multi-Region keys, which must hold
+    # the same imported material, give it the same id.
+    context = contexts.imported_material(key.public_id)
     return call.keyring.fingerprint(material, context).hex()
 
 
@@ -156,9 +159,15 @@ def import_key_material(
     token = _token(call, key)
     model, valid_to = imports.expiration(p, now)
     materials = key_records.list_materials(call.tx, key.key_id)
-    kind = imports.import_type(key, materials, p)
+    kind = None if key.multi_region else imports.import_type(key, materials, p)
     material = _unwrapped_material(call, key, token)
     material_id = imported_material_id(call, key, material)
+    if kind is None:  # a multi-Region key: the material a related key already has, if any
+        new = p.get("ImportType") == ImportType.NEW_KEY_MATERIAL.value
+        materials = multi_region_sync.related_import(
+            call.tx, call.keyring, key, materials, material, material_id, new=new
+        )
+        kind = imports.import_type(key, materials, p)
     keyring = call.keyring
     if kind is ImportType.NEW_KEY_MATERIAL:
         if any(m.material_id == material_id for m in imports.associated(key, materials)):
@@ -229,6 +238,9 @@ def delete_imported_key_material(
     if target is None:
         raise NotFoundException(f"Key material {requested} is not associated with {key.arn}.")
     key_records.update_material(call.tx, imports.without_material(target))
+    if key.multi_region and target.version > key.current_version:  # and from the replicas
+        gone = multi_region_sync.discard_pending(call.tx, key, target.version)
+        call.after_commit.append(lambda: call.materials.forget(*gone))
     if target.version <= key.current_version:
         state = imports.state_after_material_loss(key)
         if state is not key.state:

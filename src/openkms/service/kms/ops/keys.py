@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from openkms.crypto import contexts
-from openkms.domain import imports, keyspecs, policy, tags
+from openkms.domain import imports, keyspecs, multi_region, policy, tags
 from openkms.domain import keys as domain_keys
 from openkms.domain.identifiers import is_key_id
 from openkms.domain.keys import Key, KeyManager, KeyMaterial, KeySpec, KeyState, KeyUsage, Origin
@@ -90,19 +90,17 @@ def create_key(call: OperationCall[CreateKeyRequest]) -> CreateKeyResponse:
             raise UnsupportedOperationException(
                 f"{unsupported} (custom key stores) is not supported by this OpenKMS server yet."
             )
-    if p.get("MultiRegion"):
-        raise UnsupportedOperationException(
-            "Multi-Region keys are not supported by this OpenKMS server yet."
-        )
+    multi = bool(p.get("MultiRegion"))
     if origin is Origin.EXTERNAL:
         imports.require_importable_spec(spec)
     ctx = call.ctx
-    key_id = str(uuid.uuid4())
+    public_id = multi_region.PREFIX + os.urandom(16).hex() if multi else str(uuid.uuid4())
+    key_id = multi_region.record_id(public_id, ctx.region)
     text = p.get("Policy")
     if text is None:
         text = policy.default_policy(ctx.account)
     else:
-        arn = domain_keys.key_arn(ctx.region, ctx.account, key_id)
+        arn = domain_keys.key_arn(ctx.region, ctx.account, public_id)
         check_new_policy(call, text, arn, bypass=p.get("BypassPolicyLockoutSafetyCheck"))
     new_tags = tags.check_new_tags([(t["TagKey"], t["TagValue"]) for t in p.get("Tags", [])])
     tags.merged({}, new_tags)
@@ -119,6 +117,8 @@ def create_key(call: OperationCall[CreateKeyRequest]) -> CreateKeyResponse:
         policy=text,
         created_at=ctx.now,
         current_version=1,
+        multi_region=multi,
+        primary_region=ctx.region if multi else None,
     )
     material = None
     if origin is Origin.AWS_KMS:
@@ -178,10 +178,14 @@ def describe_key(call: OperationCall[DescribeKeyRequest]) -> DescribeKeyResponse
 def list_keys(call: OperationCall[ListKeysRequest]) -> ListKeysResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ListKeys.html"""
     limit = call.params.get("Limit", 100)
+    region = call.ctx.region
     after = decode_marker(call.params.get("Marker"), is_key_id)
-    found = key_records.list_keys(call.tx, call.ctx.account, call.ctx.region, after, limit + 1)
-    keys, paging = page(found, limit, lambda key: key.key_id)
-    return {"Keys": [{"KeyId": key.key_id, "KeyArn": key.arn} for key in keys], **paging}
+    # Stored ids sort as the public ids do within one Region (every public id has 36
+    # characters; a multi-Region key's stored id appends its Region to it).
+    after = None if after is None else multi_region.record_id(after, region)
+    found = key_records.list_keys(call.tx, call.ctx.account, region, after, limit + 1)
+    keys, paging = page(found, limit, lambda key: key.public_id)
+    return {"Keys": [{"KeyId": key.public_id, "KeyArn": key.arn} for key in keys], **paging}
 
 
 @operation("EnableKey", writes=True)
@@ -205,14 +209,18 @@ def schedule_key_deletion(
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ScheduleKeyDeletion.html"""
     days = call.params.get("PendingWindowInDays", DEFAULT_PENDING_WINDOW_DAYS)
     key = domain_keys.schedule_deletion(call.key, days, call.ctx.now)
+    if key.multi_region:  # a primary with replicas waits for them: PendingReplicaDeletion
+        related = key_records.related_keys(call.tx, key.account, key.public_id)
+        key = multi_region.scheduled_deletion(key, related)
     key_records.update_key(call.tx, key)
-    assert key.deletion_date is not None  # a key pending deletion has its date
-    return {
+    result: ScheduleKeyDeletionResponse = {
         "KeyId": key.arn,
-        "DeletionDate": key.deletion_date,
         "KeyState": key.state.value,
         "PendingWindowInDays": days,
     }
+    if key.deletion_date is not None:  # none while replicas remain
+        result["DeletionDate"] = key.deletion_date
+    return result
 
 
 @operation("CancelKeyDeletion", writes=True)

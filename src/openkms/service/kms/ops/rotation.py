@@ -4,10 +4,11 @@ rotations themselves are carried out by :mod:`openkms.service.maintenance`."""
 
 from __future__ import annotations
 
-from openkms.domain import imports, rotation
+from openkms.domain import imports, multi_region, rotation
 from openkms.domain.identifiers import is_key_material_id
 from openkms.domain.keys import Key, KeyMaterial, KeyState
 from openkms.errors import UnsupportedOperationException
+from openkms.service.kms import multi_region_sync
 from openkms.service.kms.call import OperationCall
 from openkms.service.kms.paging import decode_marker
 from openkms.service.kms.registry import operation
@@ -34,10 +35,10 @@ def enable_key_rotation(
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_EnableKeyRotation.html"""
     key = call.key
     rotation.require_automatic_rotation_allowed(key, "EnableKeyRotation")
-    key_records.update_key(
-        call.tx,
-        rotation.enable_rotation(key, call.params.get("RotationPeriodInDays"), call.ctx.now),
-    )
+    multi_region.require_not_replica(key, "EnableKeyRotation")
+    updated = rotation.enable_rotation(key, call.params.get("RotationPeriodInDays"), call.ctx.now)
+    key_records.update_key(call.tx, updated)
+    multi_region_sync.share_rotation(call.tx, updated)
     return {}
 
 
@@ -48,7 +49,10 @@ def disable_key_rotation(
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_DisableKeyRotation.html"""
     key = call.key
     rotation.require_automatic_rotation_allowed(key, "DisableKeyRotation")
-    key_records.update_key(call.tx, rotation.disable_rotation(key))
+    multi_region.require_not_replica(key, "DisableKeyRotation")
+    updated = rotation.disable_rotation(key)
+    key_records.update_key(call.tx, updated)
+    multi_region_sync.share_rotation(call.tx, updated)
     return {}
 
 
@@ -83,18 +87,26 @@ def rotate_key_on_demand(
     a running server), as AWS does it in the background. The answer's KeyId is the key
     ARN, whichever identifier the request used (as AWS answers it)."""
     key = call.key
+    multi_region.require_not_replica(key, "RotateKeyOnDemand")
     materials = key_records.list_materials(call.tx, key.key_id)
+    multi_region_sync.require_replicas_imported(call.tx, key, materials)
     key_records.update_key(call.tx, rotation.start_on_demand(key, materials, call.ctx.now))
     call.after_commit.append(call.wake_maintenance)
     return {"KeyId": key.arn}
 
 
-def rotation_entry(key: Key, material: KeyMaterial) -> RotationsListEntry:
-    """One element of ListKeyRotations' Rotations list."""
+def rotation_entry(
+    key: Key, material: KeyMaterial, awaiting_replicas: bool = False
+) -> RotationsListEntry:
+    """One element of ListKeyRotations' Rotations list (``awaiting_replicas``: new
+    material of a multi-Region primary that some replica has not been given yet)."""
+    state = rotation.material_state(key, material).value
+    if awaiting_replicas:
+        state = "PENDING_MULTI_REGION_IMPORT_AND_ROTATION"
     entry: RotationsListEntry = {
-        "KeyId": key.key_id,
+        "KeyId": key.public_id,
         "KeyMaterialId": material.material_id,
-        "KeyMaterialState": rotation.material_state(key, material).value,
+        "KeyMaterialState": state,
     }
     if material.imported:
         if material.description:
@@ -139,8 +151,9 @@ def list_key_rotations(call: OperationCall[ListKeyRotationsRequest]) -> ListKeyR
         index = next(i for i, m in enumerate(materials) if m.material_id == marker)
         materials = materials[index + 1 :]
     limit = p.get("Limit", 100)
+    waiting = multi_region_sync.awaiting_replicas(call.tx, key, materials)
     result: ListKeyRotationsResponse = {
-        "Rotations": [rotation_entry(key, m) for m in materials[:limit]],
+        "Rotations": [rotation_entry(key, m, m.version in waiting) for m in materials[:limit]],
         "Truncated": len(materials) > limit,
     }
     if len(materials) > limit:
