@@ -13,7 +13,7 @@ The first inconsistency raises :class:`~openkms.audit.verify.AuditIntegrityError
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from openkms.audit.digest import GAP_BOUND, IDLE_INTERVAL, RESUMING_KINDS
@@ -58,43 +58,75 @@ def _where(d: Digest) -> str:
     return f"digest {d.number} ({d.kind}, records {d.seq_from}..{d.seq_to})"
 
 
+class DigestChainChecker:
+    """Checks digests one at a time, in number order (a trail's digests are read page by
+    page: a long trail holds millions). ``partial``: they may start after digest 1 (an
+    export of a time window)."""
+
+    def __init__(
+        self,
+        keys: Mapping[str, bytes],
+        check_signature: SignatureCheck,
+        *,
+        trusted: frozenset[str] | None = None,
+        partial: bool = False,
+    ) -> None:
+        self._keys = keys
+        self._check_signature = check_signature
+        self._trusted = trusted
+        self._partial = partial
+        self._previous: Digest | None = None
+        self._current: str | None = None
+        self.facts = ChainFacts()
+        self.count = 0
+
+    @property
+    def newest(self) -> Digest | None:
+        return self._previous
+
+    def add(self, digest: Digest) -> None:
+        """Check the next digest; :class:`DigestChainError` if it is out of place,
+        unsigned, or signed by a key it may not be."""
+
+        def bad(reason: str, d: Digest = digest) -> DigestChainError:
+            return DigestChainError(f"{_where(d)}: {reason}", d.seq_from)
+
+        previous = self._previous
+        _check_place(digest, previous, self._partial, bad)
+        fingerprint = digest.key_fingerprint
+        public_key = None if fingerprint is None else self._keys.get(fingerprint)
+        if fingerprint is None or public_key is None:
+            raise bad(f"its signing key {fingerprint} is not stored, so it cannot be checked")
+        if key_fingerprint(public_key) != fingerprint:
+            raise bad(f"the public key stored as {fingerprint} has another fingerprint")
+        self._current = _check_key(digest, previous, self._current, self._trusted, bad)
+        keys = self.facts.keys
+        if not keys or keys[-1] != fingerprint:
+            keys.append(fingerprint)
+        try:
+            self._check_signature(public_key, digest.message(), bytes.fromhex(digest.signature))
+        except (SignatureError, ValueError):
+            raise bad("signature does not verify (the digest was altered)") from None
+        pause = _check_schedule(digest, previous, bad)
+        if pause is not None:
+            self.facts.pauses.append(pause)
+        self._previous = digest
+        self.count += 1
+
+
 def check_digest_chain(
-    digests: Sequence[Digest],
+    digests: Iterable[Digest],
     keys: Mapping[str, bytes],
     check_signature: SignatureCheck,
     *,
     trusted: frozenset[str] | None = None,
     partial: bool = False,
 ) -> ChainFacts:
-    """Check ``digests`` (by number); ``partial``: they may start after digest 1 (an
-    export of a time window)."""
-    facts = ChainFacts()
-    previous: Digest | None = None
-    current: str | None = None
+    """Check ``digests`` (by number) all at once."""
+    checker = DigestChainChecker(keys, check_signature, trusted=trusted, partial=partial)
     for digest in digests:
-
-        def bad(reason: str, d: Digest = digest) -> DigestChainError:
-            return DigestChainError(f"{_where(d)}: {reason}", d.seq_from)
-
-        _check_place(digest, previous, partial, bad)
-        fingerprint = digest.key_fingerprint
-        public_key = None if fingerprint is None else keys.get(fingerprint)
-        if fingerprint is None or public_key is None:
-            raise bad(f"its signing key {fingerprint} is not stored, so it cannot be checked")
-        if key_fingerprint(public_key) != fingerprint:
-            raise bad(f"the public key stored as {fingerprint} has another fingerprint")
-        current = _check_key(digest, previous, current, trusted, bad)
-        if not facts.keys or facts.keys[-1] != fingerprint:
-            facts.keys.append(fingerprint)
-        try:
-            check_signature(public_key, digest.message(), bytes.fromhex(digest.signature))
-        except (SignatureError, ValueError):
-            raise bad("signature does not verify (the digest was altered)") from None
-        pause = _check_schedule(digest, previous, bad)
-        if pause is not None:
-            facts.pauses.append(pause)
-        previous = digest
-    return facts
+        checker.add(digest)
+    return checker.facts
 
 
 def _check_place(

@@ -27,15 +27,15 @@ message, signature)`` raising :class:`~openkms.domain.audit.SignatureError`, e.g
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from openkms.audit.digest import GAP_BOUND, IDLE_INTERVAL
 from openkms.audit.digest_chain import (
+    DigestChainChecker,
     DigestChainError,
     Pause,
     SignatureCheck,
-    check_digest_chain,
 )
 from openkms.domain.audit import (
     GENESIS,
@@ -47,7 +47,13 @@ from openkms.domain.audit import (
     link_hash,
 )
 
-__all__ = ["AuditIntegrityError", "ChainVerifier", "SignatureCheck", "VerifyReport"]
+__all__ = [
+    "AuditIntegrityError",
+    "ChainVerifier",
+    "ExternalCopy",
+    "SignatureCheck",
+    "VerifyReport",
+]
 
 
 class AuditIntegrityError(Exception):
@@ -137,7 +143,7 @@ class ChainVerifier:
 
     def __init__(
         self,
-        digests: Sequence[Digest],
+        digests: Iterable[Digest],
         keys: Mapping[str, bytes],
         check_signature: SignatureCheck,
         *,
@@ -145,33 +151,51 @@ class ChainVerifier:
         start_seq: int = 1,
         start_hash: str = GENESIS,
     ) -> None:
-        self._digests = list(digests)
-        try:
-            facts = check_digest_chain(
-                self._digests, keys, check_signature, trusted=trusted, partial=start_seq > 1
-            )
-        except DigestChainError as exc:
-            raise AuditIntegrityError(exc.reason, exc.seq) from None
-        self._keys = tuple(facts.keys)
-        self._pauses = tuple(facts.pauses)
-        self._ends: dict[int, list[Digest]] = {}
-        for digest in self._digests:
-            self._ends.setdefault(digest.seq_to, []).append(digest)
-        for digest in self._ends.get(start_seq - 1, ()):
-            if digest.last_hash != start_hash:
-                raise AuditIntegrityError(
-                    f"digest {digest.number} signs a chain hash before the first record "
-                    "other than the one the records start from",
-                    start_seq,
-                )
-        if start_seq > 1 and start_seq - 1 not in self._ends:
-            raise AuditIntegrityError(
-                "the chain hash before the first record is not sealed by a digest", start_seq
-            )
+        # Digests are taken in number order as the walk reaches their seq_to, so that a
+        # trail with millions of them is never held in memory.
+        self._source = iter(digests)
+        self._checker = DigestChainChecker(
+            keys, check_signature, trusted=trusted, partial=start_seq > 1
+        )
+        self._next: Digest | None = None
+        self._fetch()
         self._first = start_seq
         self._expected = start_seq
         self._running = start_hash
         self._count = 0
+        before = self._take_through(start_seq - 1)
+        if start_seq > 1 and not before:
+            raise AuditIntegrityError(
+                "the chain hash before the first record is not sealed by a digest", start_seq
+            )
+
+    def _fetch(self) -> None:
+        self._next = next(self._source, None)
+
+    def _check(self, digest: Digest) -> None:
+        try:
+            self._checker.add(digest)
+        except DigestChainError as exc:
+            raise AuditIntegrityError(exc.reason, exc.seq) from None
+
+    def _take_through(self, seq: int, event_id: str | None = None) -> bool:
+        """Check every digest ending at or before ``seq`` (the running hash is record
+        ``seq``'s); whether one ended exactly there."""
+        ended = False
+        while self._next is not None and self._next.seq_to <= seq:
+            digest = self._next
+            self._check(digest)
+            if digest.seq_to == seq and digest.last_hash != self._running:
+                raise AuditIntegrityError(
+                    f"the chain hash differs from the signed digest {digest.number} of "
+                    f"records {digest.seq_from}..{digest.seq_to}: a record up to here was "
+                    "changed, removed, inserted or reordered",
+                    max(seq, self._first),
+                    event_id,
+                )
+            ended = ended or digest.seq_to == seq
+            self._fetch()
+        return ended
 
     def _step(self, seq: int, event_id: str | None) -> None:
         if seq < self._expected:
@@ -186,15 +210,7 @@ class ChainVerifier:
             )
 
     def _sealed(self, seq: int, event_id: str | None) -> None:
-        for digest in self._ends.get(seq, ()):
-            if digest.last_hash != self._running:
-                raise AuditIntegrityError(
-                    f"the chain hash differs from the signed digest {digest.number} of "
-                    f"records {digest.seq_from}..{digest.seq_to}: a record up to here was "
-                    "changed, removed, inserted or reordered",
-                    seq,
-                    event_id,
-                )
+        self._take_through(seq, event_id)
         self._expected = seq + 1
         self._count += 1
 
@@ -267,14 +283,18 @@ class ChainVerifier:
                     "or changed behind the head)",
                     last,
                 )
-        beyond = [d for d in self._digests if d.seq_to > last]
-        if beyond:
+        beyond = self._next
+        while self._next is not None:  # digests past the last record: checked first
+            self._check(self._next)
+            self._fetch()
+        if beyond is not None:
             raise AuditIntegrityError(
-                f"missing: records up to seq {beyond[0].seq_to} are sealed by digest "
-                f"{beyond[0].number} but were removed",
+                f"missing: records up to seq {beyond.seq_to} are sealed by digest "
+                f"{beyond.number} but were removed",
                 last + 1,
             )
-        newest = self._digests[-1] if self._digests else None
+        newest = self._checker.newest
+        keys = tuple(self._checker.facts.keys)
         unsealed_seconds = None
         if head is not None:
             self._check_sealed_at_all(newest, last, audited_state)
@@ -297,13 +317,13 @@ class ChainVerifier:
             records=self._count,
             first_seq=self._first if self._count else None,
             last_seq=last if self._count else None,
-            digests=len(self._digests),
+            digests=self._checker.count,
             sealed_to=newest.seq_to if newest is not None else 0,
-            public_key_fingerprint=self._keys[-1] if self._keys else None,
-            keys=self._keys,
+            public_key_fingerprint=keys[-1] if keys else None,
+            keys=keys,
             newest=newest,
             unsealed_seconds=unsealed_seconds,
-            pauses=self._pauses,
+            pauses=tuple(self._checker.facts.pauses),
             external=external,
         )
 
@@ -324,36 +344,55 @@ class ChainVerifier:
             )
 
 
-def with_external_copy(
-    stored: Sequence[Digest], external: Sequence[Digest]
-) -> tuple[list[Digest], int]:
-    """The stored digests checked against a copy kept outside the database
-    (:mod:`openkms.audit.digest_files`): every copied digest the database still holds
-    must be the very same, and the database must hold every copied one, so a truncated
-    or rolled-back trail is caught. Returns the digests to verify the trail with, and
-    how many the copy confirms. The copy may lag behind the database (a digest is
-    copied just after it commits) and may start later (a directory added later)."""
-    by_number = {d.number: d for d in stored}
-    newest = stored[-1].number if stored else 0
-    confirmed = 0
-    for copy in external:
-        mine = by_number.get(copy.number)
-        if mine is None:
-            removed = [d.number for d in external if d.number not in by_number]
+class ExternalCopy:
+    """The stored digests, checked on their way to the verifier against a copy kept
+    outside the database (:mod:`openkms.audit.digest_files`): every copied digest the
+    database holds must be the very same, and the database must hold every copied one,
+    so a truncated or rolled-back trail is caught. The copy may lag behind the database
+    (a digest is copied just after it commits) and may start later (a directory added
+    later). ``newest_now`` reads the database's newest digest number again at the end:
+    a digest signed after the walk's snapshot may be in the copy already.
+    ``confirmed``: how many digests the copy confirms."""
+
+    def __init__(
+        self,
+        stored: Iterable[Digest],
+        external: Sequence[Digest],
+        newest_now: Callable[[], int],
+    ) -> None:
+        self._stored = stored
+        self._external = {d.number: d for d in external}
+        self._newest_now = newest_now
+        self.confirmed = 0
+
+    def __iter__(self) -> Iterator[Digest]:
+        first = newest = None
+        for mine in self._stored:
+            copy = self._external.get(mine.number)
+            if copy is not None:
+                if mine != _as_stored(copy, mine):
+                    raise AuditIntegrityError(
+                        f"digest {copy.number} in the database differs from the external "
+                        "copy: the database's digests were rewritten",
+                        copy.seq_from,
+                    )
+                self.confirmed += 1
+            first = mine.number if first is None else first
+            newest = mine.number
+            yield mine
+        held = range(first or 1, (newest or 0) + 1)
+        missing = [d for n, d in sorted(self._external.items()) if n not in held]
+        if missing and missing[-1].number > (newest or 0):
+            later = self._newest_now()
+            missing = [d for d in missing if d.number > later or d.number < (first or 1)]
+        if missing:
             raise AuditIntegrityError(
-                f"digests {removed[0]}..{removed[-1]} are in the external copy but not in "
-                f"the database (its newest is {newest}): they were removed from it, and the "
-                f"records they sealed (up to seq {external[-1].seq_to}) with them or not",
-                copy.seq_from,
+                f"digests {missing[0].number}..{missing[-1].number} are in the external copy "
+                f"but not in the database (its newest is {newest or 0}): they were removed "
+                f"from it, and the records they sealed (up to seq {missing[-1].seq_to}) with "
+                "them or not",
+                missing[0].seq_from,
             )
-        if mine != _as_stored(copy, mine):
-            raise AuditIntegrityError(
-                f"digest {copy.number} in the database differs from the external copy: "
-                "the database's digests were rewritten",
-                copy.seq_from,
-            )
-        confirmed += 1
-    return list(stored), confirmed
 
 
 def _as_stored(copy: Digest, mine: Digest) -> Digest:

@@ -27,10 +27,11 @@ without a zone is UTC).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from openkms.audit.verify import VerifyReport
     from openkms.cli.parsing import Commands
     from openkms.crypto.keyring import SoftwareKeyring
-    from openkms.domain.audit import StoredEvent
+    from openkms.domain.audit import Digest, StoredEvent
     from openkms.storage.repository import Store
 
 _PAGE = 1000
@@ -221,6 +222,23 @@ def _events(store: Store, after: int, upto: int) -> Iterator[StoredEvent]:
         after = page[-1].seq
 
 
+def _digests(store: Store, upto: int) -> Iterator[Digest]:
+    """Stored digests numbered up to ``upto``, page by page."""
+    from openkms.storage.audit import digests as digest_store
+
+    after = 0
+    while after < upto:
+        with store.transaction() as tx:
+            page = digest_store.read_digests(tx, after=after, limit=_PAGE)
+        for digest in page:
+            if digest.number > upto:
+                return
+            yield digest
+        if len(page) < _PAGE:
+            return
+        after = page[-1].number
+
+
 def check_store(
     store: Store,
     *,
@@ -233,27 +251,37 @@ def check_store(
     digests' schedule as of then; ``digests_from``: a copy of the digests kept outside
     the database (``serve --audit-digest-dir``)."""
     from openkms.audit.digest_files import read_digest_files
-    from openkms.audit.verify import ChainVerifier, with_external_copy
+    from openkms.audit.verify import ChainVerifier, ExternalCopy
     from openkms.crypto.signing import verify
     from openkms.storage.audit import digests as digest_store
     from openkms.storage.audit import trail
 
-    # One snapshot: the head and the digests as they were together (a digest the server
-    # signs meanwhile seals nothing beyond this head).
+    # One snapshot: the head and the newest digest as they were together (digests the
+    # server signs meanwhile are left for the next run, as are its records).
     with store.transaction(snapshot=True) as tx:
         head = trail.read_head(tx)
-        digests = digest_store.read_digests(tx)
+        newest = digest_store.last_digest(tx)
         keys = digest_store.signing_keys(tx)
         audited = digest_store.has_audited_state(tx)
-    confirmed = None
+    digests: Iterable[Digest] = _digests(store, 0 if newest is None else newest.number)
+    copy = None
     if digests_from is not None:
         copied, copied_keys = read_digest_files(digests_from)
         keys = {**copied_keys, **keys}
-        digests, confirmed = with_external_copy(digests, copied)
+
+        def newest_now() -> int:
+            with store.transaction() as tx:
+                found = digest_store.last_digest(tx)
+            return 0 if found is None else found.number
+
+        digests = copy = ExternalCopy(digests, copied, newest_now)
     verifier = ChainVerifier(digests, keys, verify, trusted=trusted)
     for event in _events(store, 0, head[0]):
         verifier.add(event)
-    return verifier.finish(head, now=now, audited_state=audited, external=confirmed)
+    report = verifier.finish(head, now=now, audited_state=audited)
+    if copy is None:
+        return report
+    return dataclasses.replace(report, external=copy.confirmed)
 
 
 def _verify_database(args: argparse.Namespace, trusted: frozenset[str] | None) -> int:

@@ -122,6 +122,7 @@ class Sealer:
         if self._appended < SEAL_RECORDS and time.monotonic() < self._next_check:
             return
         self._next_check = time.monotonic() + SEAL_INTERVAL
+        self._appended = 0  # a failure is retried on the interval, not at once
         now = time.time()
         try:
             if not self._broken:
@@ -129,7 +130,6 @@ class Sealer:
                     previous = digest_store.last_digest(tx)
                     head, _ = trail.read_head(tx)
                 if not _due(now)(previous, head):
-                    self._appended = 0
                     return
             self._seal("start" if self._broken else "seal", None if self._broken else _due(now))
         except Exception:
@@ -137,7 +137,6 @@ class Sealer:
             log.exception("could not sign an audit digest (retrying every %.0f s)", SEAL_INTERVAL)
             return
         self._broken = False
-        self._appended = 0
         self.copy_out()
 
     def stop(self) -> None:
