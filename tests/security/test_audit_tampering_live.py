@@ -191,6 +191,8 @@ def test_a_missing_signing_key_stops_the_server(backend: Backend, env: dict[str,
     (line,) = done.stderr.strip().splitlines()[-1:]
     assert line.startswith("openkms: error: the audit signing key is missing"), done.stderr
     assert "rotate-signing-key --replace-lost-key" in line
+    done = openkms("audit", "seal", *backend.options(), env=env)  # nor does a manual seal
+    assert done.returncode == 3 and "audit signing key is missing" in done.stderr
     # The explicit way on: a new key, which verifiers must trust explicitly.
     done = openkms("audit", "rotate-signing-key", *backend.options(), env=env)
     assert done.returncode == 1 and "--replace-lost-key" in done.stderr

@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
     from openkms.audit.verify import AuditIntegrityError
     from openkms.cli.exit_codes import Exit, fail, startup_failure
     from openkms.server.bootstrap import StartupError
-    from openkms.service.audit_sealer import RotationRefused
+    from openkms.service.audit_sealer import RotationRefused, SigningKeyMissingError
     from openkms.storage.repository import StorageError
 
     try:
@@ -149,6 +149,13 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"audit trail verification failed: {exc}", Exit.NEGATIVE)
     except RotationRefused as exc:
         return fail(str(exc), Exit.NEGATIVE)
+    except SigningKeyMissingError:
+        return fail(
+            "the audit signing key is missing from a database whose audit trail was "
+            "written: restore it from a backup, or run 'openkms audit rotate-signing-key "
+            "--replace-lost-key'",
+            Exit.MISSING_STATE,
+        )
     except StartupError as exc:
         return startup_failure(exc)
     except StorageError as exc:

@@ -186,21 +186,27 @@ def prepare_signing_key(store: Store, keyring: Keyring) -> str:
     :class:`SigningKeyMissingError` when the key is gone from a trail that was written
     (a new one would sign forged history: the server must not start)."""
     with store.transaction(write=True, changes_state=False) as tx:
-        settings = shared_records.Settings(tx)
-        try:
-            signer = load_audit_signer(settings, keyring)
-        except SigningKeyMissingError:
-            if digest_store.has_audited_state(tx):
-                raise
-            signer = create_audit_signer(settings, keyring)
+        signer = _signer_or_first(tx, keyring)
         return digest_store.put_signing_key(tx, signer.public_key, time.time())
 
 
+def _signer_or_first(tx: Tx, keyring: Keyring) -> AuditSigner:
+    """The stored signer, or a new one when nothing was ever written (a first start)."""
+    settings = shared_records.Settings(tx)
+    try:
+        return load_audit_signer(settings, keyring)
+    except SigningKeyMissingError:
+        if digest_store.has_audited_state(tx):
+            raise
+        return create_audit_signer(settings, keyring)
+
+
 def seal_now(store: Store, keyring: Keyring) -> Digest | None:
-    """Sign a ``manual`` digest now (``openkms audit seal``)."""
+    """Sign a ``manual`` digest now (``openkms audit seal``; on state no server has
+    started yet, the signing key is made as a first start makes it)."""
     with store.transaction(write=True, changes_state=False) as tx:
         trail.lock_head(tx)
-        signer = load_audit_signer(shared_records.Settings(tx), keyring)
+        signer = _signer_or_first(tx, keyring)
         return digest_store.seal_digest(tx, signer, time.time(), kind="manual")
 
 
