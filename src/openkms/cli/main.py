@@ -8,7 +8,7 @@
                   [--tls-cert FILE --tls-key FILE] [--insecure-http]
     openkms admin create-account ACCOUNT_ID [--data-dir DIR] [--database URL]
     openkms admin list-accounts [--data-dir DIR] [--database URL]
-    openkms audit verify|seal|export ...   (see openkms.cli.audit)
+    openkms audit verify|seal|rotate-signing-key|export ...   (see openkms.cli.audit)
     openkms authz explain --principal ARN --action kms:Decrypt --key KEY [--context k=v ...]
     openkms maintenance run [--data-dir DIR] [--database URL] [--at 2027-01-01T00:00:00Z]
 
