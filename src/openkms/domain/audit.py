@@ -43,10 +43,11 @@ Errors::
 from __future__ import annotations
 
 import hashlib
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import orjson
 
@@ -307,8 +308,7 @@ class DigestSigner(Protocol):
     def sign(self, message: bytes) -> bytes: ...
 
 
-@dataclass(frozen=True, slots=True)
-class IndexColumns:
+class IndexColumns(NamedTuple):
     """The columns a record is indexed by, every one a function of the record itself
     (:func:`index_columns`): what LookupEvents filters and sorts on and GetKeyLastUsage
     reads. ``resources`` are ``(resource_name, resource_type)`` pairs sorted by name."""
@@ -340,6 +340,24 @@ def _optional_text(mapping: Mapping[str, Any], name: str, what: str) -> str | No
     return value
 
 
+#: The last ``eventTime`` parsed and its value (records come in bursts within a second;
+#: the pair is replaced as a whole, so threads can share it).
+_last_parsed: tuple[str, float] = ("", 0.0)
+
+
+def _parsed_event_time(stamp: str) -> float:
+    global _last_parsed
+    cached = _last_parsed
+    if cached[0] == stamp:
+        return cached[1]
+    try:
+        value = parse_event_time(stamp)
+    except ValueError:
+        raise RecordIndexError(f"the record's eventTime {stamp[:40]!r} is not a time") from None
+    _last_parsed = (stamp, value)
+    return value
+
+
 def index_columns(record: Mapping[str, Any]) -> IndexColumns:
     """Derive the index columns from a CloudTrail record; raise
     :class:`RecordIndexError` when the record lacks what they need.
@@ -348,10 +366,7 @@ def index_columns(record: Mapping[str, Any]) -> IndexColumns:
     ``event_time`` is ``eventTime`` as a POSIX time (whole seconds, as CloudTrail
     records it); a resource's type is its ``type`` (empty when absent)."""
     stamp = _text(record, "eventTime")
-    try:
-        event_time = parse_event_time(stamp)
-    except ValueError:
-        raise RecordIndexError(f"the record's eventTime {stamp[:40]!r} is not a time") from None
+    event_time = _parsed_event_time(stamp)
     identity = record.get("userIdentity")
     if not isinstance(identity, Mapping):
         identity = {}
@@ -399,11 +414,15 @@ _SOURCES = {
 }
 
 
-def _compare(derived: IndexColumns, given: Mapping[str, Any]) -> None:
-    for column, source in _SOURCES.items():
-        if given[column] != getattr(derived, column):
-            raise RecordIndexError(f"column {column} does not match the record's {source}")
-    if tuple(sorted(given["resources"])) != derived.resources:
+_columns_of = operator.attrgetter(*_SOURCES)
+
+
+def _compare(derived: IndexColumns, given: tuple[Any, ...], resources: Any) -> None:
+    if given != _columns_of(derived):
+        for value, (column, source) in zip(given, _SOURCES.items(), strict=True):
+            if value != getattr(derived, column):
+                raise RecordIndexError(f"column {column} does not match the record's {source}")
+    if tuple(sorted(resources)) != derived.resources:
         raise RecordIndexError(
             "the indexed resources (resource_name, resource_type) do not match the "
             "record's resources"
@@ -414,18 +433,14 @@ def check_pending(pending: PendingRecord) -> IndexColumns:
     """The record's index columns, once checked against the columns ``pending`` claims
     (its ``event_time`` may carry the fraction of a second the record does not)."""
     derived = index_columns(pending.record)
-    given = {column: getattr(pending, column) for column in _SOURCES}
-    given["resources"] = tuple(dict(pending.resources).items())
+    given = _columns_of(pending)
     if _event_time_text(pending.event_time) == pending.record.get("eventTime"):
-        given["event_time"] = derived.event_time
-    _compare(derived, given)
+        given = (given[0], derived.event_time, *given[2:])
+    _compare(derived, given, dict(pending.resources).items())
     return derived
 
 
 def check_stored(event: StoredEvent, record: Mapping[str, Any]) -> None:
     """Raise :class:`RecordIndexError` naming the first stored column that is not exactly
     what the record derives."""
-    derived = index_columns(record)
-    given = {column: getattr(event, column) for column in _SOURCES}
-    given["resources"] = event.resources
-    _compare(derived, given)
+    _compare(index_columns(record), _columns_of(event), event.resources)
