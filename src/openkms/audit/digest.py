@@ -38,7 +38,8 @@ __all__ = [
 
 SIGNATURE_ALGORITHM = "SHA256withRSA"
 
-#: Seconds within which a digest follows a record.
+#: A digest is due this many seconds after the newest one when records follow it (each
+#: writer checks every SEAL_INTERVAL seconds: a record is sealed within about twice this).
 SEAL_INTERVAL = 5.0
 #: A digest follows at the latest this many records (counted by each writer).
 SEAL_RECORDS = 1000
