@@ -56,7 +56,12 @@ from typing import Any
 from openkms.audit.records import AuditedCall, cloudtrail_record
 from openkms.crypto import contexts
 from openkms.crypto.keyring import SoftwareKeyring
-from openkms.crypto.signing import load_audit_signer
+from openkms.crypto.signing import (
+    AuditSigner,
+    SigningKeyMissingError,
+    create_audit_signer,
+    load_audit_signer,
+)
 from openkms.domain import policy
 from openkms.domain.aliases import Alias
 from openkms.domain.audit import PendingRecord
@@ -73,6 +78,7 @@ from openkms.domain.principals import Principal
 from openkms.server.bootstrap import Settings, open_state
 from openkms.service.kms.materials import new_material
 from openkms.storage import shared as shared_records
+from openkms.storage.audit import digests as digest_store
 from openkms.storage.audit import trail
 from openkms.storage.keys import repository as key_records
 from openkms.storage.repository import Store
@@ -337,17 +343,28 @@ def load_events(
         done += len(chunk)
         since_seal += len(chunk)
         if since_seal >= seal_every or done == count:
-            _seal(store, keyring, chunk[-1].event_time)
+            _seal(store, keyring, chunk[-1].event_time, "manual")
             since_seal = 0
         progress.update(done)
     progress.update(done, force=True)
+    now = time.time()  # then what a server's start and clean stop leave
+    _seal(store, keyring, now, "start")
+    _seal(store, keyring, now, "stop")
 
 
-def _seal(store: Store, keyring: SoftwareKeyring, now: float) -> None:
-    """A signed digest over the records since the last one (what the server's audit
-    writer does every few minutes)."""
+def _seal(store: Store, keyring: SoftwareKeyring, now: float, kind: str) -> None:
+    """A signed digest over the records since the last one, at the time of the newest
+    (``manual``: the store is built faster than a server's schedule would seal it)."""
     with store.transaction(write=True) as tx:
-        trail.seal_digest(tx, load_audit_signer(shared_records.Settings(tx), keyring), now)
+        digest_store.seal_digest(tx, _signer(tx, keyring), now, kind=kind)
+
+
+def _signer(tx: Any, keyring: SoftwareKeyring) -> AuditSigner:
+    settings = shared_records.Settings(tx)
+    try:
+        return load_audit_signer(settings, keyring)
+    except SigningKeyMissingError:  # the store's first digest: a first start makes it
+        return create_audit_signer(settings, keyring)
 
 
 def _size(args: argparse.Namespace) -> str:

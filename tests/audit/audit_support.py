@@ -49,3 +49,28 @@ def pending(i: int, **kwargs: Any) -> PendingRecord:
     return PendingRecord.from_record(
         record(i, **kwargs), event_time=BASE_TIME + i if when is None else when
     )
+
+
+def start_trail(store: Any, keyring: Any) -> None:
+    """What a server's first start does to its trail: make the signing key, then sign the
+    start digest."""
+    from openkms.service.audit_sealer import Sealer, prepare_signing_key
+
+    prepare_signing_key(store, keyring)
+    Sealer(store, keyring).start()
+
+
+def signer_in(tx: Any, keyring: Any) -> Any:
+    """The stored audit signer, made on first use (as a first start makes it)."""
+    from openkms.crypto.signing import (
+        SigningKeyMissingError,
+        create_audit_signer,
+        load_audit_signer,
+    )
+    from openkms.storage import shared as shared_records
+
+    settings = shared_records.Settings(tx)
+    try:
+        return load_audit_signer(settings, keyring)
+    except SigningKeyMissingError:
+        return create_audit_signer(settings, keyring)

@@ -11,15 +11,20 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from audit_support import pending, record
+from audit_support import pending, record, signer_in
 from sqlalchemy import text
 
 from openkms.audit.verify import AuditIntegrityError, VerifyReport
 from openkms.cli.audit import check_store
 from openkms.crypto.keyring import SoftwareKeyring, new_root_key
-from openkms.crypto.signing import load_audit_signer
-from openkms.domain.audit import PendingRecord, RecordIndexError, canonical_json, link_hash
-from openkms.storage import shared as shared_records
+from openkms.domain.audit import (
+    Digest,
+    PendingRecord,
+    RecordIndexError,
+    canonical_json,
+    link_hash,
+)
+from openkms.storage.audit import digests as digest_store
 from openkms.storage.audit import trail
 from openkms.storage.engine import make_engine, sqlite_url
 from openkms.storage.repository import Store
@@ -46,11 +51,9 @@ def append(store: Store, records: list[PendingRecord]) -> list[int]:
         return trail.append_records(tx, records)
 
 
-def seal(store: Store) -> object:
+def seal(store: Store, kind: str = "seal") -> Digest | None:
     with store.transaction(write=True) as tx:
-        return trail.seal_digest(
-            tx, load_audit_signer(shared_records.Settings(tx), KEYRING), time.time()
-        )
+        return digest_store.seal_digest(tx, signer_in(tx, KEYRING), time.time(), kind=kind)
 
 
 def sql(store: Store, statement: str, **params: object) -> list[tuple[Any, ...]]:
@@ -83,11 +86,12 @@ def test_append_read_seal_and_verify(store: Store) -> None:
     assert append(store, [pending(1), pending(2)]) == [1, 2]
     assert append(store, []) == []
     assert seal(store) is not None
-    assert seal(store) is None  # nothing new
+    idle = seal(store)  # nothing new: an idle digest over an empty range
+    assert idle is not None and (idle.number, idle.seq_from, idle.seq_to) == (2, 3, 2)
     assert append(store, [pending(3)]) == [3]
     with store.transaction() as tx:
         events = trail.read_chain(tx)
-        digests = trail.read_digests(tx)
+        digests = digest_store.read_digests(tx)
         assert trail.read_head(tx) == (3, events[-1].hash)
         assert trail.read_chain(tx, after_seq=1, limit=1)[0].seq == 2
         assert trail.seq_range(tx, pending(2).event_time, None) == (2, 3)
@@ -97,7 +101,7 @@ def test_append_read_seal_and_verify(store: Store) -> None:
     assert events[0].record == canonical_json(json.loads(events[0].record)).decode()
     assert events[1].prev_hash == events[0].hash
     assert events[0].resources[0][1] == "AWS::KMS::Key"
-    assert [(d.seq_from, d.seq_to) for d in digests] == [(1, 2)]
+    assert [(d.seq_from, d.seq_to) for d in digests] == [(1, 2), (3, 2)]
     report = check_store(store)
     assert isinstance(report, VerifyReport)
     assert (report.records, report.sealed_to, report.unsealed) == (3, 2, 1)
@@ -109,6 +113,7 @@ def test_append_rolls_back_with_its_transaction(store: Store) -> None:
         trail.append_records(tx, [pending(2)])
         raise RuntimeError("the operation failed")
     append(store, [pending(3)])
+    seal(store)
     assert check_store(store).records == 2
 
 
@@ -129,6 +134,7 @@ def test_concurrent_appends_form_one_chain(store: Store) -> None:
         t.start()
     for t in threads:
         t.join()
+    seal(store)
     assert check_store(store).records == 80
 
 
@@ -179,11 +185,11 @@ def test_inserted_record(store: Store) -> None:
     sql(
         store,
         "INSERT INTO audit_events (seq, event_id, event_time, account_id, region, "
-        "event_source, event_name, access_key_id, read_only, record, prev_hash, hash) "
-        "VALUES (3, :eid, :t, :a, 'us-east-1', 'kms.amazonaws.com', 'Encrypt', "
+        "event_source, event_name, username, access_key_id, read_only, record, prev_hash, "
+        "hash) VALUES (3, :eid, :t, :a, 'us-east-1', 'kms.amazonaws.com', 'Encrypt', 'root', "
         "'AKIAOPENKMSTESTROOT1', :ro, :r, :p, :h)",
         eid=forged.event_id,
-        t=forged.event_time,
+        t=float(int(forged.event_time)),
         a=forged.account_id,
         ro=True,
         r=body.decode(),

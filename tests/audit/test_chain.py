@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Sequence
@@ -20,6 +21,8 @@ from openkms.domain.audit import (
     SignatureError,
     StoredEvent,
     check_pending,
+    digest_message_v2,
+    key_fingerprint,
 )
 
 
@@ -120,15 +123,38 @@ def _run(
     key: bytes | None = None,
     head: tuple[int, str] | None = None,
 ) -> None:
-    v = ChainVerifier(list(digests), key, verify)
+    keys = {} if key is None else {key_fingerprint(key): key}
+    v = ChainVerifier(list(digests), keys, verify)
     for e in events:
         v.add(e)
     v.finish(head)
 
 
+def _sealed(
+    private: bytes,
+    public: bytes,
+    seq_to: int,
+    last_hash: str,
+    *,
+    number: int = 1,
+    seq_from: int = 1,
+    previous: Digest | None = None,
+    kind: str = "seal",
+    at: float = 9.0,
+) -> Digest:
+    fp = key_fingerprint(public)
+    link = None if previous is None else previous.link()
+    msg = digest_message_v2(number, kind, seq_from, seq_to, at, last_hash, link, fp, None)
+    return Digest(
+        seq_from, seq_to, at, last_hash, link, sign(private, msg).hex(), at,
+        number=number, version=2, kind=kind, key_fingerprint=fp,
+    )  # fmt: skip
+
+
 def test_verifier_accepts_intact_and_names_first_bad_record() -> None:
     events = _chain(5)
-    _run(events, head=(5, events[-1].hash))
+    private, public = generate_signing_key()
+    _run(events, [_sealed(private, public, 5, events[-1].hash)], public, (5, events[-1].hash))
     changed = list(events)
     doc = json.loads(events[2].record)
     doc["eventName"] = "Decrypt"
@@ -148,9 +174,14 @@ def test_verifier_checks_digest_signatures_and_last_hash() -> None:
     private, public = generate_signing_key()
     events = _chain(4)
     msg = digest_message(1, 4, 9.0, events[3].hash, None)
-    good = Digest(1, 4, 9.0, events[3].hash, None, sign(private, msg).hex(), 9.0)
+    legacy = Digest(
+        1, 4, 9.0, events[3].hash, None, sign(private, msg).hex(), 9.0,
+        number=1, key_fingerprint=key_fingerprint(public),
+    )  # fmt: skip
+    _run(events, [legacy], public)  # a version 1 digest, signed before migration 0006
+    good = _sealed(private, public, 4, events[3].hash)
     _run(events, [good], public)
-    forged = Digest(1, 4, 9.0, "f" * 64, None, good.signature, 9.0)
+    forged = dataclasses.replace(good, last_hash="f" * 64)
     with pytest.raises(AuditIntegrityError, match="signature"):
         _run(events, [forged], public)
     with pytest.raises(AuditIntegrityError, match="removed"):

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from audit_support import BASE_TIME, record
+from audit_support import BASE_TIME, record, start_trail
 
 from openkms.audit.export import _ACCOUNT, _REGION, path_part
 from openkms.domain.audit import PendingRecord
@@ -36,7 +36,8 @@ def old_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     for name in ("OPENKMS_ROOT_KEY", "OPENKMS_ROOT_PASSPHRASE"):
         monkeypatch.delenv(name, raising=False)
     data = str(tmp_path / "data")
-    store, _ = open_state(Settings(data_dir=data, database=None, account_id="111122223333"))
+    store, keyring = open_state(Settings(data_dir=data, database=None, account_id="111122223333"))
+    start_trail(store, keyring)
     monkeypatch.setattr(trail, "_check_widths", lambda pending: None)  # the old code
     try:
         with store.transaction(write=True) as tx:

@@ -17,7 +17,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "audit"))
 
-from audit_support import BASE_TIME, pending
+from audit_support import BASE_TIME, pending, start_trail
 
 from openkms.server.bootstrap import Settings, open_state
 from openkms.storage.audit import trail
@@ -49,7 +49,8 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     for name in ("OPENKMS_ROOT_KEY", "OPENKMS_ROOT_PASSPHRASE"):
         monkeypatch.delenv(name, raising=False)
     data = str(tmp_path / "data")
-    store, _ = open_state(Settings(data_dir=data, database=None, account_id="111122223333"))
+    store, keyring = open_state(Settings(data_dir=data, database=None, account_id="111122223333"))
+    start_trail(store, keyring)
     try:
         for start in (1, 5):
             with store.transaction(write=True) as tx:
@@ -66,7 +67,8 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 def test_verify_database_intact_then_tampered(data_dir: str, env: dict[str, str]) -> None:
     done = audit("verify", "--data-dir", data_dir, env=env)
     assert done.returncode == 0, done.stderr
-    assert "intact: 10 records" in done.stdout and "not yet sealed" in done.stdout
+    assert "intact: 10 records" in done.stdout and "10 records, " in done.stdout
+    assert "seconds unsealed (from seq 1)" in done.stdout
     sealed = audit("seal", "--data-dir", data_dir, env=env)
     assert sealed.returncode == 0 and "sealed records 1..10" in sealed.stdout
     assert "sealed to seq 10" in audit("verify", "--data-dir", data_dir, env=env).stdout

@@ -7,12 +7,15 @@ Layout under the output directory::
     OpenKMS-Digest/<seq_from>-<seq_to>.json                              one per segment
 
 A *segment* is the record range of one stored digest (the last one may be unsealed:
-``"signature": null``). Its log files hold its records grouped by account, region and
-hour, in seq order. Its digest file carries the digest's signed fields, the public key,
-the previous digest's fields (so the chain hash the segment starts from is itself
-signed), and for each log file the SHA-256 of the uncompressed file and the ``[seq,
-hash]`` of each record in it. :func:`verify_export` needs only these files and the
-public key inside them; compare its fingerprint with the server's out of band.
+``"signature": null``; an idle digest's range, and so its segment, is empty). Its log
+files hold its records grouped by account, region and hour, in seq order. Its digest
+file (named ``<seqFrom>-<seqTo>-<digest number>.json``) carries the digest's signed
+fields, the public keys that signed it and the previous digest (``publicKeys``, by
+fingerprint), the previous digest's fields (so the chain hash the segment starts from
+is itself signed), and for each log file the SHA-256 of the uncompressed file and the
+``[seq, hash]`` of each record in it. :func:`verify_export` needs only these files and
+the public keys inside them; pin their fingerprints (``--expect-fingerprint``) or
+compare them with the server's out of band.
 
 File names are never built from stored strings as they are: ``<account>`` and
 ``<region>`` come from records that requests shaped (older databases may hold a region
@@ -32,7 +35,7 @@ import os
 import re
 import secrets
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -107,12 +110,17 @@ def _digest_fields(digest: Digest | None) -> dict[str, Any] | None:
     if digest is None:
         return None
     return {
+        "number": digest.number,
+        "version": digest.version,
+        "kind": digest.kind,
         "seqFrom": digest.seq_from,
         "seqTo": digest.seq_to,
         "endTime": digest.end_time,
         "lastHash": digest.last_hash,
         "previousDigestSignature": digest.previous_signature,
         "signature": digest.signature,
+        "keyFingerprint": digest.key_fingerprint,
+        "nextKeyFingerprint": digest.next_key_fingerprint,
     }
 
 
@@ -125,11 +133,20 @@ def _digest_from(fields: dict[str, Any]) -> Digest:
         previous_signature=fields["previousDigestSignature"],
         signature=str(fields["signature"]),
         created_at=float(fields["endTime"]),
+        number=int(fields["number"]),
+        version=int(fields["version"]),
+        kind=str(fields["kind"]),
+        key_fingerprint=fields["keyFingerprint"],
+        next_key_fingerprint=fields["nextKeyFingerprint"],
     )
 
 
-def write_segment(out_dir: str, segment: Segment, public_key: bytes | None) -> str:
-    """Write one segment's log files and digest file; returns the digest file's path."""
+def write_segment(
+    out_dir: str, segment: Segment, keys: Mapping[str, bytes], public_key: bytes | None
+) -> str:
+    """Write one segment's log files and digest file; returns the digest file's path.
+    ``keys``: the signing keys by fingerprint; ``public_key``: the current one (named by
+    an unsealed segment)."""
     groups: dict[tuple[str, str, str], list[StoredEvent]] = defaultdict(list)
     for event in segment.events:
         hour = datetime.fromtimestamp(event.event_time, UTC).strftime("%Y%m%dT%H00Z")
@@ -159,26 +176,43 @@ def write_segment(out_dir: str, segment: Segment, public_key: bytes | None) -> s
             }
         )
     digest = segment.digest
+    if digest is not None and digest.key_fingerprint is not None:
+        public_key = keys.get(digest.key_fingerprint, public_key)
+    named = {
+        fp: public_key_b64(keys[fp])
+        for fp in (d.key_fingerprint for d in (digest, segment.previous) if d is not None)
+        if fp is not None and fp in keys
+    }
+    if digest is not None:
+        last_hash = digest.last_hash
+    else:
+        last_hash = segment.events[-1].hash if segment.events else segment.start_hash
     document = {
         "digestFormat": FORMAT,
         "seqFrom": segment.seq_from,
         "seqTo": segment.seq_to,
+        "number": None if digest is None else digest.number,
+        "version": None if digest is None else digest.version,
+        "kind": None if digest is None else digest.kind,
+        "keyFingerprint": None if digest is None else digest.key_fingerprint,
+        "nextKeyFingerprint": None if digest is None else digest.next_key_fingerprint,
         "startPrevHash": segment.start_hash,
-        "lastHash": segment.events[-1].hash if segment.events else segment.start_hash,
+        "lastHash": last_hash,
         "endTime": None if digest is None else digest.end_time,
         "digestEndTime": None if digest is None else format_event_time(digest.end_time),
-        "previousDigestSignature": (
-            None if segment.previous is None else segment.previous.signature
-        ),
+        "previousDigestSignature": None if digest is None else digest.previous_signature,
         "signature": None if digest is None else digest.signature,
         "digestSignatureAlgorithm": SIGNATURE_ALGORITHM,
         "publicKey": None if public_key is None else public_key_b64(public_key),
         "publicKeyFingerprint": None if public_key is None else fingerprint(public_key),
+        "publicKeys": named,
         "previousDigest": _digest_fields(segment.previous),
         "logFiles": log_files,
     }
     os.makedirs(os.path.join(out_dir, DIGEST_DIR), exist_ok=True)
-    path = os.path.join(out_dir, DIGEST_DIR, f"{segment.seq_from:020d}-{segment.seq_to:020d}.json")
+    number = 0 if digest is None else digest.number
+    name = f"{segment.seq_from:020d}-{segment.seq_to:020d}-{number:020d}.json"
+    path = os.path.join(out_dir, DIGEST_DIR, name)
     with open(path, "w", encoding="utf-8") as fh:
         json.dump(document, fh, indent=2)
         fh.write("\n")
@@ -212,20 +246,33 @@ def _load_digests(out_dir: str) -> list[dict[str, Any]]:
         if not isinstance(doc, dict) or doc.get("digestFormat") != FORMAT:
             raise AuditIntegrityError(f"digest file {name} is not an OpenKMS export digest")
         documents.append(doc)
-    return sorted(documents, key=lambda d: int(d["seqFrom"]))
+    # Unsealed (the tail) last; idle digests (empty ranges) in number order.
+    return sorted(
+        documents,
+        key=lambda d: (int(d["seqFrom"]), d.get("number") or 2**63),
+    )
 
 
-def verify_export(out_dir: str, check_signature: SignatureCheck) -> VerifyReport:
+def _public_keys(documents: Sequence[dict[str, Any]]) -> dict[str, bytes]:
+    keys: dict[str, bytes] = {}
+    for doc in documents:
+        for fp, text in (doc.get("publicKeys") or {}).items():
+            try:
+                keys[str(fp)] = base64.b64decode(text, validate=True)
+            except (ValueError, TypeError):
+                raise AuditIntegrityError(f"the public key {fp} is not base64") from None
+    return keys
+
+
+def verify_export(
+    out_dir: str, check_signature: SignatureCheck, *, trusted: frozenset[str] | None = None
+) -> VerifyReport:
     """Verify an export offline; raises :class:`AuditIntegrityError` naming the first
-    bad record (or file)."""
+    bad record (or file). ``trusted``: the signing keys' fingerprints to accept."""
     documents = _load_digests(out_dir)
     if not documents:
-        return ChainVerifier([], None, check_signature).finish()
-    keys = {d.get("publicKey") for d in documents if d.get("signature") is not None}
-    if len(keys) > 1:
-        raise AuditIntegrityError("the digest files name different public keys")
-    key_text = next(iter(keys)) if keys else documents[0].get("publicKey")
-    public_key = None if key_text is None else base64.b64decode(key_text)
+        return ChainVerifier([], {}, check_signature, trusted=trusted).finish()
+    keys = _public_keys(documents)
     for later in documents[:-1]:
         if later.get("signature") is None:
             raise AuditIntegrityError(
@@ -242,7 +289,7 @@ def verify_export(out_dir: str, check_signature: SignatureCheck) -> VerifyReport
     start_seq = int(first["seqFrom"])
     start_hash = str(first.get("startPrevHash") or GENESIS)
     verifier = ChainVerifier(
-        seals, public_key, check_signature, start_seq=start_seq, start_hash=start_hash
+        seals, keys, check_signature, trusted=trusted, start_seq=start_seq, start_hash=start_hash
     )
     bad_files: list[str] = []
     for doc in documents:

@@ -4,10 +4,11 @@
                   [--account-id ID] [--dev] [--workers N] [--maintenance-interval S]
                   [--regions us-east-1,eu-west-1]
                   [--request-threads N] [--audit-writer process|thread]
+                  [--audit-digest-dir DIR]
                   [--tls-cert FILE --tls-key FILE] [--insecure-http]
     openkms admin create-account ACCOUNT_ID [--data-dir DIR] [--database URL]
     openkms admin list-accounts [--data-dir DIR] [--database URL]
-    openkms audit verify|seal|export ...   (see openkms.cli.audit)
+    openkms audit verify|seal|rotate-signing-key|export ...   (see openkms.cli.audit)
     openkms authz explain --principal ARN --action kms:Decrypt --key KEY [--context k=v ...]
     openkms maintenance run [--data-dir DIR] [--database URL] [--at 2027-01-01T00:00:00Z]
 
@@ -153,6 +154,14 @@ def build_parser() -> argparse.ArgumentParser:
         "the server's GIL stays free for requests) or from a thread of its own "
         "(env OPENKMS_AUDIT_WRITER)",
     )
+    serve.add_argument(
+        "--audit-digest-dir",
+        metavar="DIR",
+        default=os.environ.get("OPENKMS_AUDIT_DIGEST_DIR") or None,
+        help="copy every signed audit digest to this directory (put it on another volume); "
+        "'openkms audit verify --digests-from DIR' then catches a truncated trail "
+        "(env OPENKMS_AUDIT_DIGEST_DIR)",
+    )
     serve.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS: certificate chain (PEM)")
     serve.add_argument("--tls-key", metavar="FILE", help="serve HTTPS: private key (PEM)")
     serve.add_argument(
@@ -281,6 +290,9 @@ def _serve(args: argparse.Namespace) -> int:
         **({"region": args.regions[0], "regions": args.regions} if args.regions else {}),
         request_threads=args.request_threads,
         audit_writer=args.audit_writer,
+        audit_digest_dir=(
+            os.path.abspath(args.audit_digest_dir) if args.audit_digest_dir else None
+        ),
     )
     if args.workers > 1 and data_dir is None and args.database is None:
         return fail(

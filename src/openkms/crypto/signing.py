@@ -6,6 +6,11 @@ The signing key is kept only wrapped under the root keyring (``openkms_meta`` ro
 clear (row ``audit_signing_public_key``, DER SubjectPublicKeyInfo) so that anyone can
 verify a digest without the root key. :func:`verify` raises
 :class:`~openkms.domain.audit.SignatureError`; it never returns a bool.
+
+The key is made once, when a server first starts on an empty trail
+(:func:`create_audit_signer`), and replaced only by ``openkms audit rotate-signing-key``;
+:func:`load_audit_signer` never makes one: a key that has gone missing raises
+:class:`SigningKeyMissingError` (a new key made silently would sign forged history).
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ __all__ = [
     "PUBLIC_KEY_META",
     "AuditSigner",
     "SignatureError",
+    "SigningKeyMissingError",
+    "create_audit_signer",
     "generate_signing_key",
     "load_audit_signer",
     "public_key_of",
@@ -34,6 +41,10 @@ __all__ = [
 PRIVATE_KEY_META = "audit_signing_key"
 PUBLIC_KEY_META = "audit_signing_public_key"
 KEY_BITS = 3072
+
+
+class SigningKeyMissingError(Exception):
+    """The database holds no audit signing key (or only half of one)."""
 
 
 def generate_signing_key() -> tuple[bytes, bytes]:
@@ -104,21 +115,25 @@ class AuditSigner:
 
 
 def load_audit_signer(meta: _Meta, keyring: _Wrapper) -> AuditSigner:
-    """The audit signing key, generated and stored (wrapped) on first use.
-
-    Call it inside a write transaction so that the new key commits with its first
-    digest; an :class:`~openkms.crypto.keyring.UnwrapError` means the stored key was
-    not sealed by this root key."""
+    """The stored audit signing key; :class:`SigningKeyMissingError` when it is not
+    there. An :class:`~openkms.crypto.keyring.UnwrapError` means the stored key was not
+    sealed by this root key."""
     wrapped = meta.get_meta(PRIVATE_KEY_META)
     public = meta.get_meta(PUBLIC_KEY_META)
     if wrapped is None or public is None:
-        private, public = generate_signing_key()
-        meta.set_meta(PRIVATE_KEY_META, keyring.wrap(private, contexts.AUDIT_SIGNING_KEY))
-        meta.set_meta(PUBLIC_KEY_META, public)
-        return AuditSigner(private, public)
+        raise SigningKeyMissingError("the database holds no audit signing key")
     private = keyring.unwrap(wrapped, contexts.AUDIT_SIGNING_KEY)
     if public_key_of(private) != public:
         raise SignatureError("the stored audit public key does not match the signing key")
+    return AuditSigner(private, public)
+
+
+def create_audit_signer(meta: _Meta, keyring: _Wrapper) -> AuditSigner:
+    """Make a new audit signing key and store it (wrapped), replacing any stored one:
+    call it inside the write transaction that records why (the first start, a rotation)."""
+    private, public = generate_signing_key()
+    meta.set_meta(PRIVATE_KEY_META, keyring.wrap(private, contexts.AUDIT_SIGNING_KEY))
+    meta.set_meta(PUBLIC_KEY_META, public)
     return AuditSigner(private, public)
 
 

@@ -14,10 +14,24 @@ where ``prev_hash = hash[n-1]`` (``GENESIS`` for seq 1) and ``record`` is the ca
 JSON of the CloudTrail record (:func:`canonical_json`), byte for byte the stored text.
 Fixed widths and a length prefix make the encoding unambiguous.
 
-Digest (a seal over ``seq_from..seq_to``, signed SHA256withRSA)::
+Digest (a seal over ``seq_from..seq_to``, signed SHA256withRSA). Version 2, written
+since the digest chain was numbered (migration 0006)::
+
+    "openkms-audit-digest/2\\n{number}\\n{kind}\\n{seq_from}\\n{seq_to}\\n{repr(end_time)}\\n"
+    "{last_hash}\\n{previous}\\n{key_fingerprint}\\n{next_key_fingerprint or 'null'}"
+
+where ``previous`` is :func:`digest_link` of the previous digest (the SHA-256 of its
+signature; ``null`` for digest 1), ``key_fingerprint`` names the signing key and a
+``rotate`` digest's ``next_key_fingerprint`` endorses its successor. An idle digest seals
+an empty range (``seq_to = seq_from - 1``). Version 1 (older digests, kept verifiable)::
 
     "openkms-audit-digest/1\\n{seq_from}\\n{seq_to}\\n{repr(end_time)}\\n{last_hash}\\n"
     "{previous_signature or 'null'}"
+
+Index columns: every column LookupEvents or GetKeyLastUsage filters or sorts on is a
+function of the hashed record (:func:`index_columns`), stored as derived and checked
+exactly on verify (:func:`check_stored`); ``event_time`` is the record's whole-second
+``eventTime``.
 
 Errors::
 
@@ -29,17 +43,20 @@ Errors::
 from __future__ import annotations
 
 import hashlib
-import math
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import orjson
 
 GENESIS = "0" * 64
 _CHAIN_TAG = b"openkms-audit-chain/1\x00"
 _DIGEST_TAG = "openkms-audit-digest/1"
+_DIGEST_TAG_V2 = "openkms-audit-digest/2"
+#: What a digest says about the writer that signed it (signed with it, version 2).
+DIGEST_KINDS = frozenset({"start", "seal", "stop", "manual", "rotate", "rekey"})
 
 
 class SignatureError(Exception):
@@ -76,6 +93,45 @@ def digest_message(
     """The string a digest's signature covers (newline-separated; no field holds one)."""
     prev = "null" if previous_signature is None else previous_signature
     return f"{_DIGEST_TAG}\n{seq_from}\n{seq_to}\n{end_time!r}\n{last_hash}\n{prev}".encode()
+
+
+def digest_message_v2(
+    number: int,
+    kind: str,
+    seq_from: int,
+    seq_to: int,
+    end_time: float,
+    last_hash: str,
+    previous: str | None,
+    key_fingerprint: str,
+    next_key_fingerprint: str | None,
+) -> bytes:
+    """The string a version 2 digest's signature covers (no field holds a newline)."""
+    if kind not in DIGEST_KINDS:
+        raise ValueError(f"unknown digest kind {kind!r}")
+    fields = (
+        _DIGEST_TAG_V2,
+        str(number),
+        kind,
+        str(seq_from),
+        str(seq_to),
+        repr(end_time),
+        last_hash,
+        "null" if previous is None else previous,
+        key_fingerprint,
+        "null" if next_key_fingerprint is None else next_key_fingerprint,
+    )
+    return "\n".join(fields).encode()
+
+
+def digest_link(signature_hex: str) -> str:
+    """What a version 2 digest names its predecessor by: SHA-256 of its signature."""
+    return hashlib.sha256(bytes.fromhex(signature_hex)).hexdigest()
+
+
+def key_fingerprint(public_key: bytes) -> str:
+    """Hex SHA-256 of a DER SubjectPublicKeyInfo: what an auditor compares out of band."""
+    return hashlib.sha256(public_key).hexdigest()
 
 
 def parse_event_time(value: str) -> float:
@@ -194,7 +250,15 @@ class StoredEvent:
 
 @dataclass(frozen=True)
 class Digest:
-    """A signed seal over records ``seq_from..seq_to`` (signatures in hex)."""
+    """A signed seal over records ``seq_from..seq_to`` (signatures in hex).
+
+    ``number`` orders the digest chain (1, 2, ...); ``previous_signature`` is, in
+    version 1, the previous digest's signature and, in version 2, its
+    :func:`digest_link`. ``kind`` (version 2) says why it was signed: ``start`` (a
+    writer's first, covering whatever a crash left), ``seal`` (the schedule), ``stop``
+    (a clean stop), ``manual`` (``openkms audit seal``), ``rotate`` (endorses
+    ``next_key_fingerprint``), ``rekey`` (the first under a key that replaced a lost one).
+    """
 
     seq_from: int
     seq_to: int
@@ -203,11 +267,34 @@ class Digest:
     previous_signature: str | None
     signature: str
     created_at: float
+    number: int = 0
+    version: int = 1
+    kind: str = "seal"
+    key_fingerprint: str | None = None
+    next_key_fingerprint: str | None = None
 
     def message(self) -> bytes:
-        return digest_message(
-            self.seq_from, self.seq_to, self.end_time, self.last_hash, self.previous_signature
+        if self.version == 1:
+            return digest_message(
+                self.seq_from, self.seq_to, self.end_time, self.last_hash, self.previous_signature
+            )
+        if self.key_fingerprint is None:
+            raise ValueError("a version 2 digest names its signing key")
+        return digest_message_v2(
+            self.number,
+            self.kind,
+            self.seq_from,
+            self.seq_to,
+            self.end_time,
+            self.last_hash,
+            self.previous_signature,
+            self.key_fingerprint,
+            self.next_key_fingerprint,
         )
+
+    def link(self) -> str:
+        """What the digest after it names as its previous one (version 2)."""
+        return digest_link(self.signature)
 
 
 class DigestSigner(Protocol):
@@ -221,84 +308,139 @@ class DigestSigner(Protocol):
     def sign(self, message: bytes) -> bytes: ...
 
 
-_ABSENT = object()
+class IndexColumns(NamedTuple):
+    """The columns a record is indexed by, every one a function of the record itself
+    (:func:`index_columns`): what LookupEvents filters and sorts on and GetKeyLastUsage
+    reads. ``resources`` are ``(resource_name, resource_type)`` pairs sorted by name."""
+
+    event_id: str
+    event_time: float
+    account_id: str
+    region: str
+    event_source: str
+    event_name: str
+    username: str | None
+    access_key_id: str | None
+    read_only: bool
+    error_code: str | None
+    resources: tuple[tuple[str, str], ...]
 
 
-def check_columns(
-    record: Mapping[str, Any],
-    *,
-    event_id: str,
-    event_time: float,
-    account_id: str,
-    region: str,
-    event_source: str,
-    event_name: str,
-    access_key_id: str | None,
-    read_only: bool,
-    error_code: str | None,
-    resources: tuple[tuple[str, str], ...],
-) -> None:
-    """Raise :class:`RecordIndexError` naming the first column that contradicts the
-    record (a field the record does not carry is not checked; ``username`` is derived,
-    so it is not checked either)."""
-    for column, name, value in (
-        ("event_id", "eventID", event_id),
-        ("account_id", "recipientAccountId", account_id),
-        ("region", "awsRegion", region),
-        ("event_source", "eventSource", event_source),
-        ("event_name", "eventName", event_name),
-        ("read_only", "readOnly", read_only),
-    ):
-        found = record.get(name, _ABSENT)
-        if found is not _ABSENT and found != value:
-            raise RecordIndexError(f"column {column} does not match the record's {name}")
-    if record.get("errorCode") != error_code:
-        raise RecordIndexError("column error_code does not match the record's errorCode")
+def _text(record: Mapping[str, Any], name: str) -> str:
+    value = record.get(name)
+    if not isinstance(value, str):
+        raise RecordIndexError(f"the record's {name} is not a string")
+    return value
+
+
+def _optional_text(mapping: Mapping[str, Any], name: str, what: str) -> str | None:
+    value = mapping.get(name)
+    if value is not None and not isinstance(value, str):
+        raise RecordIndexError(f"the record's {what} is not a string")
+    return value
+
+
+#: The last ``eventTime`` parsed and its value (records come in bursts within a second;
+#: the pair is replaced as a whole, so threads can share it).
+_last_parsed: tuple[str, float] = ("", 0.0)
+
+
+def _parsed_event_time(stamp: str) -> float:
+    global _last_parsed
+    cached = _last_parsed
+    if cached[0] == stamp:
+        return cached[1]
+    try:
+        value = parse_event_time(stamp)
+    except ValueError:
+        raise RecordIndexError(f"the record's eventTime {stamp[:40]!r} is not a time") from None
+    _last_parsed = (stamp, value)
+    return value
+
+
+def index_columns(record: Mapping[str, Any]) -> IndexColumns:
+    """Derive the index columns from a CloudTrail record; raise
+    :class:`RecordIndexError` when the record lacks what they need.
+
+    ``username`` is ``userIdentity.userName``, else ``root`` for a Root identity;
+    ``event_time`` is ``eventTime`` as a POSIX time (whole seconds, as CloudTrail
+    records it); a resource's type is its ``type`` (empty when absent)."""
+    stamp = _text(record, "eventTime")
+    event_time = _parsed_event_time(stamp)
     identity = record.get("userIdentity")
-    if isinstance(identity, Mapping) and identity.get("accessKeyId") != access_key_id:
-        raise RecordIndexError("column access_key_id does not match userIdentity.accessKeyId")
-    stamp = record.get("eventTime")
-    # The text of event_time itself is the common case (and within a second of it).
-    if isinstance(stamp, str) and stamp != _event_time_text(event_time):
-        try:
-            when = parse_event_time(stamp)
-        except ValueError:
-            when = None
-        if when is not None and not (math.isfinite(event_time) and abs(when - event_time) < 1):
-            raise RecordIndexError("column event_time does not match the record's eventTime")
-    if "resources" in record:
-        named = {str(r.get("ARN")) for r in record["resources"] or ()}
-        if not named <= {name for name, _ in resources}:
-            raise RecordIndexError("a resource of the record is not indexed")
-
-
-def check_pending(pending: PendingRecord) -> None:
-    check_columns(
-        pending.record,
-        event_id=pending.event_id,
-        event_time=pending.event_time,
-        account_id=pending.account_id,
-        region=pending.region,
-        event_source=pending.event_source,
-        event_name=pending.event_name,
-        access_key_id=pending.access_key_id,
-        read_only=pending.read_only,
-        error_code=pending.error_code,
-        resources=pending.resources,
+    if not isinstance(identity, Mapping):
+        identity = {}
+    username = _optional_text(identity, "userName", "userIdentity.userName")
+    if username is None and identity.get("type") == "Root":
+        username = "root"
+    read_only = record.get("readOnly", False)
+    if not isinstance(read_only, bool):
+        raise RecordIndexError("the record's readOnly is not a boolean")
+    named: dict[str, str] = {}
+    for resource in record.get("resources") or ():
+        if not isinstance(resource, Mapping):
+            raise RecordIndexError("a resource of the record is not an object")
+        arn = _optional_text(resource, "ARN", "resource ARN")
+        if arn is None:
+            raise RecordIndexError("a resource of the record has no ARN")
+        named[arn] = _optional_text(resource, "type", "resource type") or ""
+    return IndexColumns(
+        event_id=_text(record, "eventID"),
+        event_time=event_time,
+        account_id=_text(record, "recipientAccountId"),
+        region=_text(record, "awsRegion"),
+        event_source=_text(record, "eventSource"),
+        event_name=_text(record, "eventName"),
+        username=username,
+        access_key_id=_optional_text(identity, "accessKeyId", "userIdentity.accessKeyId"),
+        read_only=read_only,
+        error_code=_optional_text(record, "errorCode", "errorCode"),
+        resources=tuple(sorted(named.items())),
     )
+
+
+#: Column -> the record's field it is derived from (named in errors).
+_SOURCES = {
+    "event_id": "eventID",
+    "event_time": "eventTime",
+    "account_id": "recipientAccountId",
+    "region": "awsRegion",
+    "event_source": "eventSource",
+    "event_name": "eventName",
+    "username": "userIdentity.userName",
+    "access_key_id": "userIdentity.accessKeyId",
+    "read_only": "readOnly",
+    "error_code": "errorCode",
+}
+
+
+_columns_of = operator.attrgetter(*_SOURCES)
+
+
+def _compare(derived: IndexColumns, given: tuple[Any, ...], resources: Any) -> None:
+    if given != _columns_of(derived):
+        for value, (column, source) in zip(given, _SOURCES.items(), strict=True):
+            if value != getattr(derived, column):
+                raise RecordIndexError(f"column {column} does not match the record's {source}")
+    if tuple(sorted(resources)) != derived.resources:
+        raise RecordIndexError(
+            "the indexed resources (resource_name, resource_type) do not match the "
+            "record's resources"
+        )
+
+
+def check_pending(pending: PendingRecord) -> IndexColumns:
+    """The record's index columns, once checked against the columns ``pending`` claims
+    (its ``event_time`` may carry the fraction of a second the record does not)."""
+    derived = index_columns(pending.record)
+    given = _columns_of(pending)
+    if _event_time_text(pending.event_time) == pending.record.get("eventTime"):
+        given = (given[0], derived.event_time, *given[2:])
+    _compare(derived, given, dict(pending.resources).items())
+    return derived
 
 
 def check_stored(event: StoredEvent, record: Mapping[str, Any]) -> None:
-    check_columns(
-        record,
-        event_id=event.event_id,
-        event_time=event.event_time,
-        account_id=event.account_id,
-        region=event.region,
-        event_source=event.event_source,
-        event_name=event.event_name,
-        access_key_id=event.access_key_id,
-        read_only=event.read_only,
-        error_code=event.error_code,
-        resources=event.resources,
-    )
+    """Raise :class:`RecordIndexError` naming the first stored column that is not exactly
+    what the record derives."""
+    _compare(index_columns(record), _columns_of(event), event.resources)

@@ -31,8 +31,9 @@ Failure: if the writer process dies, every request waiting on it fails (the serv
 answers KMSInternalException: no operation goes unaudited) and the next records start a
 new writer. If the server process dies (even ``kill -9``), the writer sees its pipe
 close, stores what it has read (records of requests never answered, which is harmless),
-and exits. At close the writer seals a digest over the records since the last one; it
-also seals every ``seal_interval`` seconds.
+and exits. The writer signs the trail's digests (openkms.service.audit_sealer): a
+``start`` digest before it answers ``"ready"`` (covering whatever a crash left
+unsealed), then on schedule, and a ``stop`` digest when its pipe closes.
 """
 
 from __future__ import annotations
@@ -362,9 +363,16 @@ def _serve(source: FrameReader, out: IO[bytes]) -> int:
     writer = AuditWriter(
         store,
         bootstrap.append_audit_entries,
-        sealer=bootstrap.audit_sealer(store, keyring),
+        sealer=bootstrap.audit_sealer(settings, store, keyring),
         inline=True,
     )
+    try:
+        writer.start()  # the start digest, before any record of this server
+    except Exception as exc:
+        log.exception("the audit writer could not sign its start digest")
+        write_frame(out, f"cannot sign the audit trail's start digest: {_reason(exc)}")
+        store.close()
+        return 1
     write_frame(out, "ready")
     arrived: queue.Queue[_Batch | None] = queue.Queue()
     threading.Thread(

@@ -34,7 +34,7 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 
@@ -46,11 +46,17 @@ from openkms.crypto.keyring import (
     new_root_key,
     root_key_from_passphrase,
 )
-from openkms.crypto.signing import load_audit_signer
+from openkms.crypto.signing import SignatureError
 from openkms.server.credentials import (
     CredentialStore,
     new_access_key_id,
     new_secret_access_key,
+)
+from openkms.service.audit_sealer import (
+    Sealer,
+    SigningKeyMissingError,
+    prepare_digest_dir,
+    prepare_signing_key,
 )
 from openkms.service.audit_trail import AuditSink, AuditWriter, Entry
 from openkms.service.identity.authorize import identity_policies
@@ -117,6 +123,9 @@ class Settings:
     #: process, openkms.server.audit_process) or "thread" (a thread of the server's own).
     #: In-memory state is always written inline.
     audit_writer: str = "process"
+    #: A directory (on another volume) each signed audit digest is copied to
+    #: (``serve --audit-digest-dir``; see openkms.audit.digest_files).
+    audit_digest_dir: str | None = None
 
 
 @dataclass
@@ -350,15 +359,17 @@ def build(settings: Settings) -> Runtime:
         store.close()
         raise
     in_memory = settings.database is None and settings.data_dir is None
+    if not in_memory:
+        _prepare_audit_trail(settings, store, keyring)
     audit: AuditSink
     if settings.audit_writer == "process" and not in_memory:
         from openkms.server.audit_process import ProcessAuditWriter
 
         audit = ProcessAuditWriter(settings)
     else:
-        audit = AuditWriter(
-            store, append_audit_entries, sealer=audit_sealer(store, keyring), inline=in_memory
-        )
+        # In-memory state dies with the process: nothing to seal, nobody to verify it.
+        sealer = None if in_memory else audit_sealer(settings, store, keyring)
+        audit = AuditWriter(store, append_audit_entries, sealer=sealer, inline=in_memory)
     service = KMSService(
         store,
         keyring,
@@ -375,11 +386,38 @@ def append_audit_entries(tx: Tx, entries: Sequence[Entry]) -> None:
     audit_store.append_checked(tx, [entry.checked() for entry in entries])
 
 
-def audit_sealer(store: Store, keyring: SoftwareKeyring) -> Callable[[], None]:
-    def seal() -> None:
-        with store.transaction(write=True, changes_state=False) as tx:
-            audit_store.seal_digest(
-                tx, load_audit_signer(shared_records.Settings(tx), keyring), time.time()
-            )
+def audit_sealer(settings: Settings, store: Store, keyring: SoftwareKeyring) -> Sealer:
+    """The digest sealer of one audit writer (openkms.service.audit_sealer)."""
+    return Sealer(store, keyring, digest_dir=settings.audit_digest_dir)
 
-    return seal
+
+def _prepare_audit_trail(settings: Settings, store: Store, keyring: SoftwareKeyring) -> None:
+    """Refuse to start without the audit signing key of a trail that was written (made
+    at the first start), or with a digest directory that cannot be written."""
+    try:
+        prepare_signing_key(store, keyring)
+    except SigningKeyMissingError:
+        store.close()
+        raise MissingStateError(
+            "the audit signing key is missing from a database whose audit trail was "
+            "written (openkms_meta rows audit_signing_key, audit_signing_public_key): "
+            "restore them from a backup, or run 'openkms audit rotate-signing-key "
+            "--replace-lost-key' and trust the new key's fingerprint explicitly"
+        ) from None
+    except (SignatureError, UnwrapError):
+        store.close()
+        raise RootKeyError(
+            "the stored audit signing key does not open with this root key, or its public "
+            "key was changed (openkms_meta row audit_signing_public_key)"
+        ) from None
+    except StorageError as exc:
+        store.close()
+        raise DatabaseStartupError(f"database error during startup: {exc}") from None
+    if settings.audit_digest_dir is not None:
+        try:
+            prepare_digest_dir(settings.audit_digest_dir)
+        except OSError as exc:
+            store.close()
+            raise MissingStateError(
+                f"cannot use audit digest directory {settings.audit_digest_dir}: {exc}"
+            ) from None

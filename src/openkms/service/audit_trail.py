@@ -27,7 +27,6 @@ import operator
 import queue
 import sys
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from openkms.domain.audit import PendingRecord
 from openkms.domain.keys import Key
 from openkms.domain.principals import Principal
 from openkms.errors import AccessDeniedException, AWSError
+from openkms.service.audit_sealer import Sealer
 from openkms.storage.audit.trail import CheckedRecord, check_record
 from openkms.storage.repository import Store, Tx
 
@@ -226,21 +226,18 @@ class AuditWriter:
         store: Store,
         appender: Appender,
         *,
-        sealer: Callable[[], None] | None = None,
-        seal_interval: float = 300.0,
+        sealer: Sealer | None = None,
         inline: bool = False,
         max_batch: int = 1024,
     ) -> None:
         """``inline``: commit in the caller's thread (an in-memory database has one
-        connection, which two threads must not share). ``sealer`` signs a digest over the
-        records since the last one; it runs every ``seal_interval`` seconds and at close."""
+        connection, which two threads must not share). ``sealer`` signs the digests, on
+        this writer's thread: at :meth:`start`, on its schedule and at :meth:`close`."""
         self._store = store
         self._appender = appender
         self._sealer = sealer
-        self._seal_interval = seal_interval
         self._inline = inline
         self._max_batch = max_batch
-        self._last_seal = time.monotonic()
         self._queue: queue.SimpleQueue[tuple[Sequence[Entry], Future[None]] | None] = (
             queue.SimpleQueue()
         )
@@ -261,7 +258,10 @@ class AuditWriter:
         return done
 
     def start(self) -> None:
-        """Start the writer thread now rather than with the first records."""
+        """Sign the start digest, then start the writer thread (rather than with the
+        first records); a start digest that cannot be signed is raised."""
+        if self._sealer is not None:
+            self._sealer.start()
         if not self._inline:
             self._start()
 
@@ -280,7 +280,7 @@ class AuditWriter:
     def _run(self) -> None:
         while True:
             try:
-                item = self._queue.get(timeout=self._seal_interval / 4)
+                item = self._queue.get(timeout=max(0.05, self.seal_wait()))
             except queue.Empty:
                 self._seal_if_due()
                 continue
@@ -307,22 +307,15 @@ class AuditWriter:
         return [f.exception() for f in futures]
 
     def seal_wait(self) -> float:
-        """Seconds until the next digest is due (how long an idle writer may sleep)."""
-        return max(0.0, self._seal_interval - (time.monotonic() - self._last_seal))
+        """Seconds until a digest may be due (how long an idle writer may sleep)."""
+        return 3600.0 if self._sealer is None else self._sealer.wait()
 
     def seal_if_due(self) -> None:
         self._seal_if_due()
 
-    def _seal_if_due(self, force: bool = False) -> None:
-        if self._sealer is None:
-            return
-        if not force and time.monotonic() - self._last_seal < self._seal_interval:
-            return
-        self._last_seal = time.monotonic()
-        try:
-            self._sealer()
-        except Exception:
-            log.exception("could not seal an audit digest")
+    def _seal_if_due(self) -> None:
+        if self._sealer is not None:
+            self._sealer.seal_if_due()
 
     def _commit(self, batch: list[tuple[Sequence[Entry], Future[None]]]) -> None:
         """Store a batch in one transaction; if that fails, store each request's records
@@ -343,6 +336,8 @@ class AuditWriter:
             for item in batch:
                 self._commit([item])
             return
+        if self._sealer is not None:
+            self._sealer.note(sum(len(entries) for entries, _ in batch))
         for _, done in batch:
             done.set_result(None)
 
@@ -358,4 +353,5 @@ class AuditWriter:
             self._queue.put(None)
             self._thread.join(timeout=10)
             self._thread = None
-        self._seal_if_due(force=True)
+        if self._sealer is not None:
+            self._sealer.stop()

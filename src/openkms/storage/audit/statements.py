@@ -14,13 +14,17 @@ from openkms.storage.audit.tables import (
     audit_digests,
     audit_events,
     audit_resources,
+    audit_signing_keys,
 )
+from openkms.storage.identity.tables import users as iam_users
+from openkms.storage.keys.tables import keys as kms_keys
 from openkms.storage.sql import Statement
 
 _head = audit_chain_head.c
 _ev = audit_events.c
 _res = audit_resources.c
 _dg = audit_digests.c
+_sk = audit_signing_keys.c
 
 
 def _insert_all(table: Table) -> ClauseElement:
@@ -120,10 +124,32 @@ audit_last_seq_until = Statement(
 )
 audit_digest_insert = Statement("audit_digest_insert", lambda: _insert_all(audit_digests))
 audit_digest_last = Statement(
-    "audit_digest_last", lambda: select(audit_digests).order_by(_dg.seq_to.desc()).limit(1)
+    "audit_digest_last", lambda: select(audit_digests).order_by(_dg.number.desc()).limit(1)
 )
-audit_digests_all = Statement(
-    "audit_digests_all", lambda: select(audit_digests).order_by(_dg.seq_to)
+audit_digests_after = Statement(
+    "audit_digests_after",
+    lambda: (
+        select(audit_digests)
+        .where(_dg.number > bindparam("after"))
+        .order_by(_dg.number)
+        .limit(bindparam("lim"))
+    ),
+)
+audit_signing_key_insert = Statement(
+    "audit_signing_key_insert", lambda: _insert_all(audit_signing_keys)
+)
+audit_signing_key_get = Statement(
+    "audit_signing_key_get",
+    lambda: select(_sk.public_key).where(_sk.fingerprint == bindparam("fingerprint")),
+)
+audit_signing_keys_all = Statement(
+    "audit_signing_keys_all", lambda: select(_sk.fingerprint, _sk.public_key)
+)
+#: Whether state exists whose creation was audited (a key, an IAM user): the trail
+#: cannot be empty then.
+audit_evidence_key = Statement("audit_evidence_key", lambda: select(kms_keys.c.key_id).limit(1))
+audit_evidence_user = Statement(
+    "audit_evidence_user", lambda: select(iam_users.c.user_name).limit(1)
 )
 audit_resources_of = Statement(
     "audit_resources_of",

@@ -3,9 +3,11 @@
 ``audit_events`` is one global hash chain in ``seq`` order (see
 :mod:`openkms.domain.audit`); ``audit_chain_head`` holds its tip in one row (id 1) that
 every append locks, which serialises appends across server nodes; ``audit_digests``
-are the signed seals; ``audit_resources`` index the records by resource for
-LookupEvents. ``event_id`` is ``UNIQUE``: that constraint's index serves lookups by
-EventId (migration 0004 dropped a second one).
+are the signed seals, numbered 1, 2, ... (a chain of their own, migration 0006);
+``audit_signing_keys`` holds every public key that ever signed one (by fingerprint);
+``audit_resources`` index the records by resource for LookupEvents. ``event_id`` is
+``UNIQUE``: that constraint's index serves lookups by EventId (migration 0004 dropped a
+second one).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     PrimaryKeyConstraint,
     String,
     Table,
@@ -67,12 +70,25 @@ audit_chain_head = Table(
 audit_digests = Table(
     "audit_digests",
     metadata,
-    Column("seq_to", BigInteger, primary_key=True, autoincrement=False),
+    Column("number", BigInteger, primary_key=True, autoincrement=False),
+    Column("version", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
     Column("seq_from", BigInteger, nullable=False),
+    Column("seq_to", BigInteger, nullable=False),
     Column("end_time", Float, nullable=False),
     Column("last_hash", String(64), nullable=False),
     Column("previous_signature", Text),
     Column("signature", Text, nullable=False),
+    Column("key_fingerprint", String(64), nullable=False),
+    Column("next_key_fingerprint", String(64)),
+    Column("created_at", Float, nullable=False),
+)
+
+audit_signing_keys = Table(
+    "audit_signing_keys",
+    metadata,
+    Column("fingerprint", String(64), primary_key=True),
+    Column("public_key", LargeBinary, nullable=False),
     Column("created_at", Float, nullable=False),
 )
 

@@ -8,8 +8,9 @@ all, and appends from several server nodes form one chain. A value wider than it
 column is refused here, on SQLite as on PostgreSQL (which would refuse it anyway, and
 with it everything else in the transaction), with :class:`ColumnWidthError`.
 :func:`check_record` does the checks (and the encoding) apart, so that the audit writer
-does them before its transaction begins. :func:`seal_digest` signs everything appended
-since the previous digest.
+does them before its transaction begins. The stored index columns are the ones
+:func:`~openkms.domain.audit.index_columns` derives from the record (the columns a
+caller claims are only checked against them). Digests are :mod:`.digests`.
 """
 
 from __future__ import annotations
@@ -21,22 +22,17 @@ from typing import Any
 
 from openkms.domain.audit import (
     GENESIS,
-    Digest,
-    DigestSigner,
+    IndexColumns,
     PendingRecord,
     StoredEvent,
     canonical_json,
     check_pending,
-    digest_message,
     link_hash,
 )
-from openkms.storage import shared as shared_records
 from openkms.storage.audit import statements
 from openkms.storage.audit.tables import audit_events, audit_resources
 from openkms.storage.repository import Tx
 
-#: meta row holding the audit public key (DER SPKI), readable without the root key.
-PUBLIC_KEY_META = "audit_signing_public_key"
 DEFAULT_PAGE = 1000
 
 
@@ -50,16 +46,16 @@ def _widths(columns: Any) -> dict[str, int]:
 
 _EVENT_WIDTHS = _widths(audit_events.c)
 _RESOURCE_WIDTHS = _widths(audit_resources.c)
-#: The bounded columns a PendingRecord carries (prev_hash and hash are made here).
+#: The bounded index columns (prev_hash and hash are made here).
 _PENDING_WIDTHS = tuple(
-    (name, width) for name, width in _EVENT_WIDTHS.items() if name in PendingRecord.__annotations__
+    (name, width) for name, width in _EVENT_WIDTHS.items() if name in IndexColumns.__annotations__
 )
 _pending_values = operator.attrgetter(*(name for name, _ in _PENDING_WIDTHS))
 _RESOURCE_NAME = _RESOURCE_WIDTHS["resource_name"]
 _RESOURCE_TYPE = _RESOURCE_WIDTHS["resource_type"]
 
 
-def _check_widths(pending: PendingRecord) -> None:
+def _check_widths(pending: PendingRecord | IndexColumns) -> None:
     for (name, width), value in zip(_PENDING_WIDTHS, _pending_values(pending), strict=True):
         if isinstance(value, str) and len(value) > width:
             raise ColumnWidthError(f"audit column {name} holds at most {width} characters")
@@ -100,20 +96,22 @@ def read_head(tx: Tx) -> tuple[int, str]:
 @dataclass(frozen=True, slots=True)
 class CheckedRecord:
     """A record :func:`check_record` accepted, with its canonical JSON (the bytes stored
-    and hashed). Made only by :func:`check_record`: the writer checks and encodes its
-    records before its transaction begins, so that none of that work holds the
-    database's write lock."""
+    and hashed) and the index columns derived from it. Made only by
+    :func:`check_record`: the writer checks and encodes its records before its
+    transaction begins, so that none of that work holds the database's write lock."""
 
     pending: PendingRecord
     canonical: bytes
+    columns: IndexColumns
 
 
 def check_record(pending: PendingRecord) -> CheckedRecord:
     """Raise :class:`~openkms.domain.audit.RecordIndexError` if a column contradicts the
-    record, :class:`ColumnWidthError` if a value is wider than its column."""
-    check_pending(pending)
-    _check_widths(pending)
-    return CheckedRecord(pending, canonical_json(pending.record))
+    record (or the record lacks what a column is derived from), :class:`ColumnWidthError`
+    if a value is wider than its column."""
+    columns = check_pending(pending)
+    _check_widths(columns)
+    return CheckedRecord(pending, canonical_json(pending.record), columns)
 
 
 def append_records(tx: Tx, records: Sequence[PendingRecord], keyring: object = None) -> list[int]:
@@ -136,7 +134,7 @@ def append_checked(tx: Tx, records: Sequence[CheckedRecord]) -> list[int]:
     events: list[dict[str, Any]] = []
     resources: list[dict[str, Any]] = []
     for checked in records:
-        pending, text = checked.pending, checked.canonical
+        pending, text = checked.columns, checked.canonical
         seq += 1
         digest = link_hash(prev, seq, text)
         # In the statement's column order (tables.EVENT_COLUMNS).
@@ -160,7 +158,7 @@ def append_checked(tx: Tx, records: Sequence[CheckedRecord]) -> list[int]:
         )
         resources += (
             {"seq": seq, "resource_name": name, "resource_type": kind}
-            for name, kind in dict(pending.resources).items()
+            for name, kind in pending.resources
         )
         prev = digest
     tx.execute_many(statements.audit_event_insert, events)
@@ -220,64 +218,3 @@ def seq_range(tx: Tx, since: float | None, until: float | None) -> tuple[int, in
             return None
         last = int(row[0])
     return (first, last) if 0 < first <= last else None
-
-
-def _digest(r: Sequence[Any]) -> Digest:
-    # Column order: tables.DIGEST_COLUMNS.
-    return Digest(
-        seq_to=int(r[0]),
-        seq_from=int(r[1]),
-        end_time=float(r[2]),
-        last_hash=r[3],
-        previous_signature=r[4],
-        signature=r[5],
-        created_at=float(r[6]),
-    )
-
-
-def read_digests(tx: Tx) -> list[Digest]:
-    """Every digest, oldest first."""
-    return [_digest(r) for r in tx.fetch_all(statements.audit_digests_all, {})]
-
-
-def read_public_key(tx: Tx) -> bytes | None:
-    """The audit signing public key (DER SPKI), or None before the first digest."""
-    return shared_records.get_meta(tx, PUBLIC_KEY_META)
-
-
-def seal_digest(tx: Tx, signer: DigestSigner, now: float) -> Digest | None:
-    """Sign the records appended since the last digest; None when there are none.
-
-    Locks the chain head first, so a seal never races an append or another seal.
-    ``signer`` is :func:`openkms.crypto.signing.load_audit_signer`
-    ``(shared_records.Settings(tx), keyring)``."""
-    seq, last_hash = lock_head(tx)
-    row = tx.fetch_one(statements.audit_digest_last, {})
-    previous = None if row is None else _digest(row)
-    seq_from = 1 if previous is None else previous.seq_to + 1
-    if seq < seq_from:
-        return None
-    previous_signature = None if previous is None else previous.signature
-    message = digest_message(seq_from, seq, now, last_hash, previous_signature)
-    digest = Digest(
-        seq_from=seq_from,
-        seq_to=seq,
-        end_time=now,
-        last_hash=last_hash,
-        previous_signature=previous_signature,
-        signature=signer.sign(message).hex(),
-        created_at=now,
-    )
-    tx.execute(
-        statements.audit_digest_insert,
-        {
-            "seq_to": digest.seq_to,
-            "seq_from": digest.seq_from,
-            "end_time": digest.end_time,
-            "last_hash": digest.last_hash,
-            "previous_signature": digest.previous_signature,
-            "signature": digest.signature,
-            "created_at": digest.created_at,
-        },
-    )
-    return digest
