@@ -4,8 +4,8 @@ replica's creation or a primary-Region change is due to be finished.
 Related keys share their public key id (``mrk-...``); each is stored under
 ``<key id>@<region>`` (:mod:`openkms.domain.multi_region`), so no existing row changes.
 
-Revision ID: 0009
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
