@@ -98,20 +98,35 @@ class _Wrapper(Protocol):
 
 
 class AuditSigner:
-    """Signs digest messages with the unwrapped audit key (a DigestSigner)."""
+    """Signs digest messages with the unwrapped audit key (a DigestSigner).
 
-    __slots__ = ("_private", "_public")
+    The private key is loaded once, here: loading an RSA-3072 key from DER validates it,
+    about 100 ms, against under 1 ms for a signature. Loaded per signature, a writer
+    sealing every 1,000 records spent a third of its time there, holding up the group
+    commits queued behind each digest."""
+
+    __slots__ = ("_key", "_public")
 
     def __init__(self, private_pkcs8: bytes, public_spki: bytes) -> None:
-        self._private = private_pkcs8
+        key = serialization.load_der_private_key(private_pkcs8, password=None)
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise ValueError("the audit signing key is not an RSA key")
+        self._key = key
         self._public = public_spki
 
     @property
     def public_key(self) -> bytes:
         return self._public
 
+    @property
+    def derived_public_key(self) -> bytes:
+        """The public half of the private key held (to check it matches ``public_key``)."""
+        return self._key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
     def sign(self, message: bytes) -> bytes:
-        return sign(self._private, message)
+        return self._key.sign(message, padding.PKCS1v15(), hashes.SHA256())
 
 
 def load_audit_signer(meta: _Meta, keyring: _Wrapper) -> AuditSigner:
@@ -122,10 +137,10 @@ def load_audit_signer(meta: _Meta, keyring: _Wrapper) -> AuditSigner:
     public = meta.get_meta(PUBLIC_KEY_META)
     if wrapped is None or public is None:
         raise SigningKeyMissingError("the database holds no audit signing key")
-    private = keyring.unwrap(wrapped, contexts.AUDIT_SIGNING_KEY)
-    if public_key_of(private) != public:
+    signer = AuditSigner(keyring.unwrap(wrapped, contexts.AUDIT_SIGNING_KEY), public)
+    if signer.derived_public_key != public:
         raise SignatureError("the stored audit public key does not match the signing key")
-    return AuditSigner(private, public)
+    return signer
 
 
 def create_audit_signer(meta: _Meta, keyring: _Wrapper) -> AuditSigner:
