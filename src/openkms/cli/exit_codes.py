@@ -20,7 +20,8 @@ code  name                     meaning
                                error while the command ran
 6     CONFIG                   options or environment that cannot be used as given
                                (TLS files, plain HTTP off loopback, ``--workers`` without
-                               shared state, half-set root credential variables)
+                               shared state, half-set root credential variables,
+                               a host and port that cannot be bound)
 ====  =======================  ==========================================================
 """
 
