@@ -4,6 +4,8 @@
                   [--account-id ID] [--dev] [--workers N] [--maintenance-interval S]
                   [--regions us-east-1,eu-west-1]
                   [--request-threads N] [--audit-writer process|thread]
+                  [--db-lock-timeout S] [--db-statement-timeout S]
+                  [--db-idle-in-transaction-timeout S]
                   [--tls-cert FILE --tls-key FILE] [--insecure-http]
     openkms admin create-account ACCOUNT_ID [--data-dir DIR] [--database URL]
     openkms admin list-accounts [--data-dir DIR] [--database URL]
@@ -43,6 +45,7 @@ import platformdirs
 from openkms import __version__
 from openkms.cli import admin, audit, authz, maintenance
 from openkms.cli.parsing import Parser
+from openkms.storage.engine import Timeouts
 
 DEFAULT_PORT = 8700
 DEFAULT_ACCOUNT = "111122223333"
@@ -139,6 +142,30 @@ def build_parser() -> argparse.ArgumentParser:
         "the server's GIL stays free for requests) or from a thread of its own "
         "(env OPENKMS_AUDIT_WRITER)",
     )
+    for name, default, what in (
+        (
+            "lock",
+            Timeouts.lock,
+            "a statement waits for a lock (PostgreSQL lock_timeout, "
+            "SQLite busy timeout); a call that times out is answered KMSInternalException",
+        ),
+        ("statement", Timeouts.statement, "one statement may run (PostgreSQL statement_timeout)"),
+        (
+            "idle-in-transaction",
+            Timeouts.idle_in_transaction,
+            "a session may sit idle inside a transaction before PostgreSQL ends it and frees its "
+            "locks (idle_in_transaction_session_timeout): a node frozen in a transaction holds "
+            "up the audit chain of every node that long at most",
+        ),
+    ):
+        env = "OPENKMS_DB_" + name.upper().replace("-", "_") + "_TIMEOUT"
+        serve.add_argument(
+            f"--db-{name}-timeout",
+            type=_interval,
+            metavar="S",
+            default=os.environ.get(env, str(default)),
+            help=f"seconds {what}; 0: no bound (env {env}, default {default:g})",
+        )
     serve.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS: certificate chain (PEM)")
     serve.add_argument("--tls-key", metavar="FILE", help="serve HTTPS: private key (PEM)")
     serve.add_argument(
@@ -272,6 +299,9 @@ def _serve(args: argparse.Namespace) -> int:
         **({"region": args.regions[0], "regions": args.regions} if args.regions else {}),
         request_threads=args.request_threads,
         audit_writer=args.audit_writer,
+        db_lock_timeout=args.db_lock_timeout,
+        db_statement_timeout=args.db_statement_timeout,
+        db_idle_in_transaction_timeout=args.db_idle_in_transaction_timeout,
     )
     if args.workers > 1 and data_dir is None and args.database is None:
         return fail(

@@ -61,6 +61,7 @@ from openkms.storage.audit import trail as audit_store
 from openkms.storage.engine import (
     PRIVATE_FILE_MODE,
     StorageConfigError,
+    Timeouts,
     make_engine,
     sqlite_url,
 )
@@ -117,6 +118,18 @@ class Settings:
     #: process, openkms.server.audit_process) or "thread" (a thread of the server's own).
     #: In-memory state is always written inline.
     audit_writer: str = "process"
+    #: Bounds on waiting for the database, in seconds, 0 for none (openkms.storage.engine
+    #: Timeouts; ``serve --db-lock-timeout`` and the like).
+    db_lock_timeout: float = Timeouts.lock
+    db_statement_timeout: float = Timeouts.statement
+    db_idle_in_transaction_timeout: float = Timeouts.idle_in_transaction
+
+    def timeouts(self) -> Timeouts:
+        return Timeouts(
+            lock=self.db_lock_timeout,
+            statement=self.db_statement_timeout,
+            idle_in_transaction=self.db_idle_in_transaction_timeout,
+        )
 
 
 @dataclass
@@ -207,7 +220,7 @@ def open_store(settings: Settings, *, create: bool = True) -> Store:
         url = "sqlite://"  # dev mode without a data directory: memory only
     try:
         threads = settings.request_threads + SLOW_REQUEST_THREADS
-        return Store(make_engine(url, threads=threads))
+        return Store(make_engine(url, threads=threads, timeouts=settings.timeouts()))
     except StorageConfigError as exc:
         raise DatabaseStartupError(str(exc)) from None
 
