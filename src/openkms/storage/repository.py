@@ -25,6 +25,7 @@ from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from openkms.domain.keys import Key
 from openkms.storage import statements
@@ -224,7 +225,7 @@ class Store:
             raise Offload()
         raw: Any = None if write else self._reader()
         if raw is None:
-            raw = self.engine.raw_connection()
+            raw = self._connect()
         cursor = None
         try:
             cursor = raw.cursor()
@@ -277,10 +278,19 @@ class Store:
         """This thread's autocommit reader connection (opened on first use)."""
         raw = getattr(self._local, "reader", None)
         if raw is None:
-            raw = self._local.reader = self.engine.raw_connection()
+            raw = self._local.reader = self._connect()
             with self._readers_lock:
                 self._readers.append(raw)
         return raw
+
+    def _connect(self) -> Any:
+        """A DBAPI connection from the pool; :class:`DatabaseUnavailable` when the database
+        cannot be reached (the server down, a file that cannot be opened)."""
+        try:
+            return self.engine.raw_connection()
+        except (SQLAlchemyError, self._database_error) as exc:
+            reason = str(getattr(exc, "orig", exc)).strip() or repr(exc)
+            raise DatabaseUnavailable(reason.splitlines()[0]) from exc
 
     def _failed(self, raw: Any, exc: BaseException, *, reader: bool) -> None:
         """Discard a connection the database failed on; raise :class:`StorageError`."""
