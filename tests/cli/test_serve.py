@@ -315,9 +315,10 @@ def test_port_in_use(tmp_path: Path) -> None:
         done = run_failing(
             serve_args("--port", str(port), "--data-dir", str(tmp_path / "d")), clean_env(tmp_path)
         )
-    assert done.returncode != 0
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and "address already in use" in lines[0].lower(), done.stderr
+    line = assert_one_line_error(done, "127.0.0.1", str(port), status=Exit.CONFIG)
+    assert "address already in use" in line.lower(), line
+    # "listening" only once the port is bound: never before a refusal.
+    assert "listening" not in done.stdout, done.stdout
 
 
 # --- root key -------------------------------------------------------------------------------

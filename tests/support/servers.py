@@ -150,7 +150,7 @@ class PostgresCluster:
     def create(cls, port: int) -> PostgresCluster:
         """A new cluster in its own temporary directory (owned by 'postgres' when we are root,
         since pytest's own temporary directories are private to root)."""
-        initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+        initdb = _pg_bin("initdb")
         base = tempfile.mkdtemp(prefix="openkms-pg-")
         data = os.path.join(base, "data")
         sock = os.path.join(base, "sock")
@@ -158,29 +158,50 @@ class PostgresCluster:
         if os.geteuid() == 0:
             shutil.chown(base, "postgres")
             shutil.chown(sock, "postgres")
-        wrap = _as_postgres_user()
         _run(
-            [*wrap, initdb, "-D", data, "-U", "openkms", "--auth=trust", "-E", "UTF8", "--no-sync"]
+            [
+                *_as_postgres_user(),
+                initdb,
+                "-D",
+                data,
+                "-U",
+                "openkms",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ]
         )
+        cluster = cls(base, port)
+        cluster.resume()
+        return cluster
+
+    def resume(self) -> None:
+        """Start the cluster's server (again, after :meth:`halt`)."""
+        sock = os.path.join(self.directory, "sock")
         opts = (
-            f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={sock} "
+            f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={sock} "
             "-c fsync=on -c max_connections=200"
         )
         _run(
             [
-                *wrap,
-                pg_ctl,
+                *_as_postgres_user(),
+                _pg_bin("pg_ctl"),
                 "-D",
-                data,
+                os.path.join(self.directory, "data"),
                 "-o",
                 opts,
                 "-l",
-                os.path.join(base, "pg.log"),
+                os.path.join(self.directory, "pg.log"),
                 "-w",
                 "start",
             ]
         )
-        return cls(base, port)
+
+    def halt(self) -> None:
+        """An outage: stop the server at once (its data stays for :meth:`resume`)."""
+        data = os.path.join(self.directory, "data")
+        _run([*_as_postgres_user(), _pg_bin("pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop"])
 
     def url(self, database: str) -> str:
         return f"postgresql://openkms@127.0.0.1:{self.port}/{database}"

@@ -16,11 +16,12 @@ code  name                     meaning
 3     MISSING_STATE            data directory, database or root key not there (commands
                                that only open state create nothing), or not usable
 4     ROOT_KEY                 root key malformed, unreadable, or not this database's
-5     DATABASE                 database unreachable, unusable, of a newer OpenKMS, or an
-                               error while the command ran
+5     DATABASE                 database unreachable, unusable, of a newer OpenKMS, not
+                               writable (``serve``), or an error while the command ran
 6     CONFIG                   options or environment that cannot be used as given
                                (TLS files, plain HTTP off loopback, ``--workers`` without
-                               shared state, half-set root credential variables)
+                               shared state, half-set root credential variables,
+                               a host and port that cannot be bound)
 ====  =======================  ==========================================================
 """
 

@@ -5,6 +5,8 @@
                   [--regions us-east-1,eu-west-1]
                   [--request-threads N] [--audit-writer process|thread]
                   [--audit-digest-dir DIR]
+                  [--db-lock-timeout S] [--db-statement-timeout S]
+                  [--db-idle-in-transaction-timeout S]
                   [--tls-cert FILE --tls-key FILE] [--insecure-http]
     openkms admin create-account ACCOUNT_ID [--data-dir DIR] [--database URL]
     openkms admin list-accounts [--data-dir DIR] [--database URL]
@@ -26,12 +28,14 @@ process runs with umask 077: every file it writes is private to its user.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import ipaddress
 import json
 import logging
 import os
 import re
+import socket
 import ssl
 import sys
 from collections.abc import Callable
@@ -42,6 +46,7 @@ import platformdirs
 from openkms import __version__
 from openkms.cli import admin, audit, authz, maintenance
 from openkms.cli.parsing import Parser
+from openkms.storage.engine import Timeouts
 
 DEFAULT_PORT = 8700
 DEFAULT_ACCOUNT = "111122223333"
@@ -162,6 +167,30 @@ def build_parser() -> argparse.ArgumentParser:
         "'openkms audit verify --digests-from DIR' then catches a truncated trail "
         "(env OPENKMS_AUDIT_DIGEST_DIR)",
     )
+    for name, default, what in (
+        (
+            "lock",
+            Timeouts.lock,
+            "a statement waits for a lock (PostgreSQL lock_timeout, "
+            "SQLite busy timeout); a call that times out is answered KMSInternalException",
+        ),
+        ("statement", Timeouts.statement, "one statement may run (PostgreSQL statement_timeout)"),
+        (
+            "idle-in-transaction",
+            Timeouts.idle_in_transaction,
+            "a session may sit idle inside a transaction before PostgreSQL ends it and frees its "
+            "locks (idle_in_transaction_session_timeout): a node frozen in a transaction holds "
+            "up the audit chain of every node that long at most",
+        ),
+    ):
+        env = "OPENKMS_DB_" + name.upper().replace("-", "_") + "_TIMEOUT"
+        serve.add_argument(
+            f"--db-{name}-timeout",
+            type=_interval,
+            metavar="S",
+            default=os.environ.get(env, str(default)),
+            help=f"seconds {what}; 0: no bound (env {env}, default {default:g})",
+        )
     serve.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS: certificate chain (PEM)")
     serve.add_argument("--tls-key", metavar="FILE", help="serve HTTPS: private key (PEM)")
     serve.add_argument(
@@ -267,13 +296,30 @@ def _transport(args: argparse.Namespace) -> _TLSOptions | str:
     return _TLSOptions(ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key)
 
 
+def _listen(host: str, port: int) -> socket.socket | str:
+    """The server's listening socket, bound (as uvicorn binds it), or the one-line reason
+    it cannot be: bound before anything is printed or started, so that "listening" is
+    never said of a port another process holds."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family=family, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+    sock.set_inheritable(True)  # handed to the worker processes
+    return sock
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     from openkms.cli.exit_codes import Exit, fail, startup_failure
     from openkms.server.app import OpenKMSApp
     from openkms.server.bootstrap import Settings, StartupError, build, warn_if_shared
-    from openkms.server.worker import SETTINGS_ENV
+    from openkms.server.worker import PARENT_ENV, SETTINGS_ENV
 
     tls = _transport(args)
     if isinstance(tls, str):
@@ -293,6 +339,9 @@ def _serve(args: argparse.Namespace) -> int:
         audit_digest_dir=(
             os.path.abspath(args.audit_digest_dir) if args.audit_digest_dir else None
         ),
+        db_lock_timeout=args.db_lock_timeout,
+        db_statement_timeout=args.db_statement_timeout,
+        db_idle_in_transaction_timeout=args.db_idle_in_transaction_timeout,
     )
     if args.workers > 1 and data_dir is None and args.database is None:
         return fail(
@@ -301,43 +350,52 @@ def _serve(args: argparse.Namespace) -> int:
         )
     if args.dev:
         print(_DEV_WARNING, file=sys.stderr, flush=True)
-    try:
-        runtime = build(settings)
-    except StartupError as exc:
-        return startup_failure(exc)
-    if data_dir is not None:
-        warn_if_shared(data_dir)
-    for line in runtime.banner:
-        print(line, flush=True)
-    where = args.database or (os.path.join(data_dir, "openkms.db") if data_dir else "memory")
-    print(
-        f"OpenKMS {__version__} listening on {'https' if tls else 'http'}://"
-        f"{args.host}:{args.port} "
-        f"(account {args.account_id}, storage {_redact(where)})",
-        flush=True,
-    )
-    options = _ServerOptions(
-        host=args.host,
-        port=args.port,
-        log_level="warning",
-        access_log=False,
-        lifespan="on",
-        server_header=False,
-        # X-Forwarded-For/-Proto set the caller's address (aws:SourceIp, the records'
-        # sourceIPAddress) and aws:SecureTransport: believed only from proxies named here.
-        proxy_headers=bool(args.trusted_proxies),
-        forwarded_allow_ips=",".join(args.trusted_proxies) or None,
-        **tls,
-    )
-    if args.workers == 1:
-        uvicorn.run(OpenKMSApp(runtime), **options)
+    sock = _listen(args.host, args.port)
+    if isinstance(sock, str):
+        return fail(sock, Exit.CONFIG)
+    with sock:
+        try:
+            runtime = build(settings)
+        except StartupError as exc:
+            return startup_failure(exc)
+        if data_dir is not None:
+            warn_if_shared(data_dir)
+        for line in runtime.banner:
+            print(line, flush=True)
+        where = args.database or (os.path.join(data_dir, "openkms.db") if data_dir else "memory")
+        print(
+            f"OpenKMS {__version__} listening on {'https' if tls else 'http'}://"
+            f"{args.host}:{args.port} "
+            f"(account {args.account_id}, storage {_redact(where)})",
+            flush=True,
+        )
+        options = _ServerOptions(
+            host=args.host,
+            port=args.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            server_header=False,
+            # X-Forwarded-For/-Proto set the caller's address (aws:SourceIp, the records'
+            # sourceIPAddress) and aws:SecureTransport: believed only from proxies named here.
+            proxy_headers=bool(args.trusted_proxies),
+            forwarded_allow_ips=",".join(args.trusted_proxies) or None,
+            **tls,
+        )
+        if args.workers == 1:
+            with contextlib.suppress(KeyboardInterrupt):
+                uvicorn.Server(uvicorn.Config(OpenKMSApp(runtime), **options)).run([sock])
+            return 0
+        # Each worker process builds its own runtime from the same settings; the first-start
+        # work (root key, credentials) is done above, once. Workers end with this process.
+        runtime.store.close()
+        os.environ[SETTINGS_ENV] = json.dumps(dataclasses.asdict(settings))
+        os.environ[PARENT_ENV] = str(os.getpid())
+        config = uvicorn.Config(
+            "openkms.server.worker:create_app", factory=True, workers=args.workers, **options
+        )
+        Multiprocess(config, sockets=[sock]).run()
         return 0
-    # Each worker process builds its own runtime from the same settings; the first-start
-    # work (root key, credentials) is done above, once.
-    runtime.store.close()
-    os.environ[SETTINGS_ENV] = json.dumps(dataclasses.asdict(settings))
-    uvicorn.run("openkms.server.worker:create_app", factory=True, workers=args.workers, **options)
-    return 0
 
 
 def _redact(url: str) -> str:

@@ -11,7 +11,8 @@ header too) is refused before anything else, as AWS front ends do (400
 ``RequestHeaderSectionTooLarge``, S3's documented error), and leaves no audit record.
 
 Requests are answered on worker threads, never on the event loop, and the health check
-on the loop itself. Operations the registry marks ``slow`` (RSA key generation: an
+on the loop itself (readiness, ``/_openkms/ready``: openkms.server.readiness, from a
+one-second cache or a thread). Operations the registry marks ``slow`` (RSA key generation: an
 RSA-4096 CreateKey spends 0.1-2 s finding primes, with the GIL released) have threads of
 their own (``bootstrap.SLOW_REQUEST_THREADS``), so a burst of them holds up nobody else; the
 others share ``--request-threads`` threads (default 2: more threads contend for the GIL
@@ -46,6 +47,7 @@ from openkms.server.bootstrap import SLOW_REQUEST_THREADS, Runtime
 from openkms.server.cloudtrail_api import CloudTrailAPI, is_cloudtrail
 from openkms.server.identity_api import IdentityAPI
 from openkms.server.maintenance_loop import MaintenanceLoop
+from openkms.server.readiness import READY_PATH, Readiness
 from openkms.service.audit_trail import Entry, RequestTrail
 from openkms.service.kms.ops import REGISTRY
 from openkms.storage.keys import repository as key_records
@@ -105,6 +107,14 @@ class OpenKMSApp:
             (TARGET_PREFIX + name).encode() for name, op in REGISTRY.items() if op.inline
         )
         self._in_memory = in_memory
+        #: ``/_openkms/ready`` (openkms.server.readiness); in-memory state's one
+        #: connection belongs to the request thread.
+        self.readiness = Readiness(
+            runtime,
+            (lambda check: asyncio.get_running_loop().run_in_executor(self.executor, check))
+            if in_memory
+            else asyncio.to_thread,
+        )
         self.maintenance: MaintenanceLoop | None = None
         if runtime.maintenance is not None:
             self.maintenance = MaintenanceLoop(
@@ -135,6 +145,8 @@ class OpenKMSApp:
             )
         elif scope["path"] == HEALTH_PATH:
             status, out = self._admin(scope["method"], scope["path"])  # no I/O: on the loop
+        elif scope["path"] == READY_PATH and scope["method"] in ("GET", "HEAD"):
+            status, out = await self.readiness.answer()  # cached; its checks off the loop
         else:
             executor, inline = self._executor_for(scope)
             answer = self.answer_inline(scope, body, request_id) if inline else None

@@ -193,6 +193,22 @@ class ProcessAuditWriter:
         assert self._loop is not None
         self._loop.add_reader(replies.fd, self._on_replies)
 
+    def revive(self) -> str | None:
+        """On the event loop (the readiness check): start the writer process again if it
+        is down, as the next records would; None when it runs, else why it does not."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            return None
+        if proc is not None:
+            self._writer_ended(proc)  # died before its pipe told the loop
+        if time.monotonic() - self._last_spawn < 1.0:
+            return "the audit writer process is down"
+        try:
+            self._spawn()
+        except (AuditWriterUnavailable, OSError) as exc:
+            return f"the audit writer process cannot start: {exc}"
+        return None
+
     def submit_async(self, entries: Sequence[Entry]) -> asyncio.Future[None]:
         """Queue one request's records (on the event loop); the future completes once
         they are durable."""

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from openkms.crypto import contexts
 from openkms.crypto.keyring import (
     ROOT_KEY_LEN,
+    Keyring,
     SoftwareKeyring,
     UnwrapError,
     new_root_key,
@@ -63,14 +64,16 @@ from openkms.service.identity.authorize import identity_policies
 from openkms.service.kms.dispatch import KMSService
 from openkms.service.maintenance import Maintenance
 from openkms.storage import shared as shared_records
+from openkms.storage import statements as shared_statements
 from openkms.storage.audit import trail as audit_store
 from openkms.storage.engine import (
     PRIVATE_FILE_MODE,
     StorageConfigError,
+    Timeouts,
     make_engine,
     sqlite_url,
 )
-from openkms.storage.repository import StorageError, Store, Tx
+from openkms.storage.repository import DuplicateError, StorageError, Store, Tx
 from openkms.storage.tables import meta as meta_table
 
 log = logging.getLogger("openkms.server")
@@ -85,6 +88,8 @@ _CHECK_NAME = "root_check"
 _CHECK_CONTEXT = contexts.ROOT_KEY_CHECK
 _CHECK_PLAINTEXT = b"openkms root key check v1"
 _SALT_NAME = "root_kdf_salt"
+#: Rewritten by :func:`probe_writes` (at start and by the readiness check).
+_PROBE_NAME = "write_probe"
 
 
 class StartupError(Exception):
@@ -126,6 +131,18 @@ class Settings:
     #: A directory (on another volume) each signed audit digest is copied to
     #: (``serve --audit-digest-dir``; see openkms.audit.digest_files).
     audit_digest_dir: str | None = None
+    #: Bounds on waiting for the database, in seconds, 0 for none (openkms.storage.engine
+    #: Timeouts; ``serve --db-lock-timeout`` and the like).
+    db_lock_timeout: float = Timeouts.lock
+    db_statement_timeout: float = Timeouts.statement
+    db_idle_in_transaction_timeout: float = Timeouts.idle_in_transaction
+
+    def timeouts(self) -> Timeouts:
+        return Timeouts(
+            lock=self.db_lock_timeout,
+            statement=self.db_statement_timeout,
+            idle_in_transaction=self.db_idle_in_transaction_timeout,
+        )
 
 
 @dataclass
@@ -216,7 +233,7 @@ def open_store(settings: Settings, *, create: bool = True) -> Store:
         url = "sqlite://"  # dev mode without a data directory: memory only
     try:
         threads = settings.request_threads + SLOW_REQUEST_THREADS
-        return Store(make_engine(url, threads=threads))
+        return Store(make_engine(url, threads=threads, timeouts=settings.timeouts()))
     except StorageConfigError as exc:
         raise DatabaseStartupError(str(exc)) from None
 
@@ -347,8 +364,37 @@ def open_state(settings: Settings, *, create: bool = True) -> tuple[Store, Softw
         raise
 
 
+def probe_writes(store: Store) -> None:
+    """Write one row (the time, in ``openkms_meta``) and commit: raises
+    :class:`StorageError` when the database cannot be written now (a read-only file or
+    database, a full disk, a lost server). Changes no state that is cached."""
+    values = {"name": _PROBE_NAME, "value": repr(time.time()).encode()}
+    try:
+        with store.transaction(write=True, changes_state=False) as tx:
+            tx.execute(shared_statements.meta_delete, {"name": _PROBE_NAME})
+            tx.insert_unique(shared_statements.meta_insert, values, _PROBE_NAME)
+    except DuplicateError:
+        pass  # another process's probe committed the same row just now: writes work
+
+
+def check_root_of_trust(store: Store, keyring: Keyring) -> None:
+    """Unwrap the database's root key check value: raises :class:`UnwrapError` when the
+    keyring no longer opens this database, :class:`StorageError` when it cannot be read."""
+    with store.transaction() as tx:
+        check = shared_records.get_meta(tx, _CHECK_NAME)
+    if check is None:
+        raise UnwrapError("the database holds no root key check")
+    keyring.unwrap(check, _CHECK_CONTEXT)
+
+
 def build(settings: Settings) -> Runtime:
     store, keyring = open_state(settings)
+    try:
+        # A server that cannot write answers every call with an error: refuse to start.
+        probe_writes(store)
+    except StorageError as exc:
+        store.close()
+        raise DatabaseStartupError(f"the database cannot be written: {exc}") from None
     try:
         credentials = CredentialStore(store, keyring)
         banner = [] if settings.dev else _root_credentials(settings, credentials)

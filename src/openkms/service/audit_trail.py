@@ -40,7 +40,7 @@ from openkms.domain.principals import Principal
 from openkms.errors import AccessDeniedException, AWSError
 from openkms.service.audit_sealer import Sealer
 from openkms.storage.audit.trail import CheckedRecord, check_record
-from openkms.storage.repository import Store, Tx
+from openkms.storage.repository import DatabaseUnavailable, Store, Tx
 
 log = logging.getLogger("openkms.audit")
 
@@ -323,6 +323,13 @@ class AuditWriter:
         the request it belongs to (fail closed), never the others of its batch."""
         try:
             self._append([entry for entries, _ in batch for entry in entries])
+        except DatabaseUnavailable as exc:
+            # Not a record the database refuses (a lock timeout, the server gone): one
+            # transaction per request would wait as long again for each of them.
+            log.error("an audit batch of %d requests failed: %s", len(batch), exc)
+            for _, done in batch:
+                done.set_exception(exc)
+            return
         except Exception as exc:
             if len(batch) == 1:
                 log.exception("audit records could not be stored; failing the request")

@@ -25,11 +25,12 @@ from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from openkms.domain.keys import Key
 from openkms.storage import statements
 from openkms.storage.read_cache import MISSING, WATCH_INTERVAL, ReadCache
-from openkms.storage.sql import Statement, StatementCache
+from openkms.storage.sql import MULTI_ROW_CHUNK, Statement, StatementCache
 
 log = logging.getLogger("openkms.storage")
 _T = TypeVar("_T")
@@ -41,6 +42,13 @@ class DuplicateError(Exception):
 
 class StorageError(Exception):
     """The database failed (connection lost, server gone); the request cannot complete."""
+
+
+class DatabaseUnavailable(StorageError):
+    """The database failed whatever the statement was: a lock or statement timeout, a lost
+    connection or server, a full disk, a read-only database (the driver's
+    ``OperationalError`` or ``InternalError``). Trying the same work again at once, or
+    in smaller pieces, would only wait again."""
 
 
 class Offload(BaseException):
@@ -65,6 +73,7 @@ class Tx:
     __slots__ = (
         "_cursor",
         "_integrity_error",
+        "_multi_row",
         "_open",
         "_sql",
         "cache",
@@ -86,6 +95,7 @@ class Tx:
         self._open = open_cursor
         self._sql = sql
         self._integrity_error = integrity_error
+        self._multi_row = sql.multi_row_inserts
         self.write = write
         self.converted_keys = key_values
         self.cache = cache
@@ -121,10 +131,29 @@ class Tx:
         return cursor
 
     def execute_many(self, statement: Statement, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Run the statement once per row, in one driver call (batched inserts)."""
-        if rows:
-            compiled = self._sql[statement]
-            self.cursor.executemany(compiled.sql, [compiled.params(r) for r in rows])
+        """Run the statement once per row (batched inserts): on SQLite in one driver
+        call; on PostgreSQL as multi-row INSERTs, one statement per
+        :data:`~openkms.storage.sql.MULTI_ROW_CHUNK` rows.
+
+        Not psycopg's ``executemany``: it pipelines, and a client frozen in the middle
+        of a pipeline leaves its session waiting for a Sync, where PostgreSQL never
+        applies ``idle_in_transaction_session_timeout``, so a frozen node's locks would
+        be held for as long as it stays frozen (tests/security/test_frozen_node.py)."""
+        if not rows:
+            return
+        compiled = self._sql[statement]
+        cursor = self.cursor
+        if self._multi_row:
+            for at in range(0, len(rows), MULTI_ROW_CHUNK):
+                chunk = rows[at : at + MULTI_ROW_CHUNK]
+                many = compiled.many_rows(chunk)
+                if many is None:
+                    for values in chunk:
+                        cursor.execute(compiled.sql, compiled.params(values))
+                else:
+                    cursor.execute(*many)
+            return
+        cursor.executemany(compiled.sql, [compiled.params(r) for r in rows])
 
     def fetch_one(self, statement: Statement, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
         row: tuple[Any, ...] | None = self.execute(statement, values).fetchone()
@@ -157,6 +186,9 @@ class Store:
         dbapi = engine.dialect.dbapi
         self._integrity_error = dbapi.IntegrityError if dbapi is not None else Exception
         self._database_error = dbapi.Error if dbapi is not None else Exception
+        self._unavailable: tuple[type[BaseException], ...] = (
+            (dbapi.OperationalError, dbapi.InternalError) if dbapi is not None else ()
+        )
         self._begin = "BEGIN IMMEDIATE" if engine.name == "sqlite" else "BEGIN"
         # SQLite in WAL mode keeps one snapshot for a read transaction; PostgreSQL needs
         # REPEATABLE READ for that (READ COMMITTED takes a new one per statement).
@@ -193,7 +225,7 @@ class Store:
             raise Offload()
         raw: Any = None if write else self._reader()
         if raw is None:
-            raw = self.engine.raw_connection()
+            raw = self._connect()
         cursor = None
         try:
             cursor = raw.cursor()
@@ -246,10 +278,19 @@ class Store:
         """This thread's autocommit reader connection (opened on first use)."""
         raw = getattr(self._local, "reader", None)
         if raw is None:
-            raw = self._local.reader = self.engine.raw_connection()
+            raw = self._local.reader = self._connect()
             with self._readers_lock:
                 self._readers.append(raw)
         return raw
+
+    def _connect(self) -> Any:
+        """A DBAPI connection from the pool; :class:`DatabaseUnavailable` when the database
+        cannot be reached (the server down, a file that cannot be opened)."""
+        try:
+            return self.engine.raw_connection()
+        except (SQLAlchemyError, self._database_error) as exc:
+            reason = str(getattr(exc, "orig", exc)).strip() or repr(exc)
+            raise DatabaseUnavailable(reason.splitlines()[0]) from exc
 
     def _failed(self, raw: Any, exc: BaseException, *, reader: bool) -> None:
         """Discard a connection the database failed on; raise :class:`StorageError`."""
@@ -260,6 +301,8 @@ class Store:
                 with self._readers_lock, suppress(ValueError):
                     self._readers.remove(raw)
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+        if isinstance(exc, self._unavailable):
+            raise DatabaseUnavailable(message) from exc
         raise StorageError(message) from exc
 
     @contextmanager
