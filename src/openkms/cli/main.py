@@ -6,8 +6,11 @@
                   [--request-threads N] [--audit-writer process|thread]
                   [--audit-digest-dir DIR]
                   [--tls-cert FILE --tls-key FILE] [--insecure-http]
+                  [--root-of-trust pkcs11 --pkcs11-module PATH --pkcs11-token LABEL
+                   --pkcs11-key LABEL]    (PIN: env OPENKMS_PKCS11_PIN)
     openkms admin create-account ACCOUNT_ID [--data-dir DIR] [--database URL]
     openkms admin list-accounts [--data-dir DIR] [--database URL]
+    openkms admin rewrap --to pkcs11|software ...   (see openkms.cli.rewrap)
     openkms audit verify|seal|rotate-signing-key|export ...   (see openkms.cli.audit)
     openkms authz explain --principal ARN --action kms:Decrypt --key KEY [--context k=v ...]
     openkms maintenance run [--data-dir DIR] [--database URL] [--at 2027-01-01T00:00:00Z]
@@ -40,7 +43,7 @@ from typing import Literal, TypedDict, TypeVar
 import platformdirs
 
 from openkms import __version__
-from openkms.cli import admin, audit, authz, maintenance
+from openkms.cli import admin, audit, authz, maintenance, root_options
 from openkms.cli.parsing import Parser
 
 DEFAULT_PORT = 8700
@@ -179,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="allow plain HTTP on a non-loopback address (only behind a TLS-terminating proxy)",
     )
+    root_options.add_options(serve)
     admin.add_parser(commands)
     authz.add_parser(commands)
     audit.add_parser(commands)
@@ -293,6 +297,7 @@ def _serve(args: argparse.Namespace) -> int:
         audit_digest_dir=(
             os.path.abspath(args.audit_digest_dir) if args.audit_digest_dir else None
         ),
+        **root_options.settings_of(args),
     )
     if args.workers > 1 and data_dir is None and args.database is None:
         return fail(
