@@ -93,3 +93,11 @@ IMPORT_TOKENS = SealedColumn(
 
 #: Every sealed column outside ``openkms_meta``.
 SEALED_COLUMNS = (ACCESS_KEYS, SESSIONS, KEY_MATERIALS, IMPORT_TOKENS)
+
+#: Every statement of the columns above, by name (so that tests/storage compiles each one
+#: on SQLite and PostgreSQL, as it does every family's).
+STATEMENTS = {
+    statement.name: statement
+    for column in SEALED_COLUMNS
+    for statement in (column.first, column.after, column.update)
+}
