@@ -404,3 +404,25 @@ def test_the_hsm_going_away_fails_requests_and_coming_back_recovers(tmp_path, hs
         kms.create_key()
     finally:
         server.stop()
+
+
+def test_a_start_with_another_hsm_key_is_refused_by_the_check_value(tmp_path, hsm) -> None:
+    first = (new_data_dir(tmp_path), None)
+    other_dir = tmp_path / "other"
+    other_dir.mkdir(mode=0o700)
+    for state, key in ((first, "openkms-root"), ((str(other_dir), None), "other-root")):
+        server = start(state, None, *hsm.args(TOKEN, key), **hsm.env())
+        server.stop()
+    # Both keys exist in the token now; the first database opens only under its own.
+    wrong = openkms(
+        "serve", "--port", "1", *hsm.args(TOKEN, "other-root"), state=first, env=hsm.env()
+    )
+    assert wrong.returncode == 4
+    assert "the PKCS#11 key 'other-root' on token 'openkms' does not open this database" in (
+        one_error_line(wrong)
+    )
+    missing = openkms(
+        "serve", "--port", "1", *hsm.args(TOKEN, "never-made"), state=first, env=hsm.env()
+    )
+    assert missing.returncode == 3
+    assert "no key labelled 'never-made'" in one_error_line(missing)

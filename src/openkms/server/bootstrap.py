@@ -316,7 +316,7 @@ def _open_keyring(settings: Settings, store: Store, create: bool) -> Keyring:
         fingerprint_key = None
         if sealed_fingerprint_key is not None:
             fingerprint_key = root_of_trust.unseal_fingerprint_key(
-                SoftwareKeyring(root_key), sealed_fingerprint_key
+                settings, SoftwareKeyring(root_key), sealed_fingerprint_key
             )
         keyring = SoftwareKeyring(root_key, fingerprint_key)
     try:

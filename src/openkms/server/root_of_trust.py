@@ -107,13 +107,12 @@ def refuse_other_root(settings: Settings, check: bytes | None, rewrap_to: bytes 
         )
 
 
-def unseal_fingerprint_key(sealer: Sealer, sealed: bytes) -> bytes:
+def unseal_fingerprint_key(settings: Settings, sealer: Sealer, sealed: bytes) -> bytes:
+    """The stored fingerprint key; a root that does not open it is not this database's."""
     try:
         return sealer.unwrap(sealed, contexts.FINGERPRINT_KEY)
     except UnwrapError:
-        raise RootKeyError(
-            "the root of trust does not open this database's fingerprint key"
-        ) from None
+        raise RootKeyError(wrong_root_message(settings)) from None
     except KeyringUnavailableError as exc:
         raise StartupError(str(exc)) from None
 
@@ -136,7 +135,7 @@ def open_hsm_keyring(
                     tx, FINGERPRINT_KEY_META, _wrap(sealer, key, contexts.FINGERPRINT_KEY)
                 )
             return SealedKeyring(sealer, key)
-        return SealedKeyring(sealer, unseal_fingerprint_key(sealer, sealed))
+        return SealedKeyring(sealer, unseal_fingerprint_key(settings, sealer, sealed))
     except BaseException:
         sealer.close()
         raise
