@@ -35,7 +35,7 @@ from openkms.crypto.keyring import (
     sealed_by,
 )
 
-TOKENS = ("unit-gcm", "unit-kwp", "unit-fault", "unit-dup", "unit-threads")
+TOKENS = ("unit-gcm", "unit-kwp", "unit-fault", "unit-dup", "unit-threads", "unit-shared")
 
 
 @pytest.fixture(scope="module")
@@ -190,3 +190,39 @@ def test_many_threads_through_one_module_do_not_crash(hsm: SoftHSM) -> None:
     s.close()
     other.close()
     assert errors == []
+
+
+def test_a_key_that_can_leave_the_token_or_is_not_aes_256_is_refused(hsm: SoftHSM) -> None:
+    import pkcs11
+    from pkcs11 import Attribute
+
+    with LIBRARY_LOCK:
+        token = pkcs11.lib(hsm.module).get_token(token_label="unit-dup")
+        with token.open(rw=True, user_pin=PIN) as session:
+            session.generate_key(
+                pkcs11.KeyType.AES,
+                256,
+                label="loose",
+                store=True,
+                template={Attribute.EXTRACTABLE: True, Attribute.SENSITIVE: False},
+            )
+            session.generate_key(pkcs11.KeyType.AES, 128, label="short", store=True)
+    with pytest.raises(HSMStartError, match="'loose' can leave the token"):
+        HSMSealer(HSMRoot(hsm.module, "unit-dup", "loose"), PIN, create=False)
+    with pytest.raises(HSMStartError, match="'short' is not an AES-256 key"):
+        HSMSealer(HSMRoot(hsm.module, "unit-dup", "short"), PIN, create=False)
+
+
+def test_two_sealers_on_one_token_share_the_login(hsm: SoftHSM) -> None:
+    """The second one finds the process logged in already; closing one logs the token
+    out (PKCS#11 logins are per process), and the other logs in again on its next call."""
+    first = sealer(hsm, "unit-shared")
+    second = sealer(hsm, "unit-shared", create=False)
+    try:
+        wrapped = first.wrap(b"shared", b"ctx")
+        assert second.unwrap(wrapped, b"ctx") == b"shared"
+        first.close()
+        assert second.unwrap(wrapped, b"ctx") == b"shared"
+    finally:
+        first.close()
+        second.close()

@@ -426,3 +426,13 @@ def test_a_start_with_another_hsm_key_is_refused_by_the_check_value(tmp_path, hs
     )
     assert missing.returncode == 3
     assert "no key labelled 'never-made'" in one_error_line(missing)
+
+
+def test_rewrap_usage_and_missing_state_are_one_line(tmp_path, hsm) -> None:
+    state = (str(tmp_path / "absent"), None)
+    args = ["admin", "rewrap", "--to", "pkcs11", *hsm.args(TOKEN)[2:]]
+    usage = openkms(*args, "--batch", "0", state=state, env=hsm.env())
+    assert usage.returncode == 2 and "--batch must be at least 1" in one_error_line(usage)
+    missing = openkms(*args, state=state, env=hsm.env())
+    assert missing.returncode == 3 and "no OpenKMS database" in one_error_line(missing)
+    assert not os.path.exists(state[0])  # nothing created
