@@ -67,6 +67,12 @@ LABELS: dict[str, tuple[Callable[[], bytes], bytes, str]] = {
         "5701a205983a323ce38cda254b851896429f3b05ba979d986254ee2d3bee8a208d45e4ac07b7ed343485"
         "4b41e6ab385ef8d479",
     ),
+    "fingerprint_key": (
+        lambda: contexts.FINGERPRINT_KEY,
+        b"openkms-fingerprint-key",
+        "5701ef024098f52d2b21f2d01c72f00ce7ab356c65b34bc43fa1f77cf74866b5c92b1c83a52ae701a393"
+        "9e5e46c9dd2f55718934",
+    ),
     "lookup_token": (
         lambda: contexts.lookup_token(
             cloudtrail_api._binding("111122223333", None, None, None, None, None)
@@ -124,6 +130,7 @@ _FIXED_PARTS = [
     "sts-session-secret",
     "audit-signing-key",
     "openkms-root-key-check",
+    "openkms-fingerprint-key",
     "openkms-cloudtrail-lookup-token",
 ]
 

@@ -2,6 +2,7 @@
 
     openkms admin create-account ACCOUNT_ID [--data-dir DIR] [--database URL]
     openkms admin list-accounts [--data-dir DIR] [--database URL]
+    openkms admin rewrap --to pkcs11|software ...   (openkms.cli.rewrap)
 
 ``create-account`` registers an account (it makes the data directory, database and root
 key on first use, as ``serve`` does; ``list-accounts`` only opens them and creates
@@ -25,11 +26,12 @@ from typing import TYPE_CHECKING
 
 import platformdirs
 
+from openkms.cli import rewrap, root_options
 from openkms.storage import shared as shared_records
 
 if TYPE_CHECKING:
     from openkms.cli.parsing import Commands
-    from openkms.crypto.keyring import SoftwareKeyring
+    from openkms.crypto.keyring import Keyring
     from openkms.server.bootstrap import Settings
     from openkms.storage.repository import Store
 
@@ -47,6 +49,7 @@ def storage_options(parser: argparse.ArgumentParser) -> None:
         "for serve; default: the per-user data directory",
     )
     parser.add_argument("--database", help="database URL, e.g. postgresql://user@host/db")
+    root_options.add_options(parser)
 
 
 def cli_settings(args: argparse.Namespace, account_id: str = "000000000000") -> Settings:
@@ -57,12 +60,17 @@ def cli_settings(args: argparse.Namespace, account_id: str = "000000000000") -> 
     data_dir = args.data_dir
     if data_dir is None and args.database is None:
         data_dir = platformdirs.user_data_dir("openkms")
-    return Settings(data_dir=data_dir, database=args.database, account_id=account_id)
+    return Settings(
+        data_dir=data_dir,
+        database=args.database,
+        account_id=account_id,
+        **root_options.settings_of(args),
+    )
 
 
 def open_cli_state(
     args: argparse.Namespace, account_id: str = "000000000000", *, create: bool = False
-) -> tuple[Store, SoftwareKeyring]:
+) -> tuple[Store, Keyring]:
     """The store and root keyring named by ``--data-dir``/``--database``, opened as ``serve``
     opens them (raises :class:`openkms.server.bootstrap.StartupError`). Only ``create``
     makes a missing data directory, database or root key; by default they must exist."""
@@ -82,6 +90,8 @@ def add_parser(commands: Commands) -> None:
     storage_options(create)
     listing = actions.add_parser("list-accounts", help="list the accounts (JSON)")
     storage_options(listing)
+    rewrap.add_parser(actions)
+    storage_options(actions.choices["rewrap"])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -89,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
     from openkms.server.bootstrap import StartupError
     from openkms.storage.repository import StorageError
 
+    if args.admin_command == "rewrap":
+        return rewrap.run(args)
     account = getattr(args, "account_id", "000000000000")
     creating = args.admin_command == "create-account"
     try:
@@ -105,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         store.close()
 
 
-def _create_account(store: Store, keyring: SoftwareKeyring, account: str) -> int:
+def _create_account(store: Store, keyring: Keyring, account: str) -> int:
     from openkms.crypto import contexts
     from openkms.domain import identities as ids
     from openkms.domain.principals import root_arn

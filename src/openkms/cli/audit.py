@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from openkms.audit.verify import VerifyReport
     from openkms.cli.parsing import Commands
-    from openkms.crypto.keyring import SoftwareKeyring
+    from openkms.crypto.keyring import Keyring
     from openkms.domain.audit import Digest, StoredEvent
     from openkms.storage.repository import Store
 
@@ -207,7 +207,7 @@ def _open_read_only(args: argparse.Namespace) -> Store:
     return open_store(cli_settings(args), create=False)
 
 
-def _open_with_keyring(args: argparse.Namespace) -> tuple[Store, SoftwareKeyring]:
+def _open_with_keyring(args: argparse.Namespace) -> tuple[Store, Keyring]:
     from openkms.cli.admin import open_cli_state
 
     return open_cli_state(args)

@@ -8,8 +8,11 @@
                   [--db-lock-timeout S] [--db-statement-timeout S]
                   [--db-idle-in-transaction-timeout S]
                   [--tls-cert FILE --tls-key FILE] [--insecure-http]
+                  [--root-of-trust pkcs11 --pkcs11-module PATH --pkcs11-token LABEL
+                   --pkcs11-key LABEL]    (PIN: env OPENKMS_PKCS11_PIN)
     openkms admin create-account ACCOUNT_ID [--data-dir DIR] [--database URL]
     openkms admin list-accounts [--data-dir DIR] [--database URL]
+    openkms admin rewrap --to pkcs11|software ...   (see openkms.cli.rewrap)
     openkms audit verify|seal|rotate-signing-key|export ...   (see openkms.cli.audit)
     openkms authz explain --principal ARN --action kms:Decrypt --key KEY [--context k=v ...]
     openkms maintenance run [--data-dir DIR] [--database URL] [--at 2027-01-01T00:00:00Z]
@@ -44,7 +47,7 @@ from typing import Literal, TypedDict, TypeVar
 import platformdirs
 
 from openkms import __version__
-from openkms.cli import admin, audit, authz, maintenance
+from openkms.cli import admin, audit, authz, maintenance, root_options
 from openkms.cli.parsing import Parser
 from openkms.storage.engine import Timeouts
 
@@ -208,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="allow plain HTTP on a non-loopback address (only behind a TLS-terminating proxy)",
     )
+    root_options.add_options(serve)
     admin.add_parser(commands)
     authz.add_parser(commands)
     audit.add_parser(commands)
@@ -342,6 +346,7 @@ def _serve(args: argparse.Namespace) -> int:
         db_lock_timeout=args.db_lock_timeout,
         db_statement_timeout=args.db_statement_timeout,
         db_idle_in_transaction_timeout=args.db_idle_in_transaction_timeout,
+        **root_options.settings_of(args),
     )
     if args.workers > 1 and data_dir is None and args.database is None:
         return fail(

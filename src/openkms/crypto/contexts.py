@@ -28,6 +28,8 @@ label                                   binds                                   
 ``AUDIT_SIGNING_KEY``                   the audit trail's digest signing private key   wrap
 ``ROOT_KEY_CHECK``                      the check value that proves the root key is    wrap
                                         the one the database was created under
+``FINGERPRINT_KEY``                     the key of the keyring's fingerprints, when     wrap
+                                        kept sealed (HSM roots, rewrapped databases)
 ``lookup_token(binding)``               a CloudTrail LookupEvents NextToken, to the    wrap
                                         account and the request's other parameters
 ======================================  ============================================  ==============
@@ -37,6 +39,7 @@ from __future__ import annotations
 
 __all__ = [
     "AUDIT_SIGNING_KEY",
+    "FINGERPRINT_KEY",
     "IMPORT_TOKEN",
     "LOOKUP_TOKEN_PREFIX",
     "ROOT_KEY_CHECK",
@@ -84,6 +87,9 @@ AUDIT_SIGNING_KEY = b"audit-signing-key"
 
 #: Binds the root-key check value stored at initialisation.
 ROOT_KEY_CHECK = b"openkms-root-key-check"
+
+#: Binds the keyring's fingerprint key where it is stored sealed (openkms.server.root_of_trust).
+FINGERPRINT_KEY = b"openkms-fingerprint-key"
 
 #: The fixed part of a CloudTrail LookupEvents NextToken's label; NUL-terminated so the
 #: variable part that follows cannot extend it.

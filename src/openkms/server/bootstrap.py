@@ -17,6 +17,9 @@ Root of trust, in order of precedence:
    kept in the database.
 3. ``<data dir>/root.key``: generated on first start (mode 0600), read afterwards.
 
+With ``--root-of-trust pkcs11`` the root is a key in a PKCS#11 HSM instead
+(:mod:`openkms.server.root_of_trust`).
+
 A check value sealed under the root key is kept in the database, so a wrong root key
 is detected at startup, before any request is served.
 
@@ -40,8 +43,10 @@ from dataclasses import dataclass
 
 from openkms.crypto import contexts
 from openkms.crypto.keyring import (
+    PKCS11,
     ROOT_KEY_LEN,
     Keyring,
+    KeyringUnavailableError,
     SoftwareKeyring,
     UnwrapError,
     new_root_key,
@@ -143,6 +148,12 @@ class Settings:
             statement=self.db_statement_timeout,
             idle_in_transaction=self.db_idle_in_transaction_timeout,
         )
+    #: "software" (the root key above) or "pkcs11": a key in a PKCS#11 HSM, named by the
+    #: three options below (openkms.server.root_of_trust; the PIN from the environment).
+    root_of_trust: str = "software"
+    pkcs11_module: str | None = None
+    pkcs11_token: str | None = None
+    pkcs11_key: str | None = None
 
 
 @dataclass
@@ -299,25 +310,42 @@ def _root_key(settings: Settings, store: Store, fresh: bool, create: bool) -> by
     return key
 
 
-def _open_keyring(settings: Settings, store: Store, create: bool) -> SoftwareKeyring:
+def _open_keyring(settings: Settings, store: Store, create: bool) -> Keyring:
+    from openkms.server import root_of_trust
+
     with store.transaction() as tx:
         check = shared_records.get_meta(tx, _CHECK_NAME)
+        rewrap_to = shared_records.get_meta(tx, root_of_trust.REWRAP_META)
+        sealed_fingerprint_key = shared_records.get_meta(tx, root_of_trust.FINGERPRINT_KEY_META)
     if check is None and not create:
         raise MissingStateError(
             "the database holds no root key check: it was never started by openkms serve"
         )
-    keyring = SoftwareKeyring(_root_key(settings, store, fresh=check is None, create=create))
-    if check is None:
-        with store.transaction(write=True) as tx:
-            shared_records.set_meta(tx, _CHECK_NAME, keyring.wrap(_CHECK_PLAINTEXT, _CHECK_CONTEXT))
+    root_of_trust.refuse_other_root(settings, check, rewrap_to)
+    keyring: Keyring
+    if settings.root_of_trust == PKCS11:
+        keyring = root_of_trust.open_hsm_keyring(
+            settings, store, fresh=check is None, create=create
+        )
     else:
-        try:
+        root_key = _root_key(settings, store, fresh=check is None, create=create)
+        fingerprint_key = None
+        if sealed_fingerprint_key is not None:
+            fingerprint_key = root_of_trust.unseal_fingerprint_key(
+                settings, SoftwareKeyring(root_key), sealed_fingerprint_key
+            )
+        keyring = SoftwareKeyring(root_key, fingerprint_key)
+    try:
+        if check is None:
+            with store.transaction(write=True) as tx:
+                sealed = keyring.wrap(_CHECK_PLAINTEXT, _CHECK_CONTEXT)
+                shared_records.set_meta(tx, _CHECK_NAME, sealed)
+        else:
             keyring.unwrap(check, _CHECK_CONTEXT)
-        except UnwrapError:
-            raise RootKeyError(
-                "the root key does not open this database (wrong OPENKMS_ROOT_KEY, "
-                "OPENKMS_ROOT_PASSPHRASE or root.key file)"
-            ) from None
+    except UnwrapError:
+        raise RootKeyError(root_of_trust.wrong_root_message(settings)) from None
+    except KeyringUnavailableError as exc:
+        raise StartupError(str(exc)) from None
     return keyring
 
 
@@ -349,7 +377,13 @@ def _root_credentials(settings: Settings, credentials: CredentialStore) -> list[
     ]
 
 
-def open_state(settings: Settings, *, create: bool = True) -> tuple[Store, SoftwareKeyring]:
+def software_root_key(settings: Settings, store: Store, *, create: bool) -> bytes:
+    """The software root key of ``settings`` (as ``serve`` finds it; made when ``create``
+    and there is none), for ``openkms admin rewrap``."""
+    return _root_key(settings, store, fresh=create, create=create)
+
+
+def open_state(settings: Settings, *, create: bool = True) -> tuple[Store, Keyring]:
     """Open the database and the root keyring. ``create``: make the data directory,
     database and root key on first use (``serve``, ``admin create-account``); otherwise
     they must all exist and nothing is created (every other command)."""
@@ -432,12 +466,12 @@ def append_audit_entries(tx: Tx, entries: Sequence[Entry]) -> None:
     audit_store.append_checked(tx, [entry.checked() for entry in entries])
 
 
-def audit_sealer(settings: Settings, store: Store, keyring: SoftwareKeyring) -> Sealer:
+def audit_sealer(settings: Settings, store: Store, keyring: Keyring) -> Sealer:
     """The digest sealer of one audit writer (openkms.service.audit_sealer)."""
     return Sealer(store, keyring, digest_dir=settings.audit_digest_dir)
 
 
-def _prepare_audit_trail(settings: Settings, store: Store, keyring: SoftwareKeyring) -> None:
+def _prepare_audit_trail(settings: Settings, store: Store, keyring: Keyring) -> None:
     """Refuse to start without the audit signing key of a trail that was written (made
     at the first start), or with a digest directory that cannot be written."""
     try:

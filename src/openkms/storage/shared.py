@@ -82,6 +82,10 @@ def set_meta(tx: Tx, name: str, value: bytes) -> None:
     tx.execute(statements.meta_insert, {"name": name, "value": value})
 
 
+def delete_meta(tx: Tx, name: str) -> None:
+    tx.execute(statements.meta_delete, {"name": name})
+
+
 class Settings:
     """The settings of one unit of work as an object (what
     :func:`openkms.crypto.signing.load_audit_signer` is given)."""
