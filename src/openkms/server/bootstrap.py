@@ -148,6 +148,7 @@ class Settings:
             statement=self.db_statement_timeout,
             idle_in_transaction=self.db_idle_in_transaction_timeout,
         )
+
     #: "software" (the root key above) or "pkcs11": a key in a PKCS#11 HSM, named by the
     #: three options below (openkms.server.root_of_trust; the PIN from the environment).
     root_of_trust: str = "software"
