@@ -161,3 +161,74 @@ def test_export_time_window(data_dir: str, env: dict[str, str], tmp_path: Path) 
     assert "1 records not yet sealed" in done.stdout
     bad = audit("export", "--out", str(out), "--since", "yesterday", env=env)
     assert bad.returncode == 2 and "ISO-8601" in bad.stderr
+
+
+def _digest_docs(out: Path) -> list[Path]:
+    return sorted((out / "OpenKMS-Digest").glob("*.json"))
+
+
+def _edit_digest(out: Path, change: object) -> None:
+    path = _digest_docs(out)[0]
+    doc = json.loads(path.read_text())
+    change(doc)  # type: ignore[operator]
+    path.write_text(json.dumps(doc))
+
+
+def _no_digests(out: Path) -> None:
+    shutil.rmtree(out / "OpenKMS-Digest")
+
+
+def _garbled_digest(out: Path) -> None:
+    _digest_docs(out)[0].write_text("{not json")
+
+
+def _foreign_digest(out: Path) -> None:
+    _edit_digest(out, lambda doc: doc.update(digestFormat="something else"))
+
+
+def _key_not_base64(out: Path) -> None:
+    _edit_digest(out, lambda doc: doc.update(publicKeys={"ab": "not base64!"}))
+
+
+def _log_outside(out: Path) -> None:
+    _edit_digest(out, lambda doc: doc["logFiles"][0].update(path="AWSLogs/../../etc/passwd"))
+
+
+def _log_missing(out: Path) -> None:
+    _log_files(out)[0].unlink()
+
+
+def _log_not_json(out: Path) -> None:
+    _log_files(out)[0].write_bytes(gzip.compress(b"not json"))
+
+
+def _log_short(out: Path) -> None:
+    victim = _log_files(out)[0]
+    body = json.loads(gzip.decompress(victim.read_bytes()))
+    body["Records"] = body["Records"][:-1] or [{"eventID": "x"}, {"eventID": "y"}]
+    victim.write_bytes(gzip.compress(json.dumps(body).encode()))
+
+
+@pytest.mark.parametrize(
+    ("damage", "found"),
+    [
+        (_no_digests, "holds no OpenKMS-Digest directory"),
+        (_garbled_digest, "is unreadable"),
+        (_foreign_digest, "is not an OpenKMS export digest"),
+        (_key_not_base64, "is not base64"),
+        (_log_outside, "is outside the export"),
+        (_log_missing, "is missing or unreadable"),
+        (_log_not_json, "is not JSON"),
+        (_log_short, "does not hold the records its digest lists"),
+    ],
+)
+def test_a_damaged_export_is_refused_with_its_reason(
+    data_dir: str, env: dict[str, str], tmp_path: Path, damage: object, found: str
+) -> None:
+    out = tmp_path / "export"
+    done = audit("export", "--out", str(out), "--seal", "--data-dir", data_dir, env=env)
+    assert done.returncode == 0, done.stderr
+    damage(out)  # type: ignore[operator]
+    done = audit("verify", str(out), env=env)
+    assert done.returncode == 1, done.stdout
+    assert found in done.stderr

@@ -416,3 +416,32 @@ def test_sealing_the_window_catches_a_later_edit(store: Store) -> None:
 
 def test_schedule_constants_are_consistent() -> None:
     assert 0 < SEAL_INTERVAL < IDLE_INTERVAL < GAP_BOUND
+
+
+@pytest.mark.parametrize(
+    ("change", "found"),
+    [
+        ("UPDATE audit_digests SET version = 99 WHERE number = 2", "unknown digest version 99"),
+        ("UPDATE audit_digests SET kind = 'bogus' WHERE number = 2", "unknown kind 'bogus'"),
+        ("UPDATE audit_digests SET seq_from = seq_to + 1 WHERE number = 2", "does not follow"),
+        ("UPDATE audit_digests SET seq_from = seq_from + 1 WHERE number = 3", "range is reversed"),
+        (
+            "UPDATE audit_digests SET previous_signature = 'AAAA' WHERE number = 3",
+            "does not name the previous digest's signature",
+        ),
+        (
+            "UPDATE audit_digests SET previous_signature = 'AAAA' WHERE number = 1",
+            "the first digest names a previous digest",
+        ),
+        (
+            "UPDATE audit_digests SET key_fingerprint = 'ab' WHERE number = 2",
+            "is not stored, so it cannot be checked",
+        ),
+    ],
+)
+def test_each_field_of_a_digest_is_checked(store: Store, change: str, found: str) -> None:
+    """A digest's own fields are checked before (and besides) its signature, so that
+    verify says what was changed."""
+    built(store)
+    sql(store, change)
+    assert found in str(caught(store))

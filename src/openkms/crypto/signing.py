@@ -33,7 +33,6 @@ __all__ = [
     "create_audit_signer",
     "generate_signing_key",
     "load_audit_signer",
-    "public_key_of",
     "sign",
     "verify",
 ]
@@ -150,10 +149,3 @@ def create_audit_signer(meta: _Meta, keyring: _Wrapper) -> AuditSigner:
     meta.set_meta(PRIVATE_KEY_META, keyring.wrap(private, contexts.AUDIT_SIGNING_KEY))
     meta.set_meta(PUBLIC_KEY_META, public)
     return AuditSigner(private, public)
-
-
-def public_key_of(pkcs8_der: bytes) -> bytes:
-    key = serialization.load_der_private_key(pkcs8_der, password=None)
-    return key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )

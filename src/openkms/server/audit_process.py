@@ -328,6 +328,7 @@ class ProcessAuditWriter:
             proc.stdin.close()
         proc.kill()
         proc.wait()
+        _close_replies(proc)
         self._proc = self._replies = None
         self._unsent.clear()
         lost = [done for futures in self._pending.values() for done in futures]
@@ -363,6 +364,15 @@ class ProcessAuditWriter:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        _close_replies(proc)
+
+
+def _close_replies(proc: subprocess.Popen[bytes]) -> None:
+    """Close the server's end of a finished writer's reply pipe (each restart would
+    otherwise leave one open file behind)."""
+    if proc.stdout is not None:
+        with contextlib.suppress(OSError):
+            proc.stdout.close()
 
 
 # -- the writer process ----------------------------------------------------------------
