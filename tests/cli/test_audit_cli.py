@@ -232,3 +232,37 @@ def test_a_damaged_export_is_refused_with_its_reason(
     done = audit("verify", str(out), env=env)
     assert done.returncode == 1, done.stdout
     assert found in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "flags", "found"),
+    [
+        (None, ["--trusted-fingerprints", "{missing}"], "cannot read"),
+        ("# nothing but a comment\n", ["--trusted-fingerprints", "{file}"], "names no fingerprint"),
+        ("zz\n", ["--trusted-fingerprints", "{file}"], "not a SHA-256 fingerprint"),
+        (None, ["--expect-fingerprint", "12:34"], "not a SHA-256 fingerprint"),
+    ],
+)
+def test_verify_refuses_fingerprints_it_cannot_use(
+    data_dir: str,
+    env: dict[str, str],
+    tmp_path: Path,
+    content: str | None,
+    flags: list[str],
+    found: str,
+) -> None:
+    listed = tmp_path / "trusted.txt"
+    if content is not None:
+        listed.write_text(content)
+    names = {"{file}": str(listed), "{missing}": str(tmp_path / "absent.txt")}
+    done = audit("verify", "--data-dir", data_dir, *[names.get(f, f) for f in flags], env=env)
+    assert done.returncode == 2, done.stderr
+    assert found in done.stderr
+
+
+def test_verify_as_of_a_time_without_a_zone_reads_it_as_utc(
+    data_dir: str, env: dict[str, str]
+) -> None:
+    with_zone = audit("verify", "--data-dir", data_dir, "--as-of", "2030-01-01T00:00:00Z", env=env)
+    without = audit("verify", "--data-dir", data_dir, "--as-of", "2030-01-01T00:00:00", env=env)
+    assert (with_zone.returncode, with_zone.stderr) == (without.returncode, without.stderr)
