@@ -322,7 +322,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     from openkms.cli.exit_codes import Exit, fail, startup_failure
     from openkms.server.app import OpenKMSApp
-    from openkms.server.bootstrap import Settings, StartupError, build, warn_if_shared
+    from openkms.server.bootstrap import Settings, StartupError, build
+    from openkms.server.data_dir import warn_if_shared
     from openkms.server.worker import PARENT_ENV, SETTINGS_ENV
 
     tls = _transport(args)
