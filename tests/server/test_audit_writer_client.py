@@ -48,6 +48,7 @@ def test_records_from_another_thread_and_a_revived_writer(tmp_path) -> None:
             assert writer.revive() is None  # running: nothing to do
             proc = writer._proc
             assert proc is not None
+            writer._last_spawn = time.monotonic()  # as if just started, however slow the machine
             proc.kill()
             proc.wait()
             # Restarted at most once a second: at once it is only reported down...

@@ -349,11 +349,21 @@ class AuditWriter:
             done.set_result(None)
 
     def _append(self, entries: list[Entry]) -> None:
+        try:
+            self._append_once(entries)
+        except Exception:
+            if self._sealer is None or not self._sealer.failed_in_commit():
+                raise
+            self._append_once(entries)  # once more, without the digest that failed in it
+
+    def _append_once(self, entries: list[Entry]) -> None:
         for entry in entries:
             entry.checked()  # built before the write transaction takes the database's lock
         # Records change no state that is cached: the read cache stays valid.
         with self._store.transaction(write=True, changes_state=False) as tx:
             self._appender(tx, entries)
+            if self._sealer is not None:
+                self._sealer.seal_in(tx, len(entries))
 
     def close(self) -> None:
         if self._thread is not None:

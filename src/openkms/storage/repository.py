@@ -240,6 +240,11 @@ class Store:
                 cursor.execute("ROLLBACK")
                 raise
             cursor.execute("COMMIT")
+            if getattr(cursor, "statusmessage", None) == "ROLLBACK":
+                # PostgreSQL answers COMMIT of a transaction in which a statement failed
+                # (an error caught and not raised) with ROLLBACK, not with an error:
+                # nothing was written, and the caller must not believe otherwise.
+                raise StorageError("the database rolled the transaction back: a statement failed")
             if bump:
                 self.cache.invalidate()
         except self._database_error as exc:
