@@ -116,7 +116,7 @@ def test_health_and_key_metadata(proxy: Proxy) -> None:
     light = {
         "awsPrincipalArn": PRINCIPAL,
         "kmsOperation": "SomeFutureOperation",
-        "kmsRequestId": "x",
+        "kmsRequestId": "",  # opaque: never validated
     }
     assert client.call("keys/foo/metadata", {"requestMetadata": light}).status == 200
     usages = {

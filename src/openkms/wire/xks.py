@@ -74,14 +74,15 @@ def decode_body(body: bytes) -> dict[str, Any]:
 
 def request_metadata(api: str, body: Mapping[str, Any]) -> dict[str, str]:
     """The request's ``requestMetadata`` members this proxy knows, checked: the required
-    ones present and non-empty strings, the optional ones strings when present."""
+    ones present and non-empty strings (``kmsRequestId`` any string: it is opaque and
+    must not be validated), the optional ones strings when present."""
     metadata = body.get("requestMetadata")
     if not isinstance(metadata, dict) or not metadata:
         raise XKSValidationException("requestMetadata is missing or empty.")
     found: dict[str, str] = {}
     for name in _REQUIRED[api]:
         value = metadata.get(name)
-        if not isinstance(value, str) or not value:
+        if not isinstance(value, str) or not (value or name == "kmsRequestId"):
             raise XKSValidationException(f"requestMetadata.{name} is missing or not a string.")
         found[name] = value
     for name in _OPTIONAL:
