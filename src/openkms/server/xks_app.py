@@ -128,9 +128,8 @@ class XKSProxyApp:
         records: list[Entry] = []
         if route is None:
             if path == PING_PATH and scope["method"] in ("GET", "HEAD"):
-                await _send(
-                    send, 200, b"pong from OpenKMS xks-proxy", [(b"content-type", b"text/plain")]
-                )
+                pong = b"" if scope["method"] == "HEAD" else b"pong from OpenKMS xks-proxy"
+                await _send(send, 200, pong, _TEXT)
                 return
             status, out = _error(XKSInvalidUriPathException(f"No XKS proxy API at {path}."))
         elif scope["method"] != "POST":
@@ -202,7 +201,7 @@ class XKSProxyApp:
                     "POST", raw_path.decode("latin-1"), "", headers, body
                 )
             except AWSError as exc:
-                access_key_id = self._known(headers)
+                access_key_id, region = self._known(headers)
                 raise XKSAuthenticationFailedException(exc.message) from None
             access_key_id, region = identity.access_key_id, identity.region
             decoded = wire.decode_body(body)
@@ -271,14 +270,17 @@ class XKSProxyApp:
         )
         return 200, wire.decrypt_output(plaintext), None
 
-    def _known(self, headers: Mapping[str, str]) -> str | None:
-        """The access key id a request that failed authentication names, if the proxy
-        knows it (its failure is recorded; an unknown one's is not)."""
+    def _known(self, headers: Mapping[str, str]) -> tuple[str | None, str]:
+        """The access key id (and scope region) a request that failed authentication
+        names, if the proxy knows the key: its failure is recorded (an unknown key's
+        is not, so that anyone's noise does not fill the trail)."""
         try:
-            akid = self.verifier.parse(headers).access_key_id
+            parsed = self.verifier.parse(headers)
         except AWSError:
-            return None
-        return akid if self.runtime.credentials.secret(akid) is not None else None
+            return None, ""
+        if self.runtime.credentials.secret(parsed.access_key_id) is None:
+            return None, ""
+        return parsed.access_key_id, parsed.region
 
     def _entry(
         self,
