@@ -142,9 +142,11 @@ class XKSClient:
 
 
 def openkms(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    """``openkms ARGS`` run in this process (the real entry point); status, out, err."""
+    """``openkms ARGS`` run in this process (the real entry point); status, out, err.
+    The process's umask, which the command sets, is put back afterwards."""
     from openkms.cli.main import main
 
+    umask = os.umask(0o077)
     out, err = io.StringIO(), io.StringIO()
     saved = {k: os.environ.get(k) for k in (env or {})}
     os.environ.update(env or {})
@@ -155,6 +157,7 @@ def openkms(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, st
             except SystemExit as exc:
                 status = int(exc.code or 0)
     finally:
+        os.umask(umask)
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
