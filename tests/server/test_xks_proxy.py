@@ -117,6 +117,7 @@ def test_health_and_key_metadata(proxy: Proxy) -> None:
         "awsPrincipalArn": PRINCIPAL,
         "kmsOperation": "SomeFutureOperation",
         "kmsRequestId": "",  # opaque: never validated
+        "kmsRecipientAttestationImageSha384": "ab" * 48,  # fields KMS may add (Appendix B)
     }
     assert client.call("keys/foo/metadata", {"requestMetadata": light}).status == 200
     usages = {
