@@ -81,6 +81,18 @@ LABELS: dict[str, tuple[Callable[[], bytes], bytes, str]] = {
         "5701a2b54c7f06b08884dfc9c9d344a17e8743ea2d02120c7e50172ea95dc2109b63b94d56255a138d84"
         "ca76e104a279f9",
     ),
+    "xks_key_material": (
+        lambda: contexts.xks_key_material("foo"),
+        b"xks-key-material:foo",
+        "5701169f80bde60228028591cc2bd3e444567f4dc3ec443b23ccdbb3c5365ab2478f25801a6feb641ddf"
+        "1555063fd593ca1ef4a627",
+    ),
+    "xks_credential_secret": (
+        lambda: contexts.xks_credential_secret("BETWEEN2TENAND3TENCHARACTERS"),
+        b"xks-credential-secret:BETWEEN2TENAND3TENCHARACTERS",
+        "5701956b79f13faf78795263a17b445d8a65aa8d33d5bf7ba739cc2b3d99f5c664bb0c5fe749091ff0c5"
+        "151c68045e1dc6d8737783885c8d20cb",
+    ),
 }
 
 
@@ -132,6 +144,8 @@ _FIXED_PARTS = [
     "openkms-root-key-check",
     "openkms-fingerprint-key",
     "openkms-cloudtrail-lookup-token",
+    "xks-key-material",
+    "xks-credential-secret",
 ]
 
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import platformdirs
 
-from openkms.cli import rewrap, root_options
+from openkms.cli import rewrap, root_options, xks
 from openkms.storage import shared as shared_records
 
 if TYPE_CHECKING:
@@ -92,6 +92,7 @@ def add_parser(commands: Commands) -> None:
     storage_options(listing)
     rewrap.add_parser(actions)
     storage_options(actions.choices["rewrap"])
+    xks.add_admin_parsers(actions)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -101,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.admin_command == "rewrap":
         return rewrap.run(args)
+    if args.admin_command in ("xks-key", "xks-credential"):
+        return xks.run_admin(args)
     account = getattr(args, "account_id", "000000000000")
     creating = args.admin_command == "create-account"
     try:

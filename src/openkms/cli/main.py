@@ -16,6 +16,7 @@
     openkms audit verify|seal|rotate-signing-key|export ...   (see openkms.cli.audit)
     openkms authz explain --principal ARN --action kms:Decrypt --key KEY [--context k=v ...]
     openkms maintenance run [--data-dir DIR] [--database URL] [--at 2027-01-01T00:00:00Z]
+    openkms xks-proxy ...; openkms admin xks-key|xks-credential ...   (see openkms.cli.xks)
 
 Problems a user can fix end with one line on stderr and the exit status of their kind
 (openkms.cli.exit_codes: 2 usage, 3 missing state, 4 root key, 5 database, 6
@@ -47,7 +48,7 @@ from typing import Literal, TypedDict, TypeVar
 import platformdirs
 
 from openkms import __version__
-from openkms.cli import admin, audit, authz, maintenance, root_options
+from openkms.cli import admin, audit, authz, maintenance, root_options, xks
 from openkms.cli.parsing import Parser
 from openkms.storage.engine import Timeouts
 
@@ -216,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     authz.add_parser(commands)
     audit.add_parser(commands)
     maintenance.add_parser(commands)
+    xks.add_parser(commands)
     return parser
 
 
@@ -426,6 +428,8 @@ def main(argv: list[str] | None = None) -> int:
         return audit.run(args)
     if args.command == "maintenance":
         return maintenance.run(args)
+    if args.command == "xks-proxy":
+        return xks.run_proxy(args)
     return 2  # Exit.USAGE: argparse admits no other command
 
 

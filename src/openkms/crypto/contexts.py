@@ -32,6 +32,8 @@ label                                   binds                                   
                                         kept sealed (HSM roots, rewrapped databases)
 ``lookup_token(binding)``               a CloudTrail LookupEvents NextToken, to the    wrap
                                         account and the request's other parameters
+``xks_key_material(key_id)``            an XKS proxy external key's AES-256 key        wrap
+``xks_credential_secret(access_key_id)``  a stored XKS proxy SigV4 credential's secret  wrap
 ======================================  ============================================  ==============
 """
 
@@ -49,6 +51,8 @@ __all__ = [
     "key_material",
     "lookup_token",
     "session_secret",
+    "xks_credential_secret",
+    "xks_key_material",
 ]
 
 
@@ -100,3 +104,14 @@ def lookup_token(binding: bytes) -> bytes:
     """Binds a LookupEvents NextToken to ``binding`` (the account and the request's
     other parameters, encoded by the caller), so it is refused for any other request."""
     return LOOKUP_TOKEN_PREFIX + binding
+
+
+def xks_key_material(key_id: str) -> bytes:
+    """Binds an XKS proxy external key's material to its externalKeyId."""
+    return b"xks-key-material:" + key_id.encode()
+
+
+def xks_credential_secret(access_key_id: str) -> bytes:
+    """Binds a stored XKS proxy credential's secret to its access key id (distinct from
+    KMS access keys': neither can stand in for the other)."""
+    return b"xks-credential-secret:" + access_key_id.encode()

@@ -19,6 +19,8 @@
     │   │   InvalidMaxResultsException, InvalidNextTokenException,
     │   │   InvalidEventCategoryException                                            400
     │   └── InternalFailure                                                          500
+    ├── XKSError        xks.py: the XKS proxy API ({"errorName", "errorMessage"}),
+    │                   type_name = the specification's name, 400-503
     └── IdentityError   iam.py: IAM and STS (query protocol), type_name = <Code>
         ├── NoSuchEntity 404; EntityAlreadyExists, DeleteConflict, LimitExceeded     409
         ├── MalformedPolicyDocument, InvalidInput, ValidationError,

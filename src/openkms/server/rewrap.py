@@ -48,6 +48,8 @@ LABELS: Mapping[str, Callable[..., bytes]] = {
     sealed_columns.SESSIONS.name: contexts.session_secret,
     sealed_columns.KEY_MATERIALS.name: contexts.key_material,
     sealed_columns.IMPORT_TOKENS.name: contexts.import_wrapping_key,
+    sealed_columns.XKS_KEYS.name: contexts.xks_key_material,
+    sealed_columns.XKS_CREDENTIALS.name: contexts.xks_credential_secret,
 }
 #: Sealed values in ``openkms_meta`` besides the check value and the fingerprint key.
 META_LABELS: Mapping[str, bytes] = {PRIVATE_KEY_META: contexts.AUDIT_SIGNING_KEY}

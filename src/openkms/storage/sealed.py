@@ -22,6 +22,7 @@ from openkms.storage.identity import tables as identity_tables
 from openkms.storage.keys import tables as key_tables
 from openkms.storage.repository import Tx
 from openkms.storage.sql import Statement
+from openkms.storage.xks import tables as xks_tables
 
 
 class SealedColumn:
@@ -91,8 +92,13 @@ IMPORT_TOKENS = SealedColumn(
     also=("key_id",),
 )
 
+XKS_KEYS = SealedColumn("xks_keys", xks_tables.xks_keys, ("key_id",), "wrapped_material")
+XKS_CREDENTIALS = SealedColumn(
+    "xks_credentials", xks_tables.xks_credentials, ("access_key_id",), "wrapped_secret"
+)
+
 #: Every sealed column outside ``openkms_meta``.
-SEALED_COLUMNS = (ACCESS_KEYS, SESSIONS, KEY_MATERIALS, IMPORT_TOKENS)
+SEALED_COLUMNS = (ACCESS_KEYS, SESSIONS, KEY_MATERIALS, IMPORT_TOKENS, XKS_KEYS, XKS_CREDENTIALS)
 
 #: Every statement of the columns above, by name (so that tests/storage compiles each one
 #: on SQLite and PostgreSQL, as it does every family's).
