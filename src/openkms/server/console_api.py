@@ -7,7 +7,8 @@ own APIs would:
 
 * ``ExplainAccess`` {Principal, Action, KeyId, EncryptionContext?} →
   {Allowed, Explanation}: ``openkms authz explain`` (:mod:`openkms.service.kms.explain`)
-  for one principal of the caller's own account. The explanation shows the key's policy,
+  for one principal of the caller's own account and one key (a key id or key ARN, as
+  GetKeyPolicy takes). The explanation shows the key's policy,
   the principal's identity policies and its grants on the key, so the caller must be
   allowed each of those reads: ``iam:SimulatePrincipalPolicy`` on the principal (AWS's
   action for the same question; for an assumed-role session, on its role), checked like
