@@ -14,6 +14,7 @@ own browser downloads are never used. Without them it is skipped, unless
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -48,6 +49,7 @@ ROOT = {"AccessKeyId": ACCESS_KEY, "SecretAccessKey": SECRET_KEY}
 KMS_ALL = {"Effect": "Allow", "Action": "kms:*", "Resource": "*"}
 LOOKUP = {"Effect": "Allow", "Action": "cloudtrail:LookupEvents", "Resource": "*"}
 SIMULATE = {"Effect": "Allow", "Action": "iam:SimulatePrincipalPolicy", "Resource": "*"}
+ASSUME = {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}
 LIST_ONLY = {"Effect": "Allow", "Action": ["kms:ListKeys", "kms:DescribeKey"], "Resource": "*"}
 
 
@@ -105,8 +107,24 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
             "developer": _user(iam, "developer", [KMS_ALL]),
             "auditor": _user(iam, "auditor", [LOOKUP]),
             "explainer": _user(iam, "explainer", [SIMULATE, LIST_ONLY]),
-            "admin": _user(iam, "admin", [SIMULATE, KMS_ALL, LOOKUP]),
+            "admin": _user(iam, "admin", [SIMULATE, KMS_ALL, LOOKUP, ASSUME]),
         }
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                    "Action": "sts:AssumeRole",
+                }
+            ],
+        }
+        iam.create_role(RoleName="operator", AssumeRolePolicyDocument=json.dumps(trust))
+        iam.put_role_policy(
+            RoleName="operator",
+            PolicyName="console",
+            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [KMS_ALL]}),
+        )
         yield Console(server, key_id, signing_id, users)
     finally:
         server.stop()
@@ -252,8 +270,10 @@ def _browser() -> Any:
     return sync_playwright()
 
 
-def _sign_in(page: Any, console: Console, creds: dict[str, str]) -> None:
+def _sign_in(page: Any, console: Console, creds: dict[str, Any]) -> None:
     page.goto(console.url)
+    if "SessionToken" in creds:
+        page.fill("#session-token", creds["SessionToken"])
     page.fill("#access-key", creds["AccessKeyId"])
     page.fill("#secret-key", creds["SecretAccessKey"])
     page.click("#login-form button[type=submit]")
@@ -359,6 +379,25 @@ def test_every_page_in_chromium(console: Console, tmp_path_factory: pytest.TempP
             page.click("nav a[data-page=audit]")
             _ready(page, "audit")
             page.wait_for_selector("#chain-status[data-intact=true]")
+            page.click("#signout")
+
+            # Temporary credentials: the session token is signed and sent with each call.
+            admin = console.users["admin"]
+            sts = make_client(
+                console.server.endpoint,
+                service="sts",
+                access_key=admin["AccessKeyId"],
+                secret_key=admin["SecretAccessKey"],
+            )
+            session = sts.assume_role(
+                RoleArn=f"arn:aws:iam::{ACCOUNT}:role/operator", RoleSessionName="console"
+            )["Credentials"]
+            _sign_in(page, console, session)
+            _ready(page, "keys")
+            assert page.inner_text("#whoami").startswith(
+                f"arn:aws:sts::{ACCOUNT}:assumed-role/operator/console"
+            )
+            page.locator(f"tr[data-key-id='{console.key_id}']").wait_for()
         finally:
             browser.close()
     (shots / "shots.txt").write_text("".join(f"{path}\n" for path in taken))
@@ -376,5 +415,63 @@ def test_dev_mode_serves_the_console_on_memory_state(tmp_path) -> None:
         status, answer = _signed(dev, "VerifyAuditTrail", {})
         assert status == 200 and answer["Intact"] is None
         assert "In-memory state signs no digests" in answer["Summary"]
+        key = make_client(server.endpoint).create_key()["KeyMetadata"]["Arn"]
+        ask = {"Principal": f"arn:aws:iam::{ACCOUNT}:root", "Action": "kms:Encrypt", "KeyId": key}
+        status, answer = _signed(dev, "ExplainAccess", ask)
+        assert status == 200 and answer["Allowed"] is True
     finally:
         server.stop()
+
+
+def test_production_serves_no_console_without_the_option(tmp_path, monkeypatch) -> None:
+    """In process (no lifespan; the audit writer is a thread): the default settings."""
+    import asyncio
+
+    from openkms.server.app import OpenKMSApp
+    from openkms.server.bootstrap import Settings, build
+
+    monkeypatch.setenv("OPENKMS_ROOT_ACCESS_KEY_ID", ACCESS_KEY)
+    monkeypatch.setenv("OPENKMS_ROOT_SECRET_ACCESS_KEY", SECRET_KEY)
+    settings = Settings(data_dir=str(tmp_path), database=None, account_id=ACCOUNT)
+    assert settings.console is False
+    app = OpenKMSApp(build(dataclasses.replace(settings, audit_writer="thread")))
+
+    def send(method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
+        scope = {
+            "type": "http",
+            "method": method,
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "client": ("127.0.0.1", 1),
+            "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        }
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def out(message: Any) -> None:
+            sent.append(dict(message))
+
+        asyncio.run(app(scope, receive, out))
+        return sent[0]["status"], sent[1]["body"]
+
+    try:
+        assert send("GET", CONSOLE_PATH + "/", {"host": "localhost"}, b"")[0] == 404
+        request = AWSRequest(
+            method="POST",
+            url="http://localhost/",
+            data=b"{}",
+            headers={
+                "Content-Type": "application/x-amz-json-1.1",
+                "X-Amz-Target": "OpenKMS.VerifyAuditTrail",
+            },
+        )
+        SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "kms", REGION).add_auth(request)
+        headers = {"host": "localhost", **dict(request.headers.items())}
+        status, body = send("POST", "/", headers, b"{}")
+        assert (status, json.loads(body)["__type"]) == (400, "UnknownOperationException")
+    finally:
+        app.runtime.audit.close()  # type: ignore[union-attr]
+        app.runtime.store.close()

@@ -466,6 +466,12 @@
     await draw();
   }
 
+  // A round number at or above v, so that the axis labels (fifths of it) are round too.
+  function niceCeiling(v) {
+    const power = Math.pow(10, Math.floor(Math.log10(v)));
+    return [1, 2, 2.5, 3, 4, 5, 6, 8, 10].map((m) => m * power).find((n) => n >= v);
+  }
+
   function chart(events, start, end, aliases, truncated) {
     const width = 960, height = 320, left = 48, right = 16, top = 12, bottom = 36;
     const step = (end - start) / BUCKETS;
@@ -486,12 +492,12 @@
       for (const s of rest) s.values.forEach((v, i) => { other[i] += v; });
       series = [...series.slice(0, CHART_COLOURS.length - 1), { key: `${rest.length} other keys`, values: other, total: other.reduce((a, b) => a + b, 0), other: true }];
     }
-    const peak = Math.max(1, ...series.flatMap((s) => s.values));
+    const peak = niceCeiling(Math.max(5, ...series.flatMap((s) => s.values)));
     const x = (i) => left + (i + 0.5) * (width - left - right) / BUCKETS;
     const y = (v) => top + (height - top - bottom) * (1 - v / peak);
     const drawing = svg("svg", { class: "chart", id: "activity-svg", width, height, viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": "Requests per key over time" });
-    for (let t = 0; t <= 4; t++) {
-      const v = Math.round(peak * t / 4);
+    for (let t = 0; t <= 5; t++) {
+      const v = peak * t / 5;
       drawing.append(svg("line", { class: "grid", x1: left, x2: width - right, y1: y(v), y2: y(v) }),
         svg("text", { x: left - 6, y: y(v) + 4, "text-anchor": "end" }, String(v)));
     }
