@@ -466,10 +466,12 @@
     await draw();
   }
 
-  // A round number at or above v, so that the axis labels (fifths of it) are round too.
+  // The axis top: five equal whole steps (1, 2, 2.5 or 5 times a power of ten) covering v.
   function niceCeiling(v) {
-    const power = Math.pow(10, Math.floor(Math.log10(v)));
-    return [1, 2, 2.5, 3, 4, 5, 6, 8, 10].map((m) => m * power).find((n) => n >= v);
+    const raw = Math.max(1, v / 5);
+    const power = Math.pow(10, Math.floor(Math.log10(raw)));
+    const steps = power >= 10 ? [1, 2, 2.5, 5, 10] : [1, 2, 5, 10];
+    return 5 * steps.map((m) => m * power).find((n) => n >= raw);
   }
 
   function chart(events, start, end, aliases, truncated) {
@@ -492,7 +494,7 @@
       for (const s of rest) s.values.forEach((v, i) => { other[i] += v; });
       series = [...series.slice(0, CHART_COLOURS.length - 1), { key: `${rest.length} other keys`, values: other, total: other.reduce((a, b) => a + b, 0), other: true }];
     }
-    const peak = niceCeiling(Math.max(5, ...series.flatMap((s) => s.values)));
+    const peak = niceCeiling(Math.max(0, ...series.flatMap((s) => s.values)));
     const x = (i) => left + (i + 0.5) * (width - left - right) / BUCKETS;
     const y = (v) => top + (height - top - bottom) * (1 - v / peak);
     const drawing = svg("svg", { class: "chart", id: "activity-svg", width, height, viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": "Requests per key over time" });
