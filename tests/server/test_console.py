@@ -45,6 +45,8 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+#: A caller-chosen value that would run if a page inserted it as markup.
+MARKUP = '<img src="x" onerror="window.pwned=1"><script>window.pwned=1</script>'
 ROOT = {"AccessKeyId": ACCESS_KEY, "SecretAccessKey": SECRET_KEY}
 KMS_ALL = {"Effect": "Allow", "Action": "kms:*", "Resource": "*"}
 LOOKUP = {"Effect": "Allow", "Action": "cloudtrail:LookupEvents", "Resource": "*"}
@@ -90,7 +92,9 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         )["KeyMetadata"]["KeyId"]
         kms.create_alias(AliasName="alias/payments", TargetKeyId=key_id)
         kms.enable_key_rotation(KeyId=key_id)
-        signing = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")
+        signing = kms.create_key(
+            KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY", Description=MARKUP
+        )
         signing_id = signing["KeyMetadata"]["KeyId"]
         kms.create_grant(
             KeyId=key_id,
@@ -321,6 +325,10 @@ def test_every_page_in_chromium(console: Console, tmp_path_factory: pytest.TempP
             assert "team=payments" in text and "payments data key" in text
             signing = page.locator(f"tr[data-key-id='{console.signing_key_id}']").inner_text()
             assert "ECC_NIST_P256" in signing and "n/a" in signing
+            assert MARKUP in signing  # shown as text, never parsed
+            assert page.evaluate(
+                "window.pwned === undefined && !document.querySelector('main img')"
+            )
             stored = page.evaluate("JSON.stringify(Object.assign({}, sessionStorage))")
             assert SECRET_KEY in stored and page.evaluate("localStorage.length") == 0
             shot(page, "keys")
