@@ -7,7 +7,7 @@
                   [--audit-digest-dir DIR]
                   [--db-lock-timeout S] [--db-statement-timeout S]
                   [--db-idle-in-transaction-timeout S]
-                  [--tls-cert FILE --tls-key FILE] [--insecure-http]
+                  [--tls-cert FILE --tls-key FILE] [--insecure-http] [--console]
                   [--root-of-trust pkcs11 --pkcs11-module PATH --pkcs11-token LABEL
                    --pkcs11-key LABEL]    (PIN: env OPENKMS_PKCS11_PIN)
     openkms admin create-account ACCOUNT_ID [--data-dir DIR] [--database URL]
@@ -212,6 +212,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="allow plain HTTP on a non-loopback address (only behind a TLS-terminating proxy)",
     )
+    serve.add_argument(
+        "--console",
+        action="store_true",
+        help="serve the web console at /_openkms/console/ (always on with --dev)",
+    )
     root_options.add_options(serve)
     admin.add_parser(commands)
     authz.add_parser(commands)
@@ -350,6 +355,7 @@ def _serve(args: argparse.Namespace) -> int:
         db_statement_timeout=args.db_statement_timeout,
         db_idle_in_transaction_timeout=args.db_idle_in_transaction_timeout,
         **root_options.settings_of(args),
+        console=args.console or args.dev,
     )
     if args.workers > 1 and data_dir is None and args.database is None:
         return fail(

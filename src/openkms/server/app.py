@@ -45,6 +45,8 @@ from openkms.server.audit_process import ProcessAuditWriter
 from openkms.server.authenticate import Authenticator, call_context
 from openkms.server.bootstrap import SLOW_REQUEST_THREADS, Runtime
 from openkms.server.cloudtrail_api import CloudTrailAPI, is_cloudtrail
+from openkms.server.console_api import ConsoleAPI, is_console_api
+from openkms.server.console_files import ConsoleFiles, is_console_path
 from openkms.server.identity_api import IdentityAPI
 from openkms.server.maintenance_loop import MaintenanceLoop
 from openkms.server.readiness import READY_PATH, Readiness
@@ -88,6 +90,8 @@ class OpenKMSApp:
         self.authenticator = Authenticator(runtime.settings, runtime.credentials)
         self.identity = IdentityAPI(runtime)  # IAM and STS (query protocol)
         self.cloudtrail = CloudTrailAPI(runtime)  # LookupEvents (AWS JSON 1.1)
+        self.console_files = ConsoleFiles(runtime.settings.console)  # the web console
+        self.console = ConsoleAPI(runtime) if runtime.settings.console else None
         settings = runtime.settings
         in_memory = settings.database is None and settings.data_dir is None
         self.executor = ThreadPoolExecutor(
@@ -147,6 +151,9 @@ class OpenKMSApp:
             status, out = self._admin(scope["method"], scope["path"])  # no I/O: on the loop
         elif scope["path"] == READY_PATH and scope["method"] in ("GET", "HEAD"):
             status, out = await self.readiness.answer()  # cached; its checks off the loop
+        elif is_console_path(scope["path"]):
+            await self.console_files.send(scope, send)  # static, from memory
+            return
         else:
             executor, inline = self._executor_for(scope)
             answer = self.answer_inline(scope, body, request_id) if inline else None
@@ -240,6 +247,8 @@ class OpenKMSApp:
                 raise UnknownOperationException("Only POST / is served by the KMS API.")
             if is_cloudtrail(headers):
                 return (*self.cloudtrail.handle(scope, headers, body, request_id), [])
+            if self.console is not None and is_console_api(headers):
+                return self.console.handle(scope, headers, body, request_id)
             if "x-amz-target" not in headers:
                 service = self.identity.route(headers, body)
                 if service is not None:

@@ -155,6 +155,8 @@ class Settings:
     pkcs11_module: str | None = None
     pkcs11_token: str | None = None
     pkcs11_key: str | None = None
+    #: Serve the web console (``serve --console``; set with ``--dev``): server/console_files.py.
+    console: bool = False
 
 
 @dataclass
