@@ -4,7 +4,7 @@
                   [--account-id ID] [--dev] [--workers N] [--maintenance-interval S]
                   [--regions us-east-1,eu-west-1]
                   [--request-threads N] [--audit-writer process|thread]
-                  [--audit-digest-dir DIR]
+                  [--audit-digest-dir DIR] [--seed FILE]
                   [--db-lock-timeout S] [--db-statement-timeout S]
                   [--db-idle-in-transaction-timeout S]
                   [--tls-cert FILE --tls-key FILE] [--insecure-http]
@@ -211,6 +211,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="allow plain HTTP on a non-loopback address (only behind a TLS-terminating proxy)",
     )
+    serve.add_argument(
+        "--seed",
+        metavar="FILE",
+        help="a YAML seed file: keys with fixed ids, aliases, tags, policies, grants, IAM users "
+        "with fixed access keys; applied at start and after every reset (see README)",
+    )
     root_options.add_options(serve)
     admin.add_parser(commands)
     authz.add_parser(commands)
@@ -324,6 +330,7 @@ def _serve(args: argparse.Namespace) -> int:
     from openkms.server.app import OpenKMSApp
     from openkms.server.bootstrap import Settings, StartupError, build
     from openkms.server.data_dir import warn_if_shared
+    from openkms.server.seed import Seeder, SeedError
     from openkms.server.worker import PARENT_ENV, SETTINGS_ENV
 
     tls = _transport(args)
@@ -348,12 +355,17 @@ def _serve(args: argparse.Namespace) -> int:
         db_statement_timeout=args.db_statement_timeout,
         db_idle_in_transaction_timeout=args.db_idle_in_transaction_timeout,
         **root_options.settings_of(args),
+        seed_file=os.path.abspath(args.seed) if args.seed else None,
     )
     if args.workers > 1 and data_dir is None and args.database is None:
         return fail(
             "--workers needs state the processes can share: give --data-dir or --database",
             Exit.CONFIG,
         )
+    try:
+        seeder = Seeder.load(settings)  # checked before anything is made
+    except SeedError as exc:
+        return fail(str(exc), Exit.CONFIG)
     if args.dev:
         print(_DEV_WARNING, file=sys.stderr, flush=True)
     sock = _listen(args.host, args.port)
@@ -362,6 +374,10 @@ def _serve(args: argparse.Namespace) -> int:
     with sock:
         try:
             runtime = build(settings)
+            if seeder is not None:
+                seeder.apply(runtime)
+        except SeedError as exc:
+            return fail(str(exc), Exit.CONFIG)
         except StartupError as exc:
             return startup_failure(exc)
         if data_dir is not None:

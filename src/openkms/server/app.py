@@ -48,6 +48,7 @@ from openkms.server.cloudtrail_api import CloudTrailAPI, is_cloudtrail
 from openkms.server.identity_api import IdentityAPI
 from openkms.server.maintenance_loop import MaintenanceLoop
 from openkms.server.readiness import READY_PATH, Readiness
+from openkms.server.seed import Seeder
 from openkms.service.audit_trail import Entry, RequestTrail
 from openkms.service.kms.ops import REGISTRY
 from openkms.storage.keys import repository as key_records
@@ -107,6 +108,8 @@ class OpenKMSApp:
             (TARGET_PREFIX + name).encode() for name, op in REGISTRY.items() if op.inline
         )
         self._in_memory = in_memory
+        #: Applied again after each reset (openkms.server.seed); the file was checked at start.
+        self.seeder = Seeder.load(settings)
         #: ``/_openkms/ready`` (openkms.server.readiness); in-memory state's one
         #: connection belongs to the request thread.
         self.readiness = Readiness(
@@ -348,6 +351,8 @@ class OpenKMSApp:
             with self.runtime.store.transaction(write=True) as tx:
                 key_records.wipe_kms_state(tx)
             self.runtime.service.materials.clear()
+            if self.seeder is not None:
+                self.seeder.apply(self.runtime)
             return 200, b'{"reset":true}'
         return 404, b'{"__type":"NotFound","message":"Not found"}'
 

@@ -155,6 +155,8 @@ class Settings:
     pkcs11_module: str | None = None
     pkcs11_token: str | None = None
     pkcs11_key: str | None = None
+    #: A seed file applied at start and after each dev reset (openkms.server.seed).
+    seed_file: str | None = None
 
 
 @dataclass
