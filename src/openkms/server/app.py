@@ -125,6 +125,7 @@ class OpenKMSApp:
                 settings.maintenance_interval,
                 runtime.service.materials,
                 executor=self.executor if in_memory else None,
+                run_at_start=not in_memory,
             )
             runtime.service.wake_maintenance = self.maintenance.wake
 
