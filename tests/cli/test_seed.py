@@ -188,12 +188,24 @@ def test_a_reset_brings_the_seed_back(seeded: tuple[ServerProcess, bytes]) -> No
     kms.delete_alias(AliasName="alias/orders")
     kms.tag_resource(KeyId=ORDERS, Tags=[{"TagKey": "env", "TagValue": "changed"}])
     kms.disable_key(KeyId=MACS)
+    iam = make_client(server.endpoint, service="iam")
+    iam.create_user(UserName="made-by-a-test")
+    iam.delete_user_policy(UserName="app", PolicyName="decrypt-only")
     reset(server)
     assert extra not in {k["KeyId"] for k in kms.list_keys()["Keys"]}
     assert_seeded(server, public)
-    reset(server)  # and again: users and access keys, which a reset keeps, are not doubled
+    # IAM state is wiped too, and the seeded user comes back with its key and policy.
+    assert [u["UserName"] for u in iam.list_users()["Users"]] == ["app"]
+    assert iam.list_user_policies(UserName="app")["PolicyNames"] == ["decrypt-only"]
+    app = make_client(server.endpoint, access_key=USER_KEY, secret_key=USER_SECRET)
+    assert (
+        app.decrypt(CiphertextBlob=COMMITTED, EncryptionContext=CONTEXT)["Plaintext"] == PLAINTEXT
+    )
+    with pytest.raises(ClientError) as denied:  # still the user, not the dev-mode root
+        app.encrypt(KeyId=ORDERS, Plaintext=b"x")
+    assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
+    reset(server)
     assert_seeded(server, public)
-    iam = make_client(server.endpoint, service="iam")
     assert [
         k["AccessKeyId"] for k in iam.list_access_keys(UserName="app")["AccessKeyMetadata"]
     ] == [USER_KEY]

@@ -51,6 +51,7 @@ from openkms.server.readiness import READY_PATH, Readiness
 from openkms.server.seed import Seeder
 from openkms.service.audit_trail import Entry, RequestTrail
 from openkms.service.kms.ops import REGISTRY
+from openkms.storage.identity.wipe import wipe_identity_state
 from openkms.storage.keys import repository as key_records
 from openkms.storage.repository import Offload
 from openkms.wire import codec
@@ -351,6 +352,7 @@ class OpenKMSApp:
         if path == "/_openkms/reset" and method == "POST" and self.dev:
             with self.runtime.store.transaction(write=True) as tx:
                 key_records.wipe_kms_state(tx)
+                wipe_identity_state(tx)
             self.runtime.service.materials.clear()
             if self.seeder is not None:
                 self.seeder.apply(self.runtime)

@@ -15,7 +15,8 @@ with a fixed id and secret.
 The seed creates what is not there, and leaves what is: a key, user, alias or access key
 that exists (a restart over a data directory) is kept as it is, and grants are named, so
 that applying the seed again is CreateGrant's retry. After ``POST /_openkms/reset`` (which
-wipes keys, aliases, grants and tags) the seeded keys come back as the file describes them.
+wipes keys, aliases, grants, tags and IAM state) everything seeded comes back as the file
+describes it.
 The policy is put with the lockout check bypassed (``BypassPolicyLockoutSafetyCheck``):
 the seed is the operator's configuration, and a key meant to be used by one test user
 only is a fair thing to seed. Seeding is configuration, not a caller's request: it leaves
