@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from openkms.domain.keys import KeySpec, KeyUsage
+from openkms.server.bootstrap import Settings
+from openkms.server.seed import Seeder
 from openkms.server.seed_file import SeedError, load_seed
 
 KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -179,3 +181,27 @@ def test_a_missing_file_is_named(tmp_path: Path) -> None:
     missing = str(tmp_path / "nope.yaml")
     with pytest.raises(SeedError, match=f"cannot read seed file {missing}: No such file"):
         load_seed(missing, dev=True)
+
+
+def test_the_seed_region_must_be_a_region_the_server_serves(tmp_path: Path) -> None:
+    def settings(path: str) -> Settings:
+        return Settings(
+            data_dir=None,
+            database=None,
+            account_id="111122223333",
+            dev=True,
+            regions=("us-east-1", "eu-west-1"),
+            seed_file=path,
+        )
+
+    path = write(tmp_path, "# the one region\nregion: ap-south-1\n")
+    with pytest.raises(SeedError) as caught:
+        Seeder.load(settings(path))
+    assert str(caught.value) == (
+        f"{path}:2: region: region ap-south-1 is not served (--regions us-east-1, eu-west-1)"
+    )
+    path = write(tmp_path, "region: Mars-1\n")
+    with pytest.raises(SeedError, match=r"seed\.yaml:1: region: not an AWS region name: 'Mars-1'"):
+        Seeder.load(settings(path))
+    seeder = Seeder.load(settings(write(tmp_path, "region: eu-west-1\n")))
+    assert seeder is not None and seeder.seed.region == "eu-west-1"

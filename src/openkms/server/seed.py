@@ -30,6 +30,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from openkms.auth.sigv4 import is_region_name
 from openkms.crypto import contexts
 from openkms.domain import policy as key_policies
 from openkms.domain.identities import AccessKeyInfo, KeyStatus
@@ -64,7 +65,16 @@ class Seeder:
         :class:`SeedError` for a file that cannot be used."""
         if settings.seed_file is None:
             return None
-        return cls(load_seed(settings.seed_file, dev=settings.dev))
+        seed = load_seed(settings.seed_file, dev=settings.dev)
+        if seed.region is not None and seed.region_where is not None:
+            if not is_region_name(seed.region):
+                raise seed.region_where.error(f"not an AWS region name: {seed.region!r}")
+            if settings.regions and seed.region not in settings.regions:
+                served = ", ".join(settings.regions)
+                raise seed.region_where.error(
+                    f"region {seed.region} is not served (--regions {served})"
+                )
+        return cls(seed)
 
     def apply(self, runtime: Runtime) -> None:
         """Create what the seed names and the state lacks; raises :class:`SeedError`."""

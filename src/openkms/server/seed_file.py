@@ -108,6 +108,7 @@ class Seed:
     region: str | None
     keys: tuple[SeedKey, ...]
     users: tuple[SeedUser, ...]
+    region_where: Where | None = None
 
     @property
     def has_key_material(self) -> bool:
@@ -248,7 +249,7 @@ class _Reader:
             self.user(item, ("users", i))
             for i, item in enumerate(self.items(top.get("users", []), ("users",)))
         )
-        return Seed(self.file, region, keys, users)
+        return Seed(self.file, region, keys, users, self.where(("region",)))
 
     def key(self, value: Any, at: tuple[object, ...]) -> SeedKey:
         fields = ("id", "spec", "usage", "description", "enabled", "material", "aliases", "tags")
