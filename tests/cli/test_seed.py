@@ -31,6 +31,7 @@ ORDERS = "11111111-2222-3333-4444-555555555555"
 MACS = "22222222-2222-3333-4444-555555555555"
 SIGNER = "33333333-2222-3333-4444-555555555555"
 SPARE = "44444444-2222-3333-4444-555555555555"
+MADE = "55555555-2222-3333-4444-555555555555"
 ORDERS_MATERIAL = bytes(range(32))
 MAC_MATERIAL = bytes(range(100, 132))
 USER_KEY, USER_SECRET = "AKIAOPENKMSSEEDAPP01", "app-secret-0123456789abcdef"
@@ -116,6 +117,7 @@ keys:
 {indented}
   - id: {SPARE}
     enabled: false
+  - id: {MADE}
 """
 
 
@@ -140,7 +142,7 @@ def reset(server: ServerProcess) -> None:
 def assert_seeded(server: ServerProcess, public: bytes) -> None:
     kms = make_client(server.endpoint)
     ids = sorted(k["KeyId"] for k in kms.list_keys()["Keys"])
-    assert ids == [ORDERS, MACS, SIGNER, SPARE]
+    assert ids == [ORDERS, MACS, SIGNER, SPARE, MADE]
     orders = kms.describe_key(KeyId="alias/orders")["KeyMetadata"]
     assert (orders["KeyId"], orders["Description"], orders["KeyState"]) == (
         ORDERS,
@@ -188,12 +190,15 @@ def test_a_reset_brings_the_seed_back(seeded: tuple[ServerProcess, bytes]) -> No
     kms.delete_alias(AliasName="alias/orders")
     kms.tag_resource(KeyId=ORDERS, Tags=[{"TagKey": "env", "TagValue": "changed"}])
     kms.disable_key(KeyId=MACS)
+    # Material the server made for a seeded key stays the same over resets.
+    made = kms.encrypt(KeyId=MADE, Plaintext=b"before the reset")["CiphertextBlob"]
     iam = make_client(server.endpoint, service="iam")
     iam.create_user(UserName="made-by-a-test")
     iam.delete_user_policy(UserName="app", PolicyName="decrypt-only")
     reset(server)
     assert extra not in {k["KeyId"] for k in kms.list_keys()["Keys"]}
     assert_seeded(server, public)
+    assert kms.decrypt(CiphertextBlob=made)["Plaintext"] == b"before the reset"
     # IAM state is wiped too, and the seeded user comes back with its key and policy.
     assert [u["UserName"] for u in iam.list_users()["Users"]] == ["app"]
     assert iam.list_user_policies(UserName="app")["PolicyNames"] == ["decrypt-only"]

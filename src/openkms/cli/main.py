@@ -406,7 +406,7 @@ def _serve(args: argparse.Namespace) -> int:
         )
         if args.workers == 1:
             with contextlib.suppress(KeyboardInterrupt):
-                uvicorn.Server(uvicorn.Config(OpenKMSApp(runtime), **options)).run([sock])
+                uvicorn.Server(uvicorn.Config(OpenKMSApp(runtime, seeder), **options)).run([sock])
             return 0
         # Each worker process builds its own runtime from the same settings; the first-start
         # work (root key, credentials) is done above, once. Workers end with this process.

@@ -76,7 +76,7 @@ _XML_HEADERS = [(b"content-type", b"text/xml")]
 
 
 class OpenKMSApp:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, seeder: Seeder | None = None) -> None:
         self.runtime = runtime
         self.dev = runtime.settings.dev
         self.operations = operation_names()
@@ -109,8 +109,9 @@ class OpenKMSApp:
             (TARGET_PREFIX + name).encode() for name, op in REGISTRY.items() if op.inline
         )
         self._in_memory = in_memory
-        #: Applied again after each reset (openkms.server.seed); the file was checked at start.
-        self.seeder = Seeder.load(settings)
+        #: Applied again after each reset (openkms.server.seed): the one ``serve`` applied at
+        #: start, or (a worker process) the same file, checked at start, read again.
+        self.seeder = seeder or Seeder.load(settings)
         #: ``/_openkms/ready`` (openkms.server.readiness); in-memory state's one
         #: connection belongs to the request thread.
         self.readiness = Readiness(

@@ -58,6 +58,11 @@ class Seeder:
     def __init__(self, seed: Seed) -> None:
         self.seed = seed
         self._iam: QueryProtocol | None = None
+        #: ``--dev`` only: material made for seeded keys without any, by key id, so that a
+        #: reset brings them back with the same material (ciphertexts made before a reset
+        #: still decrypt, and an RSA key is not made again for every test). Process memory
+        #: only, like the material cache.
+        self._made: dict[str, bytes] = {}
 
     @classmethod
     def load(cls, settings: Settings) -> Seeder | None:
@@ -165,12 +170,14 @@ class Seeder:
                         f"not {seeded.spec.value}"
                     )
                 return False
-            try:
-                plain = (
-                    seeded.material if seeded.material is not None else new_material(seeded.spec)
-                )
-            except AWSError as err:  # a spec this server cannot make keys of
-                raise seeded.where.error(f"{err.type_name}: {err.message}") from None
+            plain = seeded.material or self._made.get(seeded.key_id)
+            if plain is None:
+                try:
+                    plain = new_material(seeded.spec)
+                except AWSError as err:  # a spec this server cannot make keys of
+                    raise seeded.where.error(f"{err.type_name}: {err.message}") from None
+                if runtime.settings.dev:
+                    self._made[seeded.key_id] = plain
             key = Key(
                 key_id=seeded.key_id,
                 account=ctx.account,
