@@ -44,14 +44,15 @@ COMMITTED = base64.b64decode(
 PLAINTEXT, CONTEXT = b"committed to the repository", {"purpose": "seed-test"}
 
 
-def serve_failing(tmp_path: Path, *args: str) -> str:
+def serve_failing(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> str:
     """Run ``openkms serve`` that must stop on its own: its error line (the last on stderr,
     after the --dev warning), checked for exit status 6 and no traceback."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENKMS_", "AWS_"))}
-    env["HOME"] = str(tmp_path / "home")
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("OPENKMS_", "AWS_"))}
+    environment["HOME"] = str(tmp_path / "home")
+    environment.update(env or {})
     done = subprocess.run(
         [sys.executable, "-m", "openkms", "serve", "--port", str(free_port()), *args],
-        env=env,
+        env=environment,
         capture_output=True,
         text=True,
         timeout=60,
@@ -308,3 +309,18 @@ def test_with_a_data_directory_the_seed_is_applied_once(
         assert refused.value.response["Error"]["Code"] == "InvalidSignatureException"
     finally:
         server.stop()
+
+
+def test_an_access_key_someone_else_holds_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "seed.yaml"
+    path.write_text(
+        f"users:\n  - name: app\n    access_keys:\n      - {{id: {ACCESS_KEY}, secret: {USER_SECRET}}}\n"
+    )
+    env = {"OPENKMS_ROOT_ACCESS_KEY_ID": ACCESS_KEY, "OPENKMS_ROOT_SECRET_ACCESS_KEY": SECRET_KEY}
+    error = serve_failing(
+        tmp_path, "--data-dir", str(tmp_path / "data"), "--seed", str(path), env=env
+    )
+    assert error == (
+        f"openkms: error: {path}:4: users[0].access_keys[0]: access key {ACCESS_KEY} "
+        f"belongs to arn:aws:iam::{ACCOUNT}:root, not to user app"
+    )

@@ -152,6 +152,12 @@ def test_an_empty_file_seeds_nothing(tmp_path: Path) -> None:
             "users[0].access_keys[0].secret: a secret access key has 16 or more characters",
         ),
         ("users:\n  - name: app\n    policies: [a]\n", 3, "users[0].policies: expected a mapping"),
+        (
+            "users:\n  - name: a\n    access_keys: [{{id: AKIAOPENKMSSEEDAPP01, secret: 0123456789abcdefgh}}]\n"
+            "  - name: b\n    access_keys: [{{id: AKIAOPENKMSSEEDAPP01, secret: 0123456789abcdefgh}}]\n",
+            5,
+            "users[1].access_keys[0]: access key AKIAOPENKMSSEEDAPP01 given twice (also users[0].access_keys[0])",
+        ),
         ("keys: []\nkeys: []\n", 2, "keys: given twice"),
         ("colour: red\n", 1, "colour: unknown field (known: region, keys, users)"),
         ("- just\n- a list\n", 1, "(document): expected a mapping"),

@@ -249,6 +249,15 @@ class _Reader:
             self.user(item, ("users", i))
             for i, item in enumerate(self.items(top.get("users", []), ("users",)))
         )
+        owners: dict[str, str] = {}
+        for user in users:
+            for access_key in user.access_keys:
+                if access_key.access_key_id in owners:
+                    raise access_key.where.error(
+                        f"access key {access_key.access_key_id} given twice (also "
+                        f"{owners[access_key.access_key_id]})"
+                    )
+                owners[access_key.access_key_id] = access_key.where.field
         return Seed(self.file, region, keys, users, self.where(("region",)))
 
     def key(self, value: Any, at: tuple[object, ...]) -> SeedKey:
