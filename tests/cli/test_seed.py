@@ -236,7 +236,7 @@ def test_a_reset_brings_the_seed_back(seeded: tuple[ServerProcess, bytes]) -> No
             4,
             "keys[0].grants[0]: ValidationException",
         ),
-        ("users:\n  - name: app\n  - name: not a user name\n", 3, "users[1]: ValidationException"),
+        ("users:\n  - name: app\n  - name: not a user name\n", 3, "users[1]: ValidationError"),
     ],
 )
 def test_errors_the_service_finds_name_the_line_and_field(

@@ -110,8 +110,8 @@ class Seeder:
         try:
             name, params = self._iam.decode_request({**form, "Version": _IAM_VERSION})
             identity.dispatch("iam", ctx, name, params)
-        except AWSError as err:
-            raise where.error(f"{err.type_name}: {err.message}") from None
+        except AWSError as err:  # named by the code an IAM caller would get
+            raise where.error(f"{self._iam.error_code(err)[0]}: {err.message}") from None
 
     def _user(
         self, runtime: Runtime, identity: IdentityService, ctx: RequestContext, user: SeedUser
