@@ -23,6 +23,7 @@ ALLOWED: dict[str, set[str]] = {
     "storage": {"domain", "errors"},
     "audit": {"domain", "errors"},
     "errors": set(),
+    "testing": set(),
 }
 
 

@@ -4,7 +4,7 @@
                   [--account-id ID] [--dev] [--workers N] [--maintenance-interval S]
                   [--regions us-east-1,eu-west-1]
                   [--request-threads N] [--audit-writer process|thread]
-                  [--audit-digest-dir DIR]
+                  [--audit-digest-dir DIR] [--seed FILE]
                   [--db-lock-timeout S] [--db-statement-timeout S]
                   [--db-idle-in-transaction-timeout S]
                   [--tls-cert FILE --tls-key FILE] [--insecure-http] [--console]
@@ -217,6 +217,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="serve the web console at /_openkms/console/ (always on with --dev)",
     )
+    serve.add_argument(
+        "--seed",
+        metavar="FILE",
+        help="a YAML seed file: keys with fixed ids, aliases, tags, policies, grants, IAM users "
+        "with fixed access keys; applied at start and after every reset (see README)",
+    )
     root_options.add_options(serve)
     admin.add_parser(commands)
     authz.add_parser(commands)
@@ -331,6 +337,7 @@ def _serve(args: argparse.Namespace) -> int:
     from openkms.server.app import OpenKMSApp
     from openkms.server.bootstrap import Settings, StartupError, build
     from openkms.server.data_dir import warn_if_shared
+    from openkms.server.seed import Seeder, SeedError
     from openkms.server.worker import PARENT_ENV, SETTINGS_ENV
 
     tls = _transport(args)
@@ -356,12 +363,17 @@ def _serve(args: argparse.Namespace) -> int:
         db_idle_in_transaction_timeout=args.db_idle_in_transaction_timeout,
         **root_options.settings_of(args),
         console=args.console or args.dev,
+        seed_file=os.path.abspath(args.seed) if args.seed else None,
     )
     if args.workers > 1 and data_dir is None and args.database is None:
         return fail(
             "--workers needs state the processes can share: give --data-dir or --database",
             Exit.CONFIG,
         )
+    try:
+        seeder = Seeder.load(settings)  # checked before anything is made
+    except SeedError as exc:
+        return fail(str(exc), Exit.CONFIG)
     if args.dev:
         print(_DEV_WARNING, file=sys.stderr, flush=True)
     sock = _listen(args.host, args.port)
@@ -370,6 +382,10 @@ def _serve(args: argparse.Namespace) -> int:
     with sock:
         try:
             runtime = build(settings)
+            if seeder is not None:
+                seeder.apply(runtime)
+        except SeedError as exc:
+            return fail(str(exc), Exit.CONFIG)
         except StartupError as exc:
             return startup_failure(exc)
         if data_dir is not None:
@@ -398,7 +414,7 @@ def _serve(args: argparse.Namespace) -> int:
         )
         if args.workers == 1:
             with contextlib.suppress(KeyboardInterrupt):
-                uvicorn.Server(uvicorn.Config(OpenKMSApp(runtime), **options)).run([sock])
+                uvicorn.Server(uvicorn.Config(OpenKMSApp(runtime, seeder), **options)).run([sock])
             return 0
         # Each worker process builds its own runtime from the same settings; the first-start
         # work (root key, credentials) is done above, once. Workers end with this process.

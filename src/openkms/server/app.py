@@ -50,8 +50,10 @@ from openkms.server.console_files import ConsoleFiles, is_console_path
 from openkms.server.identity_api import IdentityAPI
 from openkms.server.maintenance_loop import MaintenanceLoop
 from openkms.server.readiness import READY_PATH, Readiness
+from openkms.server.seed import Seeder
 from openkms.service.audit_trail import Entry, RequestTrail
 from openkms.service.kms.ops import REGISTRY
+from openkms.storage.identity.wipe import wipe_identity_state
 from openkms.storage.keys import repository as key_records
 from openkms.storage.repository import Offload
 from openkms.wire import codec
@@ -76,7 +78,7 @@ _XML_HEADERS = [(b"content-type", b"text/xml")]
 
 
 class OpenKMSApp:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, seeder: Seeder | None = None) -> None:
         self.runtime = runtime
         self.dev = runtime.settings.dev
         self.operations = operation_names()
@@ -111,6 +113,9 @@ class OpenKMSApp:
             (TARGET_PREFIX + name).encode() for name, op in REGISTRY.items() if op.inline
         )
         self._in_memory = in_memory
+        #: Applied again after each reset (openkms.server.seed): the one ``serve`` applied at
+        #: start, or (a worker process) the same file, checked at start, read again.
+        self.seeder = seeder or Seeder.load(settings)
         #: ``/_openkms/ready`` (openkms.server.readiness); in-memory state's one
         #: connection belongs to the request thread.
         self.readiness = Readiness(
@@ -126,6 +131,7 @@ class OpenKMSApp:
                 settings.maintenance_interval,
                 runtime.service.materials,
                 executor=self.executor if in_memory else None,
+                run_at_start=not in_memory,
             )
             runtime.service.wake_maintenance = self.maintenance.wake
 
@@ -356,7 +362,10 @@ class OpenKMSApp:
         if path == "/_openkms/reset" and method == "POST" and self.dev:
             with self.runtime.store.transaction(write=True) as tx:
                 key_records.wipe_kms_state(tx)
+                wipe_identity_state(tx)
             self.runtime.service.materials.clear()
+            if self.seeder is not None:
+                self.seeder.apply(self.runtime)
             return 200, b'{"reset":true}'
         return 404, b'{"__type":"NotFound","message":"Not found"}'
 

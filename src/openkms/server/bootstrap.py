@@ -157,6 +157,8 @@ class Settings:
     pkcs11_key: str | None = None
     #: Serve the web console (``serve --console``; set with ``--dev``): server/console_files.py.
     console: bool = False
+    #: A seed file applied at start and after each dev reset (openkms.server.seed).
+    seed_file: str | None = None
 
 
 @dataclass

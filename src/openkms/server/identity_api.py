@@ -47,7 +47,9 @@ class IdentityAPI:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         credentials = runtime.credentials
-        self.protocols = {name: QueryProtocol(name) for name in SERVICES}
+        #: Codecs by service, each made when its first request comes: loading the IAM
+        #: and STS models costs a tenth of a second that a KMS-only start need not wait for.
+        self._protocols: dict[str, QueryProtocol] = {}
         regions = runtime.settings.regions
         self.verifiers = {
             name: SigV4Verifier(credentials.secret, service=name, regions=regions)
@@ -62,7 +64,7 @@ class IdentityAPI:
         """``"iam"`` or ``"sts"`` when the request is for one of them, else None (KMS)."""
         service = scope_service(headers.get("authorization", ""))
         if service is not None:
-            return service if service in self.protocols else None
+            return service if service in SERVICES else None
         if headers.get("content-type", "").startswith(FORM_TYPE):
             try:
                 version = dict(parse_qsl(body.decode("utf-8"))).get("Version", "")
@@ -70,6 +72,13 @@ class IdentityAPI:
                 return None
             return VERSIONS.get(version)
         return None
+
+    def _protocol(self, service: str) -> QueryProtocol:
+        protocol = self._protocols.get(service)
+        if protocol is None:
+            # Two threads may both make it; either result is the same codec.
+            protocol = self._protocols[service] = QueryProtocol(service)
+        return protocol
 
     def handle(
         self,
@@ -82,7 +91,7 @@ class IdentityAPI:
     ) -> tuple[int, bytes]:
         """Answer one IAM or STS request; ``trail`` (when given) learns the caller, the
         action and the outcome, so that the call can be audited."""
-        protocol = self.protocols[service]
+        protocol = self._protocol(service)
         try:
             principal, region = self._authenticate(service, scope, headers, body)
             if trail is not None:

@@ -1,8 +1,11 @@
 """Runs :class:`~openkms.service.maintenance.Maintenance` inside a server process: once at
-startup, then every ``interval`` seconds, and soon after a request asks for it (a
-RotateKeyOnDemand). Each run happens in a worker thread so that requests keep being
-answered (in-memory dev state has one connection: there it runs in the executor given,
-the one thread that answers requests and so the connection's only user).
+startup (work that fell due while the server was down), then every ``interval`` seconds,
+and soon after a request asks for it (a RotateKeyOnDemand). In-memory state is new at
+every start, so nothing can be due then: there the first run waits for the interval
+instead of holding up the first request on the one thread. Each run happens in a worker
+thread so that requests keep being answered (in-memory dev state has one connection: there
+it runs in the executor given, the one thread that answers requests and so the
+connection's only user).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ class MaintenanceLoop:
         materials: MaterialCache,
         *,
         executor: Executor | None = None,
+        run_at_start: bool = True,
     ) -> None:
         self._maintenance = maintenance
         self._interval = interval
@@ -33,10 +37,12 @@ class MaintenanceLoop:
         self._event: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._run_at_start = run_at_start
 
     def start(self) -> None:
         self._event = asyncio.Event()
-        self._event.set()  # a first run at startup
+        if self._run_at_start:
+            self._event.set()
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     def wake(self) -> None:

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from functools import partial
 
 from sqlalchemy import ColumnElement, Table, and_, bindparam, func, insert, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.sql.expression import ClauseElement
 
 from openkms.storage.audit.tables import (
@@ -32,6 +31,10 @@ def _insert_all(table: Table) -> ClauseElement:
 
 
 def _head_create() -> ClauseElement:
+    # Imported here, when the statement is first compiled: the PostgreSQL dialect costs
+    # in-memory and SQLite starts 25 ms otherwise.
+    from sqlalchemy.dialects.postgresql import insert as upsert
+
     # ON CONFLICT DO NOTHING compiles for SQLite (>= 3.24) and PostgreSQL alike: two
     # nodes racing to create the head on the very first append both succeed.
     return (
