@@ -3,6 +3,7 @@
     openkms admin create-account ACCOUNT_ID [--data-dir DIR] [--database URL]
     openkms admin list-accounts [--data-dir DIR] [--database URL]
     openkms admin rewrap --to pkcs11|software ...   (openkms.cli.rewrap)
+    openkms admin quota list|set|unset ...   (openkms.cli.quota)
 
 ``create-account`` registers an account (it makes the data directory, database and root
 key on first use, as ``serve`` does; ``list-accounts`` only opens them and creates
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING
 
 import platformdirs
 
-from openkms.cli import rewrap, root_options
+from openkms.cli import quota, rewrap, root_options
 from openkms.storage import shared as shared_records
 
 if TYPE_CHECKING:
@@ -92,6 +93,7 @@ def add_parser(commands: Commands) -> None:
     storage_options(listing)
     rewrap.add_parser(actions)
     storage_options(actions.choices["rewrap"])
+    quota.add_parser(actions)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -101,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.admin_command == "rewrap":
         return rewrap.run(args)
+    if args.admin_command == "quota":
+        return quota.run(args)
     account = getattr(args, "account_id", "000000000000")
     creating = args.admin_command == "create-account"
     try:

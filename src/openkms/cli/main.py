@@ -10,6 +10,8 @@
                   [--tls-cert FILE --tls-key FILE] [--insecure-http]
                   [--root-of-trust pkcs11 --pkcs11-module PATH --pkcs11-token LABEL
                    --pkcs11-key LABEL]    (PIN: env OPENKMS_PKCS11_PIN)
+                  [--quotas on|off] [--quota-nodes N] [--metrics-port PORT]
+                  [--log-format text|json]   (see openkms.cli.ops_options)
     openkms admin create-account ACCOUNT_ID [--data-dir DIR] [--database URL]
     openkms admin list-accounts [--data-dir DIR] [--database URL]
     openkms admin rewrap --to pkcs11|software ...   (see openkms.cli.rewrap)
@@ -47,7 +49,7 @@ from typing import Literal, TypedDict, TypeVar
 import platformdirs
 
 from openkms import __version__
-from openkms.cli import admin, audit, authz, maintenance, root_options
+from openkms.cli import admin, audit, authz, maintenance, ops_options, root_options
 from openkms.cli.parsing import Parser
 from openkms.storage.engine import Timeouts
 
@@ -212,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="allow plain HTTP on a non-loopback address (only behind a TLS-terminating proxy)",
     )
     root_options.add_options(serve)
+    ops_options.add_options(serve)
     admin.add_parser(commands)
     authz.add_parser(commands)
     audit.add_parser(commands)
@@ -324,6 +327,7 @@ def _serve(args: argparse.Namespace) -> int:
     from openkms.server.app import OpenKMSApp
     from openkms.server.bootstrap import Settings, StartupError, build
     from openkms.server.data_dir import warn_if_shared
+    from openkms.server.logs import configure as configure_logs
     from openkms.server.worker import PARENT_ENV, SETTINGS_ENV
 
     tls = _transport(args)
@@ -348,7 +352,9 @@ def _serve(args: argparse.Namespace) -> int:
         db_statement_timeout=args.db_statement_timeout,
         db_idle_in_transaction_timeout=args.db_idle_in_transaction_timeout,
         **root_options.settings_of(args),
+        **ops_options.settings_of(args),
     )
+    configure_logs(settings.log_format)
     if args.workers > 1 and data_dir is None and args.database is None:
         return fail(
             "--workers needs state the processes can share: give --data-dir or --database",
@@ -359,7 +365,12 @@ def _serve(args: argparse.Namespace) -> int:
     sock = _listen(args.host, args.port)
     if isinstance(sock, str):
         return fail(sock, Exit.CONFIG)
-    with sock:
+    metrics = ops_options.start_metrics(args, settings)
+    if isinstance(metrics, str):
+        sock.close()
+        return fail(metrics, Exit.CONFIG)
+    settings = metrics.settings  # with its metrics directory
+    with sock, contextlib.closing(metrics):
         try:
             runtime = build(settings)
         except StartupError as exc:

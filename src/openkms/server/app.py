@@ -46,6 +46,8 @@ from openkms.server.authenticate import Authenticator, call_context
 from openkms.server.bootstrap import SLOW_REQUEST_THREADS, Runtime
 from openkms.server.cloudtrail_api import CloudTrailAPI, is_cloudtrail
 from openkms.server.identity_api import IdentityAPI
+from openkms.server.instruments import Instruments
+from openkms.server.logs import REQUEST_ID
 from openkms.server.maintenance_loop import MaintenanceLoop
 from openkms.server.readiness import READY_PATH, Readiness
 from openkms.service.audit_trail import Entry, RequestTrail
@@ -124,6 +126,9 @@ class OpenKMSApp:
                 executor=self.executor if in_memory else None,
             )
             runtime.service.wake_maintenance = self.maintenance.wake
+        #: Request quotas and metrics (openkms.server.instruments).
+        self.instruments = Instruments(self, in_memory=in_memory)
+        self.metrics = self.instruments.recorder
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -134,8 +139,10 @@ class OpenKMSApp:
         if header_section_size(scope["headers"]) > MAX_HEADER_BYTES:
             await _refuse_headers(send)
             return
+        started = time.perf_counter()
         body, too_large = await _read_body(receive)
         request_id = new_request_id()
+        target = None
         if too_large:
             status, out = (
                 413,
@@ -148,7 +155,7 @@ class OpenKMSApp:
         elif scope["path"] == READY_PATH and scope["method"] in ("GET", "HEAD"):
             status, out = await self.readiness.answer()  # cached; its checks off the loop
         else:
-            executor, inline = self._executor_for(scope)
+            executor, inline, target = self._executor_for(scope)
             answer = self.answer_inline(scope, body, request_id) if inline else None
             if answer is None:
                 answer = await asyncio.get_running_loop().run_in_executor(
@@ -156,6 +163,7 @@ class OpenKMSApp:
                 )
             status, out, records = answer
             if records:
+                waiting = self.metrics.audit_started() if self.metrics is not None else 0.0
                 try:
                     await self._stored(records)
                 except Exception:
@@ -163,6 +171,10 @@ class OpenKMSApp:
                         f"An internal error occurred. Request ID: {request_id}"
                     )
                     status, out = internal.status, codec.encode_error(internal)
+                if self.metrics is not None:
+                    self.metrics.audit_done(waiting)
+            if self.metrics is not None:
+                self.metrics.request(target, status, out, time.perf_counter() - started)
         headers = [
             *(_XML_HEADERS if out[:1] == b"<" else _JSON_HEADERS),
             (b"x-amzn-requestid", request_id.encode()),
@@ -171,14 +183,16 @@ class OpenKMSApp:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": out})
 
-    def _executor_for(self, scope: Scope) -> tuple[ThreadPoolExecutor, bool]:
-        """The threads that answer this request, and whether to try the loop first."""
+    def _executor_for(self, scope: Scope) -> tuple[ThreadPoolExecutor, bool, bytes | None]:
+        """The threads that answer this request, whether to try the loop first, and the
+        request's X-Amz-Target."""
         for name, value in scope["headers"]:
             if name == b"x-amz-target":
                 if value in self._slow_targets:
-                    return self.slow_executor, False
-                return self.executor, value in self._inline_targets and not self._in_memory
-        return self.executor, False
+                    return self.slow_executor, False, value
+                inline = value in self._inline_targets and not self._in_memory
+                return self.executor, inline, value
+        return self.executor, False, None
 
     def answer_inline(
         self, scope: Scope, body: bytes, request_id: str
@@ -194,7 +208,7 @@ class OpenKMSApp:
         queued only once they are answered)."""
         store = self.runtime.store
         try:
-            with store.in_memory_only():
+            with store.in_memory_only(), self.instruments.throttle.inline():
                 return self.handle(scope, body, request_id)
         except Offload:
             return None
@@ -207,6 +221,7 @@ class OpenKMSApp:
             self.runtime.store.watch_generation()
         if self.maintenance is not None:
             self.maintenance.start()
+        self.instruments.start()
 
     async def _shutdown(self) -> None:
         """Finish a maintenance run in progress, flush and seal the audit trail, then close
@@ -216,6 +231,7 @@ class OpenKMSApp:
             await self.maintenance.stop()
         self.executor.shutdown(wait=True)
         self.slow_executor.shutdown(wait=True)
+        self.instruments.stop()
         audit = self.runtime.audit
         if isinstance(audit, ProcessAuditWriter):
             await audit.aclose()
@@ -226,6 +242,7 @@ class OpenKMSApp:
     def handle(self, scope: Scope, body: bytes, request_id: str) -> tuple[int, bytes, list[Entry]]:
         """Answer one request; with the audit records that must be durable before the
         answer is sent (none when they were committed with the change they record)."""
+        REQUEST_ID.set(request_id)  # for the log records of this request (server.logs)
         headers: dict[str, str] = {}
         for raw_name, raw_value in scope["headers"]:
             name = raw_name.decode("latin-1")  # ASGI servers send names lower-cased

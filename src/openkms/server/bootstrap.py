@@ -155,6 +155,12 @@ class Settings:
     pkcs11_module: str | None = None
     pkcs11_token: str | None = None
     pkcs11_key: str | None = None
+    #: Request quotas on, and this process's share of each rate; the metrics snapshot
+    #: directory (None: no metrics); the log format (openkms.cli.ops_options).
+    quotas: bool = False
+    quota_share: float = 1.0
+    metrics_dir: str | None = None
+    log_format: str = "text"
 
 
 @dataclass

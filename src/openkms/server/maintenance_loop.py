@@ -33,6 +33,8 @@ class MaintenanceLoop:
         self._event: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        #: Runs finished and failed (the metrics' ``openkms_maintenance_runs_total``).
+        self.runs = {"succeeded": 0, "failed": 0}
 
     def start(self) -> None:
         self._event = asyncio.Event()
@@ -69,8 +71,10 @@ class MaintenanceLoop:
                 else:
                     report = await asyncio.to_thread(self._maintenance.run)
             except Exception:
+                self.runs["failed"] += 1
                 log.exception("maintenance run failed; it will be tried again")
                 continue
+            self.runs["succeeded"] += 1
             self._after(report)
 
     def _after(self, report: MaintenanceReport) -> None:

@@ -44,6 +44,7 @@ from openkms.service.kms.ops import REGISTRY
 from openkms.service.kms.registry import FROM_CIPHERTEXT, KeyArg, Operation
 from openkms.service.kms.resolve import resolve_key
 from openkms.service.policy_principals import effective_policy
+from openkms.service.throttle import Throttle
 from openkms.storage.keys import repository as key_records
 from openkms.storage.repository import Offload, Store, Tx
 
@@ -101,6 +102,8 @@ class KMSService:
         self.regions = frozenset(regions)
         #: Asks for a maintenance pass soon (set by the server; RotateKeyOnDemand uses it).
         self.wake_maintenance: Callable[[], None] = lambda: None
+        #: Request quotas (set by the server; openkms.service.throttle): none by default.
+        self.throttle = Throttle(None, enabled=False)
 
     def dispatch(
         self,
@@ -114,6 +117,7 @@ class KMSService:
             raise UnsupportedOperationException(
                 f"{name} is not supported by this OpenKMS server yet."
             )
+        self.throttle.charge_request(ctx, name, params)
         grant_tokens = params.get("GrantTokens")
         if grant_tokens:
             check_tokens(grant_tokens)  # grants are visible at once; tokens must be ours
@@ -133,6 +137,7 @@ class KMSService:
             keys = self._authorized_keys(tx, ctx, op, params, collect, writes=op.writes)
             if self.store.memory_only and not all(k is None or k.spec in LOOP_SPECS for k in keys):
                 raise Offload()  # slow cryptography: not on the event loop
+            self.throttle.charge_keys(ctx, name, keys)
             call = OperationCall(
                 ctx,
                 params,
