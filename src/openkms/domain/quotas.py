@@ -187,6 +187,19 @@ def request_quota(operation: str, params: Mapping[str, Any]) -> str | None:
     return None
 
 
+def also_counts(operation: str, params: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(Region, quota) a request counts against besides its own quota in its own Region.
+    AWS: "A ReplicateKey operation counts as one ReplicateKey request in the primary key's
+    Region and two CreateKey requests in the replica's Region"; "An UpdatePrimaryRegion
+    operation counts as two UpdatePrimaryRegion requests; one request in each of the two
+    affected Regions"."""
+    if operation == "ReplicateKey" and isinstance(params.get("ReplicaRegion"), str):
+        return [(params["ReplicaRegion"], "CreateKey")] * 2
+    if operation == "UpdatePrimaryRegion" and isinstance(params.get("PrimaryRegion"), str):
+        return [(params["PrimaryRegion"], "UpdatePrimaryRegion")]
+    return []
+
+
 # -- resource quotas --------------------------------------------------------------------
 # AWS's "Resource quotas" page (resource-limits.html): per account and Region, each
 # adjustable there and here (``openkms admin quota set --quota keys-per-region ...``). The

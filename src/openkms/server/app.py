@@ -162,8 +162,12 @@ class OpenKMSApp:
                     executor, self.handle, scope, body, request_id
                 )
             status, out, records = answer
+            audited = None
             if records:
-                waiting = self.metrics.audit_started() if self.metrics is not None else 0.0
+                metrics = self.metrics
+                if metrics is not None:
+                    metrics.audit_waiting += 1
+                audited = time.perf_counter()
                 try:
                     await self._stored(records)
                 except Exception:
@@ -171,10 +175,12 @@ class OpenKMSApp:
                         f"An internal error occurred. Request ID: {request_id}"
                     )
                     status, out = internal.status, codec.encode_error(internal)
-                if self.metrics is not None:
-                    self.metrics.audit_done(waiting)
+                if metrics is not None:
+                    metrics.audit_waiting -= 1
             if self.metrics is not None:
-                self.metrics.request(target, status, out, time.perf_counter() - started)
+                now = time.perf_counter()
+                waited = None if audited is None else now - audited
+                self.metrics.request(target, status, out, now - started, waited)
         headers = [
             *(_XML_HEADERS if out[:1] == b"<" else _JSON_HEADERS),
             (b"x-amzn-requestid", request_id.encode()),
@@ -208,7 +214,7 @@ class OpenKMSApp:
         queued only once they are answered)."""
         store = self.runtime.store
         try:
-            with store.in_memory_only(), self.instruments.throttle.inline():
+            with store.in_memory_only():
                 return self.handle(scope, body, request_id)
         except Offload:
             return None

@@ -20,8 +20,10 @@ workers gets 1/N of the quota). That is the approximation: cheap (a dictionary l
 a few float operations per request, under a lock no other process shares) and safe
 against overload, at the cost of throttling early under skewed load.
 
-On the event loop a request may be started, then handed to a thread (``Offload``): the
-tokens it took on the loop are given back (:meth:`Throttle.inline`), so it counts once.
+A request counts once it is authorized, before its handler's work (before the key pair
+of a CreateKey is generated), so a refused caller spends no token. A request started on
+the event loop and handed to a thread after that point (only when its key version's
+material was not yet in this process's cache: a key's first use) counts twice.
 """
 
 from __future__ import annotations
@@ -29,51 +31,64 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from openkms.domain import quotas
-from openkms.domain.keys import Key
+from openkms.domain.keys import Key, KeySpec
 from openkms.errors import ThrottlingException
 from openkms.service.context import RequestContext
 from openkms.storage.quotas import repository as quota_records
-from openkms.storage.repository import Offload, StorageError, Store
+from openkms.storage.repository import StorageError, Store
 
 log = logging.getLogger("openkms.quotas")
 
 #: Seconds between reads of the overrides table (a change made with ``openkms admin quota
 #: set`` applies within this bound on every process).
 REFRESH_SECONDS = 2.0
+#: Tokens a fast bucket hands out at a time (see Bucket): the counter stays a small int.
+MAX_LEASE = 200
 #: At most one warning per account, Region and quota in this many seconds (a throttled
 #: caller retries: a line per refusal would flood the log).
 WARN_SECONDS = 60.0
 
 
 class Bucket:
-    """Tokens refilled at ``rate`` per second up to ``capacity``; one per request."""
+    """Tokens refilled at ``rate`` per second up to ``capacity`` (one second's worth, at
+    least one); one per request.
 
-    __slots__ = ("capacity", "rate", "stamp", "tokens")
+    A fast bucket hands tokens out in leases of ``lease`` (a hundredth of a second's
+    worth, at most :data:`MAX_LEASE`): a request that finds tokens left in the current
+    lease only counts itself off (an integer step); the clock is read and the bucket
+    refilled once per lease. A lease is taken only whole-or-part from what the bucket
+    holds, so the sustained rate stays the quota; a burst may pass at most one lease early.
+    """
+
+    __slots__ = ("capacity", "lease", "leased", "rate", "stamp", "tokens", "used")
 
     def __init__(self, rate: float, now: float) -> None:
         self.rate = rate
         self.capacity = max(rate, 1.0)
         self.tokens = self.capacity
         self.stamp = now
+        self.lease = max(1, min(MAX_LEASE, int(rate / 100)))
+        #: Tokens of the current lease, and how many of them requests have used.
+        self.leased = 0
+        self.used = 0
 
     def take(self, now: float) -> bool:
+        """Take one token (``now``: the monotonic clock), or refuse."""
         tokens = self.tokens + (now - self.stamp) * self.rate
         if tokens > self.capacity:
             tokens = self.capacity
         self.stamp = now
-        if tokens < 1.0:
+        granted = min(self.lease, int(tokens))
+        if granted < 1:
             self.tokens = tokens
             return False
-        self.tokens = tokens - 1.0
+        self.tokens = tokens - granted
+        self.leased, self.used = granted, 1
         return True
-
-    def give_back(self) -> None:
-        self.tokens = min(self.tokens + 1.0, self.capacity)
 
 
 class Throttle:
@@ -93,39 +108,48 @@ class Throttle:
         self._thread: threading.Thread | None = None
 
     # -- the request path ------------------------------------------------------------
-    def charge_request(
-        self, ctx: RequestContext, operation: str, params: Mapping[str, Any]
+    def charge(
+        self,
+        ctx: RequestContext,
+        operation: str,
+        params: Mapping[str, Any],
+        keys: Sequence[Key | None],
     ) -> None:
-        """Count a request against the quota its operation (or parameters) names."""
-        if self.enabled:
+        """Count an authorized request against its quota: its operation's own (or its
+        data key pair spec's), else, for a cryptographic operation, its key type's shared
+        one (the first key's: ReEncrypt's source key). Raises ThrottlingException."""
+        if not self.enabled:
+            return
+        quota = _FIXED.get(operation, _UNSEEN)
+        if quota is _UNSEEN:  # GenerateDataKeyPair*, the cross-Region ones, the unlimited
             quota = quotas.request_quota(operation, params)
-            if quota is not None:
-                self._charge(ctx.account, ctx.region, quota)
-
-    def charge_keys(self, ctx: RequestContext, operation: str, keys: Sequence[Key | None]) -> None:
-        """Count a cryptographic operation against its key's type's shared quota (the
-        first key's: ReEncrypt's source key)."""
-        if self.enabled and operation in quotas.CRYPTO_OPERATIONS and keys:
+            for region, also in quotas.also_counts(operation, params):
+                self._charge(ctx.account, region, also)
+        elif quota is None and keys:  # a cryptographic operation
             key = keys[0]
             if key is not None:
-                self._charge(ctx.account, ctx.region, quotas.key_quota(key.spec))
+                quota = _BY_SPEC[key.spec]
+        if quota is not None:
+            self._charge(ctx.account, ctx.region, quota)
 
     def _charge(self, account: str, region: str, quota: str) -> None:
         slot = (account, region, quota)
-        with self._lock:
-            bucket = self._buckets.get(slot, _UNSEEN)
-            if bucket is _UNSEEN:
-                bucket = self._buckets[slot] = self._new_bucket(account, region, quota)
-            if bucket is None:
-                return
-            now = time.monotonic()
-            if not bucket.take(now):
-                self.throttled[quota] = self.throttled.get(quota, 0) + 1
-                self._warn(slot, now)
-                raise ThrottlingException(quotas.THROTTLED_MESSAGE)
-        inline = self._inline
-        if inline is not None and self._store is not None and self._store.memory_only:
-            inline.append(bucket)
+        bucket = self._buckets.get(slot, _UNSEEN)
+        if bucket is _UNSEEN:
+            with self._lock:  # one bucket per slot, whichever thread makes it
+                bucket = self._buckets.setdefault(slot, self._new_bucket(account, region, quota))
+        if bucket is None:
+            return
+        # Not locked: two threads taking the last token at once both pass (at most one
+        # request per request thread too many); a lock would cost every request.
+        if bucket.used < bucket.leased:  # a token of the current lease
+            bucket.used += 1
+            return
+        now = time.monotonic()
+        if not bucket.take(now):
+            self.throttled[quota] = self.throttled.get(quota, 0) + 1
+            self._warn(slot, now)
+            raise ThrottlingException(quotas.THROTTLED_MESSAGE)
 
     def _warn(self, slot: tuple[str, str, str], now: float) -> None:
         last = self._warned.get(slot)
@@ -139,24 +163,6 @@ class Throttle:
                 quota,
                 self.rate_of(account, region, quota) or 0.0,
             )
-
-    _inline: list[Bucket] | None = None
-
-    @contextmanager
-    def inline(self) -> Iterator[None]:
-        """Around an attempt on the event loop: what it took is given back if it is
-        handed to a thread (:class:`Offload`), which counts the request again."""
-        charges: list[Bucket] = []
-        self._inline = charges
-        try:
-            yield
-        except Offload:
-            with self._lock:
-                for bucket in charges:
-                    bucket.give_back()
-            raise
-        finally:
-            self._inline = None
 
     def _new_bucket(self, account: str, region: str, quota: str) -> Bucket | None:
         rate = self.rate_of(account, region, quota)
@@ -199,7 +205,19 @@ class Throttle:
         self._thread.start()
 
     def stop(self) -> None:
+        """End the refresh thread (before the store closes under it)."""
         self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
 
 
 _UNSEEN: Any = object()
+_CROSS_REGION = ("ReplicateKey", "UpdatePrimaryRegion")  # quotas.also_counts
+#: The quota of every operation that names its own; None for the cryptographic operations
+#: (their key's type decides). Absent: GenerateDataKeyPair* and operations without one.
+_FIXED: dict[str, str | None] = {
+    **dict.fromkeys(quotas.CRYPTO_OPERATIONS),
+    **{name: name for name in quotas.DEFAULTS if name not in _CROSS_REGION},
+    "GenerateRandom": quotas.SYMMETRIC,
+}
+_BY_SPEC = {spec: quotas.key_quota(spec) for spec in KeySpec}

@@ -117,7 +117,6 @@ class KMSService:
             raise UnsupportedOperationException(
                 f"{name} is not supported by this OpenKMS server yet."
             )
-        self.throttle.charge_request(ctx, name, params)
         grant_tokens = params.get("GrantTokens")
         if grant_tokens:
             check_tokens(grant_tokens)  # grants are visible at once; tokens must be ours
@@ -130,6 +129,7 @@ class KMSService:
             # the write transaction below, against the state the change is made on.
             with self.store.transaction() as tx:
                 self._authorized_keys(tx, ctx, op, params, trail, writes=False)
+            self.throttle.charge(ctx, name, params, ())  # before the costly preparation
             prepared = op.prepare(self.wrapping_keys, params)
         # The keys go on the trail once (by the first authorization).
         collect = trail if op.prepare is None else None
@@ -137,7 +137,8 @@ class KMSService:
             keys = self._authorized_keys(tx, ctx, op, params, collect, writes=op.writes)
             if self.store.memory_only and not all(k is None or k.spec in LOOP_SPECS for k in keys):
                 raise Offload()  # slow cryptography: not on the event loop
-            self.throttle.charge_keys(ctx, name, keys)
+            if op.prepare is None:  # counted once authorized, before the handler's work
+                self.throttle.charge(ctx, name, params, keys)
             call = OperationCall(
                 ctx,
                 params,
