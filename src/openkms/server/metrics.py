@@ -25,10 +25,13 @@ import bisect
 import collections
 import contextlib
 import json
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+
+log = logging.getLogger("openkms.metrics")
 
 #: Upper bounds (seconds) of the latency histograms' buckets (the last is +Inf).
 LATENCY_BOUNDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -151,7 +154,10 @@ class Recorder:
 
         def run() -> None:
             while not self._stop.wait(FLUSH_SECONDS):
-                self.flush()
+                try:
+                    self.flush()
+                except OSError as exc:  # counted all the same (absorb ran): next time
+                    log.warning("could not write the metrics snapshot %s: %s", self._path, exc)
 
         self.flush()
         self._thread = threading.Thread(target=run, name="openkms-metrics", daemon=True)

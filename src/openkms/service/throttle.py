@@ -9,7 +9,8 @@ counted in :attr:`Throttle.throttled` (the metrics' ``openkms_throttled_requests
 
 Each bucket holds at most one second of its rate (at least one request), so a burst of
 up to the per-second quota passes and the sustained rate is the quota, as AWS's "in each
-one-second interval" describes.
+one-second interval" describes (a fast bucket lends its tokens out a hundredth of a
+second's worth at a time: :class:`Bucket`).
 
 Several processes (``serve --workers N``, several nodes with ``--quota-nodes``) each
 enforce their share of every rate (``share`` = 1 / (workers × nodes)), with no
@@ -17,8 +18,10 @@ coordination on the request path: the whole service never admits more than the q
 (plus one second's burst per process), and admits less when the callers' connections
 land unevenly on the processes (a caller whose keep-alive connection stays on one of N
 workers gets 1/N of the quota). That is the approximation: cheap (a dictionary lookup and
-a few float operations per request, under a lock no other process shares) and safe
-against overload, at the cost of throttling early under skewed load.
+an integer step per request, no lock; the clock is read once per lease of a fast bucket)
+and safe against overload, at the cost of throttling early under skewed load. Within a
+process, two request threads may both take a bucket's last token (no lock): at most one
+request too many per thread.
 
 A request counts once it is authorized, before its handler's work (before the key pair
 of a CreateKey is generated), so a refused caller spends no token. A request started on
