@@ -44,7 +44,7 @@ import socket
 import ssl
 import sys
 from collections.abc import Callable
-from typing import Literal, TypedDict, TypeVar
+from typing import Any, Literal, TypedDict, TypeVar
 
 import platformdirs
 
@@ -274,6 +274,7 @@ class _ServerOptions(_TLSOptions):
     server_header: bool
     proxy_headers: bool
     forwarded_allow_ips: str | None
+    log_config: dict[str, Any] | None
 
 
 def _transport(args: argparse.Namespace) -> _TLSOptions | str:
@@ -397,6 +398,8 @@ def _serve(args: argparse.Namespace) -> int:
             # sourceIPAddress) and aws:SecureTransport: believed only from proxies named here.
             proxy_headers=bool(args.trusted_proxies),
             forwarded_allow_ips=",".join(args.trusted_proxies) or None,
+            # JSON logs: uvicorn's own lines go to the root logger's JSON handler too.
+            log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
             **tls,
         )
         if args.workers == 1:
