@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from openkms.authz import MAX_KEY_POLICY_BYTES, Effect, PolicyKind, parse_policy
-from openkms.errors import MalformedPolicyDocumentException
+from openkms.errors import LimitExceededException, MalformedPolicyDocumentException
 
 ACCOUNT = "111122223333"
 ROOT = f"arn:aws:iam::{ACCOUNT}:root"
@@ -173,7 +173,7 @@ def test_key_policy_of_exactly_32_kb_is_accepted() -> None:
 
 def test_key_policy_over_32_kb_is_rejected() -> None:
     text = _padded(MAX_KEY_POLICY_BYTES + 1)
-    with pytest.raises(MalformedPolicyDocumentException, match="32769 bytes; the maximum is 32768"):
+    with pytest.raises(LimitExceededException, match="32769 bytes; the maximum is 32768"):
         parse_policy(text, "resource")
 
 
@@ -181,7 +181,7 @@ def test_size_counts_utf8_bytes() -> None:
     base = doc(stmt(Sid="é" * 100))
     text = base[:-1] + " " * (MAX_KEY_POLICY_BYTES - len(base.encode()) + 1) + "}"
     assert len(text) <= MAX_KEY_POLICY_BYTES < len(text.encode())
-    with pytest.raises(MalformedPolicyDocumentException, match="maximum is 32768"):
+    with pytest.raises(LimitExceededException, match="maximum is 32768"):
         parse_policy(text, "resource")
 
 

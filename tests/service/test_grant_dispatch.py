@@ -10,6 +10,7 @@ import pytest
 
 from openkms.crypto.keyring import SoftwareKeyring, new_root_key
 from openkms.domain import grants as g
+from openkms.domain import quotas
 from openkms.domain.principals import Principal
 from openkms.errors import (
     AccessDeniedException,
@@ -157,7 +158,7 @@ def test_other_accounts_cannot_create_list_or_revoke(service) -> None:
 
 
 def test_the_quota_of_grants_per_key(service, monkeypatch) -> None:
-    monkeypatch.setattr(g, "MAX_GRANTS_PER_KEY", 2)
+    monkeypatch.setitem(quotas.RESOURCE_DEFAULTS, quotas.GRANTS_PER_KEY, 2)
     key = new_key(service)
     new_grant(service, key, Name="first")
     new_grant(service, key)

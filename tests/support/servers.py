@@ -86,6 +86,9 @@ class ServerProcess:
         if access_key and secret_key:
             env["OPENKMS_ROOT_ACCESS_KEY_ID"] = access_key
             env["OPENKMS_ROOT_SECRET_ACCESS_KEY"] = secret_key
+        # Request quotas (on by default without --dev) would throttle tests that create
+        # keys faster than AWS's 5 CreateKey a second; the quota tests turn them on.
+        env["OPENKMS_QUOTAS"] = "off"
         env.update(extra_env or {})
         log_dir = data_dir or os.environ.get("TMPDIR", "/tmp")
         log_path = os.path.join(log_dir, f"server-{port}.log")

@@ -54,7 +54,7 @@ from openkms.authz.context import Context
 from openkms.authz.patterns import Globs, compile_globs, wild
 from openkms.authz.principals import PrincipalSpec, parse_principal
 from openkms.authz.variables import Template, parse_template
-from openkms.errors import MalformedPolicyDocumentException
+from openkms.errors import LimitExceededException, MalformedPolicyDocumentException
 
 PolicyKind = Literal["resource", "identity", "trust"]
 MAX_KEY_POLICY_BYTES = 32_768
@@ -213,7 +213,9 @@ def _malformed(message: str) -> MalformedPolicyDocumentException:
 def _check_key_policy_text(text: str) -> None:
     size = len(text.encode("utf-8"))
     if size > MAX_KEY_POLICY_BYTES:
-        raise _malformed(
+        # AWS: "If the key policy exceeds the length constraint, KMS returns a
+        # LimitExceededException" (CreateKey/PutKeyPolicy, Policy).
+        raise LimitExceededException(
             f"The key policy is {size} bytes; the maximum is {MAX_KEY_POLICY_BYTES} bytes."
         )
     bad = _KEY_POLICY_FORBIDDEN_CHAR.search(text)
@@ -423,3 +425,7 @@ def _check_unique_sids(statements: tuple[Statement, ...]) -> None:
                     f"{st.ref}: Statement IDs (SID) in a single policy must be unique."
                 )
             seen.add(sid)
+
+
+#: Hits and misses of the compiled-policy cache (``functools`` ``CacheInfo``), for metrics.
+policy_cache_info = _parse_cached.cache_info

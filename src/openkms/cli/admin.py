@@ -3,6 +3,7 @@
     openkms admin create-account ACCOUNT_ID [--data-dir DIR] [--database URL]
     openkms admin list-accounts [--data-dir DIR] [--database URL]
     openkms admin rewrap --to pkcs11|software ...   (openkms.cli.rewrap)
+    openkms admin quota list|set|unset ...   (openkms.cli.quota)
 
 ``create-account`` registers an account (it makes the data directory, database and root
 key on first use, as ``serve`` does; ``list-accounts`` only opens them and creates
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING
 
 import platformdirs
 
-from openkms.cli import rewrap, root_options, xks
+from openkms.cli import quota, rewrap, root_options, xks
 from openkms.storage import shared as shared_records
 
 if TYPE_CHECKING:
@@ -93,6 +94,7 @@ def add_parser(commands: Commands) -> None:
     rewrap.add_parser(actions)
     storage_options(actions.choices["rewrap"])
     xks.add_admin_parsers(actions)
+    quota.add_parser(actions)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -104,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
         return rewrap.run(args)
     if args.admin_command in ("xks-key", "xks-credential"):
         return xks.run_admin(args)
+    if args.admin_command == "quota":
+        return quota.run(args)
     account = getattr(args, "account_id", "000000000000")
     creating = args.admin_command == "create-account"
     try:

@@ -10,6 +10,8 @@
                   [--tls-cert FILE --tls-key FILE] [--insecure-http] [--console]
                   [--root-of-trust pkcs11 --pkcs11-module PATH --pkcs11-token LABEL
                    --pkcs11-key LABEL]    (PIN: env OPENKMS_PKCS11_PIN)
+                  [--quotas on|off] [--quota-nodes N] [--metrics-port PORT]
+                  [--log-format text|json]   (see openkms.cli.ops_options)
     openkms admin create-account ACCOUNT_ID [--data-dir DIR] [--database URL]
     openkms admin list-accounts [--data-dir DIR] [--database URL]
     openkms admin rewrap --to pkcs11|software ...   (see openkms.cli.rewrap)
@@ -43,12 +45,12 @@ import socket
 import ssl
 import sys
 from collections.abc import Callable
-from typing import Literal, TypedDict, TypeVar
+from typing import Any, Literal, TypedDict, TypeVar
 
 import platformdirs
 
 from openkms import __version__
-from openkms.cli import admin, audit, authz, maintenance, root_options, xks
+from openkms.cli import admin, audit, authz, maintenance, ops_options, root_options, xks
 from openkms.cli.parsing import Parser
 from openkms.storage.engine import Timeouts
 
@@ -224,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
         "with fixed access keys; applied at start and after every reset (see README)",
     )
     root_options.add_options(serve)
+    ops_options.add_options(serve)
     admin.add_parser(commands)
     authz.add_parser(commands)
     audit.add_parser(commands)
@@ -284,6 +287,7 @@ class _ServerOptions(_TLSOptions):
     server_header: bool
     proxy_headers: bool
     forwarded_allow_ips: str | None
+    log_config: dict[str, Any] | None
 
 
 def _transport(args: argparse.Namespace) -> _TLSOptions | str:
@@ -337,6 +341,7 @@ def _serve(args: argparse.Namespace) -> int:
     from openkms.server.app import OpenKMSApp
     from openkms.server.bootstrap import Settings, StartupError, build
     from openkms.server.data_dir import warn_if_shared
+    from openkms.server.logs import configure as configure_logs
     from openkms.server.seed import Seeder, SeedError
     from openkms.server.worker import PARENT_ENV, SETTINGS_ENV
 
@@ -364,7 +369,9 @@ def _serve(args: argparse.Namespace) -> int:
         **root_options.settings_of(args),
         console=args.console or args.dev,
         seed_file=os.path.abspath(args.seed) if args.seed else None,
+        **ops_options.settings_of(args),
     )
+    configure_logs(settings.log_format)
     if args.workers > 1 and data_dir is None and args.database is None:
         return fail(
             "--workers needs state the processes can share: give --data-dir or --database",
@@ -379,7 +386,12 @@ def _serve(args: argparse.Namespace) -> int:
     sock = _listen(args.host, args.port)
     if isinstance(sock, str):
         return fail(sock, Exit.CONFIG)
-    with sock:
+    metrics = ops_options.start_metrics(args, settings)
+    if isinstance(metrics, str):
+        sock.close()
+        return fail(metrics, Exit.CONFIG)
+    settings = metrics.settings  # with its metrics directory
+    with sock, contextlib.closing(metrics):
         try:
             runtime = build(settings)
             if seeder is not None:
@@ -410,6 +422,8 @@ def _serve(args: argparse.Namespace) -> int:
             # sourceIPAddress) and aws:SecureTransport: believed only from proxies named here.
             proxy_headers=bool(args.trusted_proxies),
             forwarded_allow_ips=",".join(args.trusted_proxies) or None,
+            # JSON logs: uvicorn's own lines go to the root logger's JSON handler too.
+            log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
             **tls,
         )
         if args.workers == 1:

@@ -32,7 +32,6 @@ from openkms.domain.keys import Key, KeySpec, KeyUsage, key_arn
 from openkms.domain.principals import root_arn
 from openkms.errors import ValidationException
 
-MAX_GRANTS_PER_KEY = 50_000
 MAX_CONSTRAINT_PAIRS = 8
 MAX_CONSTRAINT_CHARS = 384
 

@@ -48,6 +48,8 @@ from openkms.server.cloudtrail_api import CloudTrailAPI, is_cloudtrail
 from openkms.server.console_api import ConsoleAPI, is_console_api
 from openkms.server.console_files import ConsoleFiles, is_console_path
 from openkms.server.identity_api import IdentityAPI
+from openkms.server.instruments import Instruments
+from openkms.server.logs import REQUEST_ID
 from openkms.server.maintenance_loop import MaintenanceLoop
 from openkms.server.readiness import READY_PATH, Readiness
 from openkms.server.seed import Seeder
@@ -134,6 +136,9 @@ class OpenKMSApp:
                 run_at_start=not in_memory,
             )
             runtime.service.wake_maintenance = self.maintenance.wake
+        #: Request quotas and metrics (openkms.server.instruments).
+        self.instruments = Instruments(self, in_memory=in_memory)
+        self.metrics = self.instruments.recorder
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -144,8 +149,10 @@ class OpenKMSApp:
         if header_section_size(scope["headers"]) > MAX_HEADER_BYTES:
             await _refuse_headers(send)
             return
+        started = time.perf_counter()
         body, too_large = await _read_body(receive)
         request_id = new_request_id()
+        target = None
         if too_large:
             status, out = (
                 413,
@@ -161,14 +168,19 @@ class OpenKMSApp:
             await self.console_files.send(scope, send)  # static, from memory
             return
         else:
-            executor, inline = self._executor_for(scope)
+            executor, inline, target = self._executor_for(scope)
             answer = self.answer_inline(scope, body, request_id) if inline else None
             if answer is None:
                 answer = await asyncio.get_running_loop().run_in_executor(
                     executor, self.handle, scope, body, request_id
                 )
             status, out, records = answer
+            audited = None
             if records:
+                metrics = self.metrics
+                if metrics is not None:
+                    metrics.audit_waiting += 1
+                audited = time.perf_counter()
                 try:
                     await self._stored(records)
                 except Exception:
@@ -176,6 +188,12 @@ class OpenKMSApp:
                         f"An internal error occurred. Request ID: {request_id}"
                     )
                     status, out = internal.status, codec.encode_error(internal)
+                if metrics is not None:
+                    metrics.audit_waiting -= 1
+            if self.metrics is not None:
+                now = time.perf_counter()
+                waited = None if audited is None else now - audited
+                self.metrics.request(target, status, out, now - started, waited)
         headers = [
             *(_XML_HEADERS if out[:1] == b"<" else _JSON_HEADERS),
             (b"x-amzn-requestid", request_id.encode()),
@@ -184,14 +202,16 @@ class OpenKMSApp:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": out})
 
-    def _executor_for(self, scope: Scope) -> tuple[ThreadPoolExecutor, bool]:
-        """The threads that answer this request, and whether to try the loop first."""
+    def _executor_for(self, scope: Scope) -> tuple[ThreadPoolExecutor, bool, bytes | None]:
+        """The threads that answer this request, whether to try the loop first, and the
+        request's X-Amz-Target."""
         for name, value in scope["headers"]:
             if name == b"x-amz-target":
                 if value in self._slow_targets:
-                    return self.slow_executor, False
-                return self.executor, value in self._inline_targets and not self._in_memory
-        return self.executor, False
+                    return self.slow_executor, False, value
+                inline = value in self._inline_targets and not self._in_memory
+                return self.executor, inline, value
+        return self.executor, False, None
 
     def answer_inline(
         self, scope: Scope, body: bytes, request_id: str
@@ -220,6 +240,7 @@ class OpenKMSApp:
             self.runtime.store.watch_generation()
         if self.maintenance is not None:
             self.maintenance.start()
+        self.instruments.start()
 
     async def _shutdown(self) -> None:
         """Finish a maintenance run in progress, flush and seal the audit trail, then close
@@ -229,6 +250,7 @@ class OpenKMSApp:
             await self.maintenance.stop()
         self.executor.shutdown(wait=True)
         self.slow_executor.shutdown(wait=True)
+        self.instruments.stop()
         audit = self.runtime.audit
         if isinstance(audit, ProcessAuditWriter):
             await audit.aclose()
@@ -239,6 +261,7 @@ class OpenKMSApp:
     def handle(self, scope: Scope, body: bytes, request_id: str) -> tuple[int, bytes, list[Entry]]:
         """Answer one request; with the audit records that must be durable before the
         answer is sent (none when they were committed with the change they record)."""
+        REQUEST_ID.set(request_id)  # for the log records of this request (server.logs)
         headers: dict[str, str] = {}
         for raw_name, raw_value in scope["headers"]:
             name = raw_name.decode("latin-1")  # ASGI servers send names lower-cased

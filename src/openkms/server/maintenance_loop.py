@@ -38,6 +38,8 @@ class MaintenanceLoop:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._run_at_start = run_at_start
+        #: Runs finished and failed (the metrics' ``openkms_maintenance_runs_total``).
+        self.runs = {"succeeded": 0, "failed": 0}
 
     def start(self) -> None:
         self._event = asyncio.Event()
@@ -75,8 +77,10 @@ class MaintenanceLoop:
                 else:
                     report = await asyncio.to_thread(self._maintenance.run)
             except Exception:
+                self.runs["failed"] += 1
                 log.exception("maintenance run failed; it will be tried again")
                 continue
+            self.runs["succeeded"] += 1
             self._after(report)
 
     def _after(self, report: MaintenanceReport) -> None:

@@ -14,6 +14,7 @@ import os
 from openkms.server.app import OpenKMSApp
 from openkms.server.bootstrap import Settings, build
 from openkms.server.lifeline import end_with_parent
+from openkms.server.logs import configure
 
 SETTINGS_ENV = "OPENKMS_WORKER_SETTINGS"
 PARENT_ENV = "OPENKMS_WORKER_PARENT"
@@ -22,4 +23,5 @@ PARENT_ENV = "OPENKMS_WORKER_PARENT"
 def create_app() -> OpenKMSApp:
     end_with_parent(int(os.environ[PARENT_ENV]))
     settings = Settings(**json.loads(os.environ[SETTINGS_ENV]))
+    configure(settings.log_format)
     return OpenKMSApp(build(settings))

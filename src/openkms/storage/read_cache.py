@@ -59,8 +59,12 @@ class ReadCache:
         #: The database's generation when last read (None: not read yet).
         self.seen: int | None = None
         self._lock = threading.Lock()
+        #: Lookups and the misses among them (values put), for the metrics' hit rate.
+        self.lookups = 0
+        self.misses = 0
 
     def get(self, slot: Hashable) -> object:
+        self.lookups += 1
         return self._entries.get(slot, MISSING)
 
     def put(self, generation: int, slot: Hashable, value: object) -> None:
@@ -68,6 +72,7 @@ class ReadCache:
         # The dict first, then the generation: invalidate() moves the generation first,
         # then replaces the dict, so a value read before an invalidation lands either in
         # the dict it replaced or nowhere.
+        self.misses += 1
         entries = self._entries
         if generation != self.generation:
             return

@@ -44,6 +44,7 @@ from openkms.service.kms.ops import REGISTRY
 from openkms.service.kms.registry import FROM_CIPHERTEXT, KeyArg, Operation
 from openkms.service.kms.resolve import resolve_key
 from openkms.service.policy_principals import effective_policy
+from openkms.service.throttle import Throttle
 from openkms.storage.keys import repository as key_records
 from openkms.storage.repository import Offload, Store, Tx
 
@@ -101,6 +102,8 @@ class KMSService:
         self.regions = frozenset(regions)
         #: Asks for a maintenance pass soon (set by the server; RotateKeyOnDemand uses it).
         self.wake_maintenance: Callable[[], None] = lambda: None
+        #: Request quotas (set by the server; openkms.service.throttle): none by default.
+        self.throttle = Throttle(None, enabled=False)
 
     def dispatch(
         self,
@@ -126,6 +129,7 @@ class KMSService:
             # the write transaction below, against the state the change is made on.
             with self.store.transaction() as tx:
                 self._authorized_keys(tx, ctx, op, params, trail, writes=False)
+            self.throttle.charge(ctx, name, params, ())  # before the costly preparation
             prepared = op.prepare(self.wrapping_keys, params)
         # The keys go on the trail once (by the first authorization).
         collect = trail if op.prepare is None else None
@@ -133,6 +137,8 @@ class KMSService:
             keys = self._authorized_keys(tx, ctx, op, params, collect, writes=op.writes)
             if self.store.memory_only and not all(k is None or k.spec in LOOP_SPECS for k in keys):
                 raise Offload()  # slow cryptography: not on the event loop
+            if op.prepare is None:  # counted once authorized, before the handler's work
+                self.throttle.charge(ctx, name, params, keys)
             call = OperationCall(
                 ctx,
                 params,

@@ -33,6 +33,10 @@ class MaterialCache:
     def __init__(self, keyring: Keyring) -> None:
         self._keyring = keyring
         self._entries: dict[tuple[str, int], tuple[Any, str]] = {}
+        #: Lookups and the misses among them (the metrics' hit rate; not locked: a lost
+        #: increment under a race only blurs a statistic).
+        self.lookups = 0
+        self.misses = 0
 
     def get(self, tx: Tx, key: Key, version: int) -> tuple[Any, str] | None:
         """``(material, material id)`` of one key version, or None if it does not exist.
@@ -41,8 +45,10 @@ class MaterialCache:
         :class:`openkms.crypto.loaded.LoadedKey` for every other spec."""
         slot = (key.key_id, version)
         found = self._entries.get(slot)
+        self.lookups += 1
         if found is not None:
             return found
+        self.misses += 1
         material = key_records.get_material(tx, key.key_id, version)
         if material is None or material.wrapped is None:
             return None  # no such version, or imported material deleted / expired

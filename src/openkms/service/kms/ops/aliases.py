@@ -14,6 +14,7 @@ from openkms.errors import (
     ValidationException,
 )
 from openkms.service.context import RequestContext
+from openkms.service.kms import resource_quotas
 from openkms.service.kms.call import OperationCall
 from openkms.service.kms.paging import decode_marker, page
 from openkms.service.kms.registry import KeyArg, operation, param
@@ -58,6 +59,7 @@ def create_alias(call: OperationCall[CreateAliasRequest]) -> CreateAliasResponse
     name = call.params["AliasName"]
     check_customer_alias_name(name)
     _check_target(call.key, call.params["TargetKeyId"])
+    resource_quotas.check_new_alias(call.tx, call.key)
     ctx = call.ctx
     alias = Alias(ctx.account, ctx.region, name, call.key.key_id, ctx.now, ctx.now)
     try:
@@ -87,6 +89,8 @@ def update_alias(call: OperationCall[UpdateAliasRequest]) -> UpdateAliasResponse
             f"{new_key.arn} key usage or key spec does not match the alias's current key "
             f"{current.arn}: an alias can only be moved between keys of the same type and usage."
         )
+    if new_key.key_id != alias.target_key_id:
+        resource_quotas.check_new_alias(call.tx, new_key)
     key_records.update_alias(
         call.tx,
         Alias(alias.account, alias.region, name, new_key.key_id, alias.created_at, call.ctx.now),

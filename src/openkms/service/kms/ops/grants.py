@@ -19,12 +19,12 @@ from openkms.domain.principals import root_arn
 from openkms.errors import (
     AccessDeniedException,
     InvalidGrantIdException,
-    LimitExceededException,
     NotFoundException,
     UnsupportedOperationException,
     ValidationException,
 )
 from openkms.service.context import RequestContext
+from openkms.service.kms import resource_quotas
 from openkms.service.kms.call import OperationCall
 from openkms.service.kms.paging import decode_marker, page
 from openkms.service.kms.registry import operation
@@ -153,11 +153,8 @@ def create_grant(call: OperationCall[CreateGrantRequest]) -> CreateGrantResponse
             if existing.same_request(grantee, retiring, operations, constraints):
                 token = tokens.mint_token(existing.grant_id, os.urandom(16))
                 return {"GrantToken": token, "GrantId": existing.grant_id}
-    if grant_records.count_grants_for_key(tx, key.key_id) >= domain_grants.MAX_GRANTS_PER_KEY:
-        raise LimitExceededException(
-            f"The request was rejected because {key.arn} has reached the quota of "
-            f"{domain_grants.MAX_GRANTS_PER_KEY} grants per KMS key."
-        )
+    count = grant_records.count_grants_for_key(tx, key.key_id)
+    resource_quotas.check_new_grant(tx, key, grantee, count)
     grant = Grant(
         grant_id=tokens.new_grant_id(os.urandom(32)),
         key_id=key.key_id,

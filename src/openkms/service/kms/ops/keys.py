@@ -20,6 +20,7 @@ from openkms.errors import (
     UnsupportedOperationException,
     ValidationException,
 )
+from openkms.service.kms import resource_quotas
 from openkms.service.kms.call import OperationCall
 from openkms.service.kms.managed import ensure_managed_key
 from openkms.service.kms.materials import new_material
@@ -133,6 +134,7 @@ def create_key(call: OperationCall[CreateKeyRequest]) -> CreateKeyResponse:
             created_at=ctx.now,
         )
     # Origin EXTERNAL: no material until ImportKeyMaterial (the key is PendingImport).
+    resource_quotas.check_new_key(call.tx, ctx.account, ctx.region)
     key_records.insert_key(call.tx, key, material, new_tags)
     return {"KeyMetadata": key_metadata(call, key)}
 

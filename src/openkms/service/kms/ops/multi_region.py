@@ -15,7 +15,7 @@ from openkms.audit.records import AuditedCall
 from openkms.domain import multi_region, policy, tags
 from openkms.domain.keys import Key, KeyMaterial, key_arn
 from openkms.service.audit_trail import Entry
-from openkms.service.kms import multi_region_sync
+from openkms.service.kms import multi_region_sync, resource_quotas
 from openkms.service.kms.call import OperationCall
 from openkms.service.kms.metadata import key_metadata
 from openkms.service.kms.policy_lockout import check_new_policy
@@ -66,6 +66,7 @@ def replicate_key(call: OperationCall[ReplicateKeyRequest]) -> ReplicateKeyRespo
     tags.merged({}, new_tags)
     replica = multi_region.replica_of(primary, region, p.get("Description", ""), text, ctx.now)
     copies = _copied_materials(call, primary, replica)
+    resource_quotas.check_new_key(call.tx, primary.account, region)
     key_records.insert_key(call.tx, replica, copies[0] if copies else None, new_tags)
     for material in copies[1:]:
         key_records.insert_material(call.tx, material)
