@@ -150,7 +150,7 @@ class OpenKMSApp:
             await _refuse_headers(send)
             return
         started = time.perf_counter()
-        body, too_large = await _read_body(receive)
+        body, too_large = await read_body(receive)
         request_id = new_request_id()
         target = None
         if too_large:
@@ -402,7 +402,9 @@ def new_request_id() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-async def _read_body(receive: Receive) -> tuple[bytes, bool]:
+async def read_body(receive: Receive, limit: int = MAX_BODY_BYTES) -> tuple[bytes, bool]:
+    """The request body, and whether it was over ``limit`` bytes (then not kept: the
+    rest is read and dropped, so the answer can still be sent)."""
     chunks: list[bytes] = []
     size = 0
     more = True
@@ -410,10 +412,10 @@ async def _read_body(receive: Receive) -> tuple[bytes, bool]:
         message = await receive()
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size <= MAX_BODY_BYTES:
+        if size <= limit:
             chunks.append(chunk)
         more = message.get("more_body", False)
-    return b"".join(chunks), size > MAX_BODY_BYTES
+    return b"".join(chunks), size > limit
 
 
 def header_section_size(headers: list[tuple[bytes, bytes]]) -> int:

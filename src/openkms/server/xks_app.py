@@ -50,7 +50,7 @@ from openkms.errors.xks import (
     XKSUnsupportedOperationException,
     XKSValidationException,
 )
-from openkms.server.app import Receive, Scope, Send, new_request_id
+from openkms.server.app import Receive, Scope, Send, new_request_id, read_body
 from openkms.server.audit_process import ProcessAuditWriter
 from openkms.server.xks_runtime import XKSRuntime
 from openkms.service.audit_trail import Entry
@@ -123,7 +123,7 @@ class XKSProxyApp:
         raw_path = scope.get("raw_path") or scope["path"].encode()
         path = raw_path.decode("latin-1")
         route = self.route(path)
-        body, too_large = await _read_body(receive)
+        body, too_large = await read_body(receive, MAX_BODY_BYTES)
         extra: list[tuple[bytes, bytes]] = []
         records: list[Entry] = []
         if route is None:
@@ -360,20 +360,6 @@ def _as_xks_error(exc: Exception, request_id: str) -> XKSError:
 
 def _error(error: XKSError) -> tuple[int, bytes]:
     return error.status, wire.encode_error(error)
-
-
-async def _read_body(receive: Receive) -> tuple[bytes, bool]:
-    chunks: list[bytes] = []
-    size = 0
-    more = True
-    while more:
-        message = await receive()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size <= MAX_BODY_BYTES:
-            chunks.append(chunk)
-        more = message.get("more_body", False)
-    return b"".join(chunks), size > MAX_BODY_BYTES
 
 
 async def _send(send: Send, status: int, out: bytes, headers: list[tuple[bytes, bytes]]) -> None:
