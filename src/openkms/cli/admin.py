@@ -3,6 +3,7 @@
     openkms admin create-account ACCOUNT_ID [--data-dir DIR] [--database URL]
     openkms admin list-accounts [--data-dir DIR] [--database URL]
     openkms admin rewrap --to pkcs11|software ...   (openkms.cli.rewrap)
+    openkms admin hsm-cluster add|list|remove ...    (openkms.cli.hsm_cluster)
 
 ``create-account`` registers an account (it makes the data directory, database and root
 key on first use, as ``serve`` does; ``list-accounts`` only opens them and creates
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING
 
 import platformdirs
 
-from openkms.cli import rewrap, root_options
+from openkms.cli import hsm_cluster, rewrap, root_options
 from openkms.storage import shared as shared_records
 
 if TYPE_CHECKING:
@@ -92,6 +93,8 @@ def add_parser(commands: Commands) -> None:
     storage_options(listing)
     rewrap.add_parser(actions)
     storage_options(actions.choices["rewrap"])
+    for verb in hsm_cluster.add_parser(actions):
+        storage_options(verb)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -101,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.admin_command == "rewrap":
         return rewrap.run(args)
+    if args.admin_command == "hsm-cluster":
+        return hsm_cluster.run(args)
     account = getattr(args, "account_id", "000000000000")
     creating = args.admin_command == "create-account"
     try:

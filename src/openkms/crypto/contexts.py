@@ -44,6 +44,7 @@ __all__ = [
     "LOOKUP_TOKEN_PREFIX",
     "ROOT_KEY_CHECK",
     "access_key_secret",
+    "custom_key_store_password",
     "import_wrapping_key",
     "imported_material",
     "key_material",
@@ -74,6 +75,11 @@ def import_wrapping_key(token_id: str, key_id: str) -> bytes:
 def access_key_secret(access_key_id: str) -> bytes:
     """Binds a long-term access key's secret (root and IAM users alike) to its key id."""
     return b"access-key-secret:" + access_key_id.encode()
+
+
+def custom_key_store_password(store_id: str) -> bytes:
+    """Binds a custom key store's password (an AWS_CLOUDHSM store's token PIN) to its store."""
+    return b"custom-key-store-password:" + store_id.encode()
 
 
 def session_secret(access_key_id: str) -> bytes:

@@ -48,6 +48,7 @@ LABELS: Mapping[str, Callable[..., bytes]] = {
     sealed_columns.SESSIONS.name: contexts.session_secret,
     sealed_columns.KEY_MATERIALS.name: contexts.key_material,
     sealed_columns.IMPORT_TOKENS.name: contexts.import_wrapping_key,
+    sealed_columns.CUSTOM_KEY_STORE_PASSWORDS.name: contexts.custom_key_store_password,
 }
 #: Sealed values in ``openkms_meta`` besides the check value and the fingerprint key.
 META_LABELS: Mapping[str, bytes] = {PRIVATE_KEY_META: contexts.AUDIT_SIGNING_KEY}

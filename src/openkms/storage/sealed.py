@@ -19,6 +19,7 @@ from sqlalchemy import Integer, Table, and_, bindparam, select, tuple_, update
 
 from openkms.storage import tables
 from openkms.storage.identity import tables as identity_tables
+from openkms.storage.key_stores import tables as key_store_tables
 from openkms.storage.keys import tables as key_tables
 from openkms.storage.repository import Tx
 from openkms.storage.sql import Statement
@@ -90,9 +91,15 @@ IMPORT_TOKENS = SealedColumn(
     "wrapped_private_key",
     also=("key_id",),
 )
+CUSTOM_KEY_STORE_PASSWORDS = SealedColumn(
+    "kms_custom_key_stores",
+    key_store_tables.custom_key_stores,
+    ("store_id",),
+    "sealed_password",
+)
 
 #: Every sealed column outside ``openkms_meta``.
-SEALED_COLUMNS = (ACCESS_KEYS, SESSIONS, KEY_MATERIALS, IMPORT_TOKENS)
+SEALED_COLUMNS = (ACCESS_KEYS, SESSIONS, KEY_MATERIALS, IMPORT_TOKENS, CUSTOM_KEY_STORE_PASSWORDS)
 
 #: Every statement of the columns above, by name (so that tests/storage compiles each one
 #: on SQLite and PostgreSQL, as it does every family's).
