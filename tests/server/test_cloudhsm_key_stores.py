@@ -178,7 +178,7 @@ def test_registering_clusters(setup: Setup) -> None:
         "admin", "hsm-cluster", "add", "--id", CLUSTER_A, "--module", setup.hsm.module,
         "--token", "store-a",
     )  # fmt: skip
-    assert again.returncode == 1 and "already registered" in again.stderr
+    assert again.returncode == 1 and "is already cluster" in again.stderr
 
 
 def test_store_operations_and_their_errors(setup: Setup) -> None:

@@ -90,6 +90,7 @@ def _describe(cluster: HSMCluster, stores: list[str]) -> dict[str, object]:
 
 
 def _add(store: Store, args: argparse.Namespace) -> int:
+    from openkms.cli.admin import cli_settings
     from openkms.cli.exit_codes import Exit, fail
     from openkms.crypto.certificates import CertificateError, certificate_der
     from openkms.crypto.hsm_keys import TokenConnectError, check_token
@@ -112,9 +113,26 @@ def _add(store: Store, args: argparse.Namespace) -> int:
         check_token(module, args.token)
     except TokenConnectError as exc:
         return fail(str(exc), Exit.CONFIG)
+    settings = cli_settings(args)
+    if settings.root_of_trust == "pkcs11" and settings.pkcs11_token == args.token:
+        return fail(
+            f"token {args.token!r} holds the root of trust: a cluster needs a token of its own",
+            Exit.USAGE,
+        )
     cluster = HSMCluster(args.cluster_id, module, args.token, anchor, time.time())
     try:
         with store.transaction(write=True) as tx:
+            taken = [
+                known.cluster_id
+                for known in store_records.list_clusters(tx)
+                if (known.module, known.token) == (module, args.token)
+            ]
+            if taken:
+                return fail(
+                    f"token {args.token!r} is already cluster {taken[0]}: each cluster needs "
+                    "a token of its own",
+                    Exit.NEGATIVE,
+                )
             store_records.insert_cluster(tx, cluster)
     except DuplicateError:
         return fail(f"cluster {args.cluster_id} is already registered", Exit.NEGATIVE)

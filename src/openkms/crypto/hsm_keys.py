@@ -119,7 +119,11 @@ class HSMKeyToken:
         }
         try:
             session: Session = token.open(rw=True, user_pin=self._pin)
-        except pkcs11.UserAlreadyLoggedIn:  # another session of this process logged in
+        except pkcs11.UserAlreadyLoggedIn:
+            # Another session of this process is logged in to the token (login is per
+            # token and process): only a re-opened session of this store's own gets here,
+            # since a cluster's token is never the root of trust's or another cluster's
+            # (openkms admin hsm-cluster add refuses both).
             session = token.open(rw=True)
         except pkcs11.PKCS11Error as exc:
             found = next((c for kind, c in failures.items() if isinstance(exc, kind)), None)

@@ -102,6 +102,11 @@ class CloudHSMBackend:
             found = self._tokens.get(target.store.store_id)
         if found is not None and found[0] == opened_with:
             return found[1]
+        if found is not None:
+            # Closed first: while one session of this process is logged in to the token,
+            # a login answers "already logged in" whatever the PIN, so a changed (or
+            # wrong) password would go unchecked.
+            self.disconnect(target.store.store_id)
         cluster = target.cluster
         if cluster is None:
             raise hsm_keys.TokenConnectError(
@@ -114,7 +119,7 @@ class CloudHSMBackend:
         with self._lock:
             previous = self._tokens.get(target.store.store_id)
             self._tokens[target.store.store_id] = (opened_with, token)
-        if previous is not None:
+        if previous is not None:  # another thread opened one meanwhile
             previous[1].close()
         return token
 
