@@ -50,6 +50,7 @@ __all__ = [
     "key_material",
     "lookup_token",
     "session_secret",
+    "xks_proxy_secret",
 ]
 
 
@@ -80,6 +81,11 @@ def access_key_secret(access_key_id: str) -> bytes:
 def custom_key_store_password(store_id: str) -> bytes:
     """Binds a custom key store's password (an AWS_CLOUDHSM store's token PIN) to its store."""
     return b"custom-key-store-password:" + store_id.encode()
+
+
+def xks_proxy_secret(store_id: str) -> bytes:
+    """Binds an external key store's XKS proxy secret access key to its store."""
+    return b"xks-proxy-secret:" + store_id.encode()
 
 
 def session_secret(access_key_id: str) -> bytes:

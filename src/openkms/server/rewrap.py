@@ -49,6 +49,7 @@ LABELS: Mapping[str, Callable[..., bytes]] = {
     sealed_columns.KEY_MATERIALS.name: contexts.key_material,
     sealed_columns.IMPORT_TOKENS.name: contexts.import_wrapping_key,
     sealed_columns.CUSTOM_KEY_STORE_PASSWORDS.name: contexts.custom_key_store_password,
+    sealed_columns.XKS_PROXY_SECRETS.name: contexts.xks_proxy_secret,
 }
 #: Sealed values in ``openkms_meta`` besides the check value and the fingerprint key.
 META_LABELS: Mapping[str, bytes] = {PRIVATE_KEY_META: contexts.AUDIT_SIGNING_KEY}

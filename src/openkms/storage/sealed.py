@@ -95,11 +95,24 @@ CUSTOM_KEY_STORE_PASSWORDS = SealedColumn(
     "kms_custom_key_stores",
     key_store_tables.custom_key_stores,
     ("store_id",),
-    "sealed_password",
+    "wrapped_password",
+)
+XKS_PROXY_SECRETS = SealedColumn(
+    "kms_custom_key_stores_xks",
+    key_store_tables.custom_key_stores,
+    ("store_id",),
+    "wrapped_xks_secret",
 )
 
 #: Every sealed column outside ``openkms_meta``.
-SEALED_COLUMNS = (ACCESS_KEYS, SESSIONS, KEY_MATERIALS, IMPORT_TOKENS, CUSTOM_KEY_STORE_PASSWORDS)
+SEALED_COLUMNS = (
+    ACCESS_KEYS,
+    SESSIONS,
+    KEY_MATERIALS,
+    IMPORT_TOKENS,
+    CUSTOM_KEY_STORE_PASSWORDS,
+    XKS_PROXY_SECRETS,
+)
 
 #: Every statement of the columns above, by name (so that tests/storage compiles each one
 #: on SQLite and PostgreSQL, as it does every family's).

@@ -69,7 +69,7 @@ def stores_of_cluster(tx: Tx, cluster_id: str) -> list[str]:
 def _store(r: Sequence[Any]) -> CustomKeyStore:
     c = STORE
     error = r[c["connection_error"]]
-    sealed = r[c["sealed_password"]]
+    sealed = r[c["wrapped_password"]]
     return CustomKeyStore(
         store_id=r[c["store_id"]],
         account=r[c["account_id"]],
@@ -99,14 +99,14 @@ def _values(store: CustomKeyStore) -> dict[str, Any]:
         "created_at": store.created_at,
         "cluster_id": store.cluster_id,
         "trust_anchor": store.trust_anchor,
-        "sealed_password": store.sealed_password,
+        "wrapped_password": store.sealed_password,
         "xks_uri_endpoint": None,
         "xks_uri_path": None,
         "xks_vpc_endpoint_service_name": None,
         "xks_vpc_endpoint_service_owner": None,
         "xks_connectivity": None,
         "xks_access_key_id": None,
-        "sealed_xks_secret": None,
+        "wrapped_xks_secret": None,
     }
 
 

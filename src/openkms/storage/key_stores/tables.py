@@ -39,7 +39,7 @@ custom_key_stores = Table(
     # AWS_CLOUDHSM
     Column("cluster_id", String(32)),
     Column("trust_anchor", Text),
-    Column("sealed_password", LargeBinary),
+    Column("wrapped_password", LargeBinary),
     # EXTERNAL_KEY_STORE (reserved for the XKS consumer)
     Column("xks_uri_endpoint", String(128)),
     Column("xks_uri_path", String(128)),
@@ -47,7 +47,7 @@ custom_key_stores = Table(
     Column("xks_vpc_endpoint_service_owner", String(12)),
     Column("xks_connectivity", String(32)),
     Column("xks_access_key_id", String(128)),
-    Column("sealed_xks_secret", LargeBinary),
+    Column("wrapped_xks_secret", LargeBinary),
     UniqueConstraint("account_id", "region", "name", name="uq_kms_custom_key_stores_name"),
     Index("ix_kms_custom_key_stores_cluster", "cluster_id"),
 )

@@ -38,14 +38,14 @@ def upgrade() -> None:
         sa.Column("created_at", sa.Float, nullable=False),
         sa.Column("cluster_id", sa.String(32)),
         sa.Column("trust_anchor", sa.Text),
-        sa.Column("sealed_password", sa.LargeBinary),
+        sa.Column("wrapped_password", sa.LargeBinary),
         sa.Column("xks_uri_endpoint", sa.String(128)),
         sa.Column("xks_uri_path", sa.String(128)),
         sa.Column("xks_vpc_endpoint_service_name", sa.String(64)),
         sa.Column("xks_vpc_endpoint_service_owner", sa.String(12)),
         sa.Column("xks_connectivity", sa.String(32)),
         sa.Column("xks_access_key_id", sa.String(128)),
-        sa.Column("sealed_xks_secret", sa.LargeBinary),
+        sa.Column("wrapped_xks_secret", sa.LargeBinary),
         sa.UniqueConstraint("account_id", "region", "name", name="uq_kms_custom_key_stores_name"),
     )
     op.create_index("ix_kms_custom_key_stores_cluster", "kms_custom_key_stores", ["cluster_id"])
