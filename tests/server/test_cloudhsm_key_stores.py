@@ -359,6 +359,10 @@ def test_keys_live_and_work_inside_the_token(setup: Setup) -> None:
     )
     without = kms.generate_data_key_without_plaintext(KeyId=key_id, NumberOfBytes=16)
     assert len(kms.decrypt(CiphertextBlob=without["CiphertextBlob"])["Plaintext"]) == 16
+    assert (
+        code_of(kms.generate_data_key_pair, KeyId=key_id, KeyPairSpec="ECC_NIST_P256")
+        == "UnsupportedOperationException"
+    )  # not in custom key stores, as AWS
     random = kms.generate_random(NumberOfBytes=48, CustomKeyStoreId=store_id)["Plaintext"]
     assert len(random) == 48
     # Aliases, tags and policy work as for any key; rotation is refused, as AWS does.
