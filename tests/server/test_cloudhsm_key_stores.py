@@ -371,6 +371,19 @@ def test_keys_live_and_work_inside_the_token(setup: Setup) -> None:
     assert kms.decrypt(CiphertextBlob=via_alias)["Plaintext"] == b"x"
     kms.tag_resource(KeyId=key_id, Tags=[{"TagKey": "t", "TagValue": "v"}])
     assert kms.list_resource_tags(KeyId=key_id)["Tags"] == [{"TagKey": "t", "TagValue": "v"}]
+    iam = make_client(setup.server.endpoint, service="iam")
+    user = iam.create_user(UserName="hsm-user")["User"]
+    secret = iam.create_access_key(UserName="hsm-user")["AccessKey"]
+    alice = make_client(
+        setup.server.endpoint,
+        access_key=secret["AccessKeyId"],
+        secret_key=secret["SecretAccessKey"],
+    )
+    assert code_of(alice.encrypt, KeyId=key_id, Plaintext=b"x") == "AccessDeniedException"
+    kms.create_grant(KeyId=key_id, GranteePrincipal=user["Arn"], Operations=["Encrypt"])
+    granted = alice.encrypt(KeyId=key_id, Plaintext=b"by grant")["CiphertextBlob"]
+    assert kms.decrypt(CiphertextBlob=granted)["Plaintext"] == b"by grant"
+    assert code_of(alice.decrypt, CiphertextBlob=granted) == "AccessDeniedException"
     assert code_of(kms.enable_key_rotation, KeyId=key_id) == "UnsupportedOperationException"
     assert code_of(kms.rotate_key_on_demand, KeyId=key_id) == "UnsupportedOperationException"
     # CreateKey's own refusals.
