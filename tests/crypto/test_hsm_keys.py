@@ -69,6 +69,14 @@ def test_login_failures_map_to_connection_error_codes(hsm: SoftHSM) -> None:
         check_token(hsm.module, "absent")
     assert missing.value.code is ConnectionErrorCode.INSUFFICIENT_CLOUDHSM_HSMS
     check_token(hsm.module, "keys-a")
+    # A second login to a token this process is logged in to would not check the PIN.
+    first = HSMKeyToken(hsm.module, "keys-a", PIN)
+    try:
+        with pytest.raises(TokenConnectError) as twice:
+            HSMKeyToken(hsm.module, "keys-a", "any-pin")
+        assert twice.value.code is ConnectionErrorCode.USER_LOGGED_IN
+    finally:
+        first.close()
 
 
 def test_backing_keys_stay_in_the_token(hsm: SoftHSM) -> None:

@@ -23,7 +23,8 @@ reports for a CloudHSM cluster (:class:`TokenConnectError`): a module that canno
 loaded is NETWORK_ERRORS (the HSM cannot be reached), a token label not present
 INSUFFICIENT_CLOUDHSM_HSMS (no active HSM), a wrong PIN INVALID_CREDENTIALS, a locked one
 USER_LOCKED_OUT, a token whose user PIN was never set USER_NOT_FOUND (no ``kmsuser``),
-the security officer logged in USER_LOGGED_IN, anything else INTERNAL_ERROR.
+the security officer logged in, or another session of this process (the root of trust
+on the same token), USER_LOGGED_IN; anything else INTERNAL_ERROR.
 """
 
 from __future__ import annotations
@@ -95,9 +96,9 @@ class HSMKeyToken:
                     ConnectionErrorCode.NETWORK_ERRORS,
                     f"cannot load the PKCS#11 module {module}: {pkcs11_reason(exc)}",
                 ) from None
-            self._session = self._login()
+            self._session = self._login(first=True)
 
-    def _login(self) -> Session:
+    def _login(self, *, first: bool = False) -> Session:
         pkcs11 = self._pkcs11
         code = ConnectionErrorCode
         try:
@@ -120,10 +121,16 @@ class HSMKeyToken:
         try:
             session: Session = token.open(rw=True, user_pin=self._pin)
         except pkcs11.UserAlreadyLoggedIn:
-            # Another session of this process is logged in to the token (login is per
-            # token and process): only a re-opened session of this store's own gets here,
-            # since a cluster's token is never the root of trust's or another cluster's
-            # (openkms admin hsm-cluster add refuses both).
+            # Login is per token and process, and a login over another answers "already
+            # logged in" whatever the PIN. A first login finding one is refused (the token
+            # is the root of trust's, or another store's: the PIN would go unchecked); a
+            # session re-opened after a fault has had its PIN checked already.
+            if first:
+                raise TokenConnectError(
+                    code.USER_LOGGED_IN,
+                    f"another session of this process is logged in to PKCS#11 token "
+                    f"{self.token!r} (the root of trust's token, or another key store's)",
+                ) from None
             session = token.open(rw=True)
         except pkcs11.PKCS11Error as exc:
             found = next((c for kind, c in failures.items() if isinstance(exc, kind)), None)

@@ -85,6 +85,9 @@ class CloudHSMBackend:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        #: Held while a session is opened: two logins to one token at once would see
+        #: each other's (a first login finding one is refused, see hsm_keys).
+        self._opening = threading.Lock()
         #: store id -> (what the session was opened with, the session)
         self._tokens: dict[str, tuple[tuple[object, ...], hsm_keys.HSMKeyToken]] = {}
 
@@ -98,6 +101,16 @@ class CloudHSMBackend:
         """The store's session, opened now if this process has none; raises
         :class:`~openkms.crypto.hsm_keys.TokenConnectError`."""
         opened_with = self._opened_with(target)
+        with self._lock:
+            found = self._tokens.get(target.store.store_id)
+        if found is not None and found[0] == opened_with:
+            return found[1]  # the common case, without the opening lock
+        with self._opening:
+            return self._open_now(target, opened_with)
+
+    def _open_now(
+        self, target: StoreTarget, opened_with: tuple[object, ...]
+    ) -> hsm_keys.HSMKeyToken:
         with self._lock:
             found = self._tokens.get(target.store.store_id)
         if found is not None and found[0] == opened_with:
@@ -119,7 +132,7 @@ class CloudHSMBackend:
         with self._lock:
             previous = self._tokens.get(target.store.store_id)
             self._tokens[target.store.store_id] = (opened_with, token)
-        if previous is not None:  # another thread opened one meanwhile
+        if previous is not None:  # disconnected meanwhile and opened again
             previous[1].close()
         return token
 
