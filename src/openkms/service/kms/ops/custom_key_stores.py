@@ -25,6 +25,7 @@ from openkms.errors import (
     CustomKeyStoreNameInUseException,
     CustomKeyStoreNotFoundException,
     IncorrectTrustAnchorException,
+    LimitExceededException,
     UnsupportedOperationException,
     ValidationException,
 )
@@ -59,6 +60,8 @@ _XKS_MEMBERS = (
     "XksProxyConnectivity",
 )
 DEFAULT_LIMIT = 100
+#: AWS's quota: custom key stores per account and Region.
+MAX_STORES = 10
 
 
 def _refuse_xks_members(params: Mapping[str, object]) -> None:
@@ -129,6 +132,10 @@ def create_custom_key_store(
     name = p["CustomKeyStoreName"]
     if store_records.store_by_name(tx, ctx.account, ctx.region, name) is not None:
         raise _name_in_use(name)
+    if len(store_records.list_stores(tx, ctx.account, ctx.region, None, MAX_STORES)) >= MAX_STORES:
+        raise LimitExceededException(
+            f"This account and Region already have {MAX_STORES} custom key stores, the quota."
+        )
     store_id = stores.new_store_id()
     store = CustomKeyStore(
         store_id=store_id,
