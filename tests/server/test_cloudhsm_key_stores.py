@@ -65,14 +65,14 @@ class Setup:
     other_anchor: str
     kms: Any
 
-    def openkms(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def openkms(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
         where = ["--data-dir", str(self.server.data_dir)]
         if self.server.database:
             where += ["--database", self.server.database]
         base = {k: v for k, v in os.environ.items() if not k.startswith("OPENKMS_")}
         done = subprocess.run(
             [sys.executable, "-m", "openkms", *args, *where],
-            env={**base, "SOFTHSM2_CONF": self.hsm.conf},
+            env={**base, "SOFTHSM2_CONF": self.hsm.conf, **env},
             capture_output=True,
             text=True,
             timeout=120,
@@ -142,7 +142,7 @@ def setup(
             assert done.returncode == 0, done.stderr
         yield made
     finally:
-        server.stop()
+        made.server.stop()  # the last test restarts it with another root of trust
 
 
 def code_of(call: Any, **params: Any) -> str:
@@ -480,3 +480,42 @@ def test_deleting_a_key_destroys_its_hsm_key(setup: Setup) -> None:
     kms.delete_custom_key_store(CustomKeyStoreId=store_id)
     removed = setup.openkms("admin", "hsm-cluster", "remove", "--id", CLUSTER_A)
     assert removed.returncode == 0, removed.stderr
+
+
+def test_both_halves_together_after_a_rewrap_to_an_hsm_root(setup: Setup) -> None:
+    """The store's password, sealed by the software root, is re-sealed by the HSM root;
+    the server then serves the store's keys with the root of trust in another token of
+    the same module (each token logged in once by the process)."""
+    if setup.server.database is not None:
+        return  # the rewrap itself is tested on both databases in test_hsm_root.py
+    kms = setup.kms
+    store_id = kms.create_custom_key_store(
+        CustomKeyStoreName="after-rewrap",
+        CloudHsmClusterId=CLUSTER_B,
+        TrustAnchorCertificate=setup.anchor,
+        KeyStorePassword=TOKEN_PIN,
+    )["CustomKeyStoreId"]
+    kms.connect_custom_key_store(CustomKeyStoreId=store_id)
+    key_id = kms.create_key(Origin="AWS_CLOUDHSM", CustomKeyStoreId=store_id)["KeyMetadata"][
+        "KeyId"
+    ]
+    blob = kms.encrypt(KeyId=key_id, Plaintext=b"kept")["CiphertextBlob"]
+    setup.server.stop()
+    setup.hsm.init_token("root", TOKEN_PIN)
+    root = setup.hsm.args("root")[2:]
+    moved = setup.openkms("admin", "rewrap", "--to", "pkcs11", *root, OPENKMS_PKCS11_PIN=TOKEN_PIN)
+    assert moved.returncode == 0, moved.stderr
+    assert json.loads(moved.stdout)["Resealed"] >= 2  # the root's access key, the password
+    setup.server = ServerProcess.start(
+        data_dir=setup.server.data_dir,
+        account=ACCOUNT,
+        access_key=ACCESS_KEY,
+        secret_key=SECRET_KEY,
+        extra_args=["--maintenance-interval", "0", *setup.hsm.args("root")],
+        extra_env={"SOFTHSM2_CONF": setup.hsm.conf, "OPENKMS_PKCS11_PIN": TOKEN_PIN},
+    )
+    kms = make_client(setup.server.endpoint)
+    assert describe(kms, store_id)["ConnectionState"] == "CONNECTED"
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"kept"
+    again = kms.encrypt(KeyId=key_id, Plaintext=b"new")["CiphertextBlob"]
+    assert kms.decrypt(CiphertextBlob=again)["Plaintext"] == b"new"
