@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from openkms.domain.keys import Key, KeyState
-from openkms.errors import CustomKeyStoreInvalidStateException, ValidationException
+from openkms.errors import CustomKeyStoreInvalidStateException
 
 #: AWS's CloudHSM cluster id (CloudHsmClusterIdType in botocore's model).
 CLUSTER_ID_PATTERN = re.compile(r"cluster-[2-7a-zA-Z]{11,16}")
@@ -107,15 +107,6 @@ class CustomKeyStore:
 def new_store_id() -> str:
     """``cks-`` and 17 hexadecimal digits, as AWS's ids (cks-1234567890abcdef0)."""
     return "cks-" + os.urandom(9).hex()[:17]
-
-
-def check_cluster_id(cluster_id: str) -> str:
-    if not CLUSTER_ID_PATTERN.fullmatch(cluster_id):
-        raise ValidationException(
-            f"{cluster_id!r} is not a CloudHSM cluster id: it must match "
-            f"{CLUSTER_ID_PATTERN.pattern} (cluster- and 11 to 16 letters or digits 2-7)"
-        )
-    return cluster_id
 
 
 def hsm_key_label(key_id: str, version: int) -> str:
