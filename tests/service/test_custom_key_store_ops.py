@@ -18,6 +18,7 @@ from openkms.domain import ciphertext as fmt
 from openkms.domain.custom_key_stores import ConnectionErrorCode, CustomKeyStoreType, HSMCluster
 from openkms.domain.principals import Principal
 from openkms.errors import (
+    CloudHsmClusterNotActiveException,
     CustomKeyStoreNotFoundException,
     InvalidCiphertextException,
     LimitExceededException,
@@ -53,6 +54,9 @@ class MemoryBackend:
         self.keys: set[str] = set()
         self.refuse: ConnectionErrorCode | None = None
         self.disconnected: list[str] = []
+
+    def check(self, target: StoreTarget) -> None:
+        assert target.cluster is not None
 
     def connect(self, target: StoreTarget) -> ConnectionErrorCode | None:
         assert target.password() == b"kmsuser-pin"
@@ -184,3 +188,15 @@ def test_keys_through_the_seam(setup) -> None:
     maintenance = Maintenance(service.store, service.keyring, key_stores=service.key_stores)
     report = maintenance.run(time.time() + 8 * 86_400)
     assert report.deleted == [meta["Arn"]] and backend.keys == set()
+
+
+def test_the_cloudhsm_backend_checks_the_cluster_at_creation() -> None:
+    """A cluster whose token cannot be reached is not active (the real PKCS#11 backend;
+    its module here does not exist)."""
+    service = KMSService(Store(make_engine("sqlite://")), SoftwareKeyring(new_root_key()))
+    with service.store.transaction(write=True) as tx:
+        cluster = HSMCluster("cluster-openkmstesta", "/nonexistent/libpkcs11.so", "t", None, 0.0)
+        store_records.insert_cluster(tx, cluster)
+    with pytest.raises(CloudHsmClusterNotActiveException, match="cluster-openkmstesta"):
+        create(service, 0)
+    assert service.dispatch(ctx(), "DescribeCustomKeyStores", {})["CustomKeyStores"] == []

@@ -93,7 +93,7 @@ def _add(store: Store, args: argparse.Namespace) -> int:
     from openkms.cli.admin import cli_settings
     from openkms.cli.exit_codes import Exit, fail
     from openkms.crypto.certificates import CertificateError, certificate_der
-    from openkms.crypto.hsm_keys import TokenConnectError, check_token
+    from openkms.crypto.hsm_keys import HSMKeysError, check_token
     from openkms.domain.custom_key_stores import HSMCluster
     from openkms.storage.key_stores import repository as store_records
     from openkms.storage.repository import DuplicateError
@@ -111,7 +111,7 @@ def _add(store: Store, args: argparse.Namespace) -> int:
     module = os.path.abspath(args.module)
     try:
         check_token(module, args.token)
-    except TokenConnectError as exc:
+    except HSMKeysError as exc:  # the module, the token or its mechanisms
         return fail(str(exc), Exit.CONFIG)
     settings = cli_settings(args)
     if settings.root_of_trust == "pkcs11" and settings.pkcs11_token == args.token:

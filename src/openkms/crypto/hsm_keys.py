@@ -58,6 +58,10 @@ class TokenConnectError(HSMKeysError):
         self.code = code
 
 
+class TokenConfigurationError(HSMKeysError):
+    """The token lacks a mechanism the keys need (AES key generation, AES-GCM)."""
+
+
 class HSMKeysUnavailableError(HSMKeysError):
     """The token cannot be used now (retried on the next call)."""
 
@@ -301,8 +305,10 @@ def open_sealed(
 
 
 def check_token(module: str, token: str) -> None:
-    """That the module loads and offers a token with this label (no login): what
-    registering a cluster checks. Raises :class:`TokenConnectError`."""
+    """That the module loads and offers a token with this label (no login) able to make
+    and use the keys (CKM_AES_KEY_GEN, CKM_AES_GCM): what registering a cluster and
+    creating a store check. Raises :class:`TokenConnectError` or
+    :class:`TokenConfigurationError`."""
     try:
         import pkcs11
     except ImportError:
@@ -319,7 +325,8 @@ def check_token(module: str, token: str) -> None:
                 f"cannot load the PKCS#11 module {module}: {pkcs11_reason(exc)}",
             ) from None
         try:
-            lib.get_token(token_label=token)
+            found = lib.get_token(token_label=token)
+            offered = set(found.slot.get_mechanisms())
         except pkcs11.NoSuchToken:
             raise TokenConnectError(
                 ConnectionErrorCode.INSUFFICIENT_CLOUDHSM_HSMS,
@@ -330,3 +337,12 @@ def check_token(module: str, token: str) -> None:
                 ConnectionErrorCode.INTERNAL_ERROR,
                 f"more than one PKCS#11 token is labelled {token!r}",
             ) from None
+        except pkcs11.PKCS11Error as exc:
+            raise TokenConnectError(
+                ConnectionErrorCode.INTERNAL_ERROR,
+                f"cannot find token {token!r}: {pkcs11_reason(exc)}",
+            ) from None
+    needed = {pkcs11.Mechanism.AES_KEY_GEN, pkcs11.Mechanism.AES_GCM}
+    if not needed <= offered:
+        missing = ", ".join(sorted(f"CKM_{m.name}" for m in needed - offered))
+        raise TokenConfigurationError(f"token {token!r} does not offer {missing}")

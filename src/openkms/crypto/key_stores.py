@@ -12,7 +12,7 @@ Backends keep their connections per process: a store CONNECTED in the database i
 opened in a process on its first use there (with its password, unsealed then), so every
 worker and node serves it without a connection step of its own. A failure is one of
 the :class:`~openkms.crypto.hsm_keys.HSMKeysError` kinds, mapped to AWS errors by the
-service.
+service; :meth:`KeyStoreBackend.check` raises the AWS errors of store creation itself.
 """
 
 from __future__ import annotations
@@ -30,6 +30,11 @@ from openkms.domain.custom_key_stores import (
     HSMCluster,
     hsm_key_label,
 )
+from openkms.errors import (
+    CloudHsmClusterInvalidConfigurationException,
+    CloudHsmClusterNotActiveException,
+    CloudHsmClusterNotFoundException,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +48,10 @@ class StoreTarget:
 
 
 class KeyStoreBackend(Protocol):
+    def check(self, target: StoreTarget) -> None:
+        """That the backing store can hold the store's keys, as CreateCustomKeyStore and
+        UpdateCustomKeyStore check it; raises the AWS error they document."""
+
     def connect(self, target: StoreTarget) -> ConnectionErrorCode | None:
         """Open the store's connection in this process; the error code if it fails."""
 
@@ -141,6 +150,25 @@ class CloudHSMBackend:
             return self._open(target)
         except hsm_keys.TokenConnectError as exc:
             raise hsm_keys.HSMKeysUnavailableError(str(exc)) from None
+
+    def check(self, target: StoreTarget) -> None:
+        """The cluster's token is there (else CloudHsmClusterNotActiveException) and offers
+        AES key generation and AES-GCM (else CloudHsmClusterInvalidConfigurationException)."""
+        cluster = target.cluster
+        if cluster is None:
+            raise CloudHsmClusterNotFoundException(
+                f"CloudHSM cluster {target.store.cluster_id} was not found."
+            )
+        try:
+            hsm_keys.check_token(cluster.module, cluster.token)
+        except hsm_keys.TokenConnectError as exc:
+            raise CloudHsmClusterNotActiveException(
+                f"CloudHSM cluster {cluster.cluster_id} is not active: {exc}"
+            ) from None
+        except hsm_keys.TokenConfigurationError as exc:
+            raise CloudHsmClusterInvalidConfigurationException(
+                f"CloudHSM cluster {cluster.cluster_id} cannot hold KMS keys: {exc}"
+            ) from None
 
     def connect(self, target: StoreTarget) -> ConnectionErrorCode | None:
         try:

@@ -112,6 +112,11 @@ class KeyStores:
         with _mapped():
             self.backend(store.store_type).new_key(self.target(tx, store), key_id, version)
 
+    def check(self, tx: Tx, store: CustomKeyStore) -> None:
+        """What CreateCustomKeyStore and UpdateCustomKeyStore check of the store's backing
+        store (its backend raises the AWS error)."""
+        self.backend(store.store_type).check(self.target(tx, store))
+
     def destroy_later(self, tx: Tx, key: Key) -> Callable[[], None]:
         """What destroys a deleted key's backing keys in its store, to run once the
         deletion has committed: AWS's "best effort" (a store not connected, or a failing

@@ -149,6 +149,7 @@ def create_custom_key_store(
         trust_anchor=anchor,
         sealed_password=_seal_password(call, store_id, password),
     )
+    call.key_stores.check(tx, store)
     try:
         store_records.insert_store(tx, store)
     except DuplicateError:
@@ -275,6 +276,7 @@ def update_custom_key_store(
                 f"CloudHSM cluster {cluster_id} is already associated with a custom key store."
             )
         changed = dataclasses.replace(changed, cluster_id=cluster_id)
+        call.key_stores.check(tx, changed)
     password = p.get("KeyStorePassword")
     if password is not None:
         changed = dataclasses.replace(
