@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from openkms.crypto.hsm import LIBRARY_LOCK, close_quietly, data_errors, pkcs11_reason
 from openkms.crypto.randomness import random_bytes
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("openkms.hsm")
 
 _Key = Any
+_T = TypeVar("_T")
 
 
 class HSMKeysError(Exception):
@@ -145,7 +146,7 @@ class HSMKeyToken:
         return session
 
     # -- calls -----------------------------------------------------------------------
-    def _call(self, operation: Callable[[Session], bytes], *, decrypting: bool = False) -> bytes:
+    def _call(self, operation: Callable[[Session], _T], *, decrypting: bool = False) -> _T:
         pkcs11 = self._pkcs11
         fault: BaseException | None = None
         with LIBRARY_LOCK:
@@ -212,7 +213,7 @@ class HSMKeyToken:
     def generate_key(self, label: str) -> None:
         """A new non-extractable AES-256 key labelled ``label``, kept in the token."""
 
-        def generate(session: Session) -> bytes:
+        def generate(session: Session) -> None:
             pkcs11 = self._pkcs11
             a = pkcs11.Attribute
             self._keys[label] = session.generate_key(
@@ -231,7 +232,6 @@ class HSMKeyToken:
                     a.UNWRAP: False,
                 },
             )
-            return b""
 
         self._call(generate)
 
@@ -260,7 +260,7 @@ class HSMKeyToken:
     def destroy(self, label: str) -> int:
         """Destroy every key labelled ``label``; how many there were."""
 
-        def destroy(session: Session) -> bytes:
+        def destroy(session: Session) -> int:
             pkcs11 = self._pkcs11
             a = pkcs11.Attribute
             found = list(
@@ -269,9 +269,9 @@ class HSMKeyToken:
             for key in found:
                 key.destroy()
             self._keys.pop(label, None)
-            return len(found).to_bytes(4, "big")
+            return len(found)
 
-        return int.from_bytes(self._call(destroy), "big")
+        return self._call(destroy)
 
     def random(self, count: int) -> bytes:
         """``count`` bytes from the token's random number generator."""
