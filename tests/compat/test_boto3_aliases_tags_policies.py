@@ -170,7 +170,8 @@ def test_create_key_refuses_what_is_not_built(kms) -> None:
         ({"KeySpec": "SM2", "KeyUsage": "SIGN_VERIFY"}, "ValidationException"),
         ({"KeySpec": "RSA_2048", "KeyUsage": "GENERATE_VERIFY_MAC"}, "ValidationException"),
         ({"KeySpec": "RSA_2048"}, "ValidationException"),
-        ({"Origin": "AWS_CLOUDHSM"}, "UnsupportedOperationException"),
+        ({"Origin": "AWS_CLOUDHSM"}, "ValidationException"),  # no CustomKeyStoreId
+        ({"Origin": "EXTERNAL_KEY_STORE"}, "UnsupportedOperationException"),
         (
             {"Origin": "EXTERNAL", "KeySpec": "ML_DSA_44", "KeyUsage": "SIGN_VERIFY"},
             "UnsupportedOperationException",

@@ -179,9 +179,13 @@ def test_generate_random(kms) -> None:
 
 def test_unsupported_and_unknown_operations(kms, server) -> None:
     with pytest.raises(ClientError) as exc:
-        kms.connect_custom_key_store(CustomKeyStoreId="cks-1234567890abcdef0")
+        kms.decapsulate(
+            KeyId="alias/none",
+            SharedSecretCiphertextBlob=b"x" * 16,
+            EncapsulationAlgorithm="ML_KEM",
+        )
     code, message = error_of(exc)
-    assert code == "UnsupportedOperationException" and "ConnectCustomKeyStore" in message
+    assert code == "UnsupportedOperationException" and "Decapsulate" in message
     from test_protocol import signed_request
 
     status, _, body = signed_request(server.endpoint, "TrentService.NoSuchThing", b"{}")

@@ -30,6 +30,7 @@ def test_every_wrapped_column_is_walked() -> None:
     import openkms.storage.audit.tables
     import openkms.storage.grants.tables
     import openkms.storage.identity.tables
+    import openkms.storage.key_stores.tables
     import openkms.storage.keys.tables  # noqa: F401
 
     wrapped = {

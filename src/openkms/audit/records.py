@@ -47,6 +47,8 @@ SECRET_MEMBERS = frozenset(
         "Credentials",
         "AccessKey",
         "Password",
+        "KeyStorePassword",
+        "XksProxyAuthenticationCredential",
         "PublicKey",
     }
 )

@@ -4,6 +4,7 @@
     openkms admin list-accounts [--data-dir DIR] [--database URL]
     openkms admin rewrap --to pkcs11|software ...   (openkms.cli.rewrap)
     openkms admin quota list|set|unset ...   (openkms.cli.quota)
+    openkms admin hsm-cluster add|list|remove ...    (openkms.cli.hsm_cluster)
 
 ``create-account`` registers an account (it makes the data directory, database and root
 key on first use, as ``serve`` does; ``list-accounts`` only opens them and creates
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING
 
 import platformdirs
 
-from openkms.cli import quota, rewrap, root_options, xks
+from openkms.cli import hsm_cluster, quota, rewrap, root_options, xks
 from openkms.storage import shared as shared_records
 
 if TYPE_CHECKING:
@@ -95,6 +96,8 @@ def add_parser(commands: Commands) -> None:
     storage_options(actions.choices["rewrap"])
     xks.add_admin_parsers(actions)
     quota.add_parser(actions)
+    for verb in hsm_cluster.add_parser(actions):
+        storage_options(verb)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -108,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
         return xks.run_admin(args)
     if args.admin_command == "quota":
         return quota.run(args)
+    if args.admin_command == "hsm-cluster":
+        return hsm_cluster.run(args)
     account = getattr(args, "account_id", "000000000000")
     creating = args.admin_command == "create-account"
     try:

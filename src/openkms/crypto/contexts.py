@@ -34,6 +34,9 @@ label                                   binds                                   
                                         account and the request's other parameters
 ``xks_key_material(key_id)``            an XKS proxy external key's AES-256 key        wrap
 ``xks_credential_secret(access_key_id)``  a stored XKS proxy SigV4 credential's secret  wrap
+``custom_key_store_password(store_id)``  an AWS_CLOUDHSM store's token PIN           wrap
+``xks_proxy_secret(store_id)``          an EXTERNAL_KEY_STORE store's XKS proxy        wrap
+                                        secret access key
 ======================================  ============================================  ==============
 """
 
@@ -46,6 +49,7 @@ __all__ = [
     "LOOKUP_TOKEN_PREFIX",
     "ROOT_KEY_CHECK",
     "access_key_secret",
+    "custom_key_store_password",
     "import_wrapping_key",
     "imported_material",
     "key_material",
@@ -53,6 +57,7 @@ __all__ = [
     "session_secret",
     "xks_credential_secret",
     "xks_key_material",
+    "xks_proxy_secret",
 ]
 
 
@@ -78,6 +83,16 @@ def import_wrapping_key(token_id: str, key_id: str) -> bytes:
 def access_key_secret(access_key_id: str) -> bytes:
     """Binds a long-term access key's secret (root and IAM users alike) to its key id."""
     return b"access-key-secret:" + access_key_id.encode()
+
+
+def custom_key_store_password(store_id: str) -> bytes:
+    """Binds a custom key store's password (an AWS_CLOUDHSM store's token PIN) to its store."""
+    return b"custom-key-store-password:" + store_id.encode()
+
+
+def xks_proxy_secret(store_id: str) -> bytes:
+    """Binds an external key store's XKS proxy secret access key to its store."""
+    return b"xks-proxy-secret:" + store_id.encode()
 
 
 def session_secret(access_key_id: str) -> bytes:

@@ -123,7 +123,7 @@ class HSMSealer:
             try:
                 self._lib = pkcs11.lib(root.module)
             except pkcs11.PKCS11Error as exc:
-                why = str(exc).rpartition(f"{root.module}: ")[2] or _reason(exc)
+                why = str(exc).rpartition(f"{root.module}: ")[2] or pkcs11_reason(exc)
                 raise HSMStartError(
                     f"cannot load the PKCS#11 module {root.module}: {why}"
                 ) from None
@@ -146,7 +146,7 @@ class HSMSealer:
             ) from None
         except pkcs11.PKCS11Error as exc:
             raise HSMStartError(
-                f"cannot list the tokens of {self.root.module}: {_reason(exc)}"
+                f"cannot list the tokens of {self.root.module}: {pkcs11_reason(exc)}"
             ) from None
         return token
 
@@ -175,12 +175,12 @@ class HSMSealer:
             raise HSMLoginError(f"the PIN of PKCS#11 token {self.root.token!r} is locked") from None
         except pkcs11.PKCS11Error as exc:
             raise HSMStartError(
-                f"cannot log in to PKCS#11 token {self.root.token!r}: {_reason(exc)}"
+                f"cannot log in to PKCS#11 token {self.root.token!r}: {pkcs11_reason(exc)}"
             ) from None
         try:
             self._key = self._find_key(session, create=create)
         except BaseException:
-            _close_quietly(session)
+            close_quietly(session)
             raise
         self._session = session
 
@@ -242,11 +242,11 @@ class HSMSealer:
                 except HSMStartError as exc:
                     fault = exc
                 except pkcs11.PKCS11Error as exc:
-                    if unsealing and isinstance(exc, _data_errors(pkcs11)) and self._healthy():
+                    if unsealing and isinstance(exc, data_errors(pkcs11)) and self._healthy():
                         raise UnwrapError("wrapped secret failed authentication") from None
                     fault = exc
                 self._drop()
-        reason = str(fault) if isinstance(fault, HSMStartError) else _reason(fault)
+        reason = str(fault) if isinstance(fault, HSMStartError) else pkcs11_reason(fault)
         log.error(
             "HSM token %r (%s) unavailable: %s; retried on the next call",
             self.root.token,
@@ -278,7 +278,7 @@ class HSMSealer:
     def _drop(self) -> None:
         session, self._session, self._key = self._session, None, None
         if session is not None:
-            _close_quietly(session)
+            close_quietly(session)
 
     def close(self) -> None:
         with LIBRARY_LOCK:
@@ -370,7 +370,7 @@ def _bound(context: bytes) -> bytes:
     return hashlib.sha256(_KWP_PREFIX + context).digest()
 
 
-def _data_errors(pkcs11: Any) -> tuple[type[BaseException], ...]:
+def data_errors(pkcs11: Any) -> tuple[type[BaseException], ...]:
     """The failures an unwrap of a bad value returns (SoftHSM: CKR_GENERAL_ERROR for a
     GCM tag mismatch and a failed RFC 5649 check)."""
     return (
@@ -383,7 +383,7 @@ def _data_errors(pkcs11: Any) -> tuple[type[BaseException], ...]:
     )
 
 
-def _reason(exc: BaseException | None) -> str:
+def pkcs11_reason(exc: BaseException | None) -> str:
     """A PKCS#11 failure in a few words: its class name (CKR_... as python-pkcs11 names
     it) and its message if any."""
     if exc is None:
@@ -392,7 +392,7 @@ def _reason(exc: BaseException | None) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _close_quietly(session: Session) -> None:
+def close_quietly(session: Session) -> None:
     import pkcs11
 
     try:

@@ -11,6 +11,8 @@
     │   │   RequestHeaderSectionTooLarge, UnsupportedOperationException              400
     ├── kms.py          the KMS model's errors
     │   ├── NotFoundException, DisabledException, KMSInvalidStateException, ...      400
+    │   ├── CustomKeyStore*Exception, CloudHsmCluster*Exception,
+    │   │   IncorrectTrustAnchorException (custom key stores)                        400
     │   ├── DryRunOperationException                                                 412
     │   └── KMSInternalException, DependencyTimeoutException,
     │       KeyUnavailableException                                                  500
@@ -74,13 +76,23 @@ from openkms.errors.iam import (
 )
 from openkms.errors.kms import (
     AlreadyExistsException,
+    CloudHsmClusterInUseException,
+    CloudHsmClusterInvalidConfigurationException,
+    CloudHsmClusterNotActiveException,
+    CloudHsmClusterNotFoundException,
+    CloudHsmClusterNotRelatedException,
     ConflictException,
+    CustomKeyStoreHasCMKsException,
+    CustomKeyStoreInvalidStateException,
+    CustomKeyStoreNameInUseException,
+    CustomKeyStoreNotFoundException,
     DependencyTimeoutException,
     DisabledException,
     DryRunOperationException,
     ExpiredImportTokenException,
     IncorrectKeyException,
     IncorrectKeyMaterialException,
+    IncorrectTrustAnchorException,
     InvalidAliasNameException,
     InvalidArnException,
     InvalidCiphertextException,
@@ -101,6 +113,16 @@ from openkms.errors.kms import (
 )
 
 __all__ = [
+    "CloudHsmClusterInUseException",
+    "CloudHsmClusterInvalidConfigurationException",
+    "CloudHsmClusterNotActiveException",
+    "CloudHsmClusterNotFoundException",
+    "CloudHsmClusterNotRelatedException",
+    "CustomKeyStoreHasCMKsException",
+    "CustomKeyStoreInvalidStateException",
+    "CustomKeyStoreNameInUseException",
+    "CustomKeyStoreNotFoundException",
+    "IncorrectTrustAnchorException",
     "AccessDenied",
     "AccessDeniedException",
     "AlreadyExistsException",

@@ -113,3 +113,44 @@ class ExpiredImportTokenException(AWSError):
 
 class InvalidImportTokenException(AWSError):
     pass
+
+
+# Custom key stores (AWS_CLOUDHSM: a PKCS#11 token registered as a "cluster").
+class CloudHsmClusterInUseException(AWSError):
+    pass
+
+
+class CloudHsmClusterInvalidConfigurationException(AWSError):
+    pass
+
+
+class CloudHsmClusterNotActiveException(AWSError):
+    pass
+
+
+class CloudHsmClusterNotFoundException(AWSError):
+    pass
+
+
+class CloudHsmClusterNotRelatedException(AWSError):
+    pass
+
+
+class CustomKeyStoreHasCMKsException(AWSError):
+    pass
+
+
+class CustomKeyStoreInvalidStateException(AWSError):
+    pass
+
+
+class CustomKeyStoreNameInUseException(AWSError):
+    pass
+
+
+class CustomKeyStoreNotFoundException(AWSError):
+    pass
+
+
+class IncorrectTrustAnchorException(AWSError):
+    pass

@@ -403,7 +403,8 @@ def build(settings: Settings) -> Runtime:
         audit_appender=append_audit_entries,
         regions=settings.regions,
     )
-    maintenance = Maintenance(store, keyring) if settings.maintenance_interval > 0 else None
+    periodic = settings.maintenance_interval > 0
+    maintenance = Maintenance(store, keyring, key_stores=service.key_stores) if periodic else None
     return Runtime(settings, store, service, credentials, banner, audit, maintenance)
 
 

@@ -50,6 +50,8 @@ LABELS: Mapping[str, Callable[..., bytes]] = {
     sealed_columns.IMPORT_TOKENS.name: contexts.import_wrapping_key,
     sealed_columns.XKS_KEYS.name: contexts.xks_key_material,
     sealed_columns.XKS_CREDENTIALS.name: contexts.xks_credential_secret,
+    sealed_columns.CUSTOM_KEY_STORE_PASSWORDS.name: contexts.custom_key_store_password,
+    sealed_columns.XKS_PROXY_SECRETS.name: contexts.xks_proxy_secret,
 }
 #: Sealed values in ``openkms_meta`` besides the check value and the fingerprint key.
 META_LABELS: Mapping[str, bytes] = {PRIVATE_KEY_META: contexts.AUDIT_SIGNING_KEY}

@@ -30,6 +30,7 @@ from openkms.domain.audit import PendingRecord
 from openkms.domain.keys import Key, KeyMaterial, KeyState, Origin, RotationType
 from openkms.service.identity.sts import EXPIRED_SESSION_RETENTION
 from openkms.service.kms import multi_region_sync
+from openkms.service.kms.key_stores import KeyStores
 from openkms.service.kms.materials import new_material
 from openkms.storage.audit import trail as audit_store
 from openkms.storage.identity import repository as identity_records
@@ -82,10 +83,20 @@ class MaintenanceReport:
 
 
 class Maintenance:
-    def __init__(self, store: Store, keyring: Keyring, *, batch: int = lifecycle.DUE_BATCH):
+    def __init__(
+        self,
+        store: Store,
+        keyring: Keyring,
+        *,
+        batch: int = lifecycle.DUE_BATCH,
+        key_stores: KeyStores | None = None,
+    ):
         self.store = store
         self.keyring = keyring
         self.batch = batch
+        #: Custom key stores, whose deleted keys' backing keys are destroyed (the
+        #: server's, sharing its connections; a command's own otherwise).
+        self.key_stores = key_stores if key_stores is not None else KeyStores(keyring)
 
     def run(self, at: float | None = None) -> MaintenanceReport:
         """Do all work due at ``at`` (default: now)."""
@@ -204,9 +215,11 @@ class Maintenance:
                 or key.deletion_date > at
             ):
                 return
+            destroy_backing_keys = self.key_stores.destroy_later(tx, key)
             key_records.delete_key(tx, key_id)
             _append(tx, "DeleteKey", key, None)
             report.deleted.append(key.arn)
+        destroy_backing_keys()  # a key in a custom key store: in its HSM, once deleted
         if multi_region.key_type(key) is multi_region.MultiRegionKeyType.REPLICA:
             self._after_replica_deleted(key, at)
 

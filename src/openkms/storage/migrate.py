@@ -29,6 +29,7 @@ from openkms.storage import tables
 from openkms.storage.audit import tables as audit_tables  # noqa: F401  (joins the metadata)
 from openkms.storage.grants import tables as grant_tables  # noqa: F401  (joins the metadata)
 from openkms.storage.identity import tables as identity_tables  # noqa: F401  (joins the metadata)
+from openkms.storage.key_stores import tables as key_store_tables  # noqa: F401  (joins the metadata)
 from openkms.storage.keys import tables as key_tables  # noqa: F401  (joins the metadata)
 from openkms.storage.quotas import tables as quota_tables  # noqa: F401  (joins the metadata)
 from openkms.storage.xks import tables as xks_tables  # noqa: F401  (joins the metadata)

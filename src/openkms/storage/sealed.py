@@ -19,6 +19,7 @@ from sqlalchemy import Integer, Table, and_, bindparam, select, tuple_, update
 
 from openkms.storage import tables
 from openkms.storage.identity import tables as identity_tables
+from openkms.storage.key_stores import tables as key_store_tables
 from openkms.storage.keys import tables as key_tables
 from openkms.storage.repository import Tx
 from openkms.storage.sql import Statement
@@ -91,6 +92,18 @@ IMPORT_TOKENS = SealedColumn(
     "wrapped_private_key",
     also=("key_id",),
 )
+CUSTOM_KEY_STORE_PASSWORDS = SealedColumn(
+    "kms_custom_key_stores",
+    key_store_tables.custom_key_stores,
+    ("store_id",),
+    "wrapped_password",
+)
+XKS_PROXY_SECRETS = SealedColumn(
+    "kms_custom_key_stores_xks",
+    key_store_tables.custom_key_stores,
+    ("store_id",),
+    "wrapped_xks_secret",
+)
 
 XKS_KEYS = SealedColumn("xks_keys", xks_tables.xks_keys, ("key_id",), "wrapped_material")
 XKS_CREDENTIALS = SealedColumn(
@@ -98,7 +111,16 @@ XKS_CREDENTIALS = SealedColumn(
 )
 
 #: Every sealed column outside ``openkms_meta``.
-SEALED_COLUMNS = (ACCESS_KEYS, SESSIONS, KEY_MATERIALS, IMPORT_TOKENS, XKS_KEYS, XKS_CREDENTIALS)
+SEALED_COLUMNS = (
+    ACCESS_KEYS,
+    SESSIONS,
+    KEY_MATERIALS,
+    IMPORT_TOKENS,
+    XKS_KEYS,
+    XKS_CREDENTIALS,
+    CUSTOM_KEY_STORE_PASSWORDS,
+    XKS_PROXY_SECRETS,
+)
 
 #: Every statement of the columns above, by name (so that tests/storage compiles each one
 #: on SQLite and PostgreSQL, as it does every family's).

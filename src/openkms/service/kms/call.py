@@ -22,6 +22,7 @@ from openkms.crypto.loaded import LoadedKey
 from openkms.domain.keys import Key, KeySpec
 from openkms.errors import KMSInternalException, SerializationException
 from openkms.service.context import RequestContext
+from openkms.service.kms.key_stores import KeyStores
 from openkms.service.kms.materials import MaterialCache
 from openkms.storage.keys import repository as key_records
 from openkms.storage.repository import Tx
@@ -54,6 +55,8 @@ class OperationCall(Generic[Params]):
     prepared: object = None
     #: The Regions this server serves (``serve --regions``); empty: any Region.
     regions: frozenset[str] = frozenset()
+    #: The custom key store backends and their connections (:meth:`key_stores`).
+    custom_key_stores: KeyStores | None = None
 
     @property
     def key(self) -> Key:
@@ -62,6 +65,13 @@ class OperationCall(Generic[Params]):
         if key is None:
             raise KMSInternalException("operation declared no key")
         return key
+
+    @property
+    def key_stores(self) -> KeyStores:
+        """The custom key stores (every server has them; a bare call in a test may not)."""
+        if self.custom_key_stores is None:
+            raise KMSInternalException("no custom key store backends")
+        return self.custom_key_stores
 
     def blob(self, value: str, name: str) -> bytes:
         """A blob member's base64 text (``value``, the member ``name``), decoded

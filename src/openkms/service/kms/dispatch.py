@@ -39,6 +39,7 @@ from openkms.service.kms.authorize import (
 )
 from openkms.service.kms.call import OperationCall
 from openkms.service.kms.grant_check import check_grants
+from openkms.service.kms.key_stores import KeyStores
 from openkms.service.kms.materials import MaterialCache
 from openkms.service.kms.ops import REGISTRY
 from openkms.service.kms.registry import FROM_CIPHERTEXT, KeyArg, Operation
@@ -92,6 +93,8 @@ class KMSService:
         self.store = store
         self.keyring = keyring
         self.materials = MaterialCache(keyring)
+        #: Custom key store backends, their connections kept per process.
+        self.key_stores = KeyStores(keyring, on_event_loop=lambda: store.memory_only)
         #: Fresh RSA wrapping key pairs for GetParametersForImport, made ahead of time.
         self.wrapping_keys = WrappingKeyStock()
         self.identity_policies = identity_policies
@@ -135,7 +138,7 @@ class KMSService:
         collect = trail if op.prepare is None else None
         with self.store.transaction(write=op.writes, snapshot=op.snapshot) as tx:
             keys = self._authorized_keys(tx, ctx, op, params, collect, writes=op.writes)
-            if self.store.memory_only and not all(k is None or k.spec in LOOP_SPECS for k in keys):
+            if self.store.memory_only and not all(k is None or _loop_key(k) for k in keys):
                 raise Offload()  # slow cryptography: not on the event loop
             if op.prepare is None:  # counted once authorized, before the handler's work
                 self.throttle.charge(ctx, name, params, keys)
@@ -150,6 +153,7 @@ class KMSService:
                 wake_maintenance=self.wake_maintenance,
                 prepared=prepared,
                 regions=self.regions,
+                custom_key_stores=self.key_stores,
             )
             result = op.handler(call)
             if op.dry_run and params.get("DryRun") is True:
@@ -270,6 +274,12 @@ class KMSService:
             return self.grants(tx, key, principal, operation, params)
 
         authorize(ctx, arg.action, key, context, policies, grant_allows, policy_text)
+
+
+def _loop_key(key: Key) -> bool:
+    """Whether a request on the key may be answered on the event loop: fast software
+    cryptography (a key in a custom key store calls its HSM)."""
+    return key.spec in LOOP_SPECS and key.custom_key_store_id is None
 
 
 def _in_region(ctx: RequestContext, arg: KeyArg, params: dict[str, Any]) -> RequestContext:

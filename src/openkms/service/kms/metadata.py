@@ -8,28 +8,36 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from openkms.domain import imports, keyspecs, multi_region
-from openkms.domain.keys import Key, KeySpec, Origin
+from openkms.domain.custom_key_stores import effective_state
+from openkms.domain.keys import Key, KeySpec, KeyState, Origin
 from openkms.service.kms.call import OperationCall
+from openkms.service.kms.key_stores import store_of
 from openkms.storage.keys import repository as key_records
 from openkms.wire.shapes import KeyMetadata, MultiRegionConfiguration, MultiRegionKey
 
 
 def key_metadata(call: OperationCall[object], key: Key) -> KeyMetadata:
     """KeyMetadata as DescribeKey returns it for this key."""
+    store = store_of(call.tx, key)
+    state = effective_state(key, store)
     meta: KeyMetadata = {
         "AWSAccountId": key.account,
         "KeyId": key.public_id,
         "Arn": key.arn,
         "CreationDate": key.created_at,
-        "Enabled": key.enabled,
+        "Enabled": state is KeyState.ENABLED,
         "Description": key.description,
         "KeyUsage": key.usage.value,
-        "KeyState": key.state.value,
+        "KeyState": state.value,
         "Origin": key.origin.value,
         "KeyManager": key.manager.value,
         "CustomerMasterKeySpec": key.spec.value,
         "KeySpec": key.spec.value,
     }
+    if store is not None:
+        meta["CustomKeyStoreId"] = store.store_id
+        if store.cluster_id is not None:
+            meta["CloudHsmClusterId"] = store.cluster_id
     caps = keyspecs.capabilities(key.spec, key.usage)
     if caps.encryption:
         meta["EncryptionAlgorithms"] = list(caps.encryption)

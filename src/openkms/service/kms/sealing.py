@@ -62,6 +62,8 @@ def seal(
     plaintext: bytes,
     context: Mapping[str, str] | None,
 ) -> bytes:
+    if key.custom_key_store_id is not None:  # sealed inside the key's store (its HSM)
+        return call.key_stores.seal(call.tx, key, plaintext, context)
     material = _material(call, key, key.current_version)
     if algorithm == SYMMETRIC:
         return symmetric.encrypt(
@@ -101,6 +103,8 @@ def open_blob(
     # they share, and each holds the same material under the same version numbers.
     if parsed.key_id != key.public_id:
         raise InvalidCiphertextException()
+    if key.custom_key_store_id is not None:
+        return call.key_stores.open(call.tx, key, parsed, context), parsed.key_version
     backing = call.backing_key(key, parsed.key_version)
     if backing is None:
         raise InvalidCiphertextException()

@@ -57,6 +57,7 @@ def key_from_row(r: Sequence[Any]) -> Key:
         on_demand_rotation_started=r[c["on_demand_rotation_started"]],
         primary_region=r[c["primary_region"]],
         sync_due=r[c["sync_due"]],
+        custom_key_store_id=r[c["custom_key_store_id"]],
     )
 
 
@@ -83,6 +84,7 @@ def key_values(key: Key) -> dict[str, Any]:
         "on_demand_rotation_started": key.on_demand_rotation_started,
         "primary_region": key.primary_region,
         "sync_due": key.sync_due,
+        "custom_key_store_id": key.custom_key_store_id,
     }
 
 

@@ -7,6 +7,7 @@ from openkms.service.kms.ops import (
     aliases,
     asymmetric,
     crypto,
+    custom_key_stores,
     grants,
     imports,
     keys,
@@ -29,6 +30,7 @@ REGISTRY: dict[str, Operation] = registry_of(
     policies.OPERATIONS,
     rotation.OPERATIONS,
     tags.OPERATIONS,
+    custom_key_stores.OPERATIONS,
 )
 
 __all__ = ["REGISTRY"]

@@ -183,6 +183,11 @@ def _data_key_pair(
         )
     require_usable(call.key)
     require_symmetric(call.key, operation_name)
+    if call.key.custom_key_store_id is not None:  # AWS: not supported in custom key stores
+        raise UnsupportedOperationException(
+            f"{call.key.arn} is in a custom key store: {operation_name} is not supported "
+            "for KMS keys in custom key stores."
+        )
     private_der, public_der = asymmetric.generate_data_key_pair(pair_spec)
     sealed = seal_data_key(call, operation_name, private_der, p.get("EncryptionContext"))
     return _DataKeyPair(sealed, private_der, public_der, pair_spec)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from openkms.crypto.randomness import random_bytes
 from openkms.domain import keyspecs
+from openkms.domain.custom_key_stores import CustomKeyStoreType, require_connected
 from openkms.domain.keys import Key, KeyUsage, require_usable
 from openkms.errors import (
     IncorrectKeyException,
@@ -20,6 +21,7 @@ from openkms.errors import (
     ValidationException,
 )
 from openkms.service.kms.call import OperationCall
+from openkms.service.kms.key_stores import find_store
 from openkms.service.kms.managed import on_first_use
 from openkms.service.kms.registry import KeyArg, ciphertext_or, operation, param
 from openkms.service.kms.resolve import resolve_key
@@ -232,13 +234,18 @@ def generate_data_key_without_plaintext(
 def generate_random(call: OperationCall[GenerateRandomRequest]) -> GenerateRandomResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_GenerateRandom.html"""
     refuse_recipient(call.params.get("Recipient"))
-    if call.params.get("CustomKeyStoreId") is not None:
-        raise UnsupportedOperationException(
-            "CustomKeyStoreId (custom key stores) is not supported by this OpenKMS server yet."
-        )
     count = call.params.get("NumberOfBytes")
     if count is None:
         raise ValidationException("NumberOfBytes is required.")
+    store_id = call.params.get("CustomKeyStoreId")
+    if store_id is not None:  # drawn from the store's HSM (AWS_CLOUDHSM key stores only)
+        store = find_store(call.tx, call.ctx, store_id)
+        if store.store_type is not CustomKeyStoreType.AWS_CLOUDHSM:
+            raise UnsupportedOperationException(
+                "GenerateRandom is not supported in an external key store."
+            )
+        require_connected(store, "GenerateRandom")
+        return {"Plaintext": call.key_stores.random(call.tx, store, count)}
     return {"Plaintext": random_bytes(count)}
 
 

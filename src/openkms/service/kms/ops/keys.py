@@ -22,6 +22,7 @@ from openkms.errors import (
 )
 from openkms.service.kms import resource_quotas
 from openkms.service.kms.call import OperationCall
+from openkms.service.kms.key_stores import store_for_new_key
 from openkms.service.kms.managed import ensure_managed_key
 from openkms.service.kms.materials import new_material
 from openkms.service.kms.metadata import key_metadata
@@ -81,17 +82,12 @@ def create_key(call: OperationCall[CreateKeyRequest]) -> CreateKeyResponse:
     spec = KeySpec(p.get("KeySpec") or p.get("CustomerMasterKeySpec") or "SYMMETRIC_DEFAULT")
     usage = _key_usage(spec, p.get("KeyUsage"))
     origin = Origin(p.get("Origin", Origin.AWS_KMS.value))
-    if origin not in (Origin.AWS_KMS, Origin.EXTERNAL):
+    if p.get("XksKeyId"):
         raise UnsupportedOperationException(
-            f"Origin {origin.value} (custom key stores) is not supported by this OpenKMS "
-            "server yet."
+            "XksKeyId (external key stores) is not supported by this OpenKMS server yet."
         )
-    for unsupported in ("CustomKeyStoreId", "XksKeyId"):
-        if p.get(unsupported):
-            raise UnsupportedOperationException(
-                f"{unsupported} (custom key stores) is not supported by this OpenKMS server yet."
-            )
     multi = bool(p.get("MultiRegion"))
+    store = store_for_new_key(call.tx, call.ctx, origin, p.get("CustomKeyStoreId"), spec, multi)
     if origin is Origin.EXTERNAL:
         imports.require_importable_spec(spec)
     ctx = call.ctx
@@ -113,16 +109,20 @@ def create_key(call: OperationCall[CreateKeyRequest]) -> CreateKeyResponse:
         usage=usage,
         origin=origin,
         manager=KeyManager.CUSTOMER,
-        state=KeyState.ENABLED if origin is Origin.AWS_KMS else KeyState.PENDING_IMPORT,
+        state=KeyState.PENDING_IMPORT if origin is Origin.EXTERNAL else KeyState.ENABLED,
         description=p.get("Description", ""),
         policy=text,
         created_at=ctx.now,
         current_version=1,
         multi_region=multi,
         primary_region=ctx.region if multi else None,
+        custom_key_store_id=None if store is None else store.store_id,
     )
     material = None
-    if origin is Origin.AWS_KMS:
+    if store is not None:  # the backing key is made inside the store (its HSM)
+        call.key_stores.new_key(call.tx, store, key.public_id, 1)
+        material = KeyMaterial(key.key_id, 1, os.urandom(32).hex(), None, ctx.now)
+    elif origin is Origin.AWS_KMS:
         material = KeyMaterial(
             key_id=key.key_id,
             version=1,

@@ -2,7 +2,7 @@
 the proxy's stored SigV4 credentials.
 
 Revision ID: 0009
-Revises: 0007 (re-chain after 0008 at merge)
+Revises: 0008
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,244 @@
+"""Custom key stores as the handlers use them: finding a caller's store, choosing its
+backend by type (:class:`KeyStores`, the seam of :mod:`openkms.crypto.key_stores`), and
+running a KMS key's cryptography inside its store with AWS's errors.
+
+A key in a custom key store is usable only while its store is CONNECTED: otherwise its
+key state reads ``Unavailable`` (:func:`openkms.domain.custom_key_stores.effective_state`)
+and cryptographic operations answer KMSInvalidStateException, as AWS's do. A store that
+is CONNECTED but whose HSM fails answers KMSInternalException (and a log line); the next
+request tries again. HSM calls never run on the event loop (:class:`Offload`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+
+from openkms.crypto import contexts, hsm_keys
+from openkms.crypto.key_stores import CloudHSMBackend, KeyStoreBackend, StoreTarget
+from openkms.crypto.keyring import Keyring, KeyringUnavailableError, UnwrapError
+from openkms.domain import ciphertext as fmt
+from openkms.domain.custom_key_stores import (
+    CustomKeyStore,
+    CustomKeyStoreType,
+    hsm_key_label,
+    require_connected,
+)
+from openkms.domain.keys import Key, KeySpec, Origin
+from openkms.errors import (
+    CustomKeyStoreNotFoundException,
+    InvalidCiphertextException,
+    KMSInternalException,
+    KMSInvalidStateException,
+    UnsupportedOperationException,
+    ValidationException,
+)
+from openkms.service.context import RequestContext
+from openkms.storage.key_stores import repository as store_records
+from openkms.storage.repository import Offload, Tx
+
+log = logging.getLogger("openkms.hsm")
+
+
+class KeyStores:
+    """The backends of the custom key store types this server serves, with their
+    per-process connections."""
+
+    def __init__(
+        self,
+        keyring: Keyring,
+        on_event_loop: Callable[[], bool] = lambda: False,
+        backends: Mapping[CustomKeyStoreType, KeyStoreBackend] | None = None,
+    ) -> None:
+        self.keyring = keyring
+        #: Whether this thread answers on the event loop, where no HSM call may run.
+        self.on_event_loop = on_event_loop
+        self.backends: Mapping[CustomKeyStoreType, KeyStoreBackend] = (
+            backends
+            if backends is not None
+            else {CustomKeyStoreType.AWS_CLOUDHSM: CloudHSMBackend()}
+        )
+
+    def backend(self, store_type: CustomKeyStoreType) -> KeyStoreBackend:
+        found = self.backends.get(store_type)
+        if found is None:
+            raise UnsupportedOperationException(
+                f"{store_type.value} custom key stores are not supported by this OpenKMS "
+                "server yet."
+            )
+        return found
+
+    def target(self, tx: Tx, store: CustomKeyStore) -> StoreTarget:
+        cluster = (
+            None if store.cluster_id is None else store_records.get_cluster(tx, store.cluster_id)
+        )
+        return StoreTarget(store, cluster, self._password(store))
+
+    def _password(self, store: CustomKeyStore) -> Callable[[], bytes]:
+        def unseal() -> bytes:
+            if store.sealed_password is None:
+                raise hsm_keys.HSMKeysUnavailableError("the key store has no password")
+            try:
+                return self.keyring.unwrap(
+                    store.sealed_password, contexts.custom_key_store_password(store.store_id)
+                )
+            except UnwrapError:
+                raise KMSInternalException("a key store password failed to unwrap") from None
+
+        return unseal
+
+    def seal(self, tx: Tx, key: Key, plaintext: bytes, context: Mapping[str, str] | None) -> bytes:
+        store, backend = self._usable(tx, key)
+        with _mapped():
+            return backend.encrypt(
+                self.target(tx, store), key.public_id, key.current_version, plaintext, context
+            )
+
+    def open(
+        self, tx: Tx, key: Key, parsed: fmt.ParsedCiphertext, context: Mapping[str, str] | None
+    ) -> bytes:
+        store, backend = self._usable(tx, key)
+        if not 1 <= parsed.key_version <= key.current_version:
+            raise InvalidCiphertextException()
+        with _mapped():
+            return backend.decrypt(self.target(tx, store), key.public_id, parsed, context)
+
+    def random(self, tx: Tx, store: CustomKeyStore, count: int) -> bytes:
+        self._off_the_event_loop()
+        with _mapped():
+            return self.backend(store.store_type).random(self.target(tx, store), count)
+
+    def new_key(self, tx: Tx, store: CustomKeyStore, key_id: str, version: int) -> None:
+        with _mapped():
+            self.backend(store.store_type).new_key(self.target(tx, store), key_id, version)
+
+    def check(self, tx: Tx, store: CustomKeyStore) -> None:
+        """What CreateCustomKeyStore and UpdateCustomKeyStore check of the store's backing
+        store (its backend raises the AWS error)."""
+        self.backend(store.store_type).check(self.target(tx, store))
+
+    def destroy_later(self, tx: Tx, key: Key) -> Callable[[], None]:
+        """What destroys a deleted key's backing keys in its store, to run once the
+        deletion has committed: AWS's "best effort" (a store not connected, or a failing
+        HSM, leaves them in the token, and a log line names them)."""
+        store = store_of(tx, key)
+        if store is None:
+            return lambda: None
+        target = self.target(tx, store)
+        backend = self.backend(store.store_type)
+
+        def destroy() -> None:
+            labels = [hsm_key_label(key.public_id, v) for v in range(1, key.current_version + 1)]
+            if not store.connected:
+                log.warning(
+                    "custom key store %s is %s: the backing keys %s of deleted key %s stay "
+                    "in its HSM",
+                    store.store_id,
+                    store.connection_state.value,
+                    labels,
+                    key.arn,
+                )
+                return
+            for version in range(1, key.current_version + 1):
+                try:
+                    backend.destroy(target, key.public_id, version)
+                except (
+                    hsm_keys.HSMKeysError,
+                    KeyringUnavailableError,
+                    KMSInternalException,
+                ) as exc:
+                    log.warning(
+                        "the backing key %s of deleted key %s stays in its HSM: %s",
+                        hsm_key_label(key.public_id, version),
+                        key.arn,
+                        exc,
+                    )
+
+        return destroy
+
+    def _off_the_event_loop(self) -> None:
+        if self.on_event_loop():
+            raise Offload()  # the request starts over on a request thread
+
+    def _usable(self, tx: Tx, key: Key) -> tuple[CustomKeyStore, KeyStoreBackend]:
+        """The key's store, connected (else the key is Unavailable), and its backend."""
+        store = store_of(tx, key)
+        if store is None or not store.connected:
+            if store is not None:  # disconnected elsewhere: this process lets go too
+                self.backend(store.store_type).disconnect(store.store_id)
+            raise KMSInvalidStateException(f"{key.arn} is unavailable.")
+        self._off_the_event_loop()
+        return store, self.backend(store.store_type)
+
+
+class _mapped:
+    """Maps a key store backend's failures to AWS errors (the one boundary for them)."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        if isinstance(exc, hsm_keys.HSMDataError):
+            raise InvalidCiphertextException() from None
+        if isinstance(exc, hsm_keys.HSMKeyNotFoundError):
+            raise KMSInternalException("the key's backing key is missing from its HSM") from None
+        if isinstance(exc, hsm_keys.HSMKeysError | KeyringUnavailableError):
+            raise KMSInternalException(str(exc)) from None
+
+
+def store_of(tx: Tx, key: Key) -> CustomKeyStore | None:
+    """The custom key store of a key (None: not in one)."""
+    if key.custom_key_store_id is None:
+        return None
+    return store_records.get_store(tx, key.custom_key_store_id)
+
+
+def find_store(
+    tx: Tx, ctx: RequestContext, store_id: str, *, for_update: bool = False
+) -> CustomKeyStore:
+    """The caller's store (its account and Region) with this id."""
+    store = store_records.get_store(tx, store_id, for_update=for_update)
+    if store is None or store.account != ctx.account or store.region != ctx.region:
+        raise CustomKeyStoreNotFoundException(
+            f"Custom key store {store_id} does not exist in this account and Region."
+        )
+    return store
+
+
+def store_for_new_key(
+    tx: Tx, ctx: RequestContext, origin: Origin, store_id: str | None, spec: KeySpec, multi: bool
+) -> CustomKeyStore | None:
+    """CreateKey's custom key store (None: the key is not in one), checked as AWS checks
+    it: Origin AWS_CLOUDHSM goes with CustomKeyStoreId, a symmetric encryption key, a
+    single-Region key, and a CONNECTED store of that type.
+    https://docs.aws.amazon.com/kms/latest/developerguide/create-cmk-keystore.html"""
+    if origin is Origin.EXTERNAL_KEY_STORE:
+        raise UnsupportedOperationException(
+            "Origin EXTERNAL_KEY_STORE (external key stores) is not supported by this "
+            "OpenKMS server yet."
+        )
+    if origin is not Origin.AWS_CLOUDHSM:
+        if store_id is not None:
+            raise ValidationException(
+                "CustomKeyStoreId is valid only with Origin AWS_CLOUDHSM or EXTERNAL_KEY_STORE."
+            )
+        return None
+    if store_id is None:
+        raise ValidationException("CustomKeyStoreId is required when Origin is AWS_CLOUDHSM.")
+    if spec is not KeySpec.SYMMETRIC_DEFAULT:
+        raise UnsupportedOperationException(
+            f"KeySpec {spec.value} is not supported in a custom key store: only "
+            "SYMMETRIC_DEFAULT keys can be created in one."
+        )
+    if multi:
+        raise UnsupportedOperationException(
+            "Multi-Region keys cannot be created in a custom key store."
+        )
+    store = find_store(tx, ctx, store_id)
+    if store.store_type is not CustomKeyStoreType.AWS_CLOUDHSM:
+        raise ValidationException(
+            f"Custom key store {store_id} is an {store.store_type.value} key store: "
+            "its keys have Origin EXTERNAL_KEY_STORE."
+        )
+    require_connected(store, "CreateKey")
+    return store

@@ -1,0 +1,1 @@
+"""Custom key store records: the registered HSM clusters and the key stores."""
