@@ -16,6 +16,8 @@
     openkms audit verify|seal|rotate-signing-key|export ...   (see openkms.cli.audit)
     openkms authz explain --principal ARN --action kms:Decrypt --key KEY [--context k=v ...]
     openkms maintenance run [--data-dir DIR] [--database URL] [--at 2027-01-01T00:00:00Z]
+    openkms usage report [--month 2026-12] [--format table|json|csv] ...   (openkms.cli.usage)
+    openkms backup --out FILE | restore FILE --data-dir DIR ...   (openkms.cli.backup)
 
 Problems a user can fix end with one line on stderr and the exit status of their kind
 (openkms.cli.exit_codes: 2 usage, 3 missing state, 4 root key, 5 database, 6
@@ -47,7 +49,7 @@ from typing import Literal, TypedDict, TypeVar
 import platformdirs
 
 from openkms import __version__
-from openkms.cli import admin, audit, authz, maintenance, root_options
+from openkms.cli import admin, audit, authz, backup, maintenance, root_options, usage
 from openkms.cli.parsing import Parser
 from openkms.storage.engine import Timeouts
 
@@ -216,6 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     authz.add_parser(commands)
     audit.add_parser(commands)
     maintenance.add_parser(commands)
+    usage.add_parser(commands)
+    backup.add_parsers(commands)
     return parser
 
 
@@ -426,6 +430,10 @@ def main(argv: list[str] | None = None) -> int:
         return audit.run(args)
     if args.command == "maintenance":
         return maintenance.run(args)
+    if args.command == "usage":
+        return usage.run(args)
+    if args.command in ("backup", "restore"):
+        return backup.run(args)
     return 2  # Exit.USAGE: argparse admits no other command
 
 

@@ -1,6 +1,7 @@
 """Runs :class:`~openkms.service.maintenance.Maintenance` inside a server process: once at
 startup, then every ``interval`` seconds, and soon after a request asks for it (a
-RotateKeyOnDemand). Each run happens in a worker thread so that requests keep being
+RotateKeyOnDemand), each followed by the usage rollup (openkms.service.usage_rollup).
+Each run happens in a worker thread so that requests keep being
 answered (in-memory dev state has one connection: there it runs in the executor given,
 the one thread that answers requests and so the connection's only user).
 """
@@ -13,6 +14,8 @@ from concurrent.futures import Executor
 
 from openkms.service.kms.materials import MaterialCache
 from openkms.service.maintenance import Maintenance, MaintenanceReport
+from openkms.service.usage_rollup import roll_up
+from openkms.storage.repository import StorageError
 
 log = logging.getLogger("openkms.maintenance")
 
@@ -65,13 +68,23 @@ class MaintenanceLoop:
             try:
                 if self._executor is not None:
                     loop = asyncio.get_running_loop()
-                    report = await loop.run_in_executor(self._executor, self._maintenance.run)
+                    report = await loop.run_in_executor(self._executor, self._run_once)
                 else:
-                    report = await asyncio.to_thread(self._maintenance.run)
+                    report = await asyncio.to_thread(self._run_once)
             except Exception:
                 log.exception("maintenance run failed; it will be tried again")
                 continue
             self._after(report)
+
+    def _run_once(self) -> MaintenanceReport:
+        """Due lifecycle work, then the usage rollup's new audit records (issue 18: kept
+        off the audit writer's commit path; a failed rollup is tried again next run)."""
+        report = self._maintenance.run()
+        try:
+            roll_up(self._maintenance.store)
+        except StorageError:
+            log.exception("usage rollup failed; it will be tried again")
+        return report
 
     def _after(self, report: MaintenanceReport) -> None:
         self._materials.forget(*report.touched_keys)

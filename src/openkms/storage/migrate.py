@@ -29,6 +29,7 @@ from openkms.storage.audit import tables as audit_tables  # noqa: F401  (joins t
 from openkms.storage.grants import tables as grant_tables  # noqa: F401  (joins the metadata)
 from openkms.storage.identity import tables as identity_tables  # noqa: F401  (joins the metadata)
 from openkms.storage.keys import tables as key_tables  # noqa: F401  (joins the metadata)
+from openkms.storage.usage import tables as usage_tables  # noqa: F401  (joins the metadata)
 
 BASELINE = "0001"
 _LOCK_ID = 0x4F4B4D53  # "OKMS"
