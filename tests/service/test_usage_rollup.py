@@ -49,7 +49,7 @@ def _append(store: Store, records: list[dict[str, Any]]) -> None:
 
 def _counts(store: Store) -> dict[tuple[str, str, str], int]:
     with store.transaction() as tx:
-        rows = usage_records.requests_per_key(tx, 0, 10**6, None)
+        rows = usage_records.requests_per_key(tx, False, 0, 10**6, None)
     return {(account, arn, cls): n for account, _, arn, cls, n in rows}
 
 
@@ -107,3 +107,31 @@ def test_what_is_counted_and_concurrent_rollups(tmp_path: Path) -> None:
         assert roll_up(store) == 0
     finally:
         store.close()
+
+
+def test_a_window_is_read_as_whole_months_and_partial_days() -> None:
+    from datetime import date
+
+    from openkms.domain.billing import day_of, month_of_day
+    from openkms.service.usage_report import Window
+
+    def day(text: str) -> int:
+        return day_of(_seconds(text))
+
+    december, february = month_of_day(day("2026-12-01")), month_of_day(day("2027-02-01"))
+    assert Window.month(2026, 12).parts() == [(True, december, december)]
+    window = Window(date(2026, 11, 20), date(2027, 3, 4))
+    assert window.parts() == [
+        (False, day("2026-11-20"), day("2026-11-30")),
+        (True, december, february),
+        (False, day("2027-03-01"), day("2027-03-04")),
+    ]
+    assert Window(date(2026, 12, 5), date(2026, 12, 5)).parts() == [
+        (False, day("2026-12-05"), day("2026-12-05"))
+    ]
+
+
+def _seconds(text: str) -> float:
+    from datetime import UTC, datetime
+
+    return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()

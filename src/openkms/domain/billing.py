@@ -173,6 +173,12 @@ def day_of(timestamp: float) -> int:
     return int(timestamp // DAY)
 
 
+def month_of_day(day: int) -> int:
+    """The month number (``year * 12 + month - 1``) of a UTC day number."""
+    moment = datetime.fromtimestamp(day * DAY, UTC)
+    return moment.year * 12 + moment.month - 1
+
+
 def months_between(start: float, end: float) -> Iterator[tuple[str, float, float]]:
     """Each calendar month (UTC) overlapping ``[start, end)``: ``(YYYY-MM, overlap
     seconds, seconds in the month)``."""

@@ -46,6 +46,28 @@ class Window:
     def days(self) -> tuple[int, int]:
         return billing.day_of(self.since), billing.day_of(self.until) - 1
 
+    def parts(self) -> list[tuple[bool, int, int]]:
+        """The window as ranges the rollup keeps: ``(True, first month, last month)`` for
+        the whole calendar months in it, ``(False, first day, last day)`` for the days of
+        a month it covers in part (at most two of those)."""
+        first, last = self.days
+        parts: list[tuple[bool, int, int]] = []
+        day = first
+        while day <= last:
+            month = billing.month_of_day(day)
+            year, number = divmod(month, 12)
+            start = billing.day_of(datetime(year, number + 1, 1, tzinfo=UTC).timestamp())
+            end = start + calendar.monthrange(year, number + 1)[1] - 1
+            if day == start and end <= last:
+                if parts and parts[-1][0] and parts[-1][2] == month - 1:
+                    parts[-1] = (True, parts[-1][1], month)
+                else:
+                    parts.append((True, month, month))
+            else:
+                parts.append((False, day, min(end, last)))
+            day = end + 1
+        return parts
+
 
 @dataclass
 class Usage:
@@ -79,10 +101,17 @@ class UsageReport:
 def usage_report(
     store: Store, window: Window, prices: PriceTable, *, account: str | None, now: float
 ) -> UsageReport:
-    first, last = window.days
+    per_key: list[tuple[str, str, str, str, int]] = []
+    per_month: list[tuple[str, int, str, int]] = []
     with store.transaction(snapshot=True) as tx:
-        per_key = usage_records.requests_per_key(tx, first, last, account)
-        per_day = usage_records.requests_per_account_day(tx, first, last, account)
+        for months, first, last in window.parts():
+            per_key += usage_records.requests_per_key(tx, months, first, last, account)
+            per_month += [
+                (a, at if months else billing.month_of_day(at), c, n)
+                for a, at, c, n in usage_records.requests_per_account(
+                    tx, months, first, last, account
+                )
+            ]
         lives = usage_records.keys_created_before(tx, window.until, account)
     keys: dict[tuple[str, str], Usage] = {}
     for row in lives:
@@ -123,18 +152,17 @@ def usage_report(
         total.key_days += line.key_days
         total.request_usd += line.request_usd
         total.key_usd += line.key_usd
-    for account_id, credit in _free_tier(per_day, prices).items():
+    for account_id, credit in _free_tier(per_month, prices).items():
         accounts[account_id].free_tier_usd = credit
     ordered = sorted(keys.values(), key=lambda u: (u.account, u.key_arn))
     return UsageReport(window, prices, ordered, [accounts[a] for a in sorted(accounts)])
 
 
-def _free_tier(per_day: list[tuple[str, int, str, int]], prices: PriceTable) -> dict[str, float]:
+def _free_tier(per_month: list[tuple[str, int, str, int]], prices: PriceTable) -> dict[str, float]:
     """Each account's free-tier credit: per calendar month, the first free requests of
     the classes it covers (symmetric first, then HMAC)."""
-    eligible: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
-    for account_id, day, billing_class, requests in per_day:
-        month = datetime.fromtimestamp(day * billing.DAY, UTC).strftime("%Y-%m")
+    eligible: dict[tuple[str, int], Counter[str]] = defaultdict(Counter)
+    for account_id, month, billing_class, requests in per_month:
         eligible[(account_id, month)][billing_class] += requests
     credit: dict[str, float] = defaultdict(float)
     for (account_id, _), counts in eligible.items():

@@ -4,10 +4,12 @@ window's totals."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from openkms.domain.billing import month_of_day
 from openkms.storage.audit import statements as audit_statements
 from openkms.storage.repository import Tx
 from openkms.storage.sql import columns
@@ -94,18 +96,28 @@ def stored_key(tx: Tx, key_id: str) -> tuple[str, str, float] | None:
 
 
 def add_counts(tx: Tx, counts: Mapping[tuple[int, str, str, str, str], int]) -> None:
-    """Add ``{(day, account, region, key ARN, class): requests}`` to the daily counts."""
+    """Add ``{(day, account, region, key ARN, class): requests}`` to the daily counts and
+    to their months' (one batched statement each on SQLite)."""
+    months: Counter[tuple[int, str, str, str, str]] = Counter()
     for (day, account, region, arn, billing_class), requests in counts.items():
-        tx.execute(
-            statements.usage_daily_add,
-            {
-                "day": day,
-                "account_id": account,
-                "region": region,
-                "key_arn": arn,
-                "billing_class": billing_class,
-                "requests": requests,
-            },
+        months[(month_of_day(day), account, region, arn, billing_class)] += requests
+    for statement, period, added in (
+        (statements.usage_daily_add, "day", counts),
+        (statements.usage_monthly_add, "month", months),
+    ):
+        tx.execute_many(
+            statement,
+            [
+                {
+                    period: at,
+                    "account_id": account,
+                    "region": region,
+                    "key_arn": arn,
+                    "billing_class": billing_class,
+                    "requests": requests,
+                }
+                for (at, account, region, arn, billing_class), requests in added.items()
+            ],
         )
 
 
@@ -130,24 +142,21 @@ def _pattern(account: str | None) -> str:
 
 
 def requests_per_key(
-    tx: Tx, first_day: int, last_day: int, account: str | None
+    tx: Tx, months: bool, first: int, last: int, account: str | None
 ) -> list[tuple[str, str, str, str, int]]:
-    """``(account, region, key ARN, class, requests)`` summed over the days."""
-    rows = tx.fetch_all(
-        statements.usage_per_key,
-        {"first": first_day, "last": last_day, "account": _pattern(account)},
-    )
+    """``(account, region, key ARN, class, requests)`` summed over the days (or months,
+    ``months``) ``first`` to ``last``."""
+    statement = statements.usage_per_key_months if months else statements.usage_per_key_days
+    rows = tx.fetch_all(statement, {"first": first, "last": last, "account": _pattern(account)})
     return [(a, r, k, c, int(n)) for a, r, k, c, n in rows]
 
 
-def requests_per_account_day(
-    tx: Tx, first_day: int, last_day: int, account: str | None
+def requests_per_account(
+    tx: Tx, months: bool, first: int, last: int, account: str | None
 ) -> list[tuple[str, int, str, int]]:
-    """``(account, day, class, requests)``."""
-    rows = tx.fetch_all(
-        statements.usage_per_account_day,
-        {"first": first_day, "last": last_day, "account": _pattern(account)},
-    )
+    """``(account, day or month, class, requests)``."""
+    statement = statements.usage_per_account_months if months else statements.usage_per_account_days
+    rows = tx.fetch_all(statement, {"first": first, "last": last, "account": _pattern(account)})
     return [(a, int(d), c, int(n)) for a, d, c, n in rows]
 
 

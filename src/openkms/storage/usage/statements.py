@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from sqlalchemy import and_, bindparam, case, func, literal, select, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, case, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.sql.expression import ClauseElement
 
 from openkms.storage.audit.tables import audit_events
 from openkms.storage.keys.tables import keys as kms_keys
 from openkms.storage.sql import Statement
-from openkms.storage.usage.tables import usage_daily, usage_keys, usage_rollup
+from openkms.storage.usage.tables import usage_daily, usage_keys, usage_monthly, usage_rollup
 
 _ev = audit_events.c
-_day = usage_daily.c
 _key = usage_keys.c
 _roll = usage_rollup.c
 
@@ -49,11 +48,38 @@ def _events_between() -> ClauseElement:
     )
 
 
-def _daily_add() -> ClauseElement:
-    statement = upsert(usage_daily).values({c.name: bindparam(c.name) for c in usage_daily.c})
+def _add(table: Table, period: str) -> ClauseElement:
+    statement = upsert(table).values({c.name: bindparam(c.name) for c in table.c})
     return statement.on_conflict_do_update(
-        index_elements=["day", "account_id", "region", "key_arn", "billing_class"],
-        set_={"requests": _day.requests + statement.excluded.requests},
+        index_elements=[period, "account_id", "region", "key_arn", "billing_class"],
+        set_={"requests": table.c.requests + statement.excluded.requests},
+    )
+
+
+def _window(table: Table, period: str) -> ColumnElement[bool]:
+    column = table.c[period]
+    return and_(
+        column >= bindparam("first"),
+        column <= bindparam("last"),
+        table.c.account_id.like(bindparam("account")),
+    )
+
+
+def _per_key(table: Table, period: str) -> ClauseElement:
+    c = table.c
+    return (
+        select(c.account_id, c.region, c.key_arn, c.billing_class, func.sum(c.requests))
+        .where(_window(table, period))
+        .group_by(c.account_id, c.region, c.key_arn, c.billing_class)
+    )
+
+
+def _per_account(table: Table, period: str) -> ClauseElement:
+    c = table.c
+    return (
+        select(c.account_id, c[period], c.billing_class, func.sum(c.requests))
+        .where(_window(table, period))
+        .group_by(c.account_id, c[period], c.billing_class)
     )
 
 
@@ -90,7 +116,8 @@ usage_rollup_set = Statement(
     ),
 )
 usage_events_between = Statement("usage_events_between", _events_between)
-usage_daily_add = Statement("usage_daily_add", _daily_add)
+usage_daily_add = Statement("usage_daily_add", lambda: _add(usage_daily, "day"))
+usage_monthly_add = Statement("usage_monthly_add", lambda: _add(usage_monthly, "month"))
 usage_key_get = Statement(
     "usage_key_get",
     lambda: select(_key.key_spec, _key.key_manager).where(_key.key_arn == bindparam("arn")),
@@ -119,35 +146,14 @@ usage_kms_key_get = Statement(
         kms_keys.c.key_id == bindparam("key_id")
     ),
 )
-usage_per_key = Statement(
-    "usage_per_key",
-    lambda: (
-        select(
-            _day.account_id, _day.region, _day.key_arn, _day.billing_class, func.sum(_day.requests)
-        )
-        .where(
-            and_(
-                _day.day >= bindparam("first"),
-                _day.day <= bindparam("last"),
-                _day.account_id.like(bindparam("account")),
-            )
-        )
-        .group_by(_day.account_id, _day.region, _day.key_arn, _day.billing_class)
-    ),
+#: Sums over a range of days (``usage_daily``) or of months (``usage_monthly``).
+usage_per_key_days = Statement("usage_per_key_days", lambda: _per_key(usage_daily, "day"))
+usage_per_key_months = Statement("usage_per_key_months", lambda: _per_key(usage_monthly, "month"))
+usage_per_account_days = Statement(
+    "usage_per_account_days", lambda: _per_account(usage_daily, "day")
 )
-usage_per_account_day = Statement(
-    "usage_per_account_day",
-    lambda: (
-        select(_day.account_id, _day.day, _day.billing_class, func.sum(_day.requests))
-        .where(
-            and_(
-                _day.day >= bindparam("first"),
-                _day.day <= bindparam("last"),
-                _day.account_id.like(bindparam("account")),
-            )
-        )
-        .group_by(_day.account_id, _day.day, _day.billing_class)
-    ),
+usage_per_account_months = Statement(
+    "usage_per_account_months", lambda: _per_account(usage_monthly, "month")
 )
 usage_keys_before = Statement(
     "usage_keys_before",

@@ -5,7 +5,8 @@ deleted (the watermark back to 0), so they need no backup of their own.
 
 ``usage_daily``: successful requests per UTC day number, account (the caller's), Region,
 key ARN (empty for requests naming none) and billing class
-(:class:`openkms.domain.billing.BillingClass`). ``usage_keys``: each key's billable life
+(:class:`openkms.domain.billing.BillingClass`), and per month in ``usage_monthly``.
+``usage_keys``: each key's billable life
 as the trail tells it. ``usage_rollup``: one row (id 1), the last audit seq counted.
 """
 
@@ -34,6 +35,20 @@ usage_daily = Table(
     Column("billing_class", String(32), nullable=False),
     Column("requests", BigInteger, nullable=False),
     PrimaryKeyConstraint("day", "account_id", "region", "key_arn", "billing_class"),
+)
+
+#: The same counts per calendar month (``year * 12 + month - 1``): a report over whole
+#: months reads one row per key and class, not one per day.
+usage_monthly = Table(
+    "usage_monthly",
+    metadata,
+    Column("month", Integer, nullable=False, autoincrement=False),
+    Column("account_id", String(12), nullable=False),
+    Column("region", String(32), nullable=False),
+    Column("key_arn", String(2048), nullable=False),
+    Column("billing_class", String(32), nullable=False),
+    Column("requests", BigInteger, nullable=False),
+    PrimaryKeyConstraint("month", "account_id", "region", "key_arn", "billing_class"),
 )
 
 usage_keys = Table(

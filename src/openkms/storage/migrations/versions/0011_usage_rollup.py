@@ -1,5 +1,6 @@
-"""The usage rollup (issue 18): request counts per day, account, key and billing class,
-the keys' billable lives, and the audit seq counted so far (``openkms usage report``).
+"""The usage rollup (issue 18): request counts per day and per month, account, key and
+billing class, the keys' billable lives, and the audit seq counted so far
+(``openkms usage report``).
 
 Derived from the audit trail only: a new or upgraded database starts at watermark 0 and
 the first rollup counts the whole trail.
@@ -31,6 +32,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("day", "account_id", "region", "key_arn", "billing_class"),
     )
     op.create_table(
+        "usage_monthly",
+        sa.Column("month", sa.Integer, nullable=False, autoincrement=False),
+        sa.Column("account_id", sa.String(12), nullable=False),
+        sa.Column("region", sa.String(32), nullable=False),
+        sa.Column("key_arn", sa.String(2048), nullable=False),
+        sa.Column("billing_class", sa.String(32), nullable=False),
+        sa.Column("requests", sa.BigInteger, nullable=False),
+        sa.PrimaryKeyConstraint("month", "account_id", "region", "key_arn", "billing_class"),
+    )
+    op.create_table(
         "usage_keys",
         sa.Column("key_arn", sa.String(2048), primary_key=True),
         sa.Column("account_id", sa.String(12), nullable=False),
@@ -57,4 +68,5 @@ def downgrade() -> None:
     op.drop_table("usage_rollup")
     op.drop_index("ix_usage_keys_account", "usage_keys")
     op.drop_table("usage_keys")
+    op.drop_table("usage_monthly")
     op.drop_table("usage_daily")
