@@ -180,15 +180,17 @@ def _staging(parent: str) -> Iterator[str]:
 
 
 def _sqlite_snapshot(engine: Engine, path: str) -> None:
-    """SQLite's online backup API: a consistent copy while writers go on (it restarts
-    the copy when a page it copied changes under it)."""
+    """SQLite's online backup API, all pages in one step: one read transaction, so one
+    consistent state while writers go on (WAL mode: readers do not block them). Copying
+    in several steps would restart whenever another connection wrote in between, and
+    under a steady audit trail might never finish."""
     source_path = engine.url.database
     assert source_path
     with (
         contextlib.closing(sqlite3.connect(source_path, timeout=30)) as source,
         contextlib.closing(sqlite3.connect(path)) as target,
     ):
-        source.backup(target, pages=4096)
+        source.backup(target)
 
 
 def _single_file(path: str) -> None:
