@@ -12,6 +12,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -52,8 +53,25 @@ def backed_up(quiet_server: ServerProcess, tmp_path_factory: pytest.TempPathFact
     kms.rotate_key_on_demand(KeyId=symmetric)
     signature = kms.sign(KeyId=signing["KeyId"], Message=b"m", SigningAlgorithm="ECDSA_SHA_256")
     out = tmp_path_factory.mktemp("backup") / "openkms.backup"
-    made = _openkms("backup", "--out", str(out), *_storage(quiet_server))
+    # Taken while another client keeps writing audit records: the copy is one consistent
+    # state of the chain (the restored trail verifies below).
+    stop, written = threading.Event(), [0]
+
+    def busy() -> None:
+        client = make_client(quiet_server.endpoint)
+        while not stop.is_set():
+            client.encrypt(KeyId=symmetric, Plaintext=b"busy")
+            written[0] += 1
+
+    writer = threading.Thread(target=busy)
+    writer.start()
+    try:
+        made = _openkms("backup", "--out", str(out), *_storage(quiet_server))
+    finally:
+        stop.set()
+        writer.join(timeout=60)
     assert made.returncode == 0, made.stderr
+    assert written[0] > 0
     summary = json.loads(made.stdout)
     return {
         "file": out,
