@@ -104,7 +104,7 @@ def test_report_counts_the_workload_by_billing_class(
     for name in ("symmetric", "hmac", "rsa", "ecc"):
         assert 0 < keys[workload[name]]["KeyMonths"] < 0.01
     assert keys[workload["doomed"]]["KeyMonths"] < keys[workload["ecc"]]["KeyMonths"]
-    assert keys[workload["symmetric"]]["RotationMonths"] > 0
+    assert keys[workload["symmetric"]]["RotationMonths"] > 0, keys[workload["symmetric"]]
     assert keys[workload["hmac"]]["RotationMonths"] == 0
 
     (account,) = report["Accounts"]

@@ -136,9 +136,10 @@ def _as_dict(line: Usage) -> dict[str, Any]:
         **({"Region": line.region, "KeyArn": line.key_arn, "KeySpec": line.key_spec} if
            line.region else {}),
         "Requests": {c.value: line.requests.get(c.value, 0) for c in BillingClass},
-        "KeyMonths": round(line.key_months, 6),
-        "RotationMonths": round(line.rotation_months, 6),
-        "KeyDays": round(line.key_days, 4),
+        # Months to 1e-9 (about 3 ms): a key a second old is 4e-7 of a month.
+        "KeyMonths": round(line.key_months, 9),
+        "RotationMonths": round(line.rotation_months, 9),
+        "KeyDays": round(line.key_days, 6),
         "RequestsUSD": round(line.request_usd, 6),
         "KeysUSD": round(line.key_usd, 6),
         "FreeTierUSD": round(line.free_tier_usd, 6),
@@ -182,7 +183,7 @@ def _csv(report: UsageReport) -> str:
             writer.writerow(
                 [scope, line.account, line.region, line.key_arn, line.key_spec]
                 + [line.requests.get(c, 0) for c in classes]
-                + [f"{line.key_months:.6f}", f"{line.rotation_months:.6f}", f"{line.key_days:.4f}"]
+                + [f"{line.key_months:.9f}", f"{line.rotation_months:.9f}", f"{line.key_days:.6f}"]
                 + [f"{line.request_usd:.6f}", f"{line.key_usd:.6f}"]
                 + [f"{line.free_tier_usd:.6f}", f"{line.total_usd:.6f}"]
             )
