@@ -207,7 +207,10 @@ def _table(report: UsageReport) -> str:
             + [f"{line.key_months + line.rotation_months:.3f}", f"{line.total_usd:.4f}"]
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-    lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
+    lines += [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
     lines.append("")
     for total in report.accounts:
         lines.append(
