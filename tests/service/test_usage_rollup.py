@@ -135,3 +135,13 @@ def _seconds(text: str) -> float:
     from datetime import UTC, datetime
 
     return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
+
+
+def test_a_limited_roll_up_counts_whole_batches_and_leaves_the_rest(tmp_path: Path) -> None:
+    store = Store(make_engine(sqlite_url(str(tmp_path)), threads=2))
+    try:
+        _append(store, [_record("Sign") for _ in range(25)])
+        assert roll_up(store, batch=10, limit=15) == 20
+        assert roll_up(store, batch=10) == 5
+    finally:
+        store.close()

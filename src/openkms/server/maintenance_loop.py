@@ -14,7 +14,7 @@ from concurrent.futures import Executor
 
 from openkms.service.kms.materials import MaterialCache
 from openkms.service.maintenance import Maintenance, MaintenanceReport
-from openkms.service.usage_rollup import roll_up
+from openkms.service.usage_rollup import LOOP_LIMIT, roll_up
 from openkms.storage.repository import StorageError
 
 log = logging.getLogger("openkms.maintenance")
@@ -81,7 +81,7 @@ class MaintenanceLoop:
         off the audit writer's commit path; a failed rollup is tried again next run)."""
         report = self._maintenance.run()
         try:
-            roll_up(self._maintenance.store)
+            roll_up(self._maintenance.store, limit=LOOP_LIMIT)
         except StorageError:
             log.exception("usage rollup failed; it will be tried again")
         return report

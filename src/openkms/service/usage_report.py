@@ -19,6 +19,8 @@ from openkms.domain.billing import BillingClass, KeyLife, PriceTable
 from openkms.storage.repository import Store
 from openkms.storage.usage import repository as usage_records
 
+_CLASSES = frozenset(c.value for c in BillingClass)
+
 
 @dataclass(frozen=True)
 class Window:
@@ -142,7 +144,8 @@ def usage_report(
         if line is None:
             line = keys[(account_id, arn)] = Usage(account=account_id, region=region, key_arn=arn)
         line.requests[billing_class] += requests
-        line.request_usd += prices.request_price(BillingClass(billing_class), requests)
+        if billing_class in _CLASSES:  # else counted by a newer OpenKMS: shown, not priced
+            line.request_usd += prices.request_price(BillingClass(billing_class), requests)
     accounts: dict[str, Usage] = {}
     for line in keys.values():
         total = accounts.setdefault(line.account, Usage(account=line.account))

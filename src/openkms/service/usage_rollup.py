@@ -46,6 +46,10 @@ log = logging.getLogger("openkms.usage")
 
 #: Records counted per write transaction.
 BATCH = 5_000
+#: Records a server's maintenance run counts at most: the backlog of a large trail (a
+#: first start after the upgrade) is spread over several runs, so that due rotations and
+#: deletions are never held up for long; ``openkms usage report`` counts the rest.
+LOOP_LIMIT = 100_000
 _KMS = "kms.amazonaws.com"
 _DEFAULT_SPEC = ("SYMMETRIC_DEFAULT", "CUSTOMER")
 #: Key specs remembered between batches of one roll-up (a key's spec never changes).
@@ -61,11 +65,14 @@ class _Plan:
     changes: list[tuple[str, str, float | None]] = field(default_factory=list)
 
 
-def roll_up(store: Store, *, batch: int = BATCH, now: float | None = None) -> int:
-    """Count every audit record after the watermark; returns how many were counted."""
+def roll_up(
+    store: Store, *, batch: int = BATCH, limit: int | None = None, now: float | None = None
+) -> int:
+    """Count the audit records after the watermark (at most about ``limit``, whole
+    batches); returns how many were counted."""
     counted = 0
     known: dict[str, tuple[str, str]] = {}
-    while True:
+    while limit is None or counted < limit:
         with store.transaction(snapshot=True) as tx:
             after = usage_records.watermark(tx)
             head, _ = audit_store.read_head(tx)
@@ -84,6 +91,7 @@ def roll_up(store: Store, *, batch: int = BATCH, now: float | None = None) -> in
         counted += upto - after
         if len(known) > _KNOWN_LIMIT:
             known.clear()
+    return counted
 
 
 def _plan(tx: Tx, events: list[UsageEvent], known: dict[str, tuple[str, str]]) -> _Plan:
