@@ -10,12 +10,15 @@ code  name                     meaning
 0     OK                       done; ``authz explain``: allowed; ``audit verify``: intact
 1     NEGATIVE                 the command ran and the answer is no: ``authz explain``
                                denied, ``audit verify``/``export`` found a bad record,
-                               ``admin create-account`` of an existing account
+                               ``admin create-account`` of an existing account,
+                               ``backup`` to an existing file, ``restore`` into
+                               existing state or of a file that is no backup
 2     USAGE                    the command line is wrong (argparse), or names a
                                principal or key that does not exist (``authz explain``)
 3     MISSING_STATE            data directory, database or root key not there (commands
                                that only open state create nothing), or not usable
 4     ROOT_KEY                 root key malformed, unreadable, or not this database's
+                               (or not the one that sealed a backup, ``restore``)
 5     DATABASE                 database unreachable, unusable, of a newer OpenKMS, not
                                writable (``serve``), or an error while the command ran
 6     CONFIG                   options or environment that cannot be used as given

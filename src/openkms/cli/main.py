@@ -19,6 +19,8 @@
     openkms authz explain --principal ARN --action kms:Decrypt --key KEY [--context k=v ...]
     openkms maintenance run [--data-dir DIR] [--database URL] [--at 2027-01-01T00:00:00Z]
     openkms xks-proxy ...; openkms admin xks-key|xks-credential ...   (see openkms.cli.xks)
+    openkms usage report [--month 2026-12] [--format table|json|csv] ...   (openkms.cli.usage)
+    openkms backup --out FILE | restore FILE --data-dir DIR ...   (openkms.cli.backup)
 
 Problems a user can fix end with one line on stderr and the exit status of their kind
 (openkms.cli.exit_codes: 2 usage, 3 missing state, 4 root key, 5 database, 6
@@ -50,7 +52,17 @@ from typing import Any, Literal, TypedDict, TypeVar
 import platformdirs
 
 from openkms import __version__
-from openkms.cli import admin, audit, authz, maintenance, ops_options, root_options, xks
+from openkms.cli import (
+    admin,
+    audit,
+    authz,
+    backup,
+    maintenance,
+    ops_options,
+    root_options,
+    usage,
+    xks,
+)
 from openkms.cli.parsing import Parser
 from openkms.storage.engine import Timeouts
 
@@ -232,6 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_parser(commands)
     maintenance.add_parser(commands)
     xks.add_parser(commands)
+    usage.add_parser(commands)
+    backup.add_parsers(commands)
     return parser
 
 
@@ -466,6 +480,10 @@ def main(argv: list[str] | None = None) -> int:
         return maintenance.run(args)
     if args.command == "xks-proxy":
         return xks.run_proxy(args)
+    if args.command == "usage":
+        return usage.run(args)
+    if args.command in ("backup", "restore"):
+        return backup.run(args)
     return 2  # Exit.USAGE: argparse admits no other command
 
 

@@ -4,7 +4,8 @@
 
 Carries out on-demand rotations in progress, automatic rotations whose date has come,
 deletions whose waiting period has ended, and the expiry of imported key material; then
-forgets expired import tokens and STS sessions. ``--at`` does it as of that time (for
+forgets expired import tokens and STS sessions, and counts new audit records for
+``openkms usage report``. ``--at`` does it as of that time (for
 operators and tests: the server's own clock is never changed). Safe next to running
 servers and on several nodes at once: each piece of work is done exactly once. Prints
 what it did as JSON; exits 0. It works on existing state only: a data directory,
@@ -59,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from openkms.cli.exit_codes import Exit, fail, startup_failure
     from openkms.server.bootstrap import StartupError
     from openkms.service.maintenance import Maintenance
+    from openkms.service.usage_rollup import roll_up
     from openkms.storage.repository import StorageError
 
     try:
@@ -67,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         return startup_failure(exc)
     try:
         report = Maintenance(store, keyring).run(args.at)
+        roll_up(store)  # as the server's maintenance loop does (openkms usage report)
     except StorageError as exc:
         return fail(f"database error: {exc}", Exit.DATABASE)
     finally:

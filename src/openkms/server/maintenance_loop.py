@@ -1,6 +1,7 @@
 """Runs :class:`~openkms.service.maintenance.Maintenance` inside a server process: once at
 startup (work that fell due while the server was down), then every ``interval`` seconds,
-and soon after a request asks for it (a RotateKeyOnDemand). In-memory state is new at
+and soon after a request asks for it (a RotateKeyOnDemand), each run followed by the usage
+rollup (openkms.service.usage_rollup). In-memory state is new at
 every start, so nothing can be due then: there the first run waits for the interval
 instead of holding up the first request on the one thread. Each run happens in a worker
 thread so that requests keep being answered (in-memory dev state has one connection: there
@@ -16,6 +17,8 @@ from concurrent.futures import Executor
 
 from openkms.service.kms.materials import MaterialCache
 from openkms.service.maintenance import Maintenance, MaintenanceReport
+from openkms.service.usage_rollup import LOOP_LIMIT, roll_up
+from openkms.storage.repository import StorageError
 
 log = logging.getLogger("openkms.maintenance")
 
@@ -73,15 +76,25 @@ class MaintenanceLoop:
             try:
                 if self._executor is not None:
                     loop = asyncio.get_running_loop()
-                    report = await loop.run_in_executor(self._executor, self._maintenance.run)
+                    report = await loop.run_in_executor(self._executor, self._run_once)
                 else:
-                    report = await asyncio.to_thread(self._maintenance.run)
+                    report = await asyncio.to_thread(self._run_once)
             except Exception:
                 self.runs["failed"] += 1
                 log.exception("maintenance run failed; it will be tried again")
                 continue
             self.runs["succeeded"] += 1
             self._after(report)
+
+    def _run_once(self) -> MaintenanceReport:
+        """Due lifecycle work, then the usage rollup's new audit records (issue 18: kept
+        off the audit writer's commit path; a failed rollup is tried again next run)."""
+        report = self._maintenance.run()
+        try:
+            roll_up(self._maintenance.store, limit=LOOP_LIMIT)
+        except StorageError:
+            log.exception("usage rollup failed; it will be tried again")
+        return report
 
     def _after(self, report: MaintenanceReport) -> None:
         self._materials.forget(*report.touched_keys)

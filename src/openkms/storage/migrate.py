@@ -32,6 +32,7 @@ from openkms.storage.identity import tables as identity_tables  # noqa: F401  (j
 from openkms.storage.key_stores import tables as key_store_tables  # noqa: F401  (joins the metadata)
 from openkms.storage.keys import tables as key_tables  # noqa: F401  (joins the metadata)
 from openkms.storage.quotas import tables as quota_tables  # noqa: F401  (joins the metadata)
+from openkms.storage.usage import tables as usage_tables  # noqa: F401  (joins the metadata)
 from openkms.storage.xks import tables as xks_tables  # noqa: F401  (joins the metadata)
 
 if TYPE_CHECKING:
