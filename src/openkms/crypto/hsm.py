@@ -202,23 +202,7 @@ class HSMSealer:
                     f"no key labelled {label!r} on PKCS#11 token {self.root.token!r}"
                 )
             log.info("generating the root key %r in PKCS#11 token %r", label, self.root.token)
-            key: _Key = session.generate_key(
-                pkcs11.KeyType.AES,
-                256,
-                label=label,
-                store=True,
-                template={
-                    a.TOKEN: True,
-                    a.PRIVATE: True,
-                    a.SENSITIVE: True,
-                    a.EXTRACTABLE: False,
-                    a.ENCRYPT: True,
-                    a.DECRYPT: True,
-                    a.WRAP: True,
-                    a.UNWRAP: True,
-                },
-            )
-            return key
+            return generate_aes_256(session, label, wrap=True)
         key = found[0]
         if key[a.KEY_TYPE] != pkcs11.KeyType.AES or key[a.VALUE_LEN] != 32:
             raise HSMStartError(f"the key labelled {label!r} is not an AES-256 key")
@@ -390,6 +374,32 @@ def pkcs11_reason(exc: BaseException | None) -> str:
         return "unknown failure"
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def generate_aes_256(session: Session, label: str, *, wrap: bool) -> _Key:
+    """A new AES-256 key labelled ``label``, kept in the token, private, sensitive and
+    non-extractable; it may wrap and unwrap other keys only when ``wrap`` (the root key;
+    a key store's keys only encrypt and decrypt)."""
+    import pkcs11
+
+    a = pkcs11.Attribute
+    key: _Key = session.generate_key(
+        pkcs11.KeyType.AES,
+        256,
+        label=label,
+        store=True,
+        template={
+            a.TOKEN: True,
+            a.PRIVATE: True,
+            a.SENSITIVE: True,
+            a.EXTRACTABLE: False,
+            a.ENCRYPT: True,
+            a.DECRYPT: True,
+            a.WRAP: wrap,
+            a.UNWRAP: wrap,
+        },
+    )
+    return key
 
 
 def close_quietly(session: Session) -> None:

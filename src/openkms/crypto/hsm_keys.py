@@ -33,7 +33,13 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from openkms.crypto.hsm import LIBRARY_LOCK, close_quietly, data_errors, pkcs11_reason
+from openkms.crypto.hsm import (
+    LIBRARY_LOCK,
+    close_quietly,
+    data_errors,
+    generate_aes_256,
+    pkcs11_reason,
+)
 from openkms.crypto.randomness import random_bytes
 from openkms.domain import ciphertext as fmt
 from openkms.domain.custom_key_stores import ConnectionErrorCode
@@ -214,24 +220,7 @@ class HSMKeyToken:
         """A new non-extractable AES-256 key labelled ``label``, kept in the token."""
 
         def generate(session: Session) -> None:
-            pkcs11 = self._pkcs11
-            a = pkcs11.Attribute
-            self._keys[label] = session.generate_key(
-                pkcs11.KeyType.AES,
-                256,
-                label=label,
-                store=True,
-                template={
-                    a.TOKEN: True,
-                    a.PRIVATE: True,
-                    a.SENSITIVE: True,
-                    a.EXTRACTABLE: False,
-                    a.ENCRYPT: True,
-                    a.DECRYPT: True,
-                    a.WRAP: False,
-                    a.UNWRAP: False,
-                },
-            )
+            self._keys[label] = generate_aes_256(session, label, wrap=False)
 
         self._call(generate)
 
