@@ -30,7 +30,8 @@ from openkms.service.kms.key_stores import KeyStores
 from openkms.service.maintenance import Maintenance
 from openkms.storage.engine import make_engine
 from openkms.storage.key_stores import repository as store_records
-from openkms.storage.repository import Store
+from openkms.storage.keys import repository as key_records
+from openkms.storage.repository import StorageError, Store
 
 ACCOUNT = "111122223333"
 ANCHOR = """-----BEGIN CERTIFICATE-----
@@ -188,6 +189,27 @@ def test_keys_through_the_seam(setup) -> None:
     maintenance = Maintenance(service.store, service.keyring, key_stores=service.key_stores)
     report = maintenance.run(time.time() + 8 * 86_400)
     assert report.deleted == [meta["Arn"]] and backend.keys == set()
+
+
+def test_a_failed_create_key_leaves_no_backing_key(setup, monkeypatch) -> None:
+    """The backing key is made in the HSM before the key's row is written: when the
+    transaction then fails, the backing key is destroyed again (no orphan in the token)."""
+    service, backend = setup
+    store_id = create(service, 0)
+    service.dispatch(ctx(), "ConnectCustomKeyStore", {"CustomKeyStoreId": store_id})
+
+    def refuse(*args: object) -> None:
+        raise StorageError("the disk is full")
+
+    monkeypatch.setattr(key_records, "insert_key", refuse)
+    with pytest.raises(StorageError):
+        service.dispatch(
+            ctx(), "CreateKey", {"Origin": "AWS_CLOUDHSM", "CustomKeyStoreId": store_id}
+        )
+    assert backend.keys == set()
+    monkeypatch.undo()
+    service.dispatch(ctx(), "CreateKey", {"Origin": "AWS_CLOUDHSM", "CustomKeyStoreId": store_id})
+    assert len(backend.keys) == 1
 
 
 def test_the_cloudhsm_backend_checks_the_cluster_at_creation() -> None:

@@ -51,6 +51,9 @@ class OperationCall(Generic[Params]):
     wake_maintenance: Callable[[], None]
     #: Run once the request's transaction has committed (never if it rolls back).
     after_commit: list[Callable[[], None]] = field(default_factory=list)
+    #: Run if the request's transaction rolls back after the handler ran (undoes work done
+    #: outside the database, such as a backing key made in an HSM; best effort).
+    after_rollback: list[Callable[[], None]] = field(default_factory=list)
     #: What the operation's ``prepare`` made before the transaction (see the registry).
     prepared: object = None
     #: The Regions this server serves (``serve --regions``); empty: any Region.

@@ -136,31 +136,38 @@ class KMSService:
             prepared = op.prepare(self.wrapping_keys, params)
         # The keys go on the trail once (by the first authorization).
         collect = trail if op.prepare is None else None
-        with self.store.transaction(write=op.writes, snapshot=op.snapshot) as tx:
-            keys = self._authorized_keys(tx, ctx, op, params, collect, writes=op.writes)
-            if self.store.memory_only and not all(k is None or _loop_key(k) for k in keys):
-                raise Offload()  # slow cryptography: not on the event loop
-            if op.prepare is None:  # counted once authorized, before the handler's work
-                self.throttle.charge(ctx, name, params, keys)
-            call = OperationCall(
-                ctx,
-                params,
-                tx,
-                keys,
-                keyring=self.keyring,
-                materials=self.materials,
-                wrapping_keys=self.wrapping_keys,
-                wake_maintenance=self.wake_maintenance,
-                prepared=prepared,
-                regions=self.regions,
-                custom_key_stores=self.key_stores,
-            )
-            result = op.handler(call)
-            if op.dry_run and params.get("DryRun") is True:
-                raise DryRunOperationException(DRY_RUN_MESSAGE)
-            if op.writes and trail is not None and self.audit_appender is not None:
-                # The record commits with the change it describes, or neither does.
-                trail.append_in(tx, self.audit_appender, result)
+        call: OperationCall[Any] | None = None
+        try:
+            with self.store.transaction(write=op.writes, snapshot=op.snapshot) as tx:
+                keys = self._authorized_keys(tx, ctx, op, params, collect, writes=op.writes)
+                if self.store.memory_only and not all(k is None or _loop_key(k) for k in keys):
+                    raise Offload()  # slow cryptography: not on the event loop
+                if op.prepare is None:  # counted once authorized, before the handler's work
+                    self.throttle.charge(ctx, name, params, keys)
+                call = OperationCall(
+                    ctx,
+                    params,
+                    tx,
+                    keys,
+                    keyring=self.keyring,
+                    materials=self.materials,
+                    wrapping_keys=self.wrapping_keys,
+                    wake_maintenance=self.wake_maintenance,
+                    prepared=prepared,
+                    regions=self.regions,
+                    custom_key_stores=self.key_stores,
+                )
+                result = op.handler(call)
+                if op.dry_run and params.get("DryRun") is True:
+                    raise DryRunOperationException(DRY_RUN_MESSAGE)
+                if op.writes and trail is not None and self.audit_appender is not None:
+                    # The record commits with the change it describes, or neither does.
+                    trail.append_in(tx, self.audit_appender, result)
+        except BaseException:
+            for undo in call.after_rollback if call is not None else ():
+                undo()
+            raise
+        assert call is not None  # the transaction committed, so the handler ran
         for callback in call.after_commit:
             callback()
         return result

@@ -108,9 +108,28 @@ class KeyStores:
         with _mapped():
             return self.backend(store.store_type).random(self.target(tx, store), count)
 
-    def new_key(self, tx: Tx, store: CustomKeyStore, key_id: str, version: int) -> None:
+    def new_key(
+        self, tx: Tx, store: CustomKeyStore, key_id: str, version: int
+    ) -> Callable[[], None]:
+        """Make a KMS key version's backing key in the store; returns what destroys it
+        again if the request's transaction then rolls back (a resource quota, the audit
+        record or the commit failing), so that no orphan is left in the HSM."""
+        target = self.target(tx, store)
+        backend = self.backend(store.store_type)
         with _mapped():
-            self.backend(store.store_type).new_key(self.target(tx, store), key_id, version)
+            backend.new_key(target, key_id, version)
+
+        def undo() -> None:
+            try:
+                backend.destroy(target, key_id, version)
+            except (hsm_keys.HSMKeysError, KeyringUnavailableError, KMSInternalException) as exc:
+                log.warning(
+                    "the backing key %s of a key whose creation failed stays in its HSM: %s",
+                    hsm_key_label(key_id, version),
+                    exc,
+                )
+
+        return undo
 
     def check(self, tx: Tx, store: CustomKeyStore) -> None:
         """What CreateCustomKeyStore and UpdateCustomKeyStore check of the store's backing

@@ -118,9 +118,10 @@ def create_key(call: OperationCall[CreateKeyRequest]) -> CreateKeyResponse:
         primary_region=ctx.region if multi else None,
         custom_key_store_id=None if store is None else store.store_id,
     )
+    resource_quotas.check_new_key(call.tx, ctx.account, ctx.region)  # before any HSM work
     material = None
     if store is not None:  # the backing key is made inside the store (its HSM)
-        call.key_stores.new_key(call.tx, store, key.public_id, 1)
+        call.after_rollback.append(call.key_stores.new_key(call.tx, store, key.public_id, 1))
         material = KeyMaterial(key.key_id, 1, os.urandom(32).hex(), None, ctx.now)
     elif origin is Origin.AWS_KMS:
         material = KeyMaterial(
@@ -134,7 +135,6 @@ def create_key(call: OperationCall[CreateKeyRequest]) -> CreateKeyResponse:
             created_at=ctx.now,
         )
     # Origin EXTERNAL: no material until ImportKeyMaterial (the key is PendingImport).
-    resource_quotas.check_new_key(call.tx, ctx.account, ctx.region)
     key_records.insert_key(call.tx, key, material, new_tags)
     return {"KeyMetadata": key_metadata(call, key)}
 
