@@ -23,6 +23,7 @@ from openkms.crypto.keyring import Keyring, KeyringUnavailableError, UnwrapError
 from openkms.crypto.xks_store import XKSBackend
 from openkms.domain import ciphertext as fmt
 from openkms.domain.custom_key_stores import (
+    ConnectionErrorCode,
     CustomKeyStore,
     CustomKeyStoreType,
     hsm_key_label,
@@ -162,6 +163,7 @@ class KeyStores:
         checks the key's external key instead); returns what destroys it again if the
         request's transaction then rolls back (a resource quota, the audit record or the
         commit failing), so that no orphan is left in the HSM."""
+        self._off_the_event_loop()
         target = self.target(tx, store, request)
         backend = self.backend(store.store_type)
         key_id = key.public_id
@@ -179,6 +181,14 @@ class KeyStores:
                 )
 
         return undo
+
+    def connect(
+        self, tx: Tx, store: CustomKeyStore, request: RequestMetadata | None = None
+    ) -> ConnectionErrorCode | None:
+        """Open the store's connection in this process (a PKCS#11 login, an XKS proxy's
+        health call): the error code if it fails."""
+        self._off_the_event_loop()
+        return self.backend(store.store_type).connect(self.target(tx, store, request))
 
     def check(self, tx: Tx, store: CustomKeyStore, request: RequestMetadata | None = None) -> None:
         """What CreateCustomKeyStore and UpdateCustomKeyStore check of the store's backing

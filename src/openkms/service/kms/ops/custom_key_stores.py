@@ -238,8 +238,7 @@ def connect_custom_key_store(
     stores.require_connectable(store)
     if store.connection_state is ConnectionState.CONNECTED:
         return {}
-    backend = call.key_stores.backend(store.store_type)
-    code = backend.connect(call.key_stores.target(call.tx, store, xks_stores.health_request(call)))
+    code = call.key_stores.connect(call.tx, store, xks_stores.health_request(call))
     changed = stores.connected(store) if code is None else stores.failed(store, code)
     store_records.update_store(call.tx, changed)
     return {}
