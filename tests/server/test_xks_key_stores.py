@@ -421,6 +421,40 @@ def test_request_metadata_and_cloudtrail(setup: Setup) -> None:
     assert mine[0]["additionalEventData"]["customKeyStoreId"] == setup.made["store"]
     assert mine[0]["additionalEventData"]["xksKeyId"] == "ext-1"
 
+    # A service principal (an IAM user tagged openkms:via-service) is named as such.
+    iam = make_client(setup.server.endpoint, service="iam")
+    iam.create_user(UserName="ebs-sim")
+    iam.tag_user(UserName="ebs-sim", Tags=[{"Key": "openkms:via-service", "Value": "ec2"}])
+    allow = {"Effect": "Allow", "Action": "kms:*", "Resource": "*"}
+    iam.put_user_policy(
+        UserName="ebs-sim",
+        PolicyName="kms",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [allow]}),
+    )
+    created = iam.create_access_key(UserName="ebs-sim")["AccessKey"]
+    ebs = make_client(
+        setup.server.endpoint,
+        access_key=created["AccessKeyId"],
+        secret_key=created["SecretAccessKey"],
+    )
+    done = ebs.generate_data_key_without_plaintext(KeyId=key_id, KeySpec="AES_256")
+    via = done["ResponseMetadata"]["RequestId"]
+    sent = [
+        r["requestParameters"]["requestMetadata"]
+        for r in _audit_records(setup.proxy_database, setup.proxy_dir)
+        if r.get("eventSource") == "kms-xks-proxy"
+        and (r["requestParameters"] or {}).get("requestMetadata", {}).get("kmsRequestId") == via
+    ]
+    assert sent == [
+        {
+            "awsPrincipalArn": f"arn:aws:iam::{ACCOUNT}:user/ebs-sim",
+            "kmsKeyArn": arn,
+            "kmsOperation": "GenerateDataKeyWithoutPlaintext",
+            "kmsRequestId": via,
+            "kmsViaService": "ec2",
+        }
+    ]
+
 
 def test_a_disabled_external_key_and_a_disconnected_store(setup: Setup) -> None:
     kms, key_id, store_id = setup.kms, setup.made["key"], setup.made["store"]
