@@ -418,6 +418,8 @@ def test_request_metadata_and_cloudtrail(setup: Setup) -> None:
             break
         time.sleep(0.1)
     assert len(mine) == 1 and mine[0]["eventName"] == "Encrypt"
+    everything = json.dumps(_audit_records(setup.server.database, setup.server.data_dir))
+    assert "CreateCustomKeyStore" in everything and XKS_SECRET_KEY not in everything
     assert mine[0]["additionalEventData"]["customKeyStoreId"] == setup.made["store"]
     assert mine[0]["additionalEventData"]["xksKeyId"] == "ext-1"
 
