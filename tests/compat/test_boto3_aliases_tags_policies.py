@@ -171,7 +171,7 @@ def test_create_key_refuses_what_is_not_built(kms) -> None:
         ({"KeySpec": "RSA_2048", "KeyUsage": "GENERATE_VERIFY_MAC"}, "ValidationException"),
         ({"KeySpec": "RSA_2048"}, "ValidationException"),
         ({"Origin": "AWS_CLOUDHSM"}, "ValidationException"),  # no CustomKeyStoreId
-        ({"Origin": "EXTERNAL_KEY_STORE"}, "UnsupportedOperationException"),
+        ({"Origin": "EXTERNAL_KEY_STORE"}, "ValidationException"),  # no CustomKeyStoreId
         (
             {"Origin": "EXTERNAL", "KeySpec": "ML_DSA_44", "KeyUsage": "SIGN_VERIFY"},
             "UnsupportedOperationException",

@@ -26,7 +26,7 @@ from openkms.crypto.hsm_keys import (
     TokenConnectError,
     check_token,
 )
-from openkms.crypto.key_stores import CloudHSMBackend, StoreTarget
+from openkms.crypto.key_stores import BackingKey, CloudHSMBackend, StoreTarget
 from openkms.domain import ciphertext
 from openkms.domain.custom_key_stores import (
     ConnectionErrorCode,
@@ -135,17 +135,19 @@ def test_the_cloudhsm_backend_and_many_threads(hsm: SoftHSM) -> None:
     try:
         assert backend.connect(gone) is ConnectionErrorCode.CLUSTER_NOT_FOUND
         assert backend.connect(target) is None and backend.connect(beside) is None
-        backend.new_key(target, KEY_2, 1)
-        backend.new_key(beside, KEY_3, 1)
+        backend.new_key(target, BackingKey(KEY_2), 1)
+        backend.new_key(beside, BackingKey(KEY_3), 1)
         failures: list[BaseException] = []
 
         def work(where: StoreTarget, key_id: str, n: int) -> None:
             try:
                 for i in range(40):
                     plain = f"{n}:{i}".encode()
-                    blob = backend.encrypt(where, key_id, 1, plain, {"n": str(n)})
+                    blob = backend.encrypt(where, BackingKey(key_id), 1, plain, {"n": str(n)})
                     parsed = ciphertext.parse(blob)
-                    assert backend.decrypt(where, key_id, parsed, {"n": str(n)}) == plain
+                    assert (
+                        backend.decrypt(where, BackingKey(key_id), parsed, {"n": str(n)}) == plain
+                    )
                     if i % 10 == 0:
                         assert len(backend.random(where, 16)) == 16
             except BaseException as exc:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 import pytest
 
-from openkms.crypto.key_stores import StoreTarget
+from openkms.crypto.key_stores import BackingKey, StoreTarget
 from openkms.crypto.keyring import SoftwareKeyring, new_root_key
 from openkms.domain import ciphertext as fmt
 from openkms.domain.custom_key_stores import ConnectionErrorCode, CustomKeyStoreType, HSMCluster
@@ -22,7 +22,7 @@ from openkms.errors import (
     CustomKeyStoreNotFoundException,
     InvalidCiphertextException,
     LimitExceededException,
-    UnsupportedOperationException,
+    ValidationException,
 )
 from openkms.service.context import RequestContext
 from openkms.service.kms.dispatch import KMSService
@@ -66,28 +66,28 @@ class MemoryBackend:
     def disconnect(self, store_id: str) -> None:
         self.disconnected.append(store_id)
 
-    def new_key(self, target: StoreTarget, key_id: str, version: int) -> None:
-        self.keys.add(f"{key_id}/{version}")
+    def new_key(self, target: StoreTarget, key: BackingKey, version: int) -> None:
+        self.keys.add(f"{key.key_id}/{version}")
 
     def encrypt(
         self,
         target: StoreTarget,
-        key_id: str,
+        key: BackingKey,
         version: int,
         plaintext: bytes,
         context: Mapping[str, str] | None,
     ) -> bytes:
-        assert f"{key_id}/{version}" in self.keys
-        return fmt.build_header(key_id, version, bytes(16), bytes(12)) + plaintext[::-1]
+        assert f"{key.key_id}/{version}" in self.keys
+        return fmt.build_header(key.key_id, version, bytes(16), bytes(12)) + plaintext[::-1]
 
     def decrypt(
         self,
         target: StoreTarget,
-        key_id: str,
+        key: BackingKey,
         parsed: fmt.ParsedCiphertext,
         context: Mapping[str, str] | None,
     ) -> bytes:
-        if f"{key_id}/{parsed.key_version}" not in self.keys:
+        if f"{key.key_id}/{parsed.key_version}" not in self.keys:
             raise InvalidCiphertextException()
         return parsed.sealed[::-1]
 
@@ -150,7 +150,7 @@ def test_quota_paging_and_accounts(setup) -> None:
         )
     other = service.dispatch(ctx("444455556666"), "DescribeCustomKeyStores", {})
     assert other["CustomKeyStores"] == []
-    with pytest.raises(UnsupportedOperationException):
+    with pytest.raises(ValidationException, match="XksProxyUriEndpoint"):
         service.dispatch(
             ctx(),
             "CreateCustomKeyStore",

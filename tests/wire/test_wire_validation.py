@@ -453,7 +453,9 @@ def _bad_values(operation: str, name: str, shape: Any) -> list[tuple[Any, str, b
             rule = f"Member must satisfy enum value set: [{listed}]"
             out.append(("NOT_IN_ENUM", rule, echo))
         if "pattern" in meta:  # a too short/long "aaa" could break the pattern as well
-            rule = f"Member must satisfy regular expression pattern: {meta['pattern']}"
+            # OpenKMS's where it widens AWS's (XksProxyUriEndpoint: loopback http too).
+            pattern = CONSTRAINT_OVERRIDES.get((operation, name), meta).get("pattern", "")
+            rule = f"Member must satisfy regular expression pattern: {pattern or meta['pattern']}"
             out.append(("\x01" * max(lo or 0, 1), rule, echo))
         else:
             if lo:

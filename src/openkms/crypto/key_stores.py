@@ -13,6 +13,8 @@ opened in a process on its first use there (with its password, unsealed then), s
 worker and node serves it without a connection step of its own. A failure is one of
 the :class:`~openkms.crypto.hsm_keys.HSMKeysError` kinds, mapped to AWS errors by the
 service; :meth:`KeyStoreBackend.check` raises the AWS errors of store creation itself.
+An XKS proxy's failures are AWS errors already (the XKS backend maps them as AWS's table
+for each KMS operation says).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Protocol
 
 from openkms.crypto import hsm_keys
 from openkms.domain import ciphertext as fmt
+from openkms.domain import xks
 from openkms.domain.custom_key_stores import (
     ConnectionErrorCode,
     CustomKeyStore,
@@ -44,7 +47,22 @@ class StoreTarget:
 
     store: CustomKeyStore
     cluster: HSMCluster | None
+    #: The token PIN (AWS_CLOUDHSM) or the proxy's SigV4 secret (EXTERNAL_KEY_STORE).
     password: Callable[[], bytes]
+    #: The request, as an XKS proxy's ``requestMetadata`` names it (None: no request,
+    #: maintenance).
+    request: xks.RequestMetadata | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BackingKey:
+    """A KMS key as a backend uses it: its key id (CloudHSM labels its backing keys with
+    it), and for a key in an external key store its external key and its own material
+    by version (the first layer of double encryption)."""
+
+    key_id: str
+    external_key_id: str | None = None
+    material: Callable[[int], bytes] | None = None
 
 
 class KeyStoreBackend(Protocol):
@@ -58,13 +76,14 @@ class KeyStoreBackend(Protocol):
     def disconnect(self, store_id: str) -> None:
         """Close this process's connection to the store, if any."""
 
-    def new_key(self, target: StoreTarget, key_id: str, version: int) -> None:
-        """Make the backing key of a KMS key version inside the store."""
+    def new_key(self, target: StoreTarget, key: BackingKey, version: int) -> None:
+        """Make the backing key of a KMS key version inside the store (an external key
+        store checks the external key instead: it must exist and be usable)."""
 
     def encrypt(
         self,
         target: StoreTarget,
-        key_id: str,
+        key: BackingKey,
         version: int,
         plaintext: bytes,
         context: Mapping[str, str] | None,
@@ -74,7 +93,7 @@ class KeyStoreBackend(Protocol):
     def decrypt(
         self,
         target: StoreTarget,
-        key_id: str,
+        key: BackingKey,
         parsed: fmt.ParsedCiphertext,
         context: Mapping[str, str] | None,
     ) -> bytes:
@@ -189,28 +208,28 @@ class CloudHSMBackend:
         if found is not None:
             found[1].close()
 
-    def new_key(self, target: StoreTarget, key_id: str, version: int) -> None:
-        self._session(target).generate_key(hsm_key_label(key_id, version))
+    def new_key(self, target: StoreTarget, key: BackingKey, version: int) -> None:
+        self._session(target).generate_key(hsm_key_label(key.key_id, version))
 
     def encrypt(
         self,
         target: StoreTarget,
-        key_id: str,
+        key: BackingKey,
         version: int,
         plaintext: bytes,
         context: Mapping[str, str] | None,
     ) -> bytes:
-        label = hsm_key_label(key_id, version)
-        return hsm_keys.seal(self._session(target), label, key_id, version, plaintext, context)
+        label = hsm_key_label(key.key_id, version)
+        return hsm_keys.seal(self._session(target), label, key.key_id, version, plaintext, context)
 
     def decrypt(
         self,
         target: StoreTarget,
-        key_id: str,
+        key: BackingKey,
         parsed: fmt.ParsedCiphertext,
         context: Mapping[str, str] | None,
     ) -> bytes:
-        label = hsm_key_label(key_id, parsed.key_version)
+        label = hsm_key_label(key.key_id, parsed.key_version)
         return hsm_keys.open_sealed(self._session(target), label, parsed, context)
 
     def destroy(self, target: StoreTarget, key_id: str, version: int) -> int:

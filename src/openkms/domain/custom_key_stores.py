@@ -23,8 +23,10 @@ OpenKMS connects within the ConnectCustomKeyStore request (a PKCS#11 login takes
 milliseconds), so the answer already finds the store CONNECTED or FAILED; pollers written
 for AWS's asynchronous connection see the final state on their first look.
 
-The store types are a seam (:mod:`openkms.service.kms.key_stores`): AWS_CLOUDHSM is served;
-EXTERNAL_KEY_STORE (an XKS proxy) has its columns reserved and is refused until served.
+The store types are a seam (:mod:`openkms.service.kms.key_stores`): AWS_CLOUDHSM over
+PKCS#11 tokens, EXTERNAL_KEY_STORE over any XKS proxy (its endpoint, path and SigV4
+credential here, the secret sealed under the root of trust; the proxy's health call
+decides the connection, :mod:`openkms.crypto.xks_store`).
 """
 
 from __future__ import annotations
@@ -55,9 +57,15 @@ class ConnectionState(StrEnum):
     DISCONNECTING = "DISCONNECTING"
 
 
+class XksProxyConnectivity(StrEnum):
+    PUBLIC_ENDPOINT = "PUBLIC_ENDPOINT"
+    VPC_ENDPOINT_SERVICE = "VPC_ENDPOINT_SERVICE"
+
+
 class ConnectionErrorCode(StrEnum):
-    """Why a connection FAILED (the AWS_CLOUDHSM values; XKS adds its own later).
-    How a PKCS#11 failure maps to each is in :mod:`openkms.crypto.hsm_keys`."""
+    """Why a connection FAILED. How a PKCS#11 failure maps to each is in
+    :mod:`openkms.crypto.hsm_keys`, an XKS proxy's answer in :mod:`openkms.crypto.xks_store`
+    (INVALID_CREDENTIALS and INTERNAL_ERROR serve both types)."""
 
     INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
     CLUSTER_NOT_FOUND = "CLUSTER_NOT_FOUND"
@@ -67,6 +75,16 @@ class ConnectionErrorCode(StrEnum):
     USER_LOCKED_OUT = "USER_LOCKED_OUT"
     USER_NOT_FOUND = "USER_NOT_FOUND"
     USER_LOGGED_IN = "USER_LOGGED_IN"
+    XKS_PROXY_ACCESS_DENIED = "XKS_PROXY_ACCESS_DENIED"
+    XKS_PROXY_NOT_REACHABLE = "XKS_PROXY_NOT_REACHABLE"
+    XKS_VPC_ENDPOINT_SERVICE_NOT_FOUND = "XKS_VPC_ENDPOINT_SERVICE_NOT_FOUND"
+    XKS_PROXY_INVALID_RESPONSE = "XKS_PROXY_INVALID_RESPONSE"
+    XKS_PROXY_INVALID_CONFIGURATION = "XKS_PROXY_INVALID_CONFIGURATION"
+    XKS_VPC_ENDPOINT_SERVICE_INVALID_CONFIGURATION = (
+        "XKS_VPC_ENDPOINT_SERVICE_INVALID_CONFIGURATION"
+    )
+    XKS_PROXY_TIMED_OUT = "XKS_PROXY_TIMED_OUT"
+    XKS_PROXY_INVALID_TLS_CONFIGURATION = "XKS_PROXY_INVALID_TLS_CONFIGURATION"
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +116,14 @@ class CustomKeyStore:
     cluster_id: str | None = None
     trust_anchor: str | None = None
     sealed_password: bytes | None = None
+    #: EXTERNAL_KEY_STORE: where its XKS proxy answers (``XksProxyUriEndpoint`` +
+    #: ``XksProxyUriPath``), how, and the SigV4 credential it signs with (the secret
+    #: sealed under the root of trust).
+    xks_endpoint: str | None = None
+    xks_path: str | None = None
+    xks_connectivity: XksProxyConnectivity | None = None
+    xks_access_key_id: str | None = None
+    sealed_xks_secret: bytes | None = None
 
     @property
     def connected(self) -> bool:

@@ -108,9 +108,12 @@ class Key:
     #: Multi-Region keys: when transient work on this key (a replica's ``Creating``, an
     #: ``Updating`` primary Region change) is due to be finished by maintenance.
     sync_due: float | None = None
-    #: Keys in a custom key store (Origin AWS_CLOUDHSM): the store's id. Their backing
-    #: key lives in the store (:mod:`openkms.domain.custom_key_stores`).
+    #: Keys in a custom key store (Origin AWS_CLOUDHSM or EXTERNAL_KEY_STORE): the store's
+    #: id. Their backing key lives in the store (:mod:`openkms.domain.custom_key_stores`).
     custom_key_store_id: str | None = None
+    #: Origin EXTERNAL_KEY_STORE: the external key (``XksKeyId``) its XKS proxy encrypts
+    #: with, after the key's own material (double encryption).
+    xks_key_id: str | None = None
 
     @property
     def public_id(self) -> str:

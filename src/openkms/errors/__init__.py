@@ -12,7 +12,8 @@
     ├── kms.py          the KMS model's errors
     │   ├── NotFoundException, DisabledException, KMSInvalidStateException, ...      400
     │   ├── CustomKeyStore*Exception, CloudHsmCluster*Exception,
-    │   │   IncorrectTrustAnchorException (custom key stores)                        400
+    │   │   IncorrectTrustAnchorException, XksProxy*Exception, XksKey*Exception
+    │   │   (custom key stores)                                                      400
     │   ├── DryRunOperationException                                                 412
     │   └── KMSInternalException, DependencyTimeoutException,
     │       KeyUnavailableException                                                  500
@@ -110,6 +111,18 @@ from openkms.errors.kms import (
     MalformedPolicyDocumentException,
     NotFoundException,
     TagException,
+    XksKeyAlreadyInUseException,
+    XksKeyInvalidConfigurationException,
+    XksKeyNotFoundException,
+    XksProxyIncorrectAuthenticationCredentialException,
+    XksProxyInvalidConfigurationException,
+    XksProxyInvalidResponseException,
+    XksProxyUriEndpointInUseException,
+    XksProxyUriInUseException,
+    XksProxyUriUnreachableException,
+    XksProxyVpcEndpointServiceInUseException,
+    XksProxyVpcEndpointServiceInvalidConfigurationException,
+    XksProxyVpcEndpointServiceNotFoundException,
 )
 
 __all__ = [
@@ -178,4 +191,16 @@ __all__ = [
     "UnsupportedOperationException",
     "ValidationError",
     "ValidationException",
+    "XksKeyAlreadyInUseException",
+    "XksKeyInvalidConfigurationException",
+    "XksKeyNotFoundException",
+    "XksProxyIncorrectAuthenticationCredentialException",
+    "XksProxyInvalidConfigurationException",
+    "XksProxyInvalidResponseException",
+    "XksProxyUriEndpointInUseException",
+    "XksProxyUriInUseException",
+    "XksProxyUriUnreachableException",
+    "XksProxyVpcEndpointServiceInUseException",
+    "XksProxyVpcEndpointServiceInvalidConfigurationException",
+    "XksProxyVpcEndpointServiceNotFoundException",
 ]

@@ -154,3 +154,52 @@ class CustomKeyStoreNotFoundException(AWSError):
 
 class IncorrectTrustAnchorException(AWSError):
     pass
+
+
+# External key stores (EXTERNAL_KEY_STORE): the XKS proxy and its external keys.
+class XksKeyAlreadyInUseException(AWSError):
+    pass
+
+
+class XksKeyInvalidConfigurationException(AWSError):
+    pass
+
+
+class XksKeyNotFoundException(AWSError):
+    pass
+
+
+class XksProxyIncorrectAuthenticationCredentialException(AWSError):
+    pass
+
+
+class XksProxyInvalidConfigurationException(AWSError):
+    pass
+
+
+class XksProxyInvalidResponseException(AWSError):
+    pass
+
+
+class XksProxyUriEndpointInUseException(AWSError):
+    pass
+
+
+class XksProxyUriInUseException(AWSError):
+    pass
+
+
+class XksProxyUriUnreachableException(AWSError):
+    pass
+
+
+class XksProxyVpcEndpointServiceInUseException(AWSError):
+    pass
+
+
+class XksProxyVpcEndpointServiceInvalidConfigurationException(AWSError):
+    pass
+
+
+class XksProxyVpcEndpointServiceNotFoundException(AWSError):
+    pass

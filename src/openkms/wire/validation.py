@@ -78,9 +78,14 @@ Prune = Callable[[Any], Any]
 #: AWS reports it in its own words ("PendingWindowInDays must be between 7 and 30"), not
 #: as a model constraint; the domain enforces it.
 _AWS_MAC_ORDER: Final = ("HMAC_SHA_384", "HMAC_SHA_256", "HMAC_SHA_224", "HMAC_SHA_512")
+#: XksProxyUriEndpoint: AWS's ``https://`` host (no port), or, OpenKMS only, a loopback
+#: ``http`` URL with a port, so that local stacks reach an XKS proxy without a certificate.
+_XKS_ENDPOINT: Final = r"^https://[a-zA-Z0-9.-]+$|^http://(127\.0\.0\.1|\[::1\]):[0-9]{1,5}$"
 CONSTRAINT_OVERRIDES: Final[Mapping[tuple[str, str], Mapping[str, object]]] = {
     ("GenerateMac", "MacAlgorithm"): {"enum": _AWS_MAC_ORDER},
     ("VerifyMac", "MacAlgorithm"): {"enum": _AWS_MAC_ORDER},
+    ("CreateCustomKeyStore", "XksProxyUriEndpoint"): {"pattern": _XKS_ENDPOINT},
+    ("UpdateCustomKeyStore", "XksProxyUriEndpoint"): {"pattern": _XKS_ENDPOINT},
 }
 
 #: Enum values AWS offers only in its China Regions (``cn-*``), by model shape: "SM2 key

@@ -60,6 +60,8 @@ class OperationCall(Generic[Params]):
     regions: frozenset[str] = frozenset()
     #: The custom key store backends and their connections (:meth:`key_stores`).
     custom_key_stores: KeyStores | None = None
+    #: The operation's name (an XKS proxy's ``kmsOperation``).
+    operation: str = ""
 
     @property
     def key(self) -> Key:

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
+from openkms.audit.records import CRYPTO_OPERATIONS
 from openkms.crypto.importing import WrappingKeyStock
 from openkms.crypto.keyring import Keyring
 from openkms.domain import ciphertext, multi_region
@@ -158,6 +159,7 @@ class KMSService:
                     prepared=prepared,
                     regions=self.regions,
                     custom_key_stores=self.key_stores,
+                    operation=name,
                 )
                 result = op.handler(call)
                 if op.dry_run and params.get("DryRun") is True:
@@ -215,6 +217,7 @@ class KMSService:
             if key is not None:
                 if trail is not None:
                     trail.keys.append(key)
+                    _note_key_store(trail, key)
                 there = _in_region(ctx, arg, params)
                 self._authorize(tx, there, arg, key, requested, params, request_context, policies)
             keys.append(key)
@@ -283,6 +286,17 @@ class KMSService:
             return self.grants(tx, key, principal, operation, params)
 
         authorize(ctx, arg.action, key, context, policies, grant_allows, policy_text)
+
+
+def _note_key_store(trail: RequestTrail, key: Key) -> None:
+    """CloudTrail's ``additionalEventData`` of a cryptographic operation with a key in a
+    custom key store: its ``customKeyStoreId``, and the external key (``xksKeyId``) of a
+    key in an external key store, as AWS's records show (the first such key's)."""
+    if key.custom_key_store_id is None or trail.event_name not in CRYPTO_OPERATIONS:
+        return
+    trail.additional.setdefault("customKeyStoreId", key.custom_key_store_id)
+    if key.xks_key_id is not None:
+        trail.additional.setdefault("xksKeyId", key.xks_key_id)
 
 
 def _loop_key(key: Key) -> bool:

@@ -6,25 +6,31 @@ A key in a custom key store is usable only while its store is CONNECTED: otherwi
 key state reads ``Unavailable`` (:func:`openkms.domain.custom_key_stores.effective_state`)
 and cryptographic operations answer KMSInvalidStateException, as AWS's do. A store that
 is CONNECTED but whose HSM fails answers KMSInternalException (and a log line); the next
-request tries again. HSM calls never run on the event loop (:class:`Offload`).
+request tries again; an XKS proxy's failures answer the AWS errors AWS documents for them
+(:mod:`openkms.crypto.xks_store`). HSM and proxy calls never run on the event loop
+(:class:`Offload`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from openkms.crypto import contexts, hsm_keys
-from openkms.crypto.key_stores import CloudHSMBackend, KeyStoreBackend, StoreTarget
+from openkms.crypto.key_stores import BackingKey, CloudHSMBackend, KeyStoreBackend, StoreTarget
 from openkms.crypto.keyring import Keyring, KeyringUnavailableError, UnwrapError
+from openkms.crypto.xks_store import XKSBackend
 from openkms.domain import ciphertext as fmt
 from openkms.domain.custom_key_stores import (
+    ConnectionErrorCode,
     CustomKeyStore,
     CustomKeyStoreType,
     hsm_key_label,
     require_connected,
 )
 from openkms.domain.keys import Key, KeySpec, Origin
+from openkms.domain.xks import RequestMetadata
 from openkms.errors import (
     CustomKeyStoreNotFoundException,
     InvalidCiphertextException,
@@ -32,12 +38,22 @@ from openkms.errors import (
     KMSInvalidStateException,
     UnsupportedOperationException,
     ValidationException,
+    XksKeyAlreadyInUseException,
 )
 from openkms.service.context import RequestContext
 from openkms.storage.key_stores import repository as store_records
 from openkms.storage.repository import Offload, Tx
 
 log = logging.getLogger("openkms.hsm")
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRequest:
+    """A request's use of a key in a custom key store, as an XKS proxy needs it: its
+    ``requestMetadata``, and the key's own material by version (double encryption)."""
+
+    metadata: RequestMetadata
+    material: Callable[[int], bytes] | None = None
 
 
 class KeyStores:
@@ -56,7 +72,10 @@ class KeyStores:
         self.backends: Mapping[CustomKeyStoreType, KeyStoreBackend] = (
             backends
             if backends is not None
-            else {CustomKeyStoreType.AWS_CLOUDHSM: CloudHSMBackend()}
+            else {
+                CustomKeyStoreType.AWS_CLOUDHSM: CloudHSMBackend(),
+                CustomKeyStoreType.EXTERNAL_KEY_STORE: XKSBackend(),
+            }
         )
 
     def backend(self, store_type: CustomKeyStoreType) -> KeyStoreBackend:
@@ -68,40 +87,69 @@ class KeyStores:
             )
         return found
 
-    def target(self, tx: Tx, store: CustomKeyStore) -> StoreTarget:
+    def target(
+        self, tx: Tx, store: CustomKeyStore, request: RequestMetadata | None = None
+    ) -> StoreTarget:
         cluster = (
             None if store.cluster_id is None else store_records.get_cluster(tx, store.cluster_id)
         )
-        return StoreTarget(store, cluster, self._password(store))
+        return StoreTarget(store, cluster, self._password(store), request)
 
     def _password(self, store: CustomKeyStore) -> Callable[[], bytes]:
+        """The store's secret, unsealed when used: the token PIN of an AWS_CLOUDHSM store,
+        the proxy's SigV4 secret of an EXTERNAL_KEY_STORE."""
+        external = store.store_type is CustomKeyStoreType.EXTERNAL_KEY_STORE
+        sealed = store.sealed_xks_secret if external else store.sealed_password
+        context = (contexts.xks_proxy_secret if external else contexts.custom_key_store_password)(
+            store.store_id
+        )
+
         def unseal() -> bytes:
-            if store.sealed_password is None:
+            if sealed is None:
                 raise hsm_keys.HSMKeysUnavailableError("the key store has no password")
             try:
-                return self.keyring.unwrap(
-                    store.sealed_password, contexts.custom_key_store_password(store.store_id)
-                )
+                return self.keyring.unwrap(sealed, context)
             except UnwrapError:
                 raise KMSInternalException("a key store password failed to unwrap") from None
 
         return unseal
 
-    def seal(self, tx: Tx, key: Key, plaintext: bytes, context: Mapping[str, str] | None) -> bytes:
+    def seal(
+        self,
+        tx: Tx,
+        key: Key,
+        plaintext: bytes,
+        context: Mapping[str, str] | None,
+        request: KeyRequest | None = None,
+    ) -> bytes:
         store, backend = self._usable(tx, key)
         with _mapped():
             return backend.encrypt(
-                self.target(tx, store), key.public_id, key.current_version, plaintext, context
+                self.target(tx, store, None if request is None else request.metadata),
+                _backing(key, request),
+                key.current_version,
+                plaintext,
+                context,
             )
 
     def open(
-        self, tx: Tx, key: Key, parsed: fmt.ParsedCiphertext, context: Mapping[str, str] | None
+        self,
+        tx: Tx,
+        key: Key,
+        parsed: fmt.ParsedCiphertext,
+        context: Mapping[str, str] | None,
+        request: KeyRequest | None = None,
     ) -> bytes:
         store, backend = self._usable(tx, key)
         if not 1 <= parsed.key_version <= key.current_version:
             raise InvalidCiphertextException()
         with _mapped():
-            return backend.decrypt(self.target(tx, store), key.public_id, parsed, context)
+            return backend.decrypt(
+                self.target(tx, store, None if request is None else request.metadata),
+                _backing(key, request),
+                parsed,
+                context,
+            )
 
     def random(self, tx: Tx, store: CustomKeyStore, count: int) -> bytes:
         self._off_the_event_loop()
@@ -109,15 +157,18 @@ class KeyStores:
             return self.backend(store.store_type).random(self.target(tx, store), count)
 
     def new_key(
-        self, tx: Tx, store: CustomKeyStore, key_id: str, version: int
+        self, tx: Tx, store: CustomKeyStore, key: Key, version: int, request: RequestMetadata
     ) -> Callable[[], None]:
-        """Make a KMS key version's backing key in the store; returns what destroys it
-        again if the request's transaction then rolls back (a resource quota, the audit
-        record or the commit failing), so that no orphan is left in the HSM."""
-        target = self.target(tx, store)
+        """Make a KMS key version's backing key in the store (an external key store
+        checks the key's external key instead); returns what destroys it again if the
+        request's transaction then rolls back (a resource quota, the audit record or the
+        commit failing), so that no orphan is left in the HSM."""
+        self._off_the_event_loop()
+        target = self.target(tx, store, request)
         backend = self.backend(store.store_type)
+        key_id = key.public_id
         with _mapped():
-            backend.new_key(target, key_id, version)
+            backend.new_key(target, BackingKey(key_id, key.xks_key_id), version)
 
         def undo() -> None:
             try:
@@ -131,18 +182,27 @@ class KeyStores:
 
         return undo
 
-    def check(self, tx: Tx, store: CustomKeyStore) -> None:
+    def connect(
+        self, tx: Tx, store: CustomKeyStore, request: RequestMetadata | None = None
+    ) -> ConnectionErrorCode | None:
+        """Open the store's connection in this process (a PKCS#11 login, an XKS proxy's
+        health call): the error code if it fails."""
+        self._off_the_event_loop()
+        return self.backend(store.store_type).connect(self.target(tx, store, request))
+
+    def check(self, tx: Tx, store: CustomKeyStore, request: RequestMetadata | None = None) -> None:
         """What CreateCustomKeyStore and UpdateCustomKeyStore check of the store's backing
         store (its backend raises the AWS error)."""
-        self.backend(store.store_type).check(self.target(tx, store))
+        self._off_the_event_loop()
+        self.backend(store.store_type).check(self.target(tx, store, request))
 
     def destroy_later(self, tx: Tx, key: Key) -> Callable[[], None]:
         """What destroys a deleted key's backing keys in its store, to run once the
         deletion has committed: AWS's "best effort" (a store not connected, or a failing
         HSM, leaves them in the token, and a log line names them)."""
         store = store_of(tx, key)
-        if store is None:
-            return lambda: None
+        if store is None or store.store_type is CustomKeyStoreType.EXTERNAL_KEY_STORE:
+            return lambda: None  # an external key is left alone; the material goes with the key
         target = self.target(tx, store)
         backend = self.backend(store.store_type)
 
@@ -190,6 +250,10 @@ class KeyStores:
         return store, self.backend(store.store_type)
 
 
+def _backing(key: Key, request: KeyRequest | None) -> BackingKey:
+    return BackingKey(key.public_id, key.xks_key_id, None if request is None else request.material)
+
+
 class _mapped:
     """Maps a key store backend's failures to AWS errors (the one boundary for them)."""
 
@@ -224,26 +288,41 @@ def find_store(
     return store
 
 
+#: The custom key store type of each Origin that puts a key in one.
+_STORE_OF_ORIGIN = {
+    Origin.AWS_CLOUDHSM: CustomKeyStoreType.AWS_CLOUDHSM,
+    Origin.EXTERNAL_KEY_STORE: CustomKeyStoreType.EXTERNAL_KEY_STORE,
+}
+
+
 def store_for_new_key(
-    tx: Tx, ctx: RequestContext, origin: Origin, store_id: str | None, spec: KeySpec, multi: bool
+    tx: Tx,
+    ctx: RequestContext,
+    origin: Origin,
+    store_id: str | None,
+    spec: KeySpec,
+    multi: bool,
+    xks_key_id: str | None = None,
 ) -> CustomKeyStore | None:
     """CreateKey's custom key store (None: the key is not in one), checked as AWS checks
-    it: Origin AWS_CLOUDHSM goes with CustomKeyStoreId, a symmetric encryption key, a
-    single-Region key, and a CONNECTED store of that type.
-    https://docs.aws.amazon.com/kms/latest/developerguide/create-cmk-keystore.html"""
-    if origin is Origin.EXTERNAL_KEY_STORE:
-        raise UnsupportedOperationException(
-            "Origin EXTERNAL_KEY_STORE (external key stores) is not supported by this "
-            "OpenKMS server yet."
-        )
-    if origin is not Origin.AWS_CLOUDHSM:
+    it: Origin AWS_CLOUDHSM or EXTERNAL_KEY_STORE goes with CustomKeyStoreId (and the
+    latter with XksKeyId), a symmetric encryption key, a single-Region key, and a
+    CONNECTED store of that type; an external key backs one KMS key of its store.
+    https://docs.aws.amazon.com/kms/latest/developerguide/create-cmk-keystore.html
+    https://docs.aws.amazon.com/kms/latest/developerguide/create-xks-keys.html"""
+    kind = _STORE_OF_ORIGIN.get(origin)
+    if xks_key_id is not None and origin is not Origin.EXTERNAL_KEY_STORE:
+        raise ValidationException("XksKeyId is valid only with Origin EXTERNAL_KEY_STORE.")
+    if kind is None:
         if store_id is not None:
             raise ValidationException(
                 "CustomKeyStoreId is valid only with Origin AWS_CLOUDHSM or EXTERNAL_KEY_STORE."
             )
         return None
     if store_id is None:
-        raise ValidationException("CustomKeyStoreId is required when Origin is AWS_CLOUDHSM.")
+        raise ValidationException(f"CustomKeyStoreId is required when Origin is {origin.value}.")
+    if kind is CustomKeyStoreType.EXTERNAL_KEY_STORE and xks_key_id is None:
+        raise ValidationException("XksKeyId is required when Origin is EXTERNAL_KEY_STORE.")
     if spec is not KeySpec.SYMMETRIC_DEFAULT:
         raise UnsupportedOperationException(
             f"KeySpec {spec.value} is not supported in a custom key store: only "
@@ -254,10 +333,19 @@ def store_for_new_key(
             "Multi-Region keys cannot be created in a custom key store."
         )
     store = find_store(tx, ctx, store_id)
-    if store.store_type is not CustomKeyStoreType.AWS_CLOUDHSM:
+    if store.store_type is not kind:
+        other = next(o for o, k in _STORE_OF_ORIGIN.items() if k is store.store_type)
         raise ValidationException(
             f"Custom key store {store_id} is an {store.store_type.value} key store: "
-            "its keys have Origin EXTERNAL_KEY_STORE."
+            f"its keys have Origin {other.value}."
         )
     require_connected(store, "CreateKey")
+    if xks_key_id is not None:
+        user = store_records.key_of_xks_key(tx, store.store_id, xks_key_id)
+        if user is not None:
+            raise XksKeyAlreadyInUseException(
+                f"The external key {xks_key_id} is already associated with KMS key "
+                f"{user.split('@', 1)[0]} in custom key store {store.store_id}: each KMS key "
+                "in an external key store must use a different external key."
+            )
     return store

@@ -38,6 +38,8 @@ def key_metadata(call: OperationCall[object], key: Key) -> KeyMetadata:
         meta["CustomKeyStoreId"] = store.store_id
         if store.cluster_id is not None:
             meta["CloudHsmClusterId"] = store.cluster_id
+    if key.xks_key_id is not None:
+        meta["XksKeyConfiguration"] = {"Id": key.xks_key_id}
     caps = keyspecs.capabilities(key.spec, key.usage)
     if caps.encryption:
         meta["EncryptionAlgorithms"] = list(caps.encryption)

@@ -15,6 +15,7 @@ from openkms.crypto import asymmetric, symmetric
 from openkms.crypto.loaded import LoadedKey
 from openkms.domain import ciphertext, keyspecs
 from openkms.domain.keys import Key, KeySpec, KeyUsage, require_usable
+from openkms.domain.xks import RequestMetadata
 from openkms.errors import (
     InvalidCiphertextException,
     InvalidKeyUsageException,
@@ -22,7 +23,9 @@ from openkms.errors import (
     UnsupportedOperationException,
     ValidationException,
 )
+from openkms.service.conditions import via_service
 from openkms.service.kms.call import OperationCall
+from openkms.service.kms.key_stores import KeyRequest
 from openkms.wire.shapes import RecipientInfo
 
 SYMMETRIC = "SYMMETRIC_DEFAULT"
@@ -55,6 +58,23 @@ def _asymmetric(material: bytes | LoadedKey) -> LoadedKey:
     return material
 
 
+def store_request(call: OperationCall[object], key: Key) -> KeyRequest:
+    """What a key's custom key store may need of the request: an XKS proxy's
+    ``requestMetadata`` (the caller, the key, the operation, the request id that is the
+    CloudTrail record's, the service the call came through) and the key's own material,
+    unwrapped only when a version of it is used."""
+    ctx = call.ctx
+    via = via_service(ctx)
+    metadata = RequestMetadata(
+        kms_operation=call.operation,
+        kms_request_id=ctx.request_id,
+        aws_principal_arn=ctx.principal.arn,
+        kms_key_arn=key.arn,
+        kms_via_service=None if via is None else via.split(".", 1)[0],
+    )
+    return KeyRequest(metadata, lambda version: _symmetric(_material(call, key, version)))
+
+
 def seal(
     call: OperationCall[object],
     key: Key,
@@ -63,7 +83,7 @@ def seal(
     context: Mapping[str, str] | None,
 ) -> bytes:
     if key.custom_key_store_id is not None:  # sealed inside the key's store (its HSM)
-        return call.key_stores.seal(call.tx, key, plaintext, context)
+        return call.key_stores.seal(call.tx, key, plaintext, context, store_request(call, key))
     material = _material(call, key, key.current_version)
     if algorithm == SYMMETRIC:
         return symmetric.encrypt(
@@ -104,7 +124,8 @@ def open_blob(
     if parsed.key_id != key.public_id:
         raise InvalidCiphertextException()
     if key.custom_key_store_id is not None:
-        return call.key_stores.open(call.tx, key, parsed, context), parsed.key_version
+        opened = call.key_stores.open(call.tx, key, parsed, context, store_request(call, key))
+        return opened, parsed.key_version
     backing = call.backing_key(key, parsed.key_version)
     if backing is None:
         raise InvalidCiphertextException()

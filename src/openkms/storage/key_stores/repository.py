@@ -12,6 +12,7 @@ from openkms.domain.custom_key_stores import (
     CustomKeyStore,
     CustomKeyStoreType,
     HSMCluster,
+    XksProxyConnectivity,
 )
 from openkms.storage.key_stores import statements
 from openkms.storage.repository import Tx
@@ -70,6 +71,8 @@ def _store(r: Sequence[Any]) -> CustomKeyStore:
     c = STORE
     error = r[c["connection_error"]]
     sealed = r[c["wrapped_password"]]
+    xks_secret = r[c["wrapped_xks_secret"]]
+    connectivity = r[c["xks_connectivity"]]
     return CustomKeyStore(
         store_id=r[c["store_id"]],
         account=r[c["account_id"]],
@@ -82,6 +85,11 @@ def _store(r: Sequence[Any]) -> CustomKeyStore:
         cluster_id=r[c["cluster_id"]],
         trust_anchor=r[c["trust_anchor"]],
         sealed_password=None if sealed is None else bytes(sealed),
+        xks_endpoint=r[c["xks_uri_endpoint"]],
+        xks_path=r[c["xks_uri_path"]],
+        xks_connectivity=None if connectivity is None else XksProxyConnectivity(connectivity),
+        xks_access_key_id=r[c["xks_access_key_id"]],
+        sealed_xks_secret=None if xks_secret is None else bytes(xks_secret),
     )
 
 
@@ -100,13 +108,16 @@ def _values(store: CustomKeyStore) -> dict[str, Any]:
         "cluster_id": store.cluster_id,
         "trust_anchor": store.trust_anchor,
         "wrapped_password": store.sealed_password,
-        "xks_uri_endpoint": None,
-        "xks_uri_path": None,
+        "xks_uri_endpoint": store.xks_endpoint,
+        "xks_uri_path": store.xks_path,
+        # VPC endpoint service connectivity is refused (no AWS VPC to reach one through).
         "xks_vpc_endpoint_service_name": None,
         "xks_vpc_endpoint_service_owner": None,
-        "xks_connectivity": None,
-        "xks_access_key_id": None,
-        "wrapped_xks_secret": None,
+        "xks_connectivity": None
+        if store.xks_connectivity is None
+        else store.xks_connectivity.value,
+        "xks_access_key_id": store.xks_access_key_id,
+        "wrapped_xks_secret": store.sealed_xks_secret,
     }
 
 
@@ -157,3 +168,22 @@ def delete_store(tx: Tx, store_id: str) -> None:
 def key_count(tx: Tx, store_id: str) -> int:
     row = tx.fetch_one(statements.store_key_count, {"store_id": store_id})
     return 0 if row is None else int(row[0])
+
+
+def store_by_xks_uri(
+    tx: Tx, account: str, region: str, endpoint: str, path: str
+) -> CustomKeyStore | None:
+    """The account's store in the Region at this XKS proxy address (endpoint and path)."""
+    row = tx.fetch_one(
+        statements.store_by_xks_uri,
+        {"account_id": account, "region": region, "endpoint": endpoint, "path": path},
+    )
+    return None if row is None else _store(row)
+
+
+def key_of_xks_key(tx: Tx, store_id: str, xks_key_id: str) -> str | None:
+    """The id of the key of this store associated with this external key, if any."""
+    row = tx.fetch_one(
+        statements.store_xks_key_user, {"store_id": store_id, "xks_key_id": xks_key_id}
+    )
+    return None if row is None else str(row[0])

@@ -89,3 +89,27 @@ store_key_count = Statement(
     "custom_key_store_key_count",
     lambda: select(func.count()).where(keys.c.custom_key_store_id == bindparam("store_id")),
 )
+store_by_xks_uri = Statement(
+    "custom_key_store_by_xks_uri",
+    lambda: select(custom_key_stores).where(
+        and_(
+            custom_key_stores.c.account_id == bindparam("account_id"),
+            custom_key_stores.c.region == bindparam("region"),
+            custom_key_stores.c.xks_uri_endpoint == bindparam("endpoint"),
+            custom_key_stores.c.xks_uri_path == bindparam("path"),
+        )
+    ),
+)
+store_xks_key_user = Statement(
+    "custom_key_store_xks_key_user",
+    lambda: (
+        select(keys.c.key_id)
+        .where(
+            and_(
+                keys.c.custom_key_store_id == bindparam("store_id"),
+                keys.c.xks_key_id == bindparam("xks_key_id"),
+            )
+        )
+        .limit(1)
+    ),
+)

@@ -58,6 +58,7 @@ def key_from_row(r: Sequence[Any]) -> Key:
         primary_region=r[c["primary_region"]],
         sync_due=r[c["sync_due"]],
         custom_key_store_id=r[c["custom_key_store_id"]],
+        xks_key_id=r[c["xks_key_id"]],
     )
 
 
@@ -85,6 +86,7 @@ def key_values(key: Key) -> dict[str, Any]:
         "primary_region": key.primary_region,
         "sync_due": key.sync_due,
         "custom_key_store_id": key.custom_key_store_id,
+        "xks_key_id": key.xks_key_id,
     }
 
 

@@ -53,12 +53,15 @@ keys = Table(
     Column("sync_due", Float),
     # Keys in a custom key store (openkms.domain.custom_key_stores).
     Column("custom_key_store_id", String(64)),
+    # Origin EXTERNAL_KEY_STORE: the external key (XksKeyId) at the store's XKS proxy.
+    Column("xks_key_id", String(128)),
     Index("ix_kms_keys_scope", "account_id", "region", "key_id"),
     Index("ix_kms_keys_deletion", "deletion_date"),
     Index("ix_kms_keys_rotation", "next_rotation_date"),
     Index("ix_kms_keys_on_demand", "on_demand_rotation_started"),
     Index("ix_kms_keys_sync_due", "sync_due"),
     Index("ix_kms_keys_custom_key_store", "custom_key_store_id"),
+    Index("ix_kms_keys_xks_key", "custom_key_store_id", "xks_key_id"),
 )
 
 key_materials = Table(

@@ -3,7 +3,9 @@ UpdateCustomKeyStore, DeleteCustomKeyStore.
 
 AWS_CLOUDHSM stores are served (a "cluster" is a PKCS#11 token registered with
 ``openkms admin hsm-cluster add``; the store's KeyStorePassword is the token's user PIN,
-stored sealed by the root of trust); EXTERNAL_KEY_STORE is refused until it is served.
+stored sealed by the root of trust), and EXTERNAL_KEY_STORE stores over any XKS proxy
+(their settings are :mod:`openkms.service.kms.xks_stores`'s; the proxy's health decides
+creation, updates and connection).
 The states and refusals are :mod:`openkms.domain.custom_key_stores`'s. These operations
 act on no KMS key: IAM policies alone authorize them, as in AWS.
 """
@@ -26,9 +28,9 @@ from openkms.errors import (
     CustomKeyStoreNotFoundException,
     IncorrectTrustAnchorException,
     LimitExceededException,
-    UnsupportedOperationException,
     ValidationException,
 )
+from openkms.service.kms import xks_stores
 from openkms.service.kms.call import OperationCall
 from openkms.service.kms.key_stores import find_store
 from openkms.service.kms.paging import decode_marker, page
@@ -97,9 +99,7 @@ def create_custom_key_store(
     p = call.params
     kind = CustomKeyStoreType(p.get("CustomKeyStoreType", CustomKeyStoreType.AWS_CLOUDHSM.value))
     if kind is CustomKeyStoreType.EXTERNAL_KEY_STORE:
-        raise UnsupportedOperationException(
-            "EXTERNAL_KEY_STORE custom key stores are not supported by this OpenKMS server yet."
-        )
+        return _create_external_key_store(call)
     _refuse_xks_members(p)
     cluster_id, anchor, password = (
         p.get("CloudHsmClusterId"),
@@ -130,12 +130,7 @@ def create_custom_key_store(
             f"The TrustAnchorCertificate is not the trust anchor of CloudHSM cluster {cluster_id}."
         )
     name = p["CustomKeyStoreName"]
-    if store_records.store_by_name(tx, ctx.account, ctx.region, name) is not None:
-        raise _name_in_use(name)
-    if len(store_records.list_stores(tx, ctx.account, ctx.region, None, MAX_STORES)) >= MAX_STORES:
-        raise LimitExceededException(
-            f"This account and Region already have {MAX_STORES} custom key stores, the quota."
-        )
+    _require_name_and_room(call, name)
     store_id = stores.new_store_id()
     store = CustomKeyStore(
         store_id=store_id,
@@ -155,6 +150,33 @@ def create_custom_key_store(
     except DuplicateError:
         raise _name_in_use(name) from None
     return {"CustomKeyStoreId": store_id}
+
+
+def _require_name_and_room(call: OperationCall[object], name: str) -> None:
+    """The name is free in the account and Region, which has room for one more store."""
+    tx, ctx = call.tx, call.ctx
+    if store_records.store_by_name(tx, ctx.account, ctx.region, name) is not None:
+        raise _name_in_use(name)
+    if len(store_records.list_stores(tx, ctx.account, ctx.region, None, MAX_STORES)) >= MAX_STORES:
+        raise LimitExceededException(
+            f"This account and Region already have {MAX_STORES} custom key stores, the quota."
+        )
+
+
+def _create_external_key_store(
+    call: OperationCall[CreateCustomKeyStoreRequest],
+) -> CreateCustomKeyStoreResponse:
+    """An EXTERNAL_KEY_STORE: its settings, its name and the quota, a proxy address no
+    other store uses, and then the proxy's health (kmsOperation CreateCustomKeyStore)."""
+    store = xks_stores.new_store(call, stores.new_store_id())
+    _require_name_and_room(call, store.name)
+    xks_stores.require_unique_uri(call, store)
+    call.key_stores.check(call.tx, store, xks_stores.health_request(call))
+    try:
+        store_records.insert_store(call.tx, store)
+    except DuplicateError:
+        raise _name_in_use(store.name) from None
+    return {"CustomKeyStoreId": store.store_id}
 
 
 @operation("DescribeCustomKeyStores", keys=())
@@ -199,6 +221,8 @@ def _entry(store: CustomKeyStore) -> CustomKeyStoresListEntry:
         entry["TrustAnchorCertificate"] = store.trust_anchor
     if store.connection_state is ConnectionState.FAILED and store.connection_error is not None:
         entry["ConnectionErrorCode"] = store.connection_error.value
+    if store.store_type is CustomKeyStoreType.EXTERNAL_KEY_STORE:
+        entry["XksProxyConfiguration"] = xks_stores.proxy_configuration(store)
     return entry
 
 
@@ -214,8 +238,7 @@ def connect_custom_key_store(
     stores.require_connectable(store)
     if store.connection_state is ConnectionState.CONNECTED:
         return {}
-    backend = call.key_stores.backend(store.store_type)
-    code = backend.connect(call.key_stores.target(call.tx, store))
+    code = call.key_stores.connect(call.tx, store, xks_stores.health_request(call))
     changed = stores.connected(store) if code is None else stores.failed(store, code)
     store_records.update_store(call.tx, changed)
     return {}
@@ -245,8 +268,9 @@ def update_custom_key_store(
     p = call.params
     tx, ctx = call.tx, call.ctx
     store = find_store(tx, ctx, p["CustomKeyStoreId"], for_update=True)
-    if store.store_type is CustomKeyStoreType.AWS_CLOUDHSM:
-        _refuse_xks_members(p)
+    if store.store_type is CustomKeyStoreType.EXTERNAL_KEY_STORE:
+        return _update_external_key_store(call, store)
+    _refuse_xks_members(p)
     if any(p.get(name) is not None for name in ("KeyStorePassword", "CloudHsmClusterId")):
         stores.require_disconnected(store, "UpdateCustomKeyStore")
     elif store.connection_state not in (ConnectionState.CONNECTED, ConnectionState.DISCONNECTED):
@@ -284,6 +308,36 @@ def update_custom_key_store(
         )
     try:
         store_records.update_store(tx, changed)
+    except DuplicateError:
+        raise _name_in_use(changed.name) from None
+    return {}
+
+
+def _rename(
+    call: OperationCall[UpdateCustomKeyStoreRequest], store: CustomKeyStore
+) -> CustomKeyStore:
+    name = call.params.get("NewCustomKeyStoreName")
+    if name is None or name == store.name:
+        return store
+    if store_records.store_by_name(call.tx, store.account, store.region, name) is not None:
+        raise _name_in_use(name)
+    return dataclasses.replace(store, name=name)
+
+
+def _update_external_key_store(
+    call: OperationCall[UpdateCustomKeyStoreRequest], store: CustomKeyStore
+) -> UpdateCustomKeyStoreResponse:
+    """An external key store's name and proxy settings; new proxy settings are stored
+    only once the proxy answers its health call with them (kmsOperation
+    UpdateCustomKeyStore)."""
+    if store.connection_state not in (ConnectionState.CONNECTED, ConnectionState.DISCONNECTED):
+        stores.require_disconnected(store, "UpdateCustomKeyStore")
+    changed, ask_proxy = xks_stores.updated_store(call, _rename(call, store))
+    if ask_proxy:
+        xks_stores.require_unique_uri(call, changed)
+        call.key_stores.check(call.tx, changed, xks_stores.health_request(call))
+    try:
+        store_records.update_store(call.tx, changed)
     except DuplicateError:
         raise _name_in_use(changed.name) from None
     return {}

@@ -29,6 +29,7 @@ from openkms.service.kms.metadata import key_metadata
 from openkms.service.kms.paging import decode_marker, page
 from openkms.service.kms.policy_lockout import check_new_policy
 from openkms.service.kms.registry import operation
+from openkms.service.kms.sealing import store_request
 from openkms.storage.audit import usage as audit_usage
 from openkms.storage.keys import repository as key_records
 from openkms.wire.shapes import (
@@ -82,12 +83,11 @@ def create_key(call: OperationCall[CreateKeyRequest]) -> CreateKeyResponse:
     spec = KeySpec(p.get("KeySpec") or p.get("CustomerMasterKeySpec") or "SYMMETRIC_DEFAULT")
     usage = _key_usage(spec, p.get("KeyUsage"))
     origin = Origin(p.get("Origin", Origin.AWS_KMS.value))
-    if p.get("XksKeyId"):
-        raise UnsupportedOperationException(
-            "XksKeyId (external key stores) is not supported by this OpenKMS server yet."
-        )
     multi = bool(p.get("MultiRegion"))
-    store = store_for_new_key(call.tx, call.ctx, origin, p.get("CustomKeyStoreId"), spec, multi)
+    xks_key_id = p.get("XksKeyId")
+    store = store_for_new_key(
+        call.tx, call.ctx, origin, p.get("CustomKeyStoreId"), spec, multi, xks_key_id
+    )
     if origin is Origin.EXTERNAL:
         imports.require_importable_spec(spec)
     ctx = call.ctx
@@ -117,13 +117,16 @@ def create_key(call: OperationCall[CreateKeyRequest]) -> CreateKeyResponse:
         multi_region=multi,
         primary_region=ctx.region if multi else None,
         custom_key_store_id=None if store is None else store.store_id,
+        xks_key_id=xks_key_id,
     )
     resource_quotas.check_new_key(call.tx, ctx.account, ctx.region)  # before any HSM work
     material = None
-    if store is not None:  # the backing key is made inside the store (its HSM)
-        call.after_rollback.append(call.key_stores.new_key(call.tx, store, key.public_id, 1))
+    if store is not None:  # the backing key is made inside the store (its HSM), or checked
+        metadata = store_request(call, key).metadata
+        call.after_rollback.append(call.key_stores.new_key(call.tx, store, key, 1, metadata))
+    if store is not None and origin is Origin.AWS_CLOUDHSM:
         material = KeyMaterial(key.key_id, 1, os.urandom(32).hex(), None, ctx.now)
-    elif origin is Origin.AWS_KMS:
+    elif origin in (Origin.AWS_KMS, Origin.EXTERNAL_KEY_STORE):  # (the latter: double encryption)
         material = KeyMaterial(
             key_id=key.key_id,
             version=1,
