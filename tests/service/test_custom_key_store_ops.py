@@ -20,7 +20,9 @@ from openkms.domain.principals import Principal
 from openkms.errors import (
     CloudHsmClusterNotActiveException,
     CustomKeyStoreNotFoundException,
+    DisabledException,
     InvalidCiphertextException,
+    KMSInvalidStateException,
     LimitExceededException,
     ValidationException,
 )
@@ -189,6 +191,31 @@ def test_keys_through_the_seam(setup) -> None:
     maintenance = Maintenance(service.store, service.keyring, key_stores=service.key_stores)
     report = maintenance.run(time.time() + 8 * 86_400)
     assert report.deleted == [meta["Arn"]] and backend.keys == set()
+
+
+def test_a_disabled_key_of_a_disconnected_store_is_unavailable(setup) -> None:
+    """AWS: keys of a disconnected custom key store read Unavailable (or PendingDeletion),
+    Disabled ones too, and come back Disabled with the connection."""
+    service, _ = setup
+    store_id = create(service, 0)
+    service.dispatch(ctx(), "ConnectCustomKeyStore", {"CustomKeyStoreId": store_id})
+    key = service.dispatch(
+        ctx(), "CreateKey", {"Origin": "AWS_CLOUDHSM", "CustomKeyStoreId": store_id}
+    )["KeyMetadata"]["KeyId"]
+    service.dispatch(ctx(), "DisableKey", {"KeyId": key})
+    encrypt = {"KeyId": key, "Plaintext": base64.b64encode(b"x").decode()}
+    with pytest.raises(DisabledException):
+        service.dispatch(ctx(), "Encrypt", encrypt)
+    service.dispatch(ctx(), "DisconnectCustomKeyStore", {"CustomKeyStoreId": store_id})
+    state = service.dispatch(ctx(), "DescribeKey", {"KeyId": key})["KeyMetadata"]["KeyState"]
+    assert state == "Unavailable"
+    for operation in ("Encrypt", "GenerateDataKey"):
+        params = encrypt if operation == "Encrypt" else {"KeyId": key, "NumberOfBytes": 32}
+        with pytest.raises(KMSInvalidStateException, match="unavailable"):
+            service.dispatch(ctx(), operation, params)
+    service.dispatch(ctx(), "ConnectCustomKeyStore", {"CustomKeyStoreId": store_id})
+    with pytest.raises(DisabledException):
+        service.dispatch(ctx(), "Encrypt", encrypt)
 
 
 def test_a_failed_create_key_leaves_no_backing_key(setup, monkeypatch) -> None:

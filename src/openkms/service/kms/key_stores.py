@@ -26,10 +26,11 @@ from openkms.domain.custom_key_stores import (
     ConnectionErrorCode,
     CustomKeyStore,
     CustomKeyStoreType,
+    effective_state,
     hsm_key_label,
     require_connected,
 )
-from openkms.domain.keys import Key, KeySpec, Origin
+from openkms.domain.keys import Key, KeySpec, KeyState, Origin, require_usable
 from openkms.domain.xks import RequestMetadata
 from openkms.errors import (
     CustomKeyStoreNotFoundException,
@@ -267,6 +268,18 @@ class _mapped:
             raise KMSInternalException("the key's backing key is missing from its HSM") from None
         if isinstance(exc, hsm_keys.HSMKeysError | KeyringUnavailableError):
             raise KMSInternalException(str(exc)) from None
+
+
+def require_usable_in_store(tx: Tx, key: Key) -> None:
+    """:func:`~openkms.domain.keys.require_usable` on the state callers see: a Disabled
+    key whose custom key store is not connected reads ``Unavailable`` (AWS: "The key
+    state of KMS keys in a disconnected custom key store is Unavailable or
+    PendingDeletion"), so a cryptographic call answers KMSInvalidStateException, not
+    DisabledException. Keys outside a store (nearly all) read no store."""
+    if key.custom_key_store_id is not None and key.state is KeyState.DISABLED:
+        if effective_state(key, store_of(tx, key)) is KeyState.UNAVAILABLE:
+            raise KMSInvalidStateException(f"{key.arn} is unavailable.")
+    require_usable(key)
 
 
 def store_of(tx: Tx, key: Key) -> CustomKeyStore | None:

@@ -14,7 +14,7 @@ from typing import NamedTuple
 from openkms.crypto import asymmetric, symmetric
 from openkms.crypto.loaded import LoadedKey
 from openkms.domain import ciphertext, keyspecs
-from openkms.domain.keys import Key, KeySpec, KeyUsage, require_usable
+from openkms.domain.keys import Key, KeySpec, KeyUsage
 from openkms.domain.xks import RequestMetadata
 from openkms.errors import (
     InvalidCiphertextException,
@@ -25,7 +25,7 @@ from openkms.errors import (
 )
 from openkms.service.conditions import via_service
 from openkms.service.kms.call import OperationCall
-from openkms.service.kms.key_stores import KeyRequest
+from openkms.service.kms.key_stores import KeyRequest, require_usable_in_store
 from openkms.wire.shapes import RecipientInfo
 
 SYMMETRIC = "SYMMETRIC_DEFAULT"
@@ -159,7 +159,7 @@ def seal_data_key(
     """Encrypt a freshly made secret under the request's symmetric key (with the request's
     ``EncryptionContext``), as the data-key operations do."""
     key = call.key
-    require_usable(key)
+    require_usable_in_store(call.tx, key)
     require_symmetric(key, operation_name)
     blob = seal(call, key, SYMMETRIC, secret, context)
     return SealedDataKey(blob, key.arn, call.material_id(key, key.current_version))

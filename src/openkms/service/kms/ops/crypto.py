@@ -14,14 +14,14 @@ from collections.abc import Sequence
 from openkms.crypto.randomness import random_bytes
 from openkms.domain import keyspecs
 from openkms.domain.custom_key_stores import CustomKeyStoreType, require_connected
-from openkms.domain.keys import Key, KeyUsage, require_usable
+from openkms.domain.keys import Key, KeyUsage
 from openkms.errors import (
     IncorrectKeyException,
     UnsupportedOperationException,
     ValidationException,
 )
 from openkms.service.kms.call import OperationCall
-from openkms.service.kms.key_stores import find_store
+from openkms.service.kms.key_stores import find_store, require_usable_in_store
 from openkms.service.kms.managed import on_first_use
 from openkms.service.kms.registry import KeyArg, ciphertext_or, operation, param
 from openkms.service.kms.resolve import resolve_key
@@ -77,7 +77,7 @@ def encrypt(call: OperationCall[EncryptRequest]) -> EncryptResponse:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_Encrypt.html"""
     key = call.key
     p = call.params
-    require_usable(key)
+    require_usable_in_store(call.tx, key)
     algorithm = encryption_algorithm(key, p.get("EncryptionAlgorithm"), "Encrypt")
     plaintext = call.blob(p["Plaintext"], "Plaintext")
     blob = seal(call, key, algorithm, plaintext, p.get("EncryptionContext"))
@@ -96,7 +96,7 @@ def decrypt(call: OperationCall[DecryptRequest]) -> DecryptResponse:
     key = call.key
     requested = p.get("EncryptionAlgorithm") or SYMMETRIC
     _check_named_key(call, p.get("KeyId"), requested, key)
-    require_usable(key)
+    require_usable_in_store(call.tx, key)
     algorithm = encryption_algorithm(key, requested, "Decrypt")
     blob = _ciphertext(call, p.get("CiphertextBlob"))
     plaintext, version = open_blob(call, key, algorithm, blob, p.get("EncryptionContext"))
@@ -141,8 +141,8 @@ def re_encrypt(call: OperationCall[ReEncryptRequest]) -> ReEncryptResponse:
     p = call.params
     requested = p.get("SourceEncryptionAlgorithm") or SYMMETRIC
     _check_named_key(call, p.get("SourceKeyId"), requested, source)
-    require_usable(source)
-    require_usable(destination)
+    require_usable_in_store(call.tx, source)
+    require_usable_in_store(call.tx, destination)
     source_algorithm = encryption_algorithm(source, requested, "ReEncrypt")
     dest_algorithm = encryption_algorithm(
         destination, p.get("DestinationEncryptionAlgorithm"), "ReEncrypt"
