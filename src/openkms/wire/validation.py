@@ -13,28 +13,27 @@ AWS (Coral) handles a request body in two phases, and so does :func:`validate`:
    ``encryptionContext.<key>``); sensitive members and blobs are never echoed
    (``Value at 'plaintext' ...``).
 
-Unknown members are ignored and ``null`` equals absent, as at AWS, and
-:func:`validate` returns the body the handlers see with exactly that meaning: only
-members the model defines, explicit ``null`` members dropped (at every structure
-level). The AWS JSON 1.1 protocol serializes a structure as a JSON object of the
-members that are *set* (https://smithy.io/2.0/aws/protocols/aws-json-1_1-protocol.html,
-"Shape serialization"); Smithy server deserializers, AWS's among them, skip members the
-model does not define (forward compatibility: a newer SDK's member must not break an
-older service) and read a ``null`` member as "not set" (only lists and maps marked
-``@sparse`` may carry meaningful nulls, and KMS's model marks none). So
-``{"Limit": null}`` is ListKeys' default page, and ``{"GrantTokens": 5}`` on ListKeys
-(which has no such member) is ignored, never handed to a handler or to the authorizer;
-``{"Limit": 1e300}`` is a number no Integer holds: ``SerializationException``
-(``NUMBER_VALUE can not be converted to an Integer``), as below. Where AWS is stricter
-than its published model, :data:`CONSTRAINT_OVERRIDES` wins.
+Unknown members are ignored and ``null`` equals absent, as at AWS, and :func:`validate`
+returns the body the handlers see with exactly that meaning: only members the model defines,
+explicit ``null`` members dropped (at every structure level). The AWS JSON 1.1 protocol
+serializes a structure as a JSON object of the members that are *set*
+(https://smithy.io/2.0/aws/protocols/aws-json-1_1-protocol.html, "Shape serialization");
+Smithy server deserializers, AWS's among them, skip members the model does not define
+(forward compatibility: a newer SDK's member must not break an older service) and read a
+``null`` member as "not set" (only lists and maps marked ``@sparse`` may carry meaningful
+nulls, and KMS's model marks none). So ``{"Limit": null}`` is ListKeys' default page, and
+``{"GrantTokens": 5}`` on ListKeys (which has no such member) is ignored, never handed to a
+handler or to the authorizer; ``{"Limit": 1e300}`` is a number no Integer holds:
+``SerializationException`` (``NUMBER_VALUE can not be converted to an Integer``), as below.
+Where AWS is stricter than its published model, :data:`CONSTRAINT_OVERRIDES` wins.
 
-This runs on every request, so the botocore shapes are walked once, at import, and
-compiled to closures over tuples, frozensets and compiled regexes. ``params`` is
-never mutated.
+This runs on every request, so the botocore shapes are walked once, at import, and compiled
+to closures over tuples, frozensets and regexes. ``params`` is never mutated.
 
-Deliberately stricter than AWS: a float for an integer member (AWS truncates),
-integers beyond Java's int/long, and ``null`` list elements or map values (reported
-as ``Member must not be null`` rather than handed to the handler) are rejected.
+Deliberately stricter than AWS: a float for an integer member (AWS truncates), integers
+beyond Java's int/long, ``null`` list elements or map values (``Member must not be null``)
+and U+0000 in a constrained string (PostgreSQL's text cannot store it; the only
+unconstrained ones, encryption context keys and values, are never a column).
 """
 
 from __future__ import annotations
@@ -244,6 +243,8 @@ def _string_check(meta: Mapping[str, Any], echo: bool, where: str) -> Check:
     def check(value: object, path: str, errors: list[str]) -> None:
         if type(value) is not str and not isinstance(value, str):
             raise _mismatch(value, "a String")
+        if "\x00" in value:
+            errors.append(_violation(None, path, "Member must not contain the null character"))
         if allowed is not None and value not in allowed:
             errors.append(_violation(value if echo else None, path, enum_rule))
         n = _java_length(value)

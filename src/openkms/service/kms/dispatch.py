@@ -20,7 +20,6 @@ from openkms.crypto.keyring import Keyring
 from openkms.domain import ciphertext, multi_region
 from openkms.domain.grant_tokens import check_tokens
 from openkms.domain.keys import Key, KeySpec
-from openkms.domain.null_character import refuse_nul
 from openkms.domain.principals import Principal
 from openkms.errors import (
     DryRunOperationException,
@@ -122,7 +121,6 @@ class KMSService:
             raise UnsupportedOperationException(
                 f"{name} is not supported by this OpenKMS server yet."
             )
-        refuse_nul(params)
         grant_tokens = params.get("GrantTokens")
         if grant_tokens:
             check_tokens(grant_tokens)  # grants are visible at once; tokens must be ours
