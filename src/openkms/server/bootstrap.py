@@ -71,6 +71,7 @@ from openkms.service.kms.dispatch import KMSService
 from openkms.service.maintenance import Maintenance
 from openkms.storage import shared as shared_records
 from openkms.storage import statements as shared_statements
+from openkms.storage import write_lock
 from openkms.storage.audit import trail as audit_store
 from openkms.storage.engine import (
     PRIVATE_FILE_MODE,
@@ -190,7 +191,9 @@ def open_store(settings: Settings, *, create: bool = True) -> Store:
         url = "sqlite://"  # dev mode without a data directory: memory only
     try:
         threads = settings.request_threads + SLOW_REQUEST_THREADS
-        return Store(make_engine(url, threads=threads, timeouts=settings.timeouts()))
+        timeouts = settings.timeouts()
+        engine = make_engine(url, threads=threads, timeouts=timeouts)
+        return Store(engine, write_lock=write_lock.for_database(url, timeouts.lock))
     except StorageConfigError as exc:
         raise DatabaseStartupError(str(exc)) from None
 

@@ -31,6 +31,7 @@ from openkms.domain.keys import Key
 from openkms.storage import statements
 from openkms.storage.read_cache import MISSING, WATCH_INTERVAL, ReadCache
 from openkms.storage.sql import MULTI_ROW_CHUNK, Statement, StatementCache
+from openkms.storage.write_lock import WriteLock
 
 log = logging.getLogger("openkms.storage")
 _T = TypeVar("_T")
@@ -180,8 +181,10 @@ class Store:
     the :class:`~openkms.storage.read_cache.ReadCache` (``cache``).
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, write_lock: WriteLock | None = None) -> None:
         self.engine = engine
+        #: Taken around every write transaction (SQLite files: openkms.storage.write_lock).
+        self.write_lock = write_lock
         self._sql = StatementCache(engine)
         dbapi = engine.dialect.dbapi
         self._integrity_error = dbapi.IntegrityError if dbapi is not None else Exception
@@ -227,7 +230,14 @@ class Store:
         if raw is None:
             raw = self._connect()
         cursor = None
+        lock = self.write_lock if write else None
         try:
+            if lock is not None:
+                try:
+                    lock.acquire()
+                except TimeoutError as exc:
+                    lock = None
+                    raise DatabaseUnavailable(str(exc)) from None
             cursor = raw.cursor()
             cursor.execute(self._begin if write else self._begin_snapshot)
             bump = write and changes_state
@@ -255,6 +265,8 @@ class Store:
                     cursor.close()
             if write:
                 raw.close()
+            if lock is not None:
+                lock.release()
 
     @contextmanager
     def _plain_read(self) -> Iterator[Tx]:
@@ -363,4 +375,6 @@ class Store:
             with suppress(self._database_error):
                 reader.close()
         self._local = threading.local()
+        if self.write_lock is not None:
+            self.write_lock.close()
         self.engine.dispose()
