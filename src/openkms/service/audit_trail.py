@@ -260,6 +260,7 @@ class AuditWriter:
     def start(self) -> None:
         """Sign the start digest, then start the writer thread (rather than with the
         first records); a start digest that cannot be signed is raised."""
+        self._store.keep_wal_small()  # the trail's appends are most of the log's pages
         if self._sealer is not None:
             self._sealer.start()
         if not self._inline:

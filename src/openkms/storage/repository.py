@@ -29,6 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from openkms.domain.keys import Key
 from openkms.storage import statements
+from openkms.storage.checkpointer import WalCheckpointer
 from openkms.storage.read_cache import MISSING, WATCH_INTERVAL, ReadCache
 from openkms.storage.sql import MULTI_ROW_CHUNK, Statement, StatementCache
 from openkms.storage.write_lock import WriteLock
@@ -209,6 +210,7 @@ class Store:
         self.cache = ReadCache()
         self._watcher: threading.Thread | None = None
         self._stop_watching = threading.Event()
+        self._checkpointer: WalCheckpointer | None = None
 
     @contextmanager
     def transaction(
@@ -363,8 +365,23 @@ class Store:
         self._watcher = threading.Thread(target=run, name="openkms-generation", daemon=True)
         self._watcher.start()
 
+    def keep_wal_small(self) -> None:
+        """For the process that appends the audit trail: checkpoint a SQLite file
+        database's write-ahead log from a thread, not inside a commit (a no-op for any
+        other database; see :mod:`openkms.storage.checkpointer`)."""
+        path = self.engine.url.database
+        if self._checkpointer is not None or self.engine.name != "sqlite":
+            return
+        if not path or path == ":memory:":
+            return
+        self._checkpointer = WalCheckpointer(path, self.write_lock)
+        self._checkpointer.start()
+
     def close(self) -> None:
         """Stop the generation watcher; close every thread's reader connection and the pool."""
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
         self._stop_watching.set()
         if self._watcher is not None:
             self._watcher.join(timeout=5)
