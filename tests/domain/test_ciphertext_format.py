@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import os
+import uuid
 
 import pytest
 from cryptography.hazmat.primitives import hashes
@@ -96,6 +97,12 @@ def test_message_key_hmac_is_rfc2104() -> None:
         assert symmetric._hmac_sha256(key, message) == hmac.digest(key, message, "sha256")
     with pytest.raises(ValueError):
         symmetric._hmac_sha256(bytes(65), b"")
+
+
+def test_parse_writes_key_ids_as_uuid_does() -> None:
+    for raw in (bytes(16), b"\xff" * 16, *(os.urandom(16) for _ in range(200))):
+        blob = fmt._PREFIX + raw + EXPECTED_BLOB[18:]
+        assert fmt.parse(blob).key_id == str(uuid.UUID(bytes=raw))
 
 
 def test_parse_reads_header_fields() -> None:
