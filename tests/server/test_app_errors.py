@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from openkms.server.app import OpenKMSApp, new_request_id
+from openkms.server.app import OpenKMSApp, new_request_id, request_headers
 from openkms.server.bootstrap import Settings, build
 from openkms.service.audit_trail import AuditWriter
 from openkms.storage.keys import repository as key_records
@@ -274,3 +274,10 @@ def test_malformed_iam_form_is_recorded_for_its_caller(app, body: bytes, code: s
     assert start["status"] == 400 and f"<Code>{code}</Code>".encode() in end["body"]
     (record,) = _records_of(app, headers["x-amzn-requestid"])
     assert record["eventSource"] == "iam.amazonaws.com" and record["errorCode"]
+
+
+def test_request_headers_join_repeated_ones_in_order() -> None:
+    raw = [(b"host", b"h"), (b"x-a", b"1"), (b"x-b", b"\xe9"), (b"x-a", b"2"), (b"x-a", b"3")]
+    assert request_headers(raw) == {"host": "h", "x-a": "1,2,3", "x-b": "\xe9"}
+    assert list(request_headers(raw)) == ["host", "x-a", "x-b"]
+    assert request_headers([(b"host", b"h")]) == {"host": "h"}

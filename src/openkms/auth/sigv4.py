@@ -174,6 +174,7 @@ class SigV4Verifier:
         self._required = tuple(h.lower() for h in required_signed_headers)
         self._regions = None if not regions else frozenset(regions)
         self._days: dict[str, int] = {}  # YYYYMMDD -> epoch of its midnight
+        self._served: set[str] = set()  # region names served (see serves)
         self._keys: dict[tuple[str, str, str, str], _Pads] = {}  # -> kSigning HMAC states
         self._identities: dict[tuple[str, str, str, str | None], SigV4Identity] = {}
 
@@ -187,8 +188,14 @@ class SigV4Verifier:
         return parsed
 
     def serves(self, region: str) -> bool:
-        """Whether a credential scope may name ``region``."""
-        return is_region_name(region) and (self._regions is None or region in self._regions)
+        """Whether a credential scope may name ``region`` (the answer kept for the names
+        found so: a set lookup instead of a regular expression per request)."""
+        if region in self._served:
+            return True
+        ok = is_region_name(region) and (self._regions is None or region in self._regions)
+        if ok and len(self._served) < _CACHE_SIZE:
+            self._served.add(region)
+        return ok
 
     def _parse(self, headers: Mapping[str, str]) -> _Parsed:
         auth = headers.get("authorization")
@@ -206,8 +213,10 @@ class SigV4Verifier:
                 params.get(k, "") for k in ("Credential", "SignedHeaders", "Signature")
             )
         credential, signed, signature = credential.strip(), signed.strip(), signature.strip()
-        is_amz = bool(headers.get("x-amz-date"))
-        raw_date = headers.get("x-amz-date" if is_amz else "date")
+        raw_date = headers.get("x-amz-date")
+        is_amz = bool(raw_date)
+        if not is_amz:
+            raw_date = headers.get("date")
         if not (credential and signed and signature and raw_date):
             given = {"Credential": credential, "Signature": signature, "SignedHeaders": signed}
             msg = [f"Authorization header requires '{k}' parameter." for k in given if not given[k]]

@@ -21,7 +21,6 @@ is a ConnectionErrorCode. :func:`_map` is the one boundary where this happens.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 
@@ -248,7 +247,7 @@ class XKSBackend:
             )
         except XKSCallError as exc:
             raise _map(exc, {}, KMSInvalidStateException) from None
-        return symmetric.decrypt(material, dataclasses.replace(parsed, sealed=sealed), context)
+        return symmetric.decrypt(material, parsed._replace(sealed=sealed), context)
 
     def destroy(self, target: StoreTarget, key_id: str, version: int) -> int:
         """Nothing in the proxy: the external key stays (the KMS key's own material goes

@@ -25,7 +25,7 @@ import functools
 import struct
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from openkms.errors import InvalidCiphertextException
 
@@ -46,8 +46,10 @@ _MULTI_REGION_PREFIX = bytes((MARKER, VERSION_MULTI_REGION))
 _U32 = struct.Struct(">I")
 
 
-@dataclass(frozen=True, slots=True)
-class ParsedCiphertext:
+class ParsedCiphertext(NamedTuple):
+    """A blob's fields (a named tuple: Decrypt parses its blob twice, when finding the
+    key and when opening it)."""
+
     key_id: str
     key_version: int
     header: bytes
@@ -73,13 +75,20 @@ def build_header(key_id: str, key_version: int, nonce: bytes, iv: bytes) -> byte
     return b"".join((_key_id_bytes(key_id), _U32.pack(key_version), nonce, iv))
 
 
+def _uuid_text(raw: bytes) -> str:
+    """``str(uuid.UUID(bytes=raw))`` (8-4-4-4-12 lower-case hex digits), without making
+    a UUID object (a third of the cost)."""
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 def parse(blob: bytes) -> ParsedCiphertext:
     """Split a blob into its parts; any malformation is one opaque InvalidCiphertextException."""
     if len(blob) < MIN_BLOB_LEN:
         raise InvalidCiphertextException()
     prefix = blob[:2]
     if prefix == _PREFIX:
-        key_id = str(uuid.UUID(bytes=blob[2:18]))
+        key_id = _uuid_text(blob[2:18])
     elif prefix == _MULTI_REGION_PREFIX:
         key_id = MULTI_REGION_PREFIX + blob[2:18].hex()
     else:

@@ -115,17 +115,20 @@ class Key:
     #: with, after the key's own material (double encryption).
     xks_key_id: str | None = None
 
-    @property
-    def public_id(self) -> str:
-        """The key id callers see. ``key_id`` is the stored identity, which for a
-        multi-Region key names its Region too (related keys share the public id:
-        :mod:`openkms.domain.multi_region`)."""
-        key_id = self.key_id
-        return key_id if "@" not in key_id else key_id.split("@", 1)[0]
+    #: The key id callers see. ``key_id`` is the stored identity, which for a
+    #: multi-Region key names its Region too (related keys share the public id:
+    #: :mod:`openkms.domain.multi_region`).
+    public_id: str = dataclasses.field(init=False, repr=False, compare=False)
+    #: The key's ARN (from its Region, account and public id). Both are derived once,
+    #: when the value is made: a request reads the ARN several times (authorization,
+    #: the answer, the audit record).
+    arn: str = dataclasses.field(init=False, repr=False, compare=False)
 
-    @property
-    def arn(self) -> str:
-        return key_arn(self.region, self.account, self.public_id)
+    def __post_init__(self) -> None:
+        key_id = self.key_id
+        public_id = key_id if "@" not in key_id else key_id.split("@", 1)[0]
+        object.__setattr__(self, "public_id", public_id)
+        object.__setattr__(self, "arn", key_arn(self.region, self.account, public_id))
 
     @property
     def enabled(self) -> bool:

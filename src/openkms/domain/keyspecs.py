@@ -79,8 +79,13 @@ def usages(spec: KeySpec) -> tuple[KeyUsage, ...]:
     return tuple(usage for (s, usage) in CAPABILITIES if s is spec)
 
 
+#: What a (spec, usage) pair that is not in the table can do: nothing (one shared value,
+#: not a new one at every call).
+_NO_CAPABILITIES = Capabilities()
+
+
 def capabilities(spec: KeySpec, usage: KeyUsage) -> Capabilities:
-    return CAPABILITIES.get((spec, usage), Capabilities())
+    return CAPABILITIES.get((spec, usage), _NO_CAPABILITIES)
 
 
 def is_asymmetric(spec: KeySpec) -> bool:

@@ -262,11 +262,7 @@ class OpenKMSApp:
         """Answer one request; with the audit records that must be durable before the
         answer is sent (none when they were committed with the change they record)."""
         REQUEST_ID.set(request_id)  # for the log records of this request (server.logs)
-        headers: dict[str, str] = {}
-        for raw_name, raw_value in scope["headers"]:
-            name = raw_name.decode("latin-1")  # ASGI servers send names lower-cased
-            value = raw_value.decode("latin-1")
-            headers[name] = f"{headers[name]},{value}" if name in headers else value
+        headers = request_headers(scope["headers"])
         path = scope["path"]
         trail: RequestTrail | None = None
         try:
@@ -391,6 +387,19 @@ class OpenKMSApp:
                 self.seeder.apply(self.runtime)
             return 200, b'{"reset":true}'
         return 404, b'{"__type":"NotFound","message":"Not found"}'
+
+
+def request_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """A request's headers by name (ASGI servers send names lower-cased); the values of a
+    repeated header joined with ``,`` in the order sent."""
+    headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in raw}
+    if len(headers) < len(raw):  # a repeated header
+        headers = {}
+        for raw_name, raw_value in raw:
+            name = raw_name.decode("latin-1")
+            value = raw_value.decode("latin-1")
+            headers[name] = f"{headers[name]},{value}" if name in headers else value
+    return headers
 
 
 def new_request_id() -> str:

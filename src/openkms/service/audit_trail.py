@@ -145,7 +145,7 @@ def _entry_from(
     return Entry(given, call, recipient_account, shared_event_id)
 
 
-@dataclass
+@dataclass(slots=True)
 class RequestTrail:
     """What one request's records need; the dispatcher fills in the keys it acted on."""
 
@@ -186,11 +186,11 @@ class RequestTrail:
             response=response,
             error_code=None if error is None else error.type_name,
             error_message=None if error is None else error.message,
-            resources=tuple((key.account, key.arn) for key in keys),
+            resources=tuple([(key.account, key.arn) for key in keys]),
             additional=self.additional or None,
         )
         caller = principal.account
-        owners = {key.account for key in keys} - {caller}
+        owners = {key.account for key in keys if key.account != caller}
         if not owners or isinstance(error, AccessDeniedException):
             # Denied cross-account calls are logged only for the caller.
             return [Entry(None, call, caller)]

@@ -21,7 +21,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
+from types import TracebackType
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine
@@ -212,10 +213,9 @@ class Store:
         self._stop_watching = threading.Event()
         self._checkpointer: WalCheckpointer | None = None
 
-    @contextmanager
     def transaction(
         self, *, write: bool = False, snapshot: bool = False, changes_state: bool = True
-    ) -> Iterator[Tx]:
+    ) -> AbstractContextManager[Tx]:
         """``write``: one read-write transaction; unless ``changes_state`` is False (the
         audit trail's own appends), it moves the state generation on when it commits.
         ``snapshot`` (reads): every statement sees the same committed state (one read
@@ -223,9 +223,11 @@ class Store:
         together. Otherwise each read statement runs on its own against the latest
         committed state, and reads may be answered from the read cache."""
         if not (write or snapshot):
-            with self._plain_read() as tx:
-                yield tx
-            return
+            return _PlainRead(self)
+        return self._transaction(write, snapshot, changes_state)
+
+    @contextmanager
+    def _transaction(self, write: bool, snapshot: bool, changes_state: bool) -> Iterator[Tx]:
         if getattr(self._local, "memory_only", False):
             raise Offload()
         raw: Any = None if write else self._reader()
@@ -270,28 +272,9 @@ class Store:
             if lock is not None:
                 lock.release()
 
-    @contextmanager
-    def _plain_read(self) -> Iterator[Tx]:
+    def _plain_read(self) -> _PlainRead:
         """A unit of work of autocommit reads that opens its cursor on first use."""
-        opened: list[Any] = []
-
-        def open_cursor() -> Any:
-            if getattr(self._local, "memory_only", False):
-                raise Offload()
-            cursor = self._reader().cursor()
-            opened.append(cursor)
-            return cursor
-
-        try:
-            yield Tx(
-                open_cursor, self._sql, self._integrity_error, False, self._key_values, self.cache
-            )
-        except self._database_error as exc:
-            self._failed(self._local.reader, exc, reader=True)
-        finally:
-            for cursor in opened:
-                with suppress(self._database_error):
-                    cursor.close()
+        return _PlainRead(self)
 
     def _reader(self) -> Any:
         """This thread's autocommit reader connection (opened on first use)."""
@@ -324,16 +307,11 @@ class Store:
             raise DatabaseUnavailable(message) from exc
         raise StorageError(message) from exc
 
-    @contextmanager
-    def in_memory_only(self) -> Iterator[None]:
+    def in_memory_only(self) -> _MemoryOnly:
         """On this thread, a unit of work that would open a cursor raises
         :class:`Offload` instead: the request is answered from the read cache or not
         here (the event loop must never wait for the database)."""
-        self._local.memory_only = True
-        try:
-            yield
-        finally:
-            self._local.memory_only = False
+        return _MemoryOnly(self._local)
 
     @property
     def memory_only(self) -> bool:
@@ -395,3 +373,72 @@ class Store:
         if self.write_lock is not None:
             self.write_lock.close()
         self.engine.dispose()
+
+
+# Two context managers entered on every request, as classes: a generator-based
+# ``@contextmanager`` costs about three times as much to enter and leave.
+
+
+class _PlainRead:
+    """:meth:`Store.transaction` of plain reads: autocommit statements on this thread's
+    reader connection, its cursor opened on first use (never while
+    :meth:`Store.in_memory_only`: :class:`Offload` instead) and closed at the end."""
+
+    __slots__ = ("_cursor", "_store")
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._cursor: Any = None
+
+    def __enter__(self) -> Tx:
+        store = self._store
+        return Tx(
+            self._open_cursor,
+            store._sql,
+            store._integrity_error,
+            False,
+            store._key_values,
+            store.cache,
+        )
+
+    def _open_cursor(self) -> Any:
+        store = self._store
+        if getattr(store._local, "memory_only", False):
+            raise Offload()
+        cursor = self._cursor = store._reader().cursor()
+        return cursor
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        store = self._store
+        try:
+            if exc is not None and isinstance(exc, store._database_error):
+                store._failed(store._local.reader, exc, reader=True)
+        finally:
+            if self._cursor is not None:
+                with suppress(store._database_error):
+                    self._cursor.close()
+
+
+class _MemoryOnly:
+    """:meth:`Store.in_memory_only` for one thread."""
+
+    __slots__ = ("_local",)
+
+    def __init__(self, local: threading.local) -> None:
+        self._local = local
+
+    def __enter__(self) -> None:
+        self._local.memory_only = True
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._local.memory_only = False

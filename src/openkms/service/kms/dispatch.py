@@ -141,7 +141,7 @@ class KMSService:
         try:
             with self.store.transaction(write=op.writes, snapshot=op.snapshot) as tx:
                 keys = self._authorized_keys(tx, ctx, op, params, collect, writes=op.writes)
-                if self.store.memory_only and not all(k is None or _loop_key(k) for k in keys):
+                if self.store.memory_only and not _loop_keys(keys):
                     raise Offload()  # slow cryptography: not on the event loop
                 if op.prepare is None:  # counted once authorized, before the handler's work
                     self.throttle.charge(ctx, name, params, keys)
@@ -187,8 +187,10 @@ class KMSService:
         """Resolve every key the operation names and authorize the caller on each (or on
         its account, when there is none); the keys found go on ``trail``."""
         policies = self._policies_of(tx)
+        places = [_in_region(ctx, arg, params) for arg in op.keys]
         found = [
-            self._find(tx, _in_region(ctx, arg, params), arg, params, writes) for arg in op.keys
+            self._find(tx, there, arg, params, writes)
+            for there, arg in zip(places, op.keys, strict=True)
         ]
         present = [key for key, _ in found if key is not None]
         base: dict[str, object] | None = None
@@ -211,12 +213,11 @@ class KMSService:
             else:
                 refuse_explicit_deny(ctx, op.action, request_context(), policies)
         keys: list[Key | None] = []
-        for arg, (key, requested) in zip(op.keys, found, strict=True):
+        for arg, there, (key, requested) in zip(op.keys, places, found, strict=True):
             if key is not None:
                 if trail is not None:
                     trail.keys.append(key)
                     _note_key_store(trail, key)
-                there = _in_region(ctx, arg, params)
                 self._authorize(tx, there, arg, key, requested, params, request_context, policies)
             keys.append(key)
         if op.regional_actions is not None:
@@ -297,10 +298,13 @@ def _note_key_store(trail: RequestTrail, key: Key) -> None:
         trail.additional.setdefault("xksKeyId", key.xks_key_id)
 
 
-def _loop_key(key: Key) -> bool:
-    """Whether a request on the key may be answered on the event loop: fast software
+def _loop_keys(keys: list[Key | None]) -> bool:
+    """Whether a request on these keys may be answered on the event loop: fast software
     cryptography (a key in a custom key store calls its HSM)."""
-    return key.spec in LOOP_SPECS and key.custom_key_store_id is None
+    for key in keys:
+        if key is not None and (key.spec not in LOOP_SPECS or key.custom_key_store_id is not None):
+            return False
+    return True
 
 
 def _in_region(ctx: RequestContext, arg: KeyArg, params: dict[str, Any]) -> RequestContext:
