@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import os
 import uuid
 
@@ -85,18 +84,6 @@ def test_message_key_is_rfc5869_hkdf() -> None:
                 info=b"openkms/v1/symmetric-default",
             ).derive(backing)
             assert symmetric.message_key(backing, nonce) == reference
-
-
-def test_message_key_hmac_is_rfc2104() -> None:
-    """The HMAC under HKDF, built from SHA-256 directly: RFC 4231 test case 2, and the
-    standard library's HMAC for every key length it accepts."""
-    mac = symmetric._hmac_sha256(b"Jefe", b"what do ya want for nothing?")
-    assert mac.hex() == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-    for size in range(65):
-        key, message = os.urandom(size), os.urandom(size * 3)
-        assert symmetric._hmac_sha256(key, message) == hmac.digest(key, message, "sha256")
-    with pytest.raises(ValueError):
-        symmetric._hmac_sha256(bytes(65), b"")
 
 
 def test_parse_writes_key_ids_as_uuid_does() -> None:

@@ -10,9 +10,9 @@ cryptographic details: Encrypt"). The blob layout and the AAD are defined in
 
 from __future__ import annotations
 
+import hmac
 import os
 from collections.abc import Mapping
-from hashlib import sha256
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -23,32 +23,18 @@ from openkms.errors import InvalidCiphertextException
 
 BACKING_KEY_LEN = 32
 _INFO = b"openkms/v1/symmetric-default"
-_BLOCK = 64  # SHA-256's block size
-_IPAD = bytes(x ^ 0x36 for x in range(256))
-_OPAD = bytes(x ^ 0x5C for x in range(256))
 
 
 def new_backing_key() -> bytes:
     return os.urandom(BACKING_KEY_LEN)
 
 
-def _hmac_sha256(key: bytes, message: bytes) -> bytes:
-    """HMAC-SHA256 (RFC 2104) under a key of at most one block (64 bytes): the same
-    bytes as ``hmac.digest``, which tests check, at two thirds of its cost (each of its
-    calls looks the digest up in OpenSSL by name again)."""
-    if len(key) > _BLOCK:
-        raise ValueError("an HMAC key longer than a block is hashed first; not done here")
-    block = key.ljust(_BLOCK, b"\0")
-    inner = sha256(block.translate(_IPAD) + message).digest()
-    return sha256(block.translate(_OPAD) + inner).digest()
-
-
 def message_key(backing_key: bytes, nonce: bytes) -> bytes:
     """HKDF-SHA256 (RFC 5869) of 32 bytes: one extract and one expand block, as two
-    HMACs (the same bytes as ``cryptography``'s HKDF, which tests check, at a sixth of
-    its cost per message)."""
-    prk = _hmac_sha256(nonce, backing_key)
-    return _hmac_sha256(prk, _INFO + b"\x01")
+    one-shot HMACs (the same bytes as ``cryptography``'s HKDF, which tests check, at a
+    quarter of its cost per message)."""
+    prk = hmac.digest(nonce, backing_key, "sha256")
+    return hmac.digest(prk, _INFO + b"\x01", "sha256")
 
 
 def _derive(backing_key: bytes, nonce: bytes) -> AESGCM:
