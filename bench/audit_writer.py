@@ -150,6 +150,8 @@ def run_in_process(settings: Settings, groups: int, group: int, repeat: int, pro
     from openkms.service.audit_trail import AuditWriter
 
     store, keyring = bootstrap.open_state(settings, create=False)
+    if hasattr(store, "hold_write_connection"):  # as the writer process does (not older trees)
+        store.hold_write_connection()
     writer = AuditWriter(
         store,
         bootstrap.append_audit_entries,
