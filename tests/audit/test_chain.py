@@ -23,6 +23,7 @@ from openkms.domain.audit import (
     check_pending,
     digest_message_v2,
     key_fingerprint,
+    link_hashes,
 )
 
 
@@ -45,6 +46,22 @@ def test_link_hash_known_answer_and_unambiguous() -> None:
         link_hash("00", 1, b"{}")
     with pytest.raises(ValueError):
         link_hash(GENESIS, 0, b"{}")
+
+
+def test_link_hashes_are_link_hash_chained() -> None:
+    texts = [b"{}", b'{"a":1}', "é".encode()]
+    prev, chained = "ab" * 32, []
+    for seq, text in enumerate(texts, 41):
+        prev = link_hash(prev, seq, text)
+        chained.append(prev)
+    assert link_hashes("ab" * 32, 41, texts) == chained
+    assert link_hashes(GENESIS, 1, []) == []
+    with pytest.raises(ValueError):
+        link_hashes("00", 1, texts)
+    with pytest.raises(ValueError):
+        link_hashes(GENESIS, 0, texts)
+    with pytest.raises(ValueError):
+        link_hashes(GENESIS, 2**63 - 2, texts)
 
 
 def test_digest_message_binds_every_field() -> None:

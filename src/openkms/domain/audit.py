@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import hashlib
 import operator
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, Protocol
@@ -85,6 +85,26 @@ def link_hash(prev_hash: str, seq: int, canonical: bytes) -> str:
     h.update(len(canonical).to_bytes(8, "big"))
     h.update(canonical)
     return h.hexdigest()
+
+
+def link_hashes(prev_hash: str, first_seq: int, canonicals: Sequence[bytes]) -> list[str]:
+    """:func:`link_hash` of consecutive records ``first_seq, first_seq + 1, ...``, each
+    linked to the one before it (the first to ``prev_hash``): the same hashes, without
+    the hex round trip between them (the audit writer links a group at a time)."""
+    if len(prev_hash) != 64:
+        raise ValueError("prev_hash must be 64 hex digits")
+    if canonicals and not 0 < first_seq <= first_seq + len(canonicals) - 1 < 2**63:
+        raise ValueError("seq out of range")
+    prev = bytes.fromhex(prev_hash)
+    hashes = []
+    for seq, canonical in enumerate(canonicals, first_seq):
+        h = hashlib.sha256(
+            _CHAIN_TAG + prev + seq.to_bytes(8, "big") + len(canonical).to_bytes(8, "big")
+        )
+        h.update(canonical)
+        prev = h.digest()
+        hashes.append(prev.hex())
+    return hashes
 
 
 def digest_message(

@@ -386,6 +386,7 @@ def _serve(source: FrameReader, out: IO[bytes]) -> int:
     except bootstrap.StartupError as exc:
         write_frame(out, str(exc))
         return 1
+    store.hold_write_connection()  # this thread commits every group and digest
     writer = AuditWriter(
         store,
         bootstrap.append_audit_entries,

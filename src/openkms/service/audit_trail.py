@@ -218,6 +218,31 @@ class AuditSink(Protocol):
     def close(self) -> None: ...
 
 
+class _Settled(Protocol):
+    """Where :meth:`AuditWriter._commit` puts a request's outcome: a Future, or an
+    :class:`_Outcome` when nobody waits on another thread."""
+
+    def set_result(self, result: None) -> None: ...
+
+    def set_exception(self, exception: BaseException | None) -> None: ...
+
+
+class _Outcome:
+    """A request's outcome read back by :meth:`AuditWriter.commit_requests` on its own
+    thread: no lock and no condition, which a Future costs to make and to settle."""
+
+    __slots__ = ("failure",)
+
+    def __init__(self) -> None:
+        self.failure: BaseException | None = None
+
+    def set_result(self, result: None) -> None:
+        pass
+
+    def set_exception(self, exception: BaseException | None) -> None:
+        self.failure = exception
+
+
 class AuditWriter:
     """Group commit of audit records on one background thread."""
 
@@ -303,9 +328,9 @@ class AuditWriter:
     def commit_requests(self, requests: Sequence[Sequence[Entry]]) -> list[BaseException | None]:
         """Store several requests' records now, as one group commit (falling back to one
         transaction per request); what refused each request's records, or None."""
-        futures: list[Future[None]] = [Future() for _ in requests]
-        self._commit(list(zip(requests, futures, strict=True)))
-        return [f.exception() for f in futures]
+        outcomes = [_Outcome() for _ in requests]
+        self._commit(list(zip(requests, outcomes, strict=True)))
+        return [o.failure for o in outcomes]
 
     def seal_wait(self) -> float:
         """Seconds until a digest may be due (how long an idle writer may sleep)."""
@@ -318,7 +343,7 @@ class AuditWriter:
         if self._sealer is not None:
             self._sealer.seal_if_due()
 
-    def _commit(self, batch: list[tuple[Sequence[Entry], Future[None]]]) -> None:
+    def _commit(self, batch: Sequence[tuple[Sequence[Entry], _Settled]]) -> None:
         """Store a batch in one transaction; if that fails, store each request's records
         in a transaction of its own, so that a record the database refuses fails only
         the request it belongs to (fail closed), never the others of its batch."""

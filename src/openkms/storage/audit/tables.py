@@ -5,9 +5,20 @@
 every append locks, which serialises appends across server nodes; ``audit_digests``
 are the signed seals, numbered 1, 2, ... (a chain of their own, migration 0006);
 ``audit_signing_keys`` holds every public key that ever signed one (by fingerprint);
-``audit_resources`` index the records by resource for LookupEvents. ``event_id`` is
-``UNIQUE``: that constraint's index serves lookups by EventId (migration 0004 dropped a
-second one).
+``audit_resources`` index the records by resource for LookupEvents and GetKeyLastUsage.
+``event_id`` is ``UNIQUE``: that constraint's index serves lookups by EventId (migration
+0005 dropped a second one).
+
+Physical shape (migration 0013): every group commit writes each B-tree the appended rows
+touch, so these tables keep only what a reader needs. On SQLite ``seq`` is ``INTEGER``,
+the rowid itself (a ``BIGINT`` primary key is a second B-tree beside the rowid table),
+and ``audit_resources`` is ``WITHOUT ROWID`` (its primary key is the table); PostgreSQL
+keeps ``BIGINT`` and its heap (the same columns, keys and indexes). The indexes and what
+reads them: ``event_id`` (LookupEvents by EventId), ``(account_id, event_time)`` (every
+other LookupEvents), ``audit_resources (resource_name, seq)`` (LookupEvents by
+ResourceName; GetKeyLastUsage walks a key's records newest first). An index on
+``(account_id, event_name)`` served only GetKeyLastUsage, by reading every cryptographic
+record of the account; 0013 dropped it.
 """
 
 from __future__ import annotations
@@ -25,13 +36,18 @@ from sqlalchemy import (
     Table,
     Text,
 )
+from sqlalchemy.dialects.sqlite import INTEGER as SQLITE_INTEGER
 
 from openkms.storage.tables import metadata
+
+#: ``seq``: BIGINT, but exactly ``INTEGER`` on SQLite, where only that type makes a
+#: single-column primary key the rowid.
+SEQ = BigInteger().with_variant(SQLITE_INTEGER(), "sqlite")
 
 audit_events = Table(
     "audit_events",
     metadata,
-    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("seq", SEQ, primary_key=True, autoincrement=False),
     Column("event_id", String(36), nullable=False, unique=True),
     Column("event_time", Float, nullable=False),
     Column("account_id", String(12), nullable=False),
@@ -46,7 +62,6 @@ audit_events = Table(
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
     Index("ix_audit_events_account_time", "account_id", "event_time"),
-    Index("ix_audit_events_account_name", "account_id", "event_name"),
 )
 
 audit_resources = Table(
@@ -56,7 +71,8 @@ audit_resources = Table(
     Column("resource_name", String(2048), nullable=False),
     Column("resource_type", String(64), nullable=False),
     PrimaryKeyConstraint("seq", "resource_name"),
-    Index("ix_audit_resources_name", "resource_name"),
+    Index("ix_audit_resources_name", "resource_name", "seq"),
+    sqlite_with_rowid=False,
 )
 
 audit_chain_head = Table(

@@ -27,7 +27,7 @@ from openkms.domain.audit import (
     StoredEvent,
     canonical_json,
     check_pending,
-    link_hash,
+    link_hashes,
 )
 from openkms.storage.audit import statements
 from openkms.storage.audit.tables import audit_events, audit_resources
@@ -133,10 +133,10 @@ def append_checked(tx: Tx, records: Sequence[CheckedRecord]) -> list[int]:
     first = seq + 1
     events: list[dict[str, Any]] = []
     resources: list[dict[str, Any]] = []
-    for checked in records:
+    hashes = link_hashes(prev, first, [checked.canonical for checked in records])
+    for checked, digest in zip(records, hashes, strict=True):
         pending, text = checked.columns, checked.canonical
         seq += 1
-        digest = link_hash(prev, seq, text)
         # In the statement's column order (tables.EVENT_COLUMNS).
         events.append(
             {

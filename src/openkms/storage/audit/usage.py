@@ -21,10 +21,13 @@ TRACKED_OPERATIONS = (
 
 
 def _last_use() -> Any:
+    # Driven by the key's resource rows, newest first (the index on (resource_name, seq)
+    # read backwards), each record's row found by seq: the first one that qualifies
+    # ends it. Ordered by the resource row's seq, which the index yields in order.
     e, r = audit_events.c, audit_resources.c
     return (
         select(e.event_name, e.event_time, e.event_id, e.record)
-        .select_from(audit_events.join(audit_resources, r.seq == e.seq))
+        .select_from(audit_resources.join(audit_events, e.seq == r.seq))
         .where(
             and_(
                 r.resource_name == bindparam("arn"),
@@ -34,7 +37,7 @@ def _last_use() -> Any:
                 or_(*(e.event_name == name for name in TRACKED_OPERATIONS)),
             )
         )
-        .order_by(e.seq.desc())
+        .order_by(r.seq.desc())
         .limit(1)
     )
 
