@@ -11,8 +11,9 @@ So every write transaction on a SQLite file first takes an exclusive ``flock`` o
 beside the database (``openkms.db-writelock``), which it holds until COMMIT or ROLLBACK.
 A waiter tries again after 50 µs, doubling up to 250 µs, so it starts within a quarter
 of a millisecond of the holder's end; with the lock held, SQLite's own lock is free when
-``BEGIN IMMEDIATE`` asks for it. Measured in one run with a first version that waited in
-``flock`` itself: two workers 0.99x one worker with the lock, 0.64x without. The wait
+``BEGIN IMMEDIATE`` asks for it. Measured (``bench/compare_trees.py``, 3 rounds, one run):
+two workers 0.74x one worker with the lock (0.69-1.04x by round), 0.65x without, and their
+p99 8.5-8.7 ms with it, 9-337 ms without. The wait
 is bounded by the same lock timeout as SQLite's busy timeout (``--db-lock-timeout``; 0:
 no bound); a writer that times out fails as a locked database does. Writers that do not
 take this lock (another program, an older OpenKMS) are still kept out by SQLite's own
