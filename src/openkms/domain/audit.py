@@ -75,32 +75,25 @@ def canonical_json(record: Mapping[str, Any]) -> bytes:
 
 def link_hash(prev_hash: str, seq: int, canonical: bytes) -> str:
     """Hex SHA-256 linking record ``seq`` (its canonical bytes) to its predecessor."""
-    if len(prev_hash) != 64:
-        raise ValueError("prev_hash must be 64 hex digits")
-    if not 0 < seq < 2**63:
-        raise ValueError("seq out of range")
-    h = hashlib.sha256(_CHAIN_TAG)
-    h.update(bytes.fromhex(prev_hash))
-    h.update(seq.to_bytes(8, "big"))
-    h.update(len(canonical).to_bytes(8, "big"))
-    h.update(canonical)
-    return h.hexdigest()
+    return link_hashes(prev_hash, seq, [canonical])[0]
 
 
 def link_hashes(prev_hash: str, first_seq: int, canonicals: Sequence[bytes]) -> list[str]:
     """:func:`link_hash` of consecutive records ``first_seq, first_seq + 1, ...``, each
-    linked to the one before it (the first to ``prev_hash``): the same hashes, without
-    the hex round trip between them (the audit writer links a group at a time)."""
+    linked to the one before it (the first to ``prev_hash``), without the hex round trip
+    between them (the audit writer links a group at a time). The one place the chain's
+    formula is written: SHA-256(tag, previous hash, seq, length, canonical bytes)."""
     if len(prev_hash) != 64:
         raise ValueError("prev_hash must be 64 hex digits")
-    if canonicals and not 0 < first_seq <= first_seq + len(canonicals) - 1 < 2**63:
+    if not 0 < first_seq or first_seq + len(canonicals) - 1 >= 2**63:
         raise ValueError("seq out of range")
     prev = bytes.fromhex(prev_hash)
     hashes = []
     for seq, canonical in enumerate(canonicals, first_seq):
-        h = hashlib.sha256(
-            _CHAIN_TAG + prev + seq.to_bytes(8, "big") + len(canonical).to_bytes(8, "big")
-        )
+        h = hashlib.sha256(_CHAIN_TAG)
+        h.update(prev)
+        h.update(seq.to_bytes(8, "big"))
+        h.update(len(canonical).to_bytes(8, "big"))
         h.update(canonical)
         prev = h.digest()
         hashes.append(prev.hex())
