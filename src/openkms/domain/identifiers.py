@@ -17,6 +17,13 @@ _MRK = re.compile(r"mrk-[0-9a-f]{32}")
 _ARN = re.compile(r"arn:(aws[a-z-]*):kms:([a-z0-9-]+):(\d{12}):(key|alias)/(.+)")
 
 
+def uuid_text(raw: bytes) -> str:
+    """``str(uuid.UUID(bytes=raw))`` for 16 bytes (8-4-4-4-12 lower-case hex digits),
+    without making a UUID object (a third of the cost, on every Decrypt and request id)."""
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 class RefKind(StrEnum):
     KEY = "key"
     ALIAS = "alias"

@@ -33,6 +33,7 @@ from typing import Any
 from openkms.audit.bounds import UNKNOWN_OPERATION
 from openkms.auth.sigv4 import SigV4Verifier
 from openkms.crypto.randomness import random_bytes
+from openkms.domain.identifiers import uuid_text
 from openkms.domain.principals import Principal
 from openkms.errors import (
     AWSError,
@@ -407,8 +408,7 @@ def new_request_id() -> str:
     raw = bytearray(random_bytes(16))
     raw[6] = (raw[6] & 0x0F) | 0x40
     raw[8] = (raw[8] & 0x3F) | 0x80
-    h = raw.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    return uuid_text(bytes(raw))
 
 
 async def read_body(receive: Receive, limit: int = MAX_BODY_BYTES) -> tuple[bytes, bool]:
