@@ -367,12 +367,10 @@ class Store:
         """For the process that appends the audit trail: checkpoint a SQLite file
         database's write-ahead log from a thread, not inside a commit (a no-op for any
         other database; see :mod:`openkms.storage.checkpointer`)."""
-        path = self.engine.url.database
-        if self._checkpointer is not None or self.engine.name != "sqlite":
+        lock = self.write_lock  # there is one exactly for a SQLite file (write_lock)
+        if self._checkpointer is not None or lock is None:
             return
-        if not path or path == ":memory:":
-            return
-        self._checkpointer = WalCheckpointer(path, self.write_lock)
+        self._checkpointer = WalCheckpointer(lock.database_path, lock)
         self._checkpointer.start()
 
     def close(self) -> None:

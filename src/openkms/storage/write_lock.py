@@ -31,6 +31,8 @@ import os
 import threading
 import time
 
+from sqlalchemy.engine import make_url
+
 #: First and longest pause between tries for a held lock, in seconds.
 FIRST_PAUSE = 50e-6
 LONGEST_PAUSE = 250e-6
@@ -41,6 +43,7 @@ class WriteLock:
     """The exclusive write lock of one SQLite database file (see the module docstring)."""
 
     def __init__(self, database_path: str, timeout: float) -> None:
+        self.database_path = database_path
         self.path = database_path + SUFFIX
         #: Seconds to wait for the lock; 0 or less: wait as long as it takes.
         self.timeout = timeout
@@ -108,10 +111,8 @@ def _try(fd: int) -> bool:
 def for_database(url: str, timeout: float) -> WriteLock | None:
     """The write lock of a SQLite file database URL; None for any other database (an
     in-memory one has one connection; PostgreSQL wakes lock waiters itself)."""
-    prefix = "sqlite:///"
-    if not url.startswith(prefix):
-        return None
-    path = url[len(prefix) :]
-    if path in ("", ":memory:"):
+    parsed = make_url(url)
+    path = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not path or path == ":memory:":
         return None
     return WriteLock(path, timeout)
