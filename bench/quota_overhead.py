@@ -69,24 +69,29 @@ def _scope(target: str, body: bytes) -> dict[str, object]:
     }
 
 
+def in_process_app(data_dir: str, **settings: Any) -> OpenKMSApp:
+    """A server application in this process: SQLite in ``data_dir``, the bench's root
+    credentials, the audit writer on a thread, no maintenance loop (``settings`` add to
+    or replace these)."""
+    os.environ["OPENKMS_ROOT_ACCESS_KEY_ID"] = ACCESS_KEY
+    os.environ["OPENKMS_ROOT_SECRET_ACCESS_KEY"] = SECRET_KEY
+    options: dict[str, Any] = {
+        "data_dir": data_dir,
+        "database": None,
+        "account_id": ACCOUNT,
+        "audit_writer": "thread",
+        "maintenance_interval": 0,
+    }
+    return OpenKMSApp(build(Settings(**(options | settings))))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=3_000)
     parser.add_argument("--rounds", type=int, default=30)
     args = parser.parse_args()
-    os.environ["OPENKMS_ROOT_ACCESS_KEY_ID"] = ACCESS_KEY
-    os.environ["OPENKMS_ROOT_SECRET_ACCESS_KEY"] = SECRET_KEY
     with tempfile.TemporaryDirectory() as data_dir, tempfile.TemporaryDirectory() as metrics:
-        settings = Settings(
-            data_dir=data_dir,
-            database=None,
-            account_id=ACCOUNT,
-            audit_writer="thread",
-            maintenance_interval=0,
-            quotas=True,
-            metrics_dir=metrics,
-        )
-        app = OpenKMSApp(build(settings))
+        app = in_process_app(data_dir, quotas=True, metrics_dir=metrics)
         created = app.handle(_scope("CreateKey", b"{}"), b"{}", "bench-create")
         key_id = json.loads(created[1])["KeyMetadata"]["KeyId"]
         body = json.dumps(

@@ -23,17 +23,15 @@ import argparse
 import base64
 import cProfile
 import json
-import os
 import pstats
 import statistics
 import tempfile
 import time
 from collections.abc import Callable
 
-from quota_overhead import ACCESS_KEY, ACCOUNT, SECRET_KEY, _scope
+from quota_overhead import _scope, in_process_app
 
 from openkms.server.app import OpenKMSApp
-from openkms.server.bootstrap import Settings, build
 
 OPERATIONS = ("Encrypt", "Decrypt", "GenerateDataKey", "Sign")
 
@@ -85,18 +83,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
-    os.environ["OPENKMS_ROOT_ACCESS_KEY_ID"] = ACCESS_KEY
-    os.environ["OPENKMS_ROOT_SECRET_ACCESS_KEY"] = SECRET_KEY
     with tempfile.TemporaryDirectory() as data_dir:
-        settings = Settings(
-            data_dir=data_dir,
-            database=None,
-            account_id=ACCOUNT,
-            audit_writer="thread",
-            maintenance_interval=0,
-            quotas=False,
-        )
-        app = OpenKMSApp(build(settings))
+        app = in_process_app(data_dir, quotas=False)
         requests = _requests(app)
         for target in args.operations:
             scope, body = requests[target]
